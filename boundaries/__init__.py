@@ -1,0 +1,1 @@
+"""The grid registry: hierarchy, generations, buildings, service points, workers, drawing rules, storage."""

@@ -1,0 +1,239 @@
+"""The store: every SQL statement of the registry, written in portable SQLAlchemy Core.
+
+Geometries travel as WKB bytes in EPSG:4326 with their bounding box, so bounding-box filters are plain
+column comparisons that SQLite and PostgreSQL both index. A PostGIS store would subclass :class:`Store` and
+override the spatial filters; callers do not change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from boundaries.errors import ConflictError, NotFoundError
+from boundaries.storage import tables as t
+
+__all__ = ["Store", "open_store", "upgrade_schema"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_BATCH = 5000
+
+
+def upgrade_schema(engine: sa.Engine) -> None:
+    """Bring the database schema to the newest Alembic revision."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def open_store(url: str) -> Store:
+    """Open (and migrate) the store at a SQLAlchemy URL; ``sqlite:///path`` is the embedded default."""
+    if url.startswith("sqlite"):
+        from boundaries.storage.sqlite import sqlite_engine
+
+        engine = sqlite_engine(url)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    upgrade_schema(engine)
+    return Store(engine)
+
+
+def _valid_in(generation: int):
+    a = t.areas.c
+    return sa.and_(
+        a.generation_low <= generation, sa.or_(a.generation_high.is_(None), a.generation_high > generation)
+    )
+
+
+def _bbox_filter(table, bbox):
+    minx, miny, maxx, maxy = bbox
+    c = table.c
+    return sa.and_(c.maxx >= minx, c.minx <= maxx, c.maxy >= miny, c.miny <= maxy)
+
+
+class Store:
+    """All reads and writes of the registry. Methods taking ``conn`` run inside :meth:`transaction`."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A connection in one transaction: committed on success, rolled back on any error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def _read(self, statement) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(statement).mappings()]
+
+    # -- generations -------------------------------------------------------------------------------
+    def create_generation(self, conn: sa.Connection, note: str = "") -> int:
+        """Create a draft generation; only one draft may exist at a time."""
+        g = t.generations.c
+        if conn.execute(sa.select(g.id).where(g.state == "draft")).first():
+            raise ConflictError("已有草稿版本 a draft generation already exists: publish or discard it first")
+        result = conn.execute(
+            t.generations.insert().values(state="draft", note=note, created_at=datetime.now(timezone.utc))
+        )
+        return int(result.inserted_primary_key[0])
+
+    def generations(self) -> list[dict]:
+        """Every generation, oldest first."""
+        return self._read(sa.select(t.generations).order_by(t.generations.c.id))
+
+    def generation(self, generation_id: int) -> dict:
+        """One generation, or :class:`NotFoundError`."""
+        rows = self._read(sa.select(t.generations).where(t.generations.c.id == generation_id))
+        if not rows:
+            raise NotFoundError(f"版本不存在 generation {generation_id} does not exist")
+        return rows[0]
+
+    def current_generation_id(self) -> int | None:
+        """The newest published generation, or ``None``."""
+        g = t.generations.c
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(g.id)).where(g.state == "published")).scalar()
+
+    def draft_generation_id(self, conn: sa.Connection | None = None) -> int | None:
+        """The open draft generation, or ``None``."""
+        g = t.generations.c
+        statement = sa.select(g.id).where(g.state == "draft")
+        if conn is not None:
+            return conn.execute(statement).scalar()
+        with self.engine.connect() as c:
+            return c.execute(statement).scalar()
+
+    def set_generation_state(self, conn: sa.Connection, generation_id: int, state: str) -> None:
+        """Mark a generation published or discarded."""
+        values = {"state": state}
+        if state == "published":
+            values["published_at"] = datetime.now(timezone.utc)
+        conn.execute(t.generations.update().where(t.generations.c.id == generation_id).values(**values))
+
+    # -- areas -------------------------------------------------------------------------------------
+    def insert_areas(self, conn: sa.Connection, rows: list[dict]) -> None:
+        """Insert area rows (``geometry`` as WKB with ``minx`` … ``maxy``)."""
+        for start in range(0, len(rows), _BATCH):
+            conn.execute(t.areas.insert(), rows[start : start + _BATCH])
+
+    def areas(
+        self,
+        generation: int,
+        level: str | None = None,
+        parent_code: str | None = None,
+        codes: Iterable[str] | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+        geometry: bool = True,
+        conn: sa.Connection | None = None,
+    ) -> list[dict]:
+        """Areas valid in ``generation``, filtered, ordered by code."""
+        a = t.areas
+        columns = [c for c in a.c if geometry or c.name != "geometry"]
+        statement = sa.select(*columns).where(_valid_in(generation)).order_by(a.c.code)
+        if level is not None:
+            statement = statement.where(a.c.level == level)
+        if parent_code is not None:
+            statement = statement.where(a.c.parent_code == parent_code)
+        if codes is not None:
+            statement = statement.where(a.c.code.in_(list(codes)))
+        if bbox is not None:
+            statement = statement.where(_bbox_filter(a, bbox))
+        if conn is not None:
+            return [dict(row) for row in conn.execute(statement).mappings()]
+        return self._read(statement)
+
+    def retire_areas(self, conn: sa.Connection, ids: list[int], generation: int) -> None:
+        """End the validity of areas at ``generation`` (they stay in older generations)."""
+        for start in range(0, len(ids), _BATCH):
+            chunk = ids[start : start + _BATCH]
+            conn.execute(t.areas.update().where(t.areas.c.id.in_(chunk)).values(generation_high=generation))
+
+    def draft_area_ids(self, conn: sa.Connection, generation: int, level: str, parent_code: str | None) -> list[int]:
+        """Ids of a level's areas (under a parent, if given) that the draft added or retired."""
+        a = t.areas.c
+        statement = sa.select(a.id).where(
+            a.level == level, sa.or_(a.generation_low == generation, a.generation_high == generation)
+        )
+        if parent_code is not None:
+            statement = statement.where(a.parent_code == parent_code)
+        return list(conn.execute(statement).scalars())
+
+    def undo_draft_areas(self, conn: sa.Connection, generation: int, area_ids: list[int] | None = None) -> None:
+        """Forget the draft's changes: delete rows it added, revive rows it retired (optionally only some)."""
+        a = t.areas.c
+        added = sa.delete(t.areas).where(a.generation_low == generation)
+        revived = t.areas.update().where(a.generation_high == generation).values(generation_high=None)
+        if area_ids is not None:
+            added = added.where(a.id.in_(area_ids))
+            revived = revived.where(a.id.in_(area_ids))
+        conn.execute(added)
+        conn.execute(revived)
+
+    # -- buildings, service points -----------------------------------------------------------------
+    def insert_rows(self, conn: sa.Connection, table_name: str, rows: list[dict]) -> None:
+        """Insert rows into ``buildings`` or ``service_points``."""
+        table = {"buildings": t.buildings, "service_points": t.service_points}[table_name]
+        for start in range(0, len(rows), _BATCH):
+            conn.execute(table.insert(), rows[start : start + _BATCH])
+
+    def buildings(self, bbox=None, ids=None, geometry: bool = True) -> list[dict]:
+        """Buildings, optionally within a bounding box or by id."""
+        b = t.buildings
+        statement = sa.select(*[c for c in b.c if geometry or c.name != "geometry"]).order_by(b.c.id)
+        if bbox is not None:
+            statement = statement.where(_bbox_filter(b, bbox))
+        if ids is not None:
+            statement = statement.where(b.c.id.in_(list(ids)))
+        return self._read(statement)
+
+    def service_points(self, bbox=None, kind: str | None = None) -> list[dict]:
+        """Service points, optionally within a bounding box or of one kind."""
+        s = t.service_points
+        statement = sa.select(s).order_by(s.c.id)
+        if bbox is not None:
+            minx, miny, maxx, maxy = bbox
+            statement = statement.where(s.c.lon.between(minx, maxx), s.c.lat.between(miny, maxy))
+        if kind is not None:
+            statement = statement.where(s.c.kind == kind)
+        return self._read(statement)
+
+    def data_version(self) -> tuple:
+        """A value that changes whenever buildings change (for caches of derived household counts)."""
+        b = t.buildings.c
+        with self.engine.connect() as conn:
+            return tuple(conn.execute(sa.select(sa.func.count(b.id), sa.func.max(b.id), sa.func.sum(b.households))).one())
+
+    # -- workers -----------------------------------------------------------------------------------
+    def insert_worker(self, conn: sa.Connection, name: str, role: str, phone: str, area_codes: list[str]) -> int:
+        """Insert a worker and the codes of the areas they answer for."""
+        worker_id = int(conn.execute(t.workers.insert().values(name=name, role=role, phone=phone)).inserted_primary_key[0])
+        if area_codes:
+            conn.execute(t.worker_areas.insert(), [{"worker_id": worker_id, "area_code": c} for c in area_codes])
+        return worker_id
+
+    def workers(self, area_codes: Iterable[str] | None = None) -> list[dict]:
+        """Workers with the area codes they are assigned to (one row per assignment)."""
+        w, wa = t.workers, t.worker_areas
+        statement = (
+            sa.select(w.c.id, w.c.name, w.c.role, w.c.phone, wa.c.area_code)
+            .select_from(w.outerjoin(wa, wa.c.worker_id == w.c.id))
+            .order_by(w.c.id, wa.c.area_code)
+        )
+        if area_codes is not None:
+            statement = statement.where(wa.c.area_code.in_(list(area_codes)))
+        return self._read(statement)
+
+    # -- maintenance -------------------------------------------------------------------------------
+    def wipe(self, conn: sa.Connection) -> None:
+        """Delete every row (used to rebuild the demo data)."""
+        for table in (t.worker_areas, t.workers, t.service_points, t.buildings, t.areas, t.generations):
+            conn.execute(sa.delete(table))

@@ -1,0 +1,90 @@
+"""Checks of a set of areas against the drawing rules: valid rings, no overlaps, no gaps, inside the parent."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+from geo.crs import geometries_from_wgs84, metric_crs
+
+__all__ = ["invalid_reasons", "repair_polygons", "overlapping_pairs", "gap_polygons", "outside_parent", "areas_m2"]
+
+
+def invalid_reasons(geoms) -> dict[int, str]:
+    """Map the index of every invalid geometry to GEOS's reason (e.g. ``Self-intersection[x y]``)."""
+    geoms = np.asarray(geoms, dtype=object)
+    valid = shapely.is_valid(geoms)
+    bad = np.flatnonzero(~valid)
+    return {int(i): str(shapely.is_valid_reason(geoms[i])) for i in bad}
+
+
+def repair_polygons(geoms) -> np.ndarray:
+    """Repair invalid polygons with ``make_valid`` and keep only their polygonal parts.
+
+    Returns
+    -------
+    numpy.ndarray
+        Polygons or MultiPolygons; an input whose repair leaves no area becomes an empty polygon.
+    """
+    geoms = np.asarray(geoms, dtype=object).copy()
+    bad = ~shapely.is_valid(geoms)
+    if not bad.any():
+        return geoms
+    fixed = shapely.make_valid(geoms[bad])
+    out = []
+    for g in fixed:
+        parts = [p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)]
+        polys = [q for p in parts for q in shapely.get_parts(p)]
+        out.append(shapely.multipolygons(polys) if len(polys) > 1 else (polys[0] if polys else shapely.Polygon()))
+    geoms[bad] = out
+    return geoms
+
+
+def areas_m2(geoms) -> np.ndarray:
+    """Areas in square metres of WGS84 geometries, computed in the metric CRS of their centre."""
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0:
+        return np.empty(0)
+    minx, miny, maxx, maxy = shapely.total_bounds(geoms)
+    crs = metric_crs((minx + maxx) / 2, (miny + maxy) / 2)
+    return shapely.area(geometries_from_wgs84(geoms, crs))
+
+
+def overlapping_pairs(geoms, min_area_m2: float = 1.0) -> list[tuple[int, int, float]]:
+    """Pairs ``(i, j, overlap_m2)`` with ``i < j`` whose interiors overlap by at least ``min_area_m2``.
+
+    Geometries must be valid (see :func:`repair_polygons`) and in WGS84.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    tree = shapely.STRtree(geoms)
+    i, j = tree.query(geoms, predicate="intersects")
+    keep = i < j
+    i, j = i[keep], j[keep]
+    if len(i) == 0:
+        return []
+    overlap = areas_m2(shapely.intersection(geoms[i], geoms[j]))
+    big = overlap >= min_area_m2
+    return [(int(a), int(b), float(c)) for a, b, c in zip(i[big], j[big], overlap[big], strict=True)]
+
+
+def gap_polygons(geoms, within=None, min_area_m2: float = 1.0) -> np.ndarray:
+    """Gaps left by the areas: holes in their union, or the part of ``within`` (a parent) they leave uncovered."""
+    geoms = np.asarray(geoms, dtype=object)
+    union = shapely.union_all(geoms)
+    if within is not None:
+        gaps = shapely.get_parts(shapely.difference(within, union))
+    else:
+        holes = [shapely.Polygon(r) for p in shapely.get_parts(union) for r in shapely.get_rings(p)[1:]]
+        gaps = np.asarray(holes, dtype=object)
+    gaps = np.asarray([g for g in gaps if shapely.get_type_id(g) == 3], dtype=object)
+    if len(gaps) == 0:
+        return gaps
+    return gaps[areas_m2(gaps) >= min_area_m2]
+
+
+def outside_parent(geoms, parents, min_area_m2: float = 1.0) -> np.ndarray:
+    """Area (m²) of each geometry that lies outside its parent geometry (element-wise); 0 when inside."""
+    geoms = np.asarray(geoms, dtype=object)
+    parents = np.asarray(parents, dtype=object)
+    outside = areas_m2(shapely.difference(geoms, parents))
+    return np.where(outside >= min_area_m2, outside, 0.0)
