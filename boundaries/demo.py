@@ -97,6 +97,36 @@ def _groups(households, ncols):
     return groups
 
 
+def _exact_coverage(metric_areas) -> list[dict]:
+    """Area rows in WGS84 whose neighbours share identical vertices, so every level tiles its parent exactly.
+
+    Reprojection bends straight metric edges, so edges that meet at different vertices would open millimetre
+    slivers. The micro-grids' boundaries are noded into faces first; every area is then the coverage union of
+    its faces, reprojected vertex by vertex.
+    """
+    micro = [(row, g) for row, g in metric_areas if row["level"] == "micro_grid"]
+    geoms = shapely.set_precision(np.array([g for _, g in micro], dtype=object), 0.001)
+    faces = np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all(shapely.boundary(geoms))))))
+    owner = shapely.STRtree(geoms).query(shapely.point_on_surface(faces), predicate="within")
+    face_of = np.empty(len(faces), dtype="int64")
+    face_of[owner[0]] = owner[1]
+    faces = geometries_to_wgs84(faces, METRIC)
+    members: dict[str, list[int]] = {}
+    for m, (row, _) in enumerate(micro):
+        code = row["code"]
+        while code:
+            members.setdefault(code, []).append(m)
+            code = code[: -3] if len(code) > len(DISTRICT_CODE) else None
+    rows = []
+    for row, geom in metric_areas:
+        if row["level"] == "district":
+            wgs = geometries_to_wgs84(np.array([geom], dtype=object), METRIC)[0]
+        else:
+            wgs = shapely.coverage_union_all(faces[np.isin(face_of, members[row["code"]])])
+        rows.append({"kind": "general", **row, **wkb_row(wgs)})
+    return rows
+
+
 def build_demo(seed: int = 2026) -> DemoStreet:
     """Generate the demo street (deterministic for a seed)."""
     rng = np.random.default_rng(seed)
@@ -161,11 +191,7 @@ def build_demo(seed: int = 2026) -> DemoStreet:
             points.append(("grid_station", f"{compound}微网实格工作站", "09:00-17:30", None, bminx + 16, bminy + 16))
             if (r * COLS + c) % 17 == 3:
                 points.append(("clinic", f"{compound}社区卫生服务站", "08:00-20:00", 200, bmaxx - 16, bmaxy - 16))
-    # Snap every area to a 1 mm grid so neighbours share identical vertices, then store in WGS84.
-    metric_geoms = shapely.set_precision(np.array([g for _, g in metric_areas], dtype=object), 0.001)
-    wgs = geometries_to_wgs84(metric_geoms, METRIC)
-    for (row, _), geom in zip(metric_areas, wgs, strict=True):
-        demo.areas.append({"kind": "general", **row, **wkb_row(geom)})
+    demo.areas = _exact_coverage(metric_areas)
     feet = geometries_to_wgs84(np.array([b.pop("_geom") for b in demo.buildings], dtype=object), METRIC)
     pts = shapely.point_on_surface(feet)
     for b, geom, pt in zip(demo.buildings, feet, pts, strict=True):

@@ -216,7 +216,7 @@ def _write(registry, report, level, parent, geoms, codes, names, kinds, parents,
             attrs = {"code": code, "level": level, "name": names[i], "kind": kinds[i], "parent_code": parents[i]}
             if old is not None:
                 same = all(old[k] == v for k, v in attrs.items()) and shapely.equals_exact(
-                    shapely.from_wkb(old["geometry"]), geoms[i], tolerance=1e-9
+                    shapely.normalize(shapely.from_wkb(old["geometry"])), shapely.normalize(geoms[i]), tolerance=1e-9
                 )
                 if same:
                     report.unchanged += 1

@@ -210,6 +210,21 @@ def read_vector(path, crs=None, encoding: str | None = None, layer=None) -> gpd.
     return result
 
 
+def _dbf_names(columns) -> dict:
+    """DBF field names are at most 10 characters: shorten long ones predictably (``generation_low`` → ``generati_1``)."""
+    mapping, used = {}, set()
+    for name in columns:
+        short = name if len(name) <= 10 else name[:10]
+        k = 1
+        while short in used:
+            short = f"{name[:8]}_{k}"
+            k += 1
+        used.add(short)
+        if short != name:
+            mapping[name] = short
+    return mapping
+
+
 def write_vector(gdf: gpd.GeoDataFrame, path, crs=WGS84) -> Path:
     """Write a WGS84 GeoDataFrame to ``path``; the extension picks the format (see :data:`FORMATS`).
 
@@ -235,6 +250,7 @@ def write_vector(gdf: gpd.GeoDataFrame, path, crs=WGS84) -> Path:
             target = Path(tmp) / "out.csv"
             table.to_csv(target, index=False, encoding="utf-8-sig")
         elif path.suffix.lower() == ".zip":
+            out = out.rename(columns=_dbf_names(out.columns))
             shp = Path(tmp) / (path.stem + ".shp")
             pyogrio.write_dataframe(out, shp, driver=driver, encoding="UTF-8")
             target = Path(tmp) / "out.zip"

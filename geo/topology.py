@@ -43,8 +43,8 @@ def repair_polygons(geoms) -> np.ndarray:
 def areas_m2(geoms) -> np.ndarray:
     """Areas in square metres of WGS84 geometries, computed in the metric CRS of their centre."""
     geoms = np.asarray(geoms, dtype=object)
-    if len(geoms) == 0:
-        return np.empty(0)
+    if len(geoms) == 0 or shapely.is_empty(geoms).all():
+        return np.zeros(len(geoms))
     minx, miny, maxx, maxy = shapely.total_bounds(geoms)
     crs = metric_crs((minx + maxx) / 2, (miny + maxy) / 2)
     return shapely.area(geometries_from_wgs84(geoms, crs))

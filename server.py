@@ -1,0 +1,260 @@
+"""Weige 微格: entry point and command line.
+
+    python server.py                      # serve (builds the demo street on an empty data folder)
+    python server.py --help               # every command
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+__all__ = ["main"]
+
+
+def _config(path: str | None) -> dict:
+    if not path:
+        return {}
+    try:
+        return json.loads(Path(path).read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"配置文件错误 cannot read config {path}: {exc}") from exc
+
+
+def _registry(args):
+    from boundaries.registry import Registry
+    from boundaries.storage import open_store
+
+    return Registry(open_store(args.db))
+
+
+def _demo(args, registry=None) -> None:
+    from boundaries.demo import load_demo
+
+    registry = registry or _registry(args)
+    with tqdm(desc="生成示例数据 demo street", unit=" workers") as bar:
+        demo = load_demo(registry, seed=args.seed if hasattr(args, "seed") else 2026, progress=bar.update)
+    print(f"示例街道已生成 demo street: {len(demo.areas)} areas, {len(demo.buildings)} buildings, "
+          f"{len(demo.service_points)} service points, {len(demo.workers)} workers")
+
+
+def _serve(args) -> None:
+    from waitress import serve
+
+    from web import create_app
+
+    registry = _registry(args)
+    if registry.store.current_generation_id() is None and not registry.store.generations():
+        print("数据目录为空，生成示例数据 empty data folder: building the demo street")
+        _demo(args, registry)
+    app = create_app({**_config(args.config), "DATABASE_URL": args.db, "REGISTRY": registry})
+    print(f"微格 Weige: http://{args.host}:{args.port}/  (API: /api/v1, OpenAPI: /api/v1/openapi.json)")
+    serve(app, host=args.host, port=args.port, threads=8)
+
+
+def _print_report(report) -> None:
+    data = report.as_dict()
+    print(f"导入 imported {data['count']} {data['level']} areas into draft generation {data['generation']}: "
+          f"{data['added']} added, {data['changed']} changed, {data['unchanged']} unchanged, {data['retired']} retired")
+    for key, label in (("repaired", "修复的无效面 repaired invalid polygons"), ("overlaps", "重叠 overlapping pairs"),
+                       ("gaps", "缝隙 gaps"), ("outside_parent", "超出上级 outside their parent")):
+        items = data[key]
+        print(f"  {label}: {len(items)}")
+        for item in items[:20]:
+            print(f"    {json.dumps(item, ensure_ascii=False)}")
+        if len(items) > 20:
+            print(f"    … {len(items) - 20} more")
+    print("  已发布 published" if data["published"] else "  草稿未发布 draft not published: run `python server.py publish`")
+
+
+def _import_areas(args) -> None:
+    from boundaries.importer import import_areas
+    from geo.io import read_vector
+
+    gdf = read_vector(args.file, crs=args.crs, encoding=args.encoding)
+    report = import_areas(
+        _registry(args), gdf, args.level, parent=args.parent, code_field=args.code_field, name_field=args.name_field,
+        kind_field=args.kind_field, parent_field=args.parent_field, repair=not args.no_repair, publish=args.publish,
+    )
+    _print_report(report)
+
+
+def _import_buildings(args) -> None:
+    from boundaries.assets import import_buildings
+    from geo.io import read_vector
+
+    gdf = read_vector(args.file, crs=args.crs, encoding=args.encoding)
+    n = import_buildings(_registry(args), gdf, name_field=args.name_field, address_field=args.address_field,
+                         floors_field=args.floors_field, households_field=args.households_field,
+                         height_field=args.height_field, use_field=args.use_field)
+    print(f"导入建筑 imported {n} buildings")
+
+
+def _import_service_points(args) -> None:
+    from boundaries.assets import import_service_points
+    from geo.io import read_vector
+
+    gdf = read_vector(args.file, crs=args.crs, encoding=args.encoding)
+    n = import_service_points(_registry(args), gdf, kind=args.kind, kind_field=args.kind_field,
+                              name_field=args.name_field, hours_field=args.hours_field,
+                              capacity_field=args.capacity_field)
+    print(f"导入服务点 imported {n} service points")
+
+
+def _export(args) -> None:
+    from boundaries import assets
+    from geo.io import write_vector
+
+    registry = _registry(args)
+    frame = registry.areas(level=args.level, generation=args.generation)
+    counts = assets.household_counts(registry, args.generation)
+    frame = frame.drop(columns=["id"]).merge(counts, left_on="code", right_index=True, how="left")
+    write_vector(frame, args.file, crs=args.crs)
+    print(f"导出 exported {len(frame)} {args.level} areas to {args.file}")
+
+
+def _locate(args) -> None:
+    import numpy as np
+
+    from geo.io import read_points_table, read_vector, write_vector
+
+    path = Path(args.in_file)
+    registry = _registry(args)
+    if path.suffix.lower() in (".csv", ".txt"):
+        frame = read_points_table(path, crs=args.crs, lon=args.lon, lat=args.lat)
+    else:
+        frame = read_vector(path, crs=args.crs)
+    if not (frame.geometry.geom_type == "Point").all():
+        raise SystemExit("只能定位点 locate needs point features")
+    xs, ys = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
+    level = args.level or registry.lowest_level(args.generation)
+    registry.index(level, args.generation)  # build the index before timing
+    start, parts = time.perf_counter(), []
+    step = 500_000
+    for i in tqdm(range(0, len(xs), step), desc="定位 locating", unit=" chunks"):
+        parts.append(registry.locate(xs[i:i + step], ys[i:i + step], level=level, generation=args.generation))
+    import pandas as pd
+
+    result = pd.concat(parts, ignore_index=True)
+    elapsed = time.perf_counter() - start
+    out = frame.assign(code=result["code"].to_numpy(), name=result["name"].to_numpy(), status=result["status"].to_numpy())
+    out_path = Path(args.out_file)
+    if out_path.suffix.lower() == ".csv" and path.suffix.lower() in (".csv", ".txt"):
+        out.drop(columns="geometry").to_csv(out_path, index=False, encoding="utf-8-sig")
+    else:
+        write_vector(out, out_path)
+    counts = {k: int(v) for k, v in zip(*np.unique(result["status"], return_counts=True), strict=True)}
+    print(f"定位 located {len(out)} points in {elapsed:.2f}s: {counts} → {out_path}")
+
+
+def _publish(args) -> None:
+    print(f"已发布版本 published generation {_registry(args).publish()}")
+
+
+def _discard(args) -> None:
+    print(f"已丢弃草稿 discarded draft generation {_registry(args).discard_draft()}")
+
+
+def _generations(args) -> None:
+    for g in _registry(args).generations():
+        mark = "*" if g["current"] else " "
+        print(f"{mark} {g['id']:>4} {g['state']:<10} {g['created_at']:%Y-%m-%d %H:%M} {g['note']}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from web import default_database_url
+
+    p = argparse.ArgumentParser(prog="server.py", description="微格 Weige: 微网实格 GIS service")
+    p.add_argument("--db", default=None, help="SQLAlchemy URL (default: SQLite file in $WEIGE_DATA or ./data)")
+    p.add_argument("--config", default=None, help="JSON file of app settings (e.g. WEIGE_TILES)")
+    sub = p.add_subparsers(dest="command")
+
+    s = sub.add_parser("serve", help="run the web service (default)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)))
+    s.set_defaults(func=_serve)
+
+    def file_options(sp):
+        sp.add_argument("file")
+        sp.add_argument("--crs", default=None, help="CRS of the coordinates: wgs84 | cgcs2000 | gcj02 | bd09 | EPSG code")
+        sp.add_argument("--encoding", default=None, help="attribute encoding (detected for Shapefiles: UTF-8 or GB18030)")
+        sp.add_argument("--name-field", default=None)
+
+    s = sub.add_parser("import-areas", help="import areas of one level into the draft generation")
+    file_options(s)
+    s.add_argument("--level", required=True)
+    s.add_argument("--parent", default=None, help="code of the parent of every area")
+    s.add_argument("--parent-field", default=None)
+    s.add_argument("--code-field", default=None)
+    s.add_argument("--kind-field", default=None)
+    s.add_argument("--no-repair", action="store_true", help="refuse invalid polygons instead of repairing them")
+    s.add_argument("--publish", action="store_true", help="publish the draft after importing")
+    s.set_defaults(func=_import_areas)
+
+    s = sub.add_parser("import-buildings", help="import building footprints")
+    file_options(s)
+    for f in ("address", "floors", "households", "height", "use"):
+        s.add_argument(f"--{f}-field", default=None)
+    s.set_defaults(func=_import_buildings)
+
+    s = sub.add_parser("import-service-points", help="import service points")
+    file_options(s)
+    s.add_argument("--kind", default=None, help="kind of every point (e.g. grid_station, clinic, police)")
+    for f in ("kind", "hours", "capacity"):
+        s.add_argument(f"--{f}-field", default=None)
+    s.set_defaults(func=_import_service_points)
+
+    s = sub.add_parser("export", help="export one level's areas to a file (.geojson .gpkg .zip .kml .csv)")
+    s.add_argument("level")
+    s.add_argument("file")
+    s.add_argument("--generation", type=int, default=None)
+    s.add_argument("--crs", default="wgs84", help="CRS to write (default wgs84)")
+    s.set_defaults(func=_export)
+
+    s = sub.add_parser("locate", help="add code, name and status columns to a file of points")
+    s.add_argument("in_file")
+    s.add_argument("out_file")
+    s.add_argument("--level", default=None)
+    s.add_argument("--generation", type=int, default=None)
+    s.add_argument("--crs", default=None)
+    s.add_argument("--lon", default=None, help="longitude column of a CSV (detected when omitted)")
+    s.add_argument("--lat", default=None, help="latitude column of a CSV (detected when omitted)")
+    s.set_defaults(func=_locate)
+
+    sub.add_parser("publish", help="publish the draft generation").set_defaults(func=_publish)
+    sub.add_parser("discard", help="discard the draft generation").set_defaults(func=_discard)
+    sub.add_parser("generations", help="list generations").set_defaults(func=_generations)
+    s = sub.add_parser("demo", help="rebuild the demo street (replaces all data)")
+    s.add_argument("--seed", type=int, default=2026)
+    s.set_defaults(func=_demo)
+    p.set_defaults(default_db=default_database_url)
+    return p
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status."""
+    from boundaries.errors import RegistryError
+    from geo.errors import GeoError
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    args.db = args.db or args.default_db()
+    if args.command is None:
+        args = parser.parse_args([*(argv or sys.argv[1:]), "serve"])
+        args.db = args.db or args.default_db()
+    try:
+        args.func(args)
+    except (RegistryError, GeoError) as exc:
+        print(f"错误 error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Every error the app returns, mapped to HTTP in one place, as ``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from boundaries.errors import ConflictError, InvalidInputError, NoGenerationError, NotFoundError, RegistryError
+from geo.errors import GeoError
+
+__all__ = ["STATUS_CODES", "register_error_handlers", "ApiError"]
+
+
+class ApiError(Exception):
+    """An error raised by the web layer itself (bad query parameters, unsupported body)."""
+
+    def __init__(self, message: str, code: str = "bad_request", status: int = 400):
+        super().__init__(message)
+        self.code, self.status = code, status
+
+
+#: Domain error classes and their HTTP status; the most specific class wins.
+STATUS_CODES: dict[type[Exception], int] = {
+    NoGenerationError: 404,
+    NotFoundError: 404,
+    ConflictError: 409,
+    InvalidInputError: 400,
+    RegistryError: 400,
+    GeoError: 400,
+}
+
+
+def _body(code: str, message: str, status: int, details=None):
+    error = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return jsonify({"error": error}), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers (after flask-smorest's, so these win)."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return _body(exc.code, str(exc), exc.status)
+
+    @app.errorhandler(RegistryError)
+    @app.errorhandler(GeoError)
+    def _domain_error(exc: Exception):
+        status = next(s for cls, s in STATUS_CODES.items() if isinstance(exc, cls))
+        return _body(getattr(exc, "code", "bad_request"), str(exc), status)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        details = (getattr(exc, "data", None) or {}).get("messages")
+        message = exc.description or exc.name
+        if details:
+            message = "请求参数错误 invalid request parameters"
+        code = exc.name.lower().replace(" ", "_")
+        return _body(code, message, exc.code or 500, details)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # pragma: no cover - last resort: log, never leak internals
+        app.logger.exception("unhandled error")
+        return _body("internal_error", "服务器内部错误 internal error", 500)
