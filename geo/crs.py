@@ -276,6 +276,12 @@ def geometries_from_wgs84(geoms, crs: str | int | pyproj.CRS | None = WGS84) -> 
 
 
 def metric_crs(lon: float, lat: float) -> pyproj.CRS:
+    """Projected CRS for metric work around a WGS84 point (see :func:`_metric_crs`)."""
+    return _metric_crs(round(float(lon), 1), round(float(lat), 1))
+
+
+@lru_cache(maxsize=256)
+def _metric_crs(lon: float, lat: float) -> pyproj.CRS:
     """Projected CRS for metric work around a WGS84 point.
 
     Inside China's longitudes (73.5–136.5 E, northern hemisphere) this is the CGCS2000 3-degree Gauss–Krüger

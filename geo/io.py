@@ -12,6 +12,7 @@ import io
 import os
 import struct
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -198,15 +199,20 @@ def read_vector(path, crs=None, encoding: str | None = None, layer=None) -> gpd.
     if _is_shapefile(path):
         encoding = encoding or _shapefile_encoding(path)
     try:
-        gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError) as exc:
         raise FileFormatError(f"{path.name}: 无法读取 cannot read the file: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise EncodingError(f"{path.name}: 属性编码错误 text is not {encoding}: pass --encoding") from exc
     if not isinstance(gdf, gpd.GeoDataFrame) or len(gdf) == 0:
         raise FileFormatError(f"{path.name}: 没有要素 the file has no features")
+    if path.suffix.lower() == ".kml":  # the KML driver maps name/description to Name/Description
+        gdf = gdf.rename(columns={c: c.lower() for c in ("Name", "Description") if c.lower() not in gdf.columns})
     result = _to_wgs84(gdf, crs)
     result.attrs["encoding"] = encoding or "utf-8"
+    result.attrs["warnings"] = [str(w.message) for w in caught]  # GDAL's notes, e.g. duplicate feature ids
     return result
 
 

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+import shapely
+import shapely.affinity
+
+from geo.errors import GeometryTypeError
+from geo.locate import AMBIGUOUS, OUTSIDE, PolygonIndex, locate_exact
+
+
+def brute_force(polys, x, y):
+    """The reference: interior containment first, then the lowest-index polygon covering a boundary point."""
+    pts = shapely.points(x, y)
+    inside = np.array([shapely.contains(p, pts) for p in polys]).T  # (points, polys)
+    cover = np.array([shapely.covers(p, pts) for p in polys]).T
+    out = np.full(len(x), OUTSIDE)
+    n = inside.sum(axis=1)
+    out[n == 1] = inside[n == 1].argmax(axis=1)
+    out[n >= 2] = AMBIGUOUS
+    edge = (n == 0) & cover.any(axis=1)
+    out[edge] = cover[edge].argmax(axis=1)
+    return out, inside
+
+
+def tessellation(n, seed, size=10.0):
+    rng = np.random.default_rng(seed)
+    frame = shapely.box(0, 0, size, size)
+    cells = shapely.voronoi_polygons(shapely.multipoints(rng.uniform(0, size, (n, 2))), extend_to=frame)
+    return np.asarray(shapely.intersection(shapely.get_parts(cells), frame))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_points_equal_brute_force(seed):
+    polys = tessellation(300, seed)
+    # punch a gap and add an overlapping polygon so both cases occur
+    gap = polys[5].centroid.buffer(0.05)
+    polys[5] = polys[5].difference(gap)
+    polys = np.append(polys, shapely.box(4, 4, 4.6, 4.6))
+    rng = np.random.default_rng(seed + 10)
+    x, y = rng.uniform(-0.5, 10.5, 20_000), rng.uniform(-0.5, 10.5, 20_000)
+    x = np.r_[x, gap.centroid.x]
+    y = np.r_[y, gap.centroid.y]
+    expected, inside = brute_force(polys, x, y)
+    result = PolygonIndex(polys).locate(x, y)
+    np.testing.assert_array_equal(result.index, expected)
+    assert result.index[-1] == OUTSIDE  # the gap
+    ambiguous = np.flatnonzero(expected == AMBIGUOUS)
+    assert len(ambiguous) > 10
+    for i in ambiguous:
+        np.testing.assert_array_equal(result.ambiguous[int(i)], np.flatnonzero(inside[i]))
+    assert (result.index == OUTSIDE).sum() > 100
+
+
+def test_points_on_shared_edges_and_vertices_resolve_to_lowest_index():
+    polys = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1), shapely.box(0, 1, 1, 2), shapely.box(1, 1, 2, 2)]
+    x = np.array([1.0, 1.0, 0.5, 1.5, 0.0, 2.0, 1.0000001])
+    y = np.array([0.5, 1.0, 1.0, 1.0, 0.0, 2.0, 0.5])
+    result = PolygonIndex(polys, cells_per_polygon=4).locate(x, y)
+    assert result.index.tolist() == [0, 0, 0, 1, 0, 3, 1]
+    assert result.on_boundary.tolist() == [True] * 6 + [False]
+    expected, _ = brute_force(polys, x, y)
+    np.testing.assert_array_equal(result.index, expected)
+
+
+def test_holes_and_multipolygons():
+    donut = shapely.box(0, 0, 10, 10).difference(shapely.box(3, 3, 7, 7))
+    multi = shapely.multipolygons([shapely.box(4, 4, 5, 5), shapely.box(20, 20, 21, 21)])
+    polys = [donut, multi]
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(-1, 22, 50_000), rng.uniform(-1, 22, 50_000)
+    expected, _ = brute_force(polys, x, y)
+    result = PolygonIndex(polys).locate(x, y)
+    np.testing.assert_array_equal(result.index, expected)
+    assert {0, 1, OUTSIDE} <= set(result.index.tolist())
+
+
+def test_city_like_tessellation_in_degrees_matches_exact():
+    polys = tessellation(3000, 7, size=0.05)  # cells of about 100 m, like micro-grids
+    polys = np.asarray([shapely.affinity.translate(p, 104.05, 30.62) for p in polys])
+    rng = np.random.default_rng(8)
+    x, y = rng.uniform(104.05, 104.10, 200_000), rng.uniform(30.62, 30.67, 200_000)
+    fast = PolygonIndex(polys).locate(x, y)
+    exact = locate_exact(polys, x, y)
+    np.testing.assert_array_equal(fast.index, exact.index)
+
+
+def test_rejects_non_polygons_and_handles_empty_input():
+    with pytest.raises(GeometryTypeError):
+        PolygonIndex([shapely.Point(0, 0)])
+    index = PolygonIndex([shapely.box(0, 0, 1, 1)])
+    assert index.locate([], []).index.tolist() == []
+    assert index.locate([np.nan], [0.5]).index.tolist() == [OUTSIDE]
