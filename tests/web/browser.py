@@ -1,0 +1,60 @@
+"""A headless Chromium harness for map pages: the app served on loopback, every other host blocked.
+
+Reused by every map page's test: ``with served(app) as url, chromium_page() as (page, log): ...``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import threading
+from urllib.parse import urlparse
+
+import pytest
+from werkzeug.serving import make_server
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@contextlib.contextmanager
+def served(app):
+    """Serve ``app`` on a free loopback port in a thread; yields the base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@contextlib.contextmanager
+def chromium_page(base_url: str):
+    """A Chromium page that aborts (and records) every request to a host other than the app's."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is installed by the test extra")
+    if not shutil.which("chromium") and not shutil.which(CHROMIUM):
+        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
+    allowed = urlparse(base_url).netloc
+    log = {"blocked": [], "console_errors": [], "page_errors": [], "requests": []}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+
+        def route(route_):
+            url = route_.request.url
+            log["requests"].append(url)
+            if url.startswith(("data:", "about:", "blob:")) or urlparse(url).netloc == allowed:
+                route_.continue_()
+            else:
+                log["blocked"].append(url)
+                route_.abort()
+
+        page.route("**/*", route)
+        page.on("console", lambda m: log["console_errors"].append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: log["page_errors"].append(str(e)))
+        try:
+            yield page, log
+        finally:
+            browser.close()
