@@ -1,7 +1,7 @@
 """Weige 微格: entry point and command line.
 
-    python server.py                      # serve (builds the demo street on an empty data folder)
-    python server.py --help               # every command
+python server.py                      # serve (builds the demo street on an empty data folder)
+python server.py --help               # every command
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ def _demo(args, registry=None) -> None:
     registry = registry or _registry(args)
     with tqdm(desc="生成示例数据 demo street", unit=" workers") as bar:
         demo = load_demo(registry, seed=args.seed if hasattr(args, "seed") else 2026, progress=bar.update)
-    print(f"示例街道已生成 demo street: {len(demo.areas)} areas, {len(demo.buildings)} buildings, "
-          f"{len(demo.service_points)} service points, {len(demo.workers)} workers")
+    print(
+        f"示例街道已生成 demo street: {len(demo.areas)} areas, {len(demo.buildings)} buildings, "
+        f"{len(demo.service_points)} service points, {len(demo.workers)} workers"
+    )
 
 
 def _serve(args) -> None:
@@ -60,17 +62,27 @@ def _serve(args) -> None:
 
 def _print_report(report) -> None:
     data = report.as_dict()
-    print(f"导入 imported {data['count']} {data['level']} areas into draft generation {data['generation']}: "
-          f"{data['added']} added, {data['changed']} changed, {data['unchanged']} unchanged, {data['retired']} retired")
-    for key, label in (("repaired", "修复的无效面 repaired invalid polygons"), ("overlaps", "重叠 overlapping pairs"),
-                       ("gaps", "缝隙 gaps"), ("outside_parent", "超出上级 outside their parent")):
+    print(
+        f"导入 imported {data['count']} {data['level']} areas into draft generation {data['generation']}: "
+        f"{data['added']} added, {data['changed']} changed, {data['unchanged']} unchanged, {data['retired']} retired"
+    )
+    for key, label in (
+        ("repaired", "修复的无效面 repaired invalid polygons"),
+        ("overlaps", "重叠 overlapping pairs"),
+        ("gaps", "缝隙 gaps"),
+        ("outside_parent", "超出上级 outside their parent"),
+    ):
         items = data[key]
         print(f"  {label}: {len(items)}")
         for item in items[:20]:
             print(f"    {json.dumps(item, ensure_ascii=False)}")
         if len(items) > 20:
             print(f"    … {len(items) - 20} more")
-    print("  已发布 published" if data["published"] else "  草稿未发布 draft not published: run `python server.py publish`")
+    print(
+        "  已发布 published"
+        if data["published"]
+        else "  草稿未发布 draft not published: run `python server.py publish`"
+    )
 
 
 def _import_areas(args) -> None:
@@ -79,8 +91,16 @@ def _import_areas(args) -> None:
 
     gdf = read_vector(args.file, crs=args.crs, encoding=args.encoding)
     report = import_areas(
-        _registry(args), gdf, args.level, parent=args.parent, code_field=args.code_field, name_field=args.name_field,
-        kind_field=args.kind_field, parent_field=args.parent_field, repair=not args.no_repair, publish=args.publish,
+        _registry(args),
+        gdf,
+        args.level,
+        parent=args.parent,
+        code_field=args.code_field,
+        name_field=args.name_field,
+        kind_field=args.kind_field,
+        parent_field=args.parent_field,
+        repair=not args.no_repair,
+        publish=args.publish,
     )
     _print_report(report)
 
@@ -90,9 +110,16 @@ def _import_buildings(args) -> None:
     from geo.io import read_vector
 
     gdf = read_vector(args.file, crs=args.crs, encoding=args.encoding)
-    n = import_buildings(_registry(args), gdf, name_field=args.name_field, address_field=args.address_field,
-                         floors_field=args.floors_field, households_field=args.households_field,
-                         height_field=args.height_field, use_field=args.use_field)
+    n = import_buildings(
+        _registry(args),
+        gdf,
+        name_field=args.name_field,
+        address_field=args.address_field,
+        floors_field=args.floors_field,
+        households_field=args.households_field,
+        height_field=args.height_field,
+        use_field=args.use_field,
+    )
     print(f"导入建筑 imported {n} buildings")
 
 
@@ -101,9 +128,15 @@ def _import_service_points(args) -> None:
     from geo.io import read_vector
 
     gdf = read_vector(args.file, crs=args.crs, encoding=args.encoding)
-    n = import_service_points(_registry(args), gdf, kind=args.kind, kind_field=args.kind_field,
-                              name_field=args.name_field, hours_field=args.hours_field,
-                              capacity_field=args.capacity_field)
+    n = import_service_points(
+        _registry(args),
+        gdf,
+        kind=args.kind,
+        kind_field=args.kind_field,
+        name_field=args.name_field,
+        hours_field=args.hours_field,
+        capacity_field=args.capacity_field,
+    )
     print(f"导入服务点 imported {n} service points")
 
 
@@ -138,12 +171,14 @@ def _locate(args) -> None:
     start, parts = time.perf_counter(), []
     step = 500_000
     for i in tqdm(range(0, len(xs), step), desc="定位 locating", unit=" chunks"):
-        parts.append(registry.locate(xs[i:i + step], ys[i:i + step], level=level, generation=args.generation))
+        parts.append(registry.locate(xs[i : i + step], ys[i : i + step], level=level, generation=args.generation))
     import pandas as pd
 
     result = pd.concat(parts, ignore_index=True)
     elapsed = time.perf_counter() - start
-    out = frame.assign(code=result["code"].to_numpy(), name=result["name"].to_numpy(), status=result["status"].to_numpy())
+    out = frame.assign(
+        code=result["code"].to_numpy(), name=result["name"].to_numpy(), status=result["status"].to_numpy()
+    )
     out_path = Path(args.out_file)
     if out_path.suffix.lower() == ".csv" and path.suffix.lower() in (".csv", ".txt"):
         out.drop(columns="geometry").to_csv(out_path, index=False, encoding="utf-8-sig")
@@ -182,8 +217,12 @@ def _parser() -> argparse.ArgumentParser:
 
     def file_options(sp):
         sp.add_argument("file")
-        sp.add_argument("--crs", default=None, help="CRS of the coordinates: wgs84 | cgcs2000 | gcj02 | bd09 | EPSG code")
-        sp.add_argument("--encoding", default=None, help="attribute encoding (detected for Shapefiles: UTF-8 or GB18030)")
+        sp.add_argument(
+            "--crs", default=None, help="CRS of the coordinates: wgs84 | cgcs2000 | gcj02 | bd09 | EPSG code"
+        )
+        sp.add_argument(
+            "--encoding", default=None, help="attribute encoding (detected for Shapefiles: UTF-8 or GB18030)"
+        )
         sp.add_argument("--name-field", default=None)
 
     s = sub.add_parser("import-areas", help="import areas of one level into the draft generation")

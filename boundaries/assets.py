@@ -38,7 +38,9 @@ def estimate_households(footprints, floors=None, heights=None) -> tuple[np.ndarr
     n = len(footprints)
     fl = pd.to_numeric(pd.Series(floors if floors is not None else [np.nan] * n), errors="coerce").to_numpy(float)
     ht = pd.to_numeric(pd.Series(heights if heights is not None else [np.nan] * n), errors="coerce").to_numpy(float)
-    fl = np.where(np.isfinite(fl) & (fl > 0), fl, np.where(np.isfinite(ht) & (ht > 0), np.maximum(np.round(ht / 3), 1), 1))
+    fl = np.where(
+        np.isfinite(fl) & (fl > 0), fl, np.where(np.isfinite(ht) & (ht > 0), np.maximum(np.round(ht / 3), 1), 1)
+    )
     households = np.maximum(np.round(topology.areas_m2(footprints) * fl / SQUARE_METRES_PER_HOUSEHOLD), 0)
     return fl.astype(int), households.astype(int)
 
@@ -67,13 +69,15 @@ def import_buildings(
     Households come from ``households_field`` where given and numeric, else from :func:`estimate_households`.
     """
     geoms = np.asarray(gdf.geometry.values, dtype=object)
-    polygonal = np.array([g is not None and g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty for g in geoms])
-    if not polygonal.all():
-        raise InvalidInputError(f"建筑必须是面 buildings must be polygons: feature #{int(np.flatnonzero(~polygonal)[0]) + 1} is not")
-    geoms = topology.repair_polygons(geoms)
-    floors, estimate = estimate_households(
-        geoms, _field(gdf, floors_field, np.nan), _field(gdf, height_field, np.nan)
+    polygonal = np.array(
+        [g is not None and g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty for g in geoms]
     )
+    if not polygonal.all():
+        raise InvalidInputError(
+            f"建筑必须是面 buildings must be polygons: feature #{int(np.flatnonzero(~polygonal)[0]) + 1} is not"
+        )
+    geoms = topology.repair_polygons(geoms)
+    floors, estimate = estimate_households(geoms, _field(gdf, floors_field, np.nan), _field(gdf, height_field, np.nan))
     given = pd.to_numeric(pd.Series(_field(gdf, households_field, np.nan)), errors="coerce").to_numpy(float)
     households = np.where(np.isfinite(given) & (given >= 0), given, estimate).astype(int)
     pts = shapely.point_on_surface(geoms)
@@ -98,8 +102,16 @@ def import_buildings(
     return len(rows)
 
 
-def import_service_points(registry: Registry, gdf: gpd.GeoDataFrame, kind=None, kind_field=None, name_field=None,
-                          hours_field=None, capacity_field=None, address_field=None) -> int:
+def import_service_points(
+    registry: Registry,
+    gdf: gpd.GeoDataFrame,
+    kind=None,
+    kind_field=None,
+    name_field=None,
+    hours_field=None,
+    capacity_field=None,
+    address_field=None,
+) -> int:
     """Add service points (WGS84 points; polygons are reduced to a point on their surface)."""
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     if any(g is None or g.is_empty for g in geoms):
@@ -149,8 +161,9 @@ def service_points(registry: Registry, bbox=None, area_code=None, kind=None, gen
         bbox = tuple(registry.area(area_code, generation).geometry.bounds)
     rows = registry.store.service_points(bbox=bbox, kind=kind)
     frame = pd.DataFrame(rows, columns=["id", "name", "kind", "opening_hours", "capacity", "address", "lon", "lat"])
-    frame = gpd.GeoDataFrame(frame, geometry=shapely.points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)),
-                             crs="EPSG:4326")
+    frame = gpd.GeoDataFrame(
+        frame, geometry=shapely.points(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)), crs="EPSG:4326"
+    )
     return _area_filter(registry, frame, area_code, generation)
 
 
@@ -172,7 +185,9 @@ def household_counts(registry: Registry, generation=None) -> pd.DataFrame:
         return cached
     rows = registry.store.areas(g, geometry=False)
     parents = {r["code"]: r["parent_code"] for r in rows}
-    totals = pd.DataFrame(0, index=pd.Index([r["code"] for r in rows], name="code"), columns=["buildings", "households"])
+    totals = pd.DataFrame(
+        0, index=pd.Index([r["code"] for r in rows], name="code"), columns=["buildings", "households"]
+    )
     b = registry.store.buildings(geometry=False)
     if rows and b:
         frame = pd.DataFrame(b)
@@ -202,4 +217,3 @@ def add_worker(registry: Registry, name: str, role: str, phone: str = "", area_c
 def workers_of(registry: Registry, codes) -> list[dict]:
     """Workers assigned to any of the given area codes, each with the code they answer for."""
     return registry.store.workers(area_codes=list(codes))
-

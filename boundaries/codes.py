@@ -41,9 +41,7 @@ class CodeLayout:
     def check(self, code: str, level: str, parent_code: str | None = None) -> None:
         """Raise :class:`InvalidInputError` unless ``code`` is well formed for ``level`` (and ``parent_code``)."""
         if not code.isdigit() or len(code) != self.length(level):
-            raise InvalidInputError(
-                f"编码格式错误 code {code!r} must be {self.length(level)} digits at level {level}"
-            )
+            raise InvalidInputError(f"编码格式错误 code {code!r} must be {self.length(level)} digits at level {level}")
         if parent_code and not code.startswith(parent_code):
             raise InvalidInputError(f"编码 {code} does not start with its parent's code {parent_code}")
 

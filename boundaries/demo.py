@@ -30,7 +30,9 @@ ROAD_HALF, SETBACK = 10.0, 4.0
 DISTRICT_CODE = "510104"  # 锦江区 (GB/T 2260)
 SPECIAL = {(2, 5): ("school", "芙蓉小学"), (7, 9): ("hospital", "社区医院")}
 COMMUNITIES = ("桂花社区", "银杏社区", "海棠社区")
-COMPOUNDS = "锦绣 芳华 翠苑 清水 望江 蓉城 金沙 玉带 荷塘 竹林 梧桐 春熙 锦官 浣花 青羊 桂溪 新华 和平 永安 长顺".split()
+COMPOUNDS = (
+    "锦绣 芳华 翠苑 清水 望江 蓉城 金沙 玉带 荷塘 竹林 梧桐 春熙 锦官 浣花 青羊 桂溪 新华 和平 永安 长顺".split()
+)
 SUFFIXES = ("苑", "里", "小区", "花园", "院")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘".replace("", " ").split()
 GIVEN = "建国 秀英 志强 丽华 海燕 俊杰 晓东 桂兰 德明 春梅 文斌 玉兰 国强 红梅 小平 淑芬 立新 凤英 永红 建华".split()
@@ -106,7 +108,9 @@ def _exact_coverage(metric_areas) -> list[dict]:
     """
     micro = [(row, g) for row, g in metric_areas if row["level"] == "micro_grid"]
     geoms = shapely.set_precision(np.array([g for _, g in micro], dtype=object), 0.001)
-    faces = np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all(shapely.boundary(geoms))))))
+    faces = np.asarray(
+        shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all(shapely.boundary(geoms)))))
+    )
     owner = shapely.STRtree(geoms).query(shapely.point_on_surface(faces), predicate="within")
     face_of = np.empty(len(faces), dtype="int64")
     face_of[owner[0]] = owner[1]
@@ -116,7 +120,7 @@ def _exact_coverage(metric_areas) -> list[dict]:
         code = row["code"]
         while code:
             members.setdefault(code, []).append(m)
-            code = code[: -3] if len(code) > len(DISTRICT_CODE) else None
+            code = code[:-3] if len(code) > len(DISTRICT_CODE) else None
     rows = []
     for row, geom in metric_areas:
         if row["level"] == "district":
@@ -137,16 +141,23 @@ def build_demo(seed: int = 2026) -> DemoStreet:
     demo = DemoStreet()
     metric_areas = []  # (row dict without geometry, metric geometry)
     street_code = DEFAULT_LAYOUT.child_code(DISTRICT_CODE, "street", 1)
-    metric_areas.append(({"code": DISTRICT_CODE, "level": "district", "name": "锦江区(示例)", "parent_code": None},
-                         street_box.buffer(600, join_style="mitre")))
-    metric_areas.append(({"code": street_code, "level": "street", "name": "芙蓉街道(示例)", "parent_code": DISTRICT_CODE},
-                         street_box))
+    metric_areas.append(
+        (
+            {"code": DISTRICT_CODE, "level": "district", "name": "锦江区(示例)", "parent_code": None},
+            street_box.buffer(600, join_style="mitre"),
+        )
+    )
+    metric_areas.append(
+        ({"code": street_code, "level": "street", "name": "芙蓉街道(示例)", "parent_code": DISTRICT_CODE}, street_box)
+    )
     cols_per = COLS // len(COMMUNITIES)
     worker_rows, points = [], []
     grid_seq: dict[str, int] = {}
     for k, community in enumerate(COMMUNITIES):
         code = DEFAULT_LAYOUT.child_code(street_code, "community", k + 1)
-        geom = shapely.box(left + k * cols_per * BLOCK_W, top - ROWS * BLOCK_H, left + (k + 1) * cols_per * BLOCK_W, top)
+        geom = shapely.box(
+            left + k * cols_per * BLOCK_W, top - ROWS * BLOCK_H, left + (k + 1) * cols_per * BLOCK_W, top
+        )
         metric_areas.append(({"code": code, "level": "community", "name": community, "parent_code": street_code}, geom))
         c = geom.centroid
         points.append(("community_centre", f"{community}党群服务中心", "08:30-18:00", None, c.x, c.y))
@@ -154,18 +165,34 @@ def build_demo(seed: int = 2026) -> DemoStreet:
     for r in range(ROWS):
         for c in range(COLS):
             community_code = DEFAULT_LAYOUT.child_code(street_code, "community", c // cols_per + 1)
-            block = shapely.box(left + c * BLOCK_W, top - (r + 1) * BLOCK_H, left + (c + 1) * BLOCK_W, top - r * BLOCK_H)
+            block = shapely.box(
+                left + c * BLOCK_W, top - (r + 1) * BLOCK_H, left + (c + 1) * BLOCK_W, top - r * BLOCK_H
+            )
             kind, unit = SPECIAL.get((r, c), ("general", None))
             grid_seq[community_code] = grid_seq.get(community_code, 0) + 1
             grid_code = DEFAULT_LAYOUT.child_code(community_code, "grid", grid_seq[community_code])
             compound = unit or COMPOUNDS[(r * COLS + c) % len(COMPOUNDS)] + SUFFIXES[(r + c) % len(SUFFIXES)]
             if unit is None and (r * COLS + c) >= len(COMPOUNDS):
                 compound = f"{compound}{(r * COLS + c) // len(COMPOUNDS) + 1}期"
-            metric_areas.append(({"code": grid_code, "level": "grid", "name": f"{compound}网格", "kind": kind,
-                                  "parent_code": community_code}, block))
+            metric_areas.append(
+                (
+                    {
+                        "code": grid_code,
+                        "level": "grid",
+                        "name": f"{compound}网格",
+                        "kind": kind,
+                        "parent_code": community_code,
+                    },
+                    block,
+                )
+            )
             bminx, bminy, bmaxx, bmaxy = block.bounds
-            inner = (bminx + ROAD_HALF + SETBACK, bminy + ROAD_HALF + SETBACK,
-                     bmaxx - ROAD_HALF - SETBACK, bmaxy - ROAD_HALF - SETBACK)
+            inner = (
+                bminx + ROAD_HALF + SETBACK,
+                bminy + ROAD_HALF + SETBACK,
+                bmaxx - ROAD_HALF - SETBACK,
+                bmaxy - ROAD_HALF - SETBACK,
+            )
             while True:
                 feet, households, floors, ncols = _block_buildings(rng, inner, unit is not None)
                 groups = [list(range(len(feet)))] if unit else _groups(households, ncols)
@@ -177,16 +204,32 @@ def build_demo(seed: int = 2026) -> DemoStreet:
             )
             for m, group in enumerate(groups):
                 mcode = DEFAULT_LAYOUT.child_code(grid_code, "micro_grid", m + 1)
-                metric_areas.append(({"code": mcode, "level": "micro_grid", "name": f"{compound}第{m + 1}微网格",
-                                      "kind": kind, "parent_code": grid_code}, shapely.union_all(cells[group])))
+                metric_areas.append(
+                    (
+                        {
+                            "code": mcode,
+                            "level": "micro_grid",
+                            "name": f"{compound}第{m + 1}微网格",
+                            "kind": kind,
+                            "parent_code": grid_code,
+                        },
+                        shapely.union_all(cells[group]),
+                    )
+                )
                 worker_rows.append(("micro_grid_worker", [mcode]))
                 for i in group:
                     number = i + 1
-                    demo.buildings.append({
-                        "ref": f"{grid_code}-{number:02d}", "name": f"{compound}{number}栋",
-                        "address": f"{COMMUNITIES[c // cols_per]}{compound}{number}栋", "floors": floors[i],
-                        "households": int(households[i]), "use": unit and kind or "residential", "_geom": feet[i],
-                    })
+                    demo.buildings.append(
+                        {
+                            "ref": f"{grid_code}-{number:02d}",
+                            "name": f"{compound}{number}栋",
+                            "address": f"{COMMUNITIES[c // cols_per]}{compound}{number}栋",
+                            "floors": floors[i],
+                            "households": int(households[i]),
+                            "use": unit and kind or "residential",
+                            "_geom": feet[i],
+                        }
+                    )
             worker_rows.append(("dedicated_worker" if unit else "grid_worker", [grid_code]))
             points.append(("grid_station", f"{compound}微网实格工作站", "09:00-17:30", None, bminx + 16, bminy + 16))
             if (r * COLS + c) % 17 == 3:
@@ -198,8 +241,15 @@ def build_demo(seed: int = 2026) -> DemoStreet:
         b.update(lon=float(pt.x), lat=float(pt.y), **wkb_row(geom))
     sp_geoms = geometries_to_wgs84(shapely.points([(p[4], p[5]) for p in points]), METRIC)
     demo.service_points = [
-        {"kind": p[0], "name": p[1], "opening_hours": p[2], "capacity": p[3], "address": "",
-         "lon": float(g.x), "lat": float(g.y)}
+        {
+            "kind": p[0],
+            "name": p[1],
+            "opening_hours": p[2],
+            "capacity": p[3],
+            "address": "",
+            "lon": float(g.x),
+            "lat": float(g.y),
+        }
         for p, g in zip(points, sp_geoms, strict=True)
     ]
     demo.workers = [(role, *_person(rng), codes) for role, codes in worker_rows]

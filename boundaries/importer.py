@@ -47,7 +47,9 @@ class ImportReport:
 
 def _column(gdf, name, what):
     if name not in gdf.columns:
-        raise InvalidInputError(f"字段不存在 {what} field {name!r} is not in the file; fields: {', '.join(map(str, gdf.columns[:-1]))}")
+        raise InvalidInputError(
+            f"字段不存在 {what} field {name!r} is not in the file; fields: {', '.join(map(str, gdf.columns[:-1]))}"
+        )
     return gdf[name].astype(str).str.strip().to_numpy(dtype=object)
 
 
@@ -91,8 +93,10 @@ def _draft_or_current(registry) -> int | None:
 def _codes(registry, geoms, parents, level):
     codes = np.empty(len(geoms), dtype=object)
     for parent in {p for p in parents}:
-        members = np.flatnonzero(parents == parent) if parent is not None else np.flatnonzero(
-            np.array([p is None for p in parents])
+        members = (
+            np.flatnonzero(parents == parent)
+            if parent is not None
+            else np.flatnonzero(np.array([p is None for p in parents]))
         )
         order = order_west_east_north_south(geoms[members])
         for seq, i in enumerate(members[order], start=1):
@@ -186,7 +190,8 @@ def _check_rules(registry, report, geoms, codes, parents) -> None:
         outside = topology.outside_parent(geoms[members], np.full(len(members), parent_geom, dtype=object))
         report.outside_parent += [
             {"code": codes[i], "parent_code": parent_code, "area_m2": round(float(a), 2)}
-            for i, a in zip(members, outside, strict=True) if a > 0
+            for i, a in zip(members, outside, strict=True)
+            if a > 0
         ]
         report.gaps += _gap_rows(topology.gap_polygons(geoms[members], within=parent_geom), parent_code)
     if (~has_parent).any():
@@ -198,7 +203,12 @@ def _gap_rows(gaps, parent_code):
         return []
     pts = shapely.point_on_surface(gaps)
     return [
-        {"parent_code": parent_code, "area_m2": round(float(a), 2), "lon": round(float(x), 6), "lat": round(float(y), 6)}
+        {
+            "parent_code": parent_code,
+            "area_m2": round(float(a), 2),
+            "lon": round(float(x), 6),
+            "lat": round(float(y), 6),
+        }
         for a, x, y in zip(topology.areas_m2(gaps), shapely.get_x(pts), shapely.get_y(pts), strict=True)
     ]
 
@@ -234,4 +244,3 @@ def _write(registry, report, level, parent, geoms, codes, names, kinds, parents,
             store.set_generation_state(conn, draft, "published")
             report.published = True
     registry._invalidate()
-

@@ -191,7 +191,7 @@ class Registry:
         """The lowest level that has areas in a generation (micro-grids when there are any)."""
         g = self.resolve_generation(generation)
         for level in reversed(LEVELS):
-            if self.store.areas(g, level=level, geometry=False, codes=None)[:1]:
+            if self.store.has_areas(g, level):
                 return level
         raise NoGenerationError("该版本没有区域 the generation has no areas")
 

@@ -153,7 +153,9 @@ def read_points_table(path, crs=None, lon: str | None = None, lat: str | None = 
         ys = pd.to_numeric(df[lat_col].str.strip(), errors="coerce").to_numpy()
         bad = ~(np.isfinite(xs) & np.isfinite(ys))
         if bad.any():
-            raise FileFormatError(f"第 {int(np.flatnonzero(bad)[0]) + 2} 行坐标不是数字 row has a non-numeric coordinate")
+            raise FileFormatError(
+                f"第 {int(np.flatnonzero(bad)[0]) + 2} 行坐标不是数字 row has a non-numeric coordinate"
+            )
         geoms = shapely.points(xs, ys)
     elif wkt_col:
         try:
@@ -217,7 +219,7 @@ def read_vector(path, crs=None, encoding: str | None = None, layer=None) -> gpd.
 
 
 def _dbf_names(columns) -> dict:
-    """DBF field names are at most 10 characters: shorten long ones predictably (``generation_low`` → ``generati_1``)."""
+    """DBF field names are at most 10 characters: shorten long ones predictably (``parent_code`` → ``parent_cod``)."""
     mapping, used = {}, set()
     for name in columns:
         short = name if len(name) <= 10 else name[:10]

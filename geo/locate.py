@@ -265,8 +265,12 @@ class PolygonIndex:
             ru, rv = ix + ou, iy + ov
             sel = todo[cell_of_pair]
             d = _segment_distance(
-                ru[cell_of_pair[sel]], rv[cell_of_pair[sel]],
-                self._ax[piece[sel]], self._ay[piece[sel]], self._bx[piece[sel]], self._by[piece[sel]],
+                ru[cell_of_pair[sel]],
+                rv[cell_of_pair[sel]],
+                self._ax[piece[sel]],
+                self._ay[piece[sel]],
+                self._bx[piece[sel]],
+                self._by[piece[sel]],
             )
             clear = np.ones(n, dtype=bool)
             np.logical_and.at(clear, cell_of_pair[sel], d >= _REF_CLEARANCE)
@@ -284,8 +288,19 @@ class PolygonIndex:
     @property
     def memory_bytes(self) -> int:
         """Approximate memory held by the index arrays."""
-        arrays = (self._code, self._ptr, self._pair_piece, self._ax, self._ay, self._bx, self._by,
-                  self._piece_poly, self._ref_u, self._ref_v, self._ref_poly)
+        arrays = (
+            self._code,
+            self._ptr,
+            self._pair_piece,
+            self._ax,
+            self._ay,
+            self._bx,
+            self._by,
+            self._piece_poly,
+            self._ref_u,
+            self._ref_v,
+            self._ref_poly,
+        )
         return int(sum(a.nbytes for a in arrays))
 
     def locate(self, x, y) -> LocateResult:

@@ -64,7 +64,6 @@ def create_app(config: dict | None = None) -> Flask:
 
 def _register_vendor(app: Flask) -> None:
     import xstatic.pkg.leaflet as leaflet
-
     from flask import Blueprint
 
     vendor = Blueprint("vendor", __name__, url_prefix="/vendor")

@@ -112,7 +112,10 @@ def _with_households(frame: gpd.GeoDataFrame, generation) -> gpd.GeoDataFrame:
 def list_areas(args):
     """List areas by level, parent, bounding box and generation."""
     frame = registry().areas(
-        level=args.get("level"), generation=args.get("generation"), parent_code=args.get("parent"), bbox=_bbox(args.get("bbox"))
+        level=args.get("level"),
+        generation=args.get("generation"),
+        parent_code=args.get("parent"),
+        bbox=_bbox(args.get("bbox")),
     )
     return _geojson(_with_households(frame, args.get("generation")))
 
@@ -122,7 +125,10 @@ def list_areas(args):
 @areas_bp.response(200, description="The hierarchy as nested nodes")
 def area_tree(args):
     """The area hierarchy of a generation."""
-    return {"generation": registry().resolve_generation(args.get("generation")), "tree": registry().tree(args.get("generation"))}
+    return {
+        "generation": registry().resolve_generation(args.get("generation")),
+        "tree": registry().tree(args.get("generation")),
+    }
 
 
 @areas_bp.route("/areas/<code>")
@@ -156,7 +162,9 @@ def list_generations():
 @assets_bp.response(200, description="GeoJSON FeatureCollection of building footprints")
 def list_buildings(args):
     """Buildings in an area or bounding box (at most ``limit``)."""
-    frame = assets.buildings(registry(), bbox=_bbox(args.get("bbox")), area_code=args.get("area"), generation=args.get("generation"))
+    frame = assets.buildings(
+        registry(), bbox=_bbox(args.get("bbox")), area_code=args.get("area"), generation=args.get("generation")
+    )
     return _geojson(frame.head(args["limit"]))
 
 
@@ -166,7 +174,11 @@ def list_buildings(args):
 def list_service_points(args):
     """Service points in an area or bounding box, optionally of one kind."""
     frame = assets.service_points(
-        registry(), bbox=_bbox(args.get("bbox")), area_code=args.get("area"), kind=args.get("kind"), generation=args.get("generation")
+        registry(),
+        bbox=_bbox(args.get("bbox")),
+        area_code=args.get("area"),
+        kind=args.get("kind"),
+        generation=args.get("generation"),
     )
     return _geojson(frame.head(args["limit"]))
 
@@ -190,7 +202,9 @@ def locate_one(args):
     """Locate one point: micro-grid › grid › community › street, with the micro-grid's worker."""
     reg = registry()
     crs = normalize_crs(args["crs"])
-    result = reg.locate([args["lon"]], [args["lat"]], level=args.get("level"), generation=args.get("generation"), crs=crs)
+    result = reg.locate(
+        [args["lon"]], [args["lat"]], level=args.get("level"), generation=args.get("generation"), crs=crs
+    )
     row = result.iloc[0]
     body = {
         "status": row["status"],
@@ -215,7 +229,11 @@ def _bulk_input(args):
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(f"JSON 格式错误 malformed JSON: {exc}", "malformed_json") from exc
-    if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(data.get("features"), list):
+    if (
+        not isinstance(data, dict)
+        or data.get("type") != "FeatureCollection"
+        or not isinstance(data.get("features"), list)
+    ):
         raise ApiError("需要 GeoJSON FeatureCollection expected a GeoJSON FeatureCollection of points", "bad_geojson")
     try:
         frame = gpd.GeoDataFrame.from_features(data["features"])
@@ -234,13 +252,17 @@ def locate_bulk(args):
     frame, kind = _bulk_input(args)
     limit = current_app.config["LOCATE_MAX_POINTS"]
     if len(frame) > limit:
-        raise ApiError(f"点数超过上限 {len(frame)} points exceed the limit of {limit} per request", "too_many_points", 413)
+        raise ApiError(
+            f"点数超过上限 {len(frame)} points exceed the limit of {limit} per request", "too_many_points", 413
+        )
     if len(frame) == 0:
         raise ApiError("没有点 no points to locate", "empty_body")
     crs = "wgs84" if kind == "csv" else args["crs"]  # CSV coordinates were converted while reading
     xs, ys = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
     result = registry().locate(xs, ys, level=args.get("level"), generation=args.get("generation"), crs=crs)
-    out = frame.assign(code=result["code"].to_numpy(), name=result["name"].to_numpy(), status=result["status"].to_numpy())
+    out = frame.assign(
+        code=result["code"].to_numpy(), name=result["name"].to_numpy(), status=result["status"].to_numpy()
+    )
     if kind == "csv":
         table = pd.DataFrame(out.drop(columns="geometry"))
         return Response(table.to_csv(index=False), mimetype="text/csv")

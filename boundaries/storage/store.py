@@ -48,9 +48,7 @@ def open_store(url: str) -> Store:
 
 def _valid_in(generation: int):
     a = t.areas.c
-    return sa.and_(
-        a.generation_low <= generation, sa.or_(a.generation_high.is_(None), a.generation_high > generation)
-    )
+    return sa.and_(a.generation_low <= generation, sa.or_(a.generation_high.is_(None), a.generation_high > generation))
 
 
 def _bbox_filter(table, bbox):
@@ -151,6 +149,13 @@ class Store:
             return [dict(row) for row in conn.execute(statement).mappings()]
         return self._read(statement)
 
+    def has_areas(self, generation: int, level: str) -> bool:
+        """Whether any area of ``level`` is valid in ``generation``."""
+        a = t.areas.c
+        statement = sa.select(a.id).where(_valid_in(generation), a.level == level).limit(1)
+        with self.engine.connect() as conn:
+            return conn.execute(statement).first() is not None
+
     def retire_areas(self, conn: sa.Connection, ids: list[int], generation: int) -> None:
         """End the validity of areas at ``generation`` (they stay in older generations)."""
         for start in range(0, len(ids), _BATCH):
@@ -210,12 +215,16 @@ class Store:
         """A value that changes whenever buildings change (for caches of derived household counts)."""
         b = t.buildings.c
         with self.engine.connect() as conn:
-            return tuple(conn.execute(sa.select(sa.func.count(b.id), sa.func.max(b.id), sa.func.sum(b.households))).one())
+            return tuple(
+                conn.execute(sa.select(sa.func.count(b.id), sa.func.max(b.id), sa.func.sum(b.households))).one()
+            )
 
     # -- workers -----------------------------------------------------------------------------------
     def insert_worker(self, conn: sa.Connection, name: str, role: str, phone: str, area_codes: list[str]) -> int:
         """Insert a worker and the codes of the areas they answer for."""
-        worker_id = int(conn.execute(t.workers.insert().values(name=name, role=role, phone=phone)).inserted_primary_key[0])
+        worker_id = int(
+            conn.execute(t.workers.insert().values(name=name, role=role, phone=phone)).inserted_primary_key[0]
+        )
         if area_codes:
             conn.execute(t.worker_areas.insert(), [{"worker_id": worker_id, "area_code": c} for c in area_codes])
         return worker_id

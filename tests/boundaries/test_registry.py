@@ -18,7 +18,8 @@ def squares(n, x0=104.0, size=0.01, names=None):
     geoms = [shapely.box(x0 + i * size, 30.6, x0 + (i + 1) * size, 30.6 + size) for i in range(n)]
     return gpd.GeoDataFrame(
         {"code": [f"{i + 1:03d}" for i in range(n)], "name": names or [f"区域{i + 1}" for i in range(n)]},
-        geometry=geoms, crs="EPSG:4326",
+        geometry=geoms,
+        crs="EPSG:4326",
     )
 
 
@@ -88,8 +89,11 @@ def test_generated_codes_follow_parent_west_east_north_south(registry):
     parent = squares(1, size=0.04)
     parent["code"] = ["510104001001"]
     import_areas(registry, parent, "community", code_field="code", publish=True)
-    cells = [shapely.box(104.0 + c * 0.02, 30.6 + (1 - r) * 0.02, 104.02 + c * 0.02, 30.62 + (1 - r) * 0.02)
-             for r in range(2) for c in range(2)]
+    cells = [
+        shapely.box(104.0 + c * 0.02, 30.6 + (1 - r) * 0.02, 104.02 + c * 0.02, 30.62 + (1 - r) * 0.02)
+        for r in range(2)
+        for c in range(2)
+    ]
     rng = np.random.default_rng(0)
     order = rng.permutation(4)
     gdf = gpd.GeoDataFrame({"n": order}, geometry=[cells[i] for i in order], crs="EPSG:4326")

@@ -45,7 +45,7 @@ def test_dbf_encoding_detection_rules():
     header = bytearray(32)
     header[8:10] = (32).to_bytes(2, "little")
     assert detect_dbf_encoding(bytes(header) + "桂花".encode("gbk")) == "gb18030"
-    assert detect_dbf_encoding(bytes(header) + "桂花".encode("utf-8")) == "utf-8"
+    assert detect_dbf_encoding(bytes(header) + "桂花".encode()) == "utf-8"
     assert detect_dbf_encoding(b"", cpg="936") == "gbk"
 
 

@@ -47,8 +47,10 @@ def test_outside_point(client):
 
 
 def test_bulk_locate_geojson_and_csv(client):
-    features = [{"type": "Feature", "properties": {"id": i}, "geometry": {"type": "Point", "coordinates": c}}
-                for i, c in enumerate([[104.08, 30.65], [110, 30]])]
+    features = [
+        {"type": "Feature", "properties": {"id": i}, "geometry": {"type": "Point", "coordinates": c}}
+        for i, c in enumerate([[104.08, 30.65], [110, 30]])
+    ]
     r = client.post("/api/v1/locate", json={"type": "FeatureCollection", "features": features})
     assert r.status_code == 200 and r.mimetype == "application/geo+json"
     props = [f["properties"] for f in r.get_json()["features"]]
@@ -64,8 +66,22 @@ def test_bulk_locate_geojson_and_csv(client):
         ('{"type": "Feature"}', "application/json", "bad_geojson"),
         ("", "application/json", "empty_body"),
         ("lon,lat\n104,abc\n", "text/csv", "bad_file"),
-        (json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
-         "geometry": {"type": "LineString", "coordinates": [[104, 30], [104.1, 30.1]]}}]}), "application/json", "bad_geometry"),
+        (
+            json.dumps(
+                {
+                    "type": "FeatureCollection",
+                    "features": [
+                        {
+                            "type": "Feature",
+                            "properties": {},
+                            "geometry": {"type": "LineString", "coordinates": [[104, 30], [104.1, 30.1]]},
+                        }
+                    ],
+                }
+            ),
+            "application/json",
+            "bad_geometry",
+        ),
     ],
 )
 def test_bulk_locate_bad_bodies(client, data, content_type, code):
@@ -111,6 +127,8 @@ def test_areas_tree_generations_and_assets(client):
 def test_openapi_document_lists_every_api_route(app, client):
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
-    routes = {r.rule.replace("<", "{").replace(">", "}") for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1/")}
+    routes = {
+        r.rule.replace("<", "{").replace(">", "}") for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1/")
+    }
     routes -= {"/api/v1/openapi.json"}
     assert routes <= set(spec["paths"])
