@@ -102,3 +102,13 @@ def test_csv_columns_detected_and_gbk_decoded(tmp_path):
     bad.write_text("lon,lat\n104.08,abc\n")
     with pytest.raises(FileFormatError, match="non-numeric"):
         read_points_table(bad)
+
+
+def test_wrong_explicit_encoding_is_a_clear_error(frame, tmp_path):
+    from geo.errors import EncodingError
+
+    pyogrio.write_dataframe(frame, tmp_path / "a.shp", encoding="GBK")
+    (tmp_path / "a.cpg").unlink(missing_ok=True)
+    with pytest.raises(EncodingError, match="--encoding"):
+        read_vector(tmp_path / "a.shp", encoding="utf-8")
+    assert read_vector(tmp_path / "a.shp")["name"].tolist() == NAMES
