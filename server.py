@@ -34,6 +34,12 @@ def _registry(args):
     return Registry(open_store(args.db))
 
 
+def _actor():
+    from accounts.cli import cli_actor
+
+    return cli_actor()
+
+
 def _demo(args, registry=None) -> None:
     from boundaries.demo import load_demo
 
@@ -44,6 +50,23 @@ def _demo(args, registry=None) -> None:
         f"示例街道已生成 demo street: {len(demo.areas)} areas, {len(demo.buildings)} buildings, "
         f"{len(demo.service_points)} service points, {len(demo.workers)} workers"
     )
+    _demo_users(args, registry)
+
+
+def _demo_users(args, registry) -> None:
+    from accounts.cli import cli_actor, print_logins
+    from accounts.demo import create_demo_users
+
+    logins = create_demo_users(registry, actor=cli_actor())
+    port = getattr(args, "port", 5000)
+    print_logins(logins, f"http://127.0.0.1:{port}/login")
+    if logins and args.db.startswith("sqlite:///"):
+        path = Path(args.db.removeprefix("sqlite:///")).parent / "demo-logins.txt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for login in logins:
+                fh.write(f"{login['name']}\t{login['role']}\t{login.get('password') or login.get('token')}\n")
+        print(f"  也已写入 also written to {path} (仅本机用户可读 readable by you only)")
 
 
 def _serve(args) -> None:
@@ -101,6 +124,7 @@ def _import_areas(args) -> None:
         parent_field=args.parent_field,
         repair=not args.no_repair,
         publish=args.publish,
+        actor=_actor(),
     )
     _print_report(report)
 
@@ -119,6 +143,7 @@ def _import_buildings(args) -> None:
         households_field=args.households_field,
         height_field=args.height_field,
         use_field=args.use_field,
+        actor=_actor(),
     )
     print(f"导入建筑 imported {n} buildings")
 
@@ -136,6 +161,7 @@ def _import_service_points(args) -> None:
         name_field=args.name_field,
         hours_field=args.hours_field,
         capacity_field=args.capacity_field,
+        actor=_actor(),
     )
     print(f"导入服务点 imported {n} service points")
 
@@ -189,11 +215,15 @@ def _locate(args) -> None:
 
 
 def _publish(args) -> None:
-    print(f"已发布版本 published generation {_registry(args).publish()}")
+    from accounts.cli import cli_actor
+
+    print(f"已发布版本 published generation {_registry(args).publish(cli_actor())}")
 
 
 def _discard(args) -> None:
-    print(f"已丢弃草稿 discarded draft generation {_registry(args).discard_draft()}")
+    from accounts.cli import cli_actor
+
+    print(f"已丢弃草稿 discarded draft generation {_registry(args).discard_draft(cli_actor())}")
 
 
 def _generations(args) -> None:
@@ -269,7 +299,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("publish", help="publish the draft generation").set_defaults(func=_publish)
     sub.add_parser("discard", help="discard the draft generation").set_defaults(func=_discard)
     sub.add_parser("generations", help="list generations").set_defaults(func=_generations)
-    s = sub.add_parser("demo", help="rebuild the demo street (replaces all data)")
+    from accounts.cli import register
+
+    register(sub, _registry)
+    s = sub.add_parser("demo", help="rebuild the demo street (replaces all data; creates demo users if missing)")
     s.add_argument("--seed", type=int, default=2026)
     s.set_defaults(func=_demo)
     p.set_defaults(default_db=default_database_url)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from boundaries.audit import SYSTEM, Actor, record
 from boundaries.errors import InvalidInputError
 from boundaries.registry import Registry, frame_from_rows, wkb_row
 from geo import topology
@@ -63,6 +64,7 @@ def import_buildings(
     height_field=None,
     use_field=None,
     ref_field=None,
+    actor: Actor = SYSTEM,
 ) -> int:
     """Add building footprints (WGS84 polygons) to the registry; returns the number added.
 
@@ -99,6 +101,7 @@ def import_buildings(
     ]
     with registry.store.transaction() as conn:
         registry.store.insert_rows(conn, "buildings", rows)
+        record(conn, actor, "import", "building", "", None, {"count": len(rows)})
     return len(rows)
 
 
@@ -111,6 +114,7 @@ def import_service_points(
     hours_field=None,
     capacity_field=None,
     address_field=None,
+    actor: Actor = SYSTEM,
 ) -> int:
     """Add service points (WGS84 points; polygons are reduced to a point on their surface)."""
     geoms = np.asarray(gdf.geometry.values, dtype=object)
@@ -136,6 +140,7 @@ def import_service_points(
     ]
     with registry.store.transaction() as conn:
         registry.store.insert_rows(conn, "service_points", rows)
+        record(conn, actor, "import", "service_point", "", None, {"count": len(rows), "kinds": sorted(set(kinds))})
     return len(rows)
 
 

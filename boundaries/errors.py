@@ -1,6 +1,13 @@
 """Errors of the grid registry. Each carries a stable ``code``; the web layer maps classes to HTTP status."""
 
-__all__ = ["RegistryError", "NotFoundError", "ConflictError", "InvalidInputError", "NoGenerationError"]
+__all__ = [
+    "RegistryError",
+    "NotFoundError",
+    "ConflictError",
+    "InvalidInputError",
+    "NoGenerationError",
+    "OutOfScopeError",
+]
 
 
 class RegistryError(Exception):
@@ -31,3 +38,9 @@ class NoGenerationError(NotFoundError):
     """No generation has been published yet, so there is nothing to look up."""
 
     code = "no_generation"
+
+
+class OutOfScopeError(RegistryError):
+    """The caller's areas do not cover the area, point or object asked for."""
+
+    code = "out_of_scope"

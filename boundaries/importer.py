@@ -14,6 +14,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from boundaries.audit import SYSTEM, Actor, record
 from boundaries.codes import order_west_east_north_south
 from boundaries.errors import InvalidInputError
 from boundaries.levels import check_kind, check_level, parent_level
@@ -119,6 +120,7 @@ def import_areas(
     repair: bool = True,
     publish: bool = False,
     note: str = "",
+    actor: Actor = SYSTEM,
 ) -> ImportReport:
     """Import areas of one level from a WGS84 GeoDataFrame into the draft generation.
 
@@ -174,7 +176,7 @@ def import_areas(
             raise InvalidInputError(f"修复后为空 polygons with no area left after repair: {emptied[:5]}")
         report.repaired = detail
     _check_rules(registry, report, geoms, codes, parents)
-    _write(registry, report, level, parent, geoms, codes, names, kinds, parents, note, publish)
+    _write(registry, report, level, parent, geoms, codes, names, kinds, parents, note, publish, actor)
     return report
 
 
@@ -213,7 +215,7 @@ def _gap_rows(gaps, parent_code):
     ]
 
 
-def _write(registry, report, level, parent, geoms, codes, names, kinds, parents, note, publish) -> None:
+def _write(registry, report, level, parent, geoms, codes, names, kinds, parents, note, publish, actor) -> None:
     store = registry.store
     with store.transaction() as conn:
         draft = store.draft_generation_id(conn) or store.create_generation(conn, note)
@@ -243,4 +245,8 @@ def _write(registry, report, level, parent, geoms, codes, names, kinds, parents,
         if publish:
             store.set_generation_state(conn, draft, "published")
             report.published = True
+        summary = {k: v for k, v in report.as_dict().items() if not isinstance(v, list)}
+        record(
+            conn, actor, "import", "area", parent or level, None, {**summary, "codes": sorted(r["code"] for r in rows)}
+        )
     registry._invalidate()

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from boundaries.audit import SYSTEM, Actor, record
 from boundaries.codes import DEFAULT_LAYOUT, CodeLayout
 from boundaries.errors import NoGenerationError, NotFoundError
 from boundaries.levels import LEVELS, check_level
@@ -102,24 +103,36 @@ class Registry:
         current = self.store.current_generation_id()
         return [{**g, "current": g["id"] == current} for g in self.store.generations()]
 
-    def publish(self) -> int:
-        """Publish the draft generation: it becomes current in one transaction. Returns its id."""
-        with self.store.transaction() as conn:
-            draft = self.store.draft_generation_id(conn)
-            if draft is None:
-                raise NotFoundError("没有草稿版本 there is no draft generation to publish")
-            self.store.set_generation_state(conn, draft, "published")
-        self._invalidate()
-        return draft
+    def publish(self, actor: Actor = SYSTEM, check=None) -> int:
+        """Publish the draft generation: it becomes current in one transaction. Returns its id.
 
-    def discard_draft(self) -> int:
-        """Throw the draft generation away, restoring every area it retired."""
+        ``check(conn, draft, changes)`` may refuse by raising before anything is written; ``changes`` are the
+        area rows the draft added or retired. The audit entry records what the draft changed.
+        """
+        return self._close_draft("published", actor, check)
+
+    def discard_draft(self, actor: Actor = SYSTEM, check=None) -> int:
+        """Throw the draft generation away, restoring every area it retired (``check`` as in :meth:`publish`)."""
+        return self._close_draft("discarded", actor, check)
+
+    def _close_draft(self, state: str, actor: Actor, check) -> int:
+        verb = {"published": "publish", "discarded": "discard"}[state]
         with self.store.transaction() as conn:
             draft = self.store.draft_generation_id(conn)
             if draft is None:
-                raise NotFoundError("没有草稿版本 there is no draft generation to discard")
-            self.store.undo_draft_areas(conn, draft)
-            self.store.set_generation_state(conn, draft, "discarded")
+                raise NotFoundError(f"没有草稿版本 there is no draft generation to {verb}")
+            changes = self.store.draft_changes(conn, draft)
+            if check is not None:
+                check(conn, draft, changes)
+            if state == "discarded":
+                self.store.undo_draft_areas(conn, draft)
+            self.store.set_generation_state(conn, draft, state)
+            summary = {
+                "state": state,
+                "added_or_changed": sorted(r["code"] for r in changes if r["generation_low"] == draft),
+                "retired_or_replaced": sorted(r["code"] for r in changes if r["generation_high"] == draft),
+            }
+            record(conn, actor, verb, "generation", draft, {"state": "draft"}, summary)
         self._invalidate()
         return draft
 

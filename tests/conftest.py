@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from accounts.demo import create_demo_users
+from accounts.tokens import create_token
+from accounts.users import list_users
 from boundaries.demo import load_demo
 from boundaries.registry import Registry
 from boundaries.storage import open_store
@@ -27,12 +31,49 @@ def registry(tmp_path) -> Registry:
     return Registry(open_store(f"sqlite:///{tmp_path / 'weige.db'}"))
 
 
+def demo_password(name: str) -> str:
+    """The password the tests give each demo user."""
+    return f"{name}-Test-Passw0rd"
+
+
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> str:
-    """URL of a SQLite database holding the demo street (built once per session)."""
+    """URL of a SQLite database holding the demo street and its users (built once per session; do not write)."""
     url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'weige.db'}"
-    load_demo(Registry(open_store(url)))
+    registry = Registry(open_store(url))
+    load_demo(registry)
+    create_demo_users(registry, password=demo_password)
     return url
+
+
+@pytest.fixture(scope="session")
+def demo_tokens(demo_db, demo_registry) -> dict[str, str]:
+    """A Bearer token per demo role (``admin``, ``planner``, ``staff``, ``grid_worker``, ``api_client``)."""
+    out = {}
+    for user in list_users(demo_registry):
+        out[user.role], _ = create_token(demo_registry, user.id, "tests", 30)
+    return out
+
+
+def copy_demo(demo_db: str, folder: Path) -> str:
+    """A private copy of the demo database for a test that writes."""
+    target = folder / "weige.db"
+    source = sqlite3.connect(demo_db.removeprefix("sqlite:///"))
+    with sqlite3.connect(target) as dest:
+        source.backup(dest)
+    source.close()
+    return f"sqlite:///{target}"
+
+
+#: Settings of every test app: a fixed key, cookies over plain HTTP, limits out of the way of the tests.
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key",
+    "SESSION_COOKIE_SECURE": False,
+    "API_RATE_LIMIT": "100000 per minute",
+    "LOGIN_RATE_LIMIT": "100000 per minute",
+    "LOGIN_NAME_RATE_LIMIT": "100000 per minute",
+}
 
 
 @pytest.fixture(scope="session")
@@ -46,9 +87,18 @@ def app(demo_db, demo_registry):
     """The Flask app over the demo street."""
     from web import create_app
 
-    return create_app({"TESTING": True, "DATABASE_URL": demo_db, "REGISTRY": demo_registry})
+    return create_app({**TEST_CONFIG, "DATABASE_URL": demo_db, "REGISTRY": demo_registry})
+
+
+def token_client(app, token: str | None):
+    """A test client that sends ``Authorization: Bearer <token>`` with every request."""
+    client = app.test_client()
+    if token:
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
 
 
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def client(app, demo_tokens):
+    """A test client signed in as the demo administrator (by token)."""
+    return token_client(app, demo_tokens["admin"])

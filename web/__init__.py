@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, current_app, send_from_directory
@@ -21,8 +23,21 @@ def default_database_url(data_dir: str | os.PathLike | None = None) -> str:
 
 
 def registry() -> Registry:
-    """The registry of the running app."""
+    """The unscoped registry of the running app: for administration only; views use :func:`web.access.scoped`."""
     return current_app.extensions["weige.registry"]
+
+
+def _secret_key(database_url: str) -> str:
+    """A persistent random secret next to a SQLite database, so sessions survive restarts."""
+    if database_url.startswith("sqlite:///") and ":memory:" not in database_url:
+        path = Path(database_url.removeprefix("sqlite:///")).parent / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return path.read_text().strip()
+    return secrets.token_hex(32)  # sessions end when the process stops; set SECRET_KEY to keep them
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -30,7 +45,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     Config keys: ``DATABASE_URL`` (default :func:`default_database_url`), ``WEIGE_TILES`` (a tile URL template
     for a base map; none by default), ``MAX_CONTENT_LENGTH`` (bytes, default 32 MiB), ``LOCATE_MAX_POINTS``
-    (bulk locate limit, default 200,000).
+    (bulk locate limit, default 200,000), ``SECRET_KEY`` (default: a random key kept next to the SQLite file),
+    ``SESSION_COOKIE_SECURE`` (default true: serve over HTTPS, or set false on a plain-HTTP intranet),
+    ``API_RATE_LIMIT``, ``LOGIN_RATE_LIMIT``, ``LOGIN_NAME_RATE_LIMIT``, ``INTAKE_RATE_LIMIT``.
     """
     app = Flask(__name__)
     app.config.update(
@@ -44,21 +61,51 @@ def create_app(config: dict | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="weige_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        API_RATE_LIMIT="1200 per minute",
+        LOGIN_RATE_LIMIT="10 per minute;100 per day",
+        LOGIN_NAME_RATE_LIMIT="5 per minute;30 per hour",
+        INTAKE_RATE_LIMIT="120 per minute",
+        LANGUAGES=("zh", "en"),
+        API_SPEC_OPTIONS={
+            "components": {
+                "securitySchemes": {
+                    "bearer": {"type": "http", "scheme": "bearer"},
+                    "session": {"type": "apiKey", "in": "cookie", "name": "weige_session"},
+                }
+            },
+            "security": [{"bearer": []}, {"session": []}],
+        },
     )
     app.json.ensure_ascii = False
     app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(app.config["DATABASE_URL"])
     app.extensions["weige.registry"] = app.config.get("REGISTRY") or Registry(open_store(app.config["DATABASE_URL"]))
 
+    from web.access import init_access
+    from web.admin_api import blueprints as admin_blueprints
     from web.api import blueprints
+    from web.edit_api import blueprints as edit_blueprints
     from web.errors import register_error_handlers
+    from web.limits import init_limits, limit_login
     from web.pages import pages
+    from web.security import init_security_headers
 
+    limiter = init_limits(app)
+    init_access(app)
     api = Api(app)
-    for blueprint in blueprints:
+    for blueprint in (*blueprints, *edit_blueprints, *admin_blueprints):
         api.register_blueprint(blueprint)
     app.register_blueprint(pages)
     _register_vendor(app)
+    app.view_functions["pages.login"] = limit_login(limiter, app.view_functions["pages.login"])
     register_error_handlers(app)
+    init_security_headers(app)
     return app
 
 
@@ -66,9 +113,12 @@ def _register_vendor(app: Flask) -> None:
     import xstatic.pkg.leaflet as leaflet
     from flask import Blueprint
 
+    from web.access import public
+
     vendor = Blueprint("vendor", __name__, url_prefix="/vendor")
 
     @vendor.route("/leaflet/<path:filename>", endpoint="leaflet")
+    @public
     def _leaflet(filename):
         """Leaflet from the XStatic-Leaflet package."""
         return send_from_directory(leaflet.BASE_DIR, filename, max_age=86400)

@@ -15,11 +15,10 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from boundaries import assets
 from boundaries.levels import LEVELS
 from geo.crs import normalize_crs
 from geo.io import read_points_table
-from web import registry
+from web.access import allow, scoped
 from web.errors import ApiError
 
 __all__ = ["blueprints"]
@@ -101,17 +100,18 @@ def _geojson(frame: gpd.GeoDataFrame) -> Response:
 
 
 def _with_households(frame: gpd.GeoDataFrame, generation) -> gpd.GeoDataFrame:
-    counts = assets.household_counts(registry(), generation)
+    counts = scoped().household_counts(generation)
     out = frame.drop(columns=["id"], errors="ignore").merge(counts, left_on="code", right_index=True, how="left")
     return out.fillna({"buildings": 0, "households": 0})
 
 
 @areas_bp.route("/areas")
+@allow("areas:read")
 @areas_bp.arguments(AreaQuery, location="query")
 @areas_bp.response(200, description="GeoJSON FeatureCollection of areas with building and household counts")
 def list_areas(args):
     """List areas by level, parent, bounding box and generation."""
-    frame = registry().areas(
+    frame = scoped().areas(
         level=args.get("level"),
         generation=args.get("generation"),
         parent_code=args.get("parent"),
@@ -121,36 +121,38 @@ def list_areas(args):
 
 
 @areas_bp.route("/areas/tree")
+@allow("areas:read")
 @areas_bp.arguments(GenerationQuery, location="query")
 @areas_bp.response(200, description="The hierarchy as nested nodes")
 def area_tree(args):
     """The area hierarchy of a generation."""
     return {
-        "generation": registry().resolve_generation(args.get("generation")),
-        "tree": registry().tree(args.get("generation")),
+        "generation": scoped().resolve_generation(args.get("generation")),
+        "tree": scoped().tree(args.get("generation")),
     }
 
 
 @areas_bp.route("/areas/<code>")
+@allow("areas:read")
 @areas_bp.arguments(GenerationQuery, location="query")
 @areas_bp.response(200, description="GeoJSON Feature of one area, with its chain of parents and workers")
 def get_area(args, code):
     """One area by code."""
-    reg = registry()
-    frame = _with_households(reg.areas(codes=[code], generation=args.get("generation")), args.get("generation"))
-    if frame.empty:
-        reg.area(code, args.get("generation"))  # raises the not-found error
+    view = scoped()
+    view.require(code, args.get("generation"))
+    frame = _with_households(view.areas(codes=[code], generation=args.get("generation")), args.get("generation"))
     feature = json.loads(frame.to_json(drop_id=True))["features"][0]
-    feature["properties"]["chain"] = reg.chain(code, args.get("generation"))
-    feature["properties"]["workers"] = _workers([code])
+    feature["properties"]["chain"] = view.chain(code, args.get("generation"))
+    feature["properties"]["workers"] = view.workers([code])
     return feature
 
 
 @areas_bp.route("/generations")
+@allow("areas:read")
 @areas_bp.response(200, description="Every generation with its state")
 def list_generations():
     """Generations (versions) of the boundaries; ``current`` marks the one lookups use."""
-    rows = registry().generations()
+    rows = scoped().generations()
     for row in rows:
         for key in ("created_at", "published_at"):
             row[key] = row[key].isoformat() if row[key] else None
@@ -158,23 +160,24 @@ def list_generations():
 
 
 @assets_bp.route("/buildings")
+@allow("assets:read")
 @assets_bp.arguments(AssetQuery, location="query")
 @assets_bp.response(200, description="GeoJSON FeatureCollection of building footprints")
 def list_buildings(args):
     """Buildings in an area or bounding box (at most ``limit``)."""
-    frame = assets.buildings(
-        registry(), bbox=_bbox(args.get("bbox")), area_code=args.get("area"), generation=args.get("generation")
+    frame = scoped().buildings(
+        bbox=_bbox(args.get("bbox")), area_code=args.get("area"), generation=args.get("generation")
     )
     return _geojson(frame.head(args["limit"]))
 
 
 @assets_bp.route("/service-points")
+@allow("assets:read")
 @assets_bp.arguments(AssetQuery, location="query")
 @assets_bp.response(200, description="GeoJSON FeatureCollection of service points")
 def list_service_points(args):
     """Service points in an area or bounding box, optionally of one kind."""
-    frame = assets.service_points(
-        registry(),
+    frame = scoped().service_points(
         bbox=_bbox(args.get("bbox")),
         area_code=args.get("area"),
         kind=args.get("kind"),
@@ -183,38 +186,27 @@ def list_service_points(args):
     return _geojson(frame.head(args["limit"]))
 
 
-def mask_phone(phone: str) -> str:
-    """``13812345678`` → ``138****5678``: full numbers are for roles that need them (see the access model)."""
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
-
-
-def _workers(codes) -> list[dict]:
-    return [
-        {"name": w["name"], "role": w["role"], "phone": mask_phone(w["phone"]), "area_code": w["area_code"]}
-        for w in assets.workers_of(registry(), codes)
-    ]
-
-
 @locate_bp.route("/locate")
+@allow("locate")
 @locate_bp.arguments(LocateQuery, location="query")
 @locate_bp.response(200, description="The containing area and its chain up the hierarchy, with its workers")
 def locate_one(args):
     """Locate one point: micro-grid › grid › community › street, with the micro-grid's worker."""
-    reg = registry()
+    view = scoped()
     crs = normalize_crs(args["crs"])
-    result = reg.locate(
+    result = view.locate(
         [args["lon"]], [args["lat"]], level=args.get("level"), generation=args.get("generation"), crs=crs
     )
     row = result.iloc[0]
     body = {
         "status": row["status"],
-        "generation": reg.resolve_generation(args.get("generation")),
+        "generation": view.resolve_generation(args.get("generation")),
         "on_boundary": bool(row["on_boundary"]),
         "codes": row["code"].split(";") if row["code"] else [],
     }
     if row["status"] == "ok":
-        body["chain"] = reg.chain(row["code"], args.get("generation"))
-        body["workers"] = _workers([row["code"]] + [c["code"] for c in body["chain"][1:2]])
+        body["chain"] = view.chain(row["code"], args.get("generation"))
+        body["workers"] = view.workers([row["code"]] + [c["code"] for c in body["chain"][1:2]])
     return body
 
 
@@ -245,6 +237,7 @@ def _bulk_input(args):
 
 
 @locate_bp.route("/locate", methods=["POST"])
+@allow("locate")
 @locate_bp.arguments(BulkLocateQuery, location="query")
 @locate_bp.response(200, description="The input with code, name and status added (GeoJSON or CSV, as sent)")
 def locate_bulk(args):
@@ -259,7 +252,7 @@ def locate_bulk(args):
         raise ApiError("没有点 no points to locate", "empty_body")
     crs = "wgs84" if kind == "csv" else args["crs"]  # CSV coordinates were converted while reading
     xs, ys = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
-    result = registry().locate(xs, ys, level=args.get("level"), generation=args.get("generation"), crs=crs)
+    result = scoped().locate(xs, ys, level=args.get("level"), generation=args.get("generation"), crs=crs)
     out = frame.assign(
         code=result["code"].to_numpy(), name=result["name"].to_numpy(), status=result["status"].to_numpy()
     )
@@ -267,3 +260,28 @@ def locate_bulk(args):
         table = pd.DataFrame(out.drop(columns="geometry"))
         return Response(table.to_csv(index=False), mimetype="text/csv")
     return _geojson(out)
+
+
+def _row_feature(row: dict) -> dict:
+    props = {k: v for k, v in row.items() if k not in ("geometry", "minx", "miny", "maxx", "maxy")}
+    return {
+        "type": "Feature",
+        "properties": props,
+        "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
+    }
+
+
+@assets_bp.route("/buildings/<int:building_id>")
+@allow("assets:read")
+@assets_bp.response(200, description="GeoJSON Feature (representative point) of one building")
+def get_building(building_id):
+    """One building's attributes."""
+    return _row_feature(scoped().building(building_id))
+
+
+@assets_bp.route("/service-points/<int:point_id>")
+@allow("assets:read")
+@assets_bp.response(200, description="GeoJSON Feature of one service point")
+def get_service_point(point_id):
+    """One service point."""
+    return _row_feature(scoped().service_point(point_id))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from boundaries.errors import ConflictError, InvalidInputError, NoGenerationError, NotFoundError, RegistryError
@@ -31,10 +31,19 @@ STATUS_CODES: dict[type[Exception], int] = {
 
 
 def _body(code: str, message: str, status: int, details=None):
+    if _wants_page():
+        return render_template("error.html", code=code, message=message, status=status), status
     error = {"code": code, "message": message}
     if details:
         error["details"] = details
     return jsonify({"error": error}), status
+
+
+def _wants_page() -> bool:
+    """Pages get an HTML error page; the API, Open311 and token callers get JSON."""
+    if request.path.startswith(("/api/", "/open311/", "/vendor/")) or g.get("bearer"):
+        return False
+    return request.accept_mimetypes.accept_html
 
 
 def register_error_handlers(app: Flask) -> None:

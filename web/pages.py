@@ -1,36 +1,130 @@
-"""HTML pages: the home page's map of the boundaries."""
+"""HTML pages: sign-in, the home map of the caller's areas, and the audit log for administrators."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+import json
+from urllib.parse import urlsplit
 
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_login import logout_user
+from marshmallow import ValidationError
+
+from accounts.roles import ROLE_NAMES_ZH
+from accounts.users import authenticate
+from boundaries import audit
 from boundaries.errors import NotFoundError
 from boundaries.levels import LEVEL_NAMES_ZH, LEVELS
 from web import registry
-from web.maps import add_areas, offline_map
+from web.access import allow, authenticated, caller, login_user_session, public, scoped
+from web.admin_api import AuditQuery, audit_page_args
+from web.maps import add_areas, add_buildings, add_service_points, offline_map
+from web.security import allow_scripts_in
 
 __all__ = ["pages"]
 
 pages = Blueprint("pages", __name__)
 
 
+@pages.app_template_filter("pretty")
+def _pretty(value) -> str:
+    """Indented JSON text (escaped by the template like any text)."""
+    return "" if value is None else json.dumps(value, ensure_ascii=False, indent=1)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths are followed after sign-in (no open redirect)."""
+    if not target:
+        return url_for("pages.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("pages.home")
+    return target
+
+
+@pages.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    """Sign in with login name and password (throttled per address and per name)."""
+    error = None
+    if request.method == "POST":
+        name = request.form.get("username", "").strip()
+        user = authenticate(registry(), name, request.form.get("password", ""))
+        if user is not None and user.role != "api_client":
+            login_user_session(user)
+            return redirect(_safe_next(request.args.get("next")))
+        error = "登录名或密码错误 wrong login name or password"
+    return render_template("login.html", error=error, next=request.args.get("next", "")), 401 if error else 200
+
+
+@pages.route("/logout", methods=["POST"])
+@authenticated
+def logout():
+    """Sign out (a POST with the CSRF token, so no other site can sign you out)."""
+    logout_user()
+    return redirect(url_for("pages.login"))
+
+
 @pages.route("/")
+@allow("maps:view")
 def home():
-    """Home page: a map of the current generation's boundaries."""
-    reg = registry()
+    """Home page: a map of the boundaries, buildings and service points in the caller's areas."""
+    view = scoped()
     try:
-        frame = reg.areas()
+        frame = view.areas()
     except NotFoundError:
-        return render_template("home.html", map_html=None, counts={}, generation=None)
+        frame = None
+    if frame is None or frame.empty:
+        return render_template(
+            "home.html", map_html=None, counts={}, generation=None, user=caller(), roles=ROLE_NAMES_ZH
+        )
     shown = frame[frame["level"].isin(["community", "grid", "micro_grid"])]
     if shown.empty:
         shown = frame
-    fmap = offline_map(shown.total_bounds, tiles=current_app.config.get("WEIGE_TILES"))
+    bounds = tuple(shown.total_bounds)
+    fmap = offline_map(bounds, tiles=current_app.config.get("WEIGE_TILES"))
     for level in LEVELS:
         part = shown[shown["level"] == level]
         if not part.empty:
             add_areas(fmap, part, level, LEVEL_NAMES_ZH[level], ["code", "name"], ["编码", "名称"])
+    buildings = view.buildings(bbox=bounds)
+    if not buildings.empty:
+        add_buildings(fmap, buildings)
+    points = view.service_points(bbox=bounds)
+    if not points.empty:
+        add_service_points(fmap, points)
+    map_html = fmap.get_root().render()
+    allow_scripts_in(map_html)
     counts = {LEVEL_NAMES_ZH[k]: int(v) for k, v in frame["level"].value_counts().items()}
     return render_template(
-        "home.html", map_html=fmap.get_root().render(), counts=counts, generation=reg.current_generation()
+        "home.html",
+        map_html=map_html,
+        counts=counts,
+        generation=view.resolve_generation(None),
+        user=caller(),
+        roles=ROLE_NAMES_ZH,
+    )
+
+
+@pages.route("/audit")
+@allow("audit:read")
+def audit_page():
+    """The audit log as a filterable, paged table."""
+    try:
+        args = AuditQuery().load({k: v for k, v in request.args.items() if v != ""})
+        error = None
+    except ValidationError as exc:
+        args, error = AuditQuery().load({}), exc.messages
+    rows, total = audit.entries(registry().store.engine, **audit_page_args(args))
+    pages_total = max(1, -(-total // args["per_page"]))
+    filters = {k: request.args.get(k, "") for k in ("user", "object_type", "object_id", "since", "until")}
+    return render_template(
+        "audit.html",
+        rows=rows,
+        total=total,
+        page=args["page"],
+        pages_total=pages_total,
+        filters=filters,
+        error=error,
+        user=caller(),
+        roles=ROLE_NAMES_ZH,
     )

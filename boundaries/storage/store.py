@@ -200,16 +200,51 @@ class Store:
             statement = statement.where(b.c.id.in_(list(ids)))
         return self._read(statement)
 
-    def service_points(self, bbox=None, kind: str | None = None) -> list[dict]:
-        """Service points, optionally within a bounding box or of one kind."""
+    def service_points(self, bbox=None, kind: str | None = None, ids=None) -> list[dict]:
+        """Service points, optionally within a bounding box, of one kind or by id."""
         s = t.service_points
         statement = sa.select(s).order_by(s.c.id)
+        if ids is not None:
+            statement = statement.where(s.c.id.in_(list(ids)))
         if bbox is not None:
             minx, miny, maxx, maxy = bbox
             statement = statement.where(s.c.lon.between(minx, maxx), s.c.lat.between(miny, maxy))
         if kind is not None:
             statement = statement.where(s.c.kind == kind)
         return self._read(statement)
+
+    def insert_one(self, conn: sa.Connection, table_name: str, values: dict) -> int:
+        """Insert one building or service point; returns its id."""
+        table = {"buildings": t.buildings, "service_points": t.service_points}[table_name]
+        return int(conn.execute(table.insert().values(**values)).inserted_primary_key[0])
+
+    def update_one(self, conn: sa.Connection, table_name: str, row_id: int, values: dict) -> None:
+        """Update one building or service point."""
+        table = {"buildings": t.buildings, "service_points": t.service_points}[table_name]
+        conn.execute(table.update().where(table.c.id == row_id).values(**values))
+
+    def delete_one(self, conn: sa.Connection, table_name: str, row_id: int) -> None:
+        """Delete one building or service point."""
+        table = {"buildings": t.buildings, "service_points": t.service_points}[table_name]
+        conn.execute(sa.delete(table).where(table.c.id == row_id))
+
+    def draft_changes(self, conn: sa.Connection, generation: int) -> list[dict]:
+        """Area rows (no geometry) the draft added (``generation_low``) or retired (``generation_high``)."""
+        a = t.areas
+        columns = [c for c in a.c if c.name != "geometry"]
+        statement = sa.select(*columns).where(
+            sa.or_(a.c.generation_low == generation, a.c.generation_high == generation)
+        )
+        return [dict(row) for row in conn.execute(statement).mappings()]
+
+    def replace_draft_area(self, conn: sa.Connection, generation: int, old: dict, new: dict | None) -> None:
+        """Replace (or with ``new=None`` retire) one area in the draft generation."""
+        if old["generation_low"] == generation:  # added by this draft: nothing older to keep
+            conn.execute(sa.delete(t.areas).where(t.areas.c.id == old["id"]))
+        else:
+            conn.execute(t.areas.update().where(t.areas.c.id == old["id"]).values(generation_high=generation))
+        if new is not None:
+            conn.execute(t.areas.insert().values(**new, generation_low=generation))
 
     def data_version(self) -> tuple:
         """A value that changes whenever buildings change (for caches of derived household counts)."""

@@ -2,7 +2,19 @@
 
 import sqlalchemy as sa
 
-__all__ = ["metadata", "generations", "areas", "buildings", "service_points", "workers", "worker_areas"]
+__all__ = [
+    "metadata",
+    "generations",
+    "areas",
+    "buildings",
+    "service_points",
+    "workers",
+    "worker_areas",
+    "users",
+    "user_areas",
+    "api_tokens",
+    "audit_log",
+]
 
 metadata = sa.MetaData()
 
@@ -90,4 +102,57 @@ worker_areas = sa.Table(
     sa.Column("worker_id", sa.Integer, sa.ForeignKey("workers.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("area_code", sa.String(32), primary_key=True),
     sa.Index("ix_worker_areas_code", "area_code"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),  # login name
+    sa.Column("display_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("role", sa.String(16), nullable=False),  # admin | planner | staff | grid_worker | api_client
+    sa.Column("password_hash", sa.Text),  # argon2id; NULL for API clients (tokens only)
+    sa.Column("phone", sa.String(32), nullable=False, server_default=""),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("session_version", sa.Integer, nullable=False, server_default="1"),  # bump = log out everywhere
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+user_areas = sa.Table(
+    "user_areas",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("area_code", sa.String(32), primary_key=True),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False, server_default=""),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # SHA-256 of the secret
+    sa.Column("prefix", sa.String(16), nullable=False),  # first characters, to tell tokens apart
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("user_id", sa.Integer),  # NULL for the command line / system
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),  # create | update | delete | import | publish | ...
+    sa.Column("object_type", sa.String(32), nullable=False),  # area | generation | building | ...
+    sa.Column("object_id", sa.String(64), nullable=False, server_default=""),
+    sa.Column("before", sa.JSON),
+    sa.Column("after", sa.JSON),
+    sa.Column("source", sa.String(64), nullable=False, server_default=""),  # client address or "cli"
+    sa.Index("ix_audit_at", "at"),
+    sa.Index("ix_audit_user", "user_id"),
+    sa.Index("ix_audit_object", "object_type", "object_id"),
 )

@@ -58,3 +58,14 @@ def chromium_page(base_url: str):
             yield page, log
         finally:
             browser.close()
+
+
+def sign_in(page, base_url: str, name: str, password: str, target: str = "/") -> None:
+    """Open ``target``, get sent to the sign-in form, fill it in and come back signed in."""
+    page.goto(base_url + target, wait_until="domcontentloaded")
+    assert "/login" in page.url, f"expected the sign-in page, got {page.url}"
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    assert "/login" not in page.url, f"sign-in failed: still on {page.url}"

@@ -2,15 +2,26 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.browser import chromium_page, served
+from tests.conftest import TEST_CONFIG, demo_password
+from tests.web.browser import chromium_page, served, sign_in
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
+@pytest.fixture(scope="module")
+def secure_app(demo_db, demo_registry):
+    """The app with its production cookie settings (Secure cookies work on a loopback address)."""
+    from web import create_app
+
+    return create_app(
+        {**TEST_CONFIG, "SESSION_COOKIE_SECURE": True, "DATABASE_URL": demo_db, "REGISTRY": demo_registry}
+    )
+
+
 @pytest.mark.browser
-def test_home_map_draws_offline_with_no_outside_requests(app):
-    with served(app) as url, chromium_page(url) as (page, log):
-        page.goto(url + "/", wait_until="networkidle")
+def test_home_map_draws_offline_with_no_outside_requests(secure_app):
+    with served(secure_app) as url, chromium_page(url) as (page, log):
+        sign_in(page, url, "admin", demo_password("admin"))
         frame = page.frame_locator("#map-frame")
         frame.locator("path.leaflet-interactive").first.wait_for(timeout=15000)
         drawn = frame.locator("path.leaflet-interactive").count()

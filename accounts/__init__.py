@@ -1,0 +1,1 @@
+"""Accounts: users and roles bound to areas, API tokens, and the scope each caller gets."""

@@ -1,0 +1,229 @@
+"""Users: login name, role, the areas they are bound to, an argon2 password hash.
+
+Every change is written with its audit entry in one transaction; the audit never holds password hashes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+
+from accounts.passwords import hash_password, needs_rehash, verify_password
+from accounts.roles import check_role, has_permission
+from boundaries.audit import SYSTEM, Actor, record
+from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
+from boundaries.registry import Registry
+from boundaries.scope import Scope
+from boundaries.storage import tables as t
+
+__all__ = ["User", "create_user", "update_user", "list_users", "get_user", "find_user", "authenticate"]
+
+_NAME = re.compile(r"^[\w.\-@]{2,64}$")
+
+
+@dataclass(frozen=True)
+class User:
+    """A user as the rest of the service sees it (never with the password hash)."""
+
+    id: int
+    name: str
+    role: str
+    display_name: str = ""
+    phone: str = ""
+    active: bool = True
+    session_version: int = 1
+    areas: tuple[str, ...] = field(default_factory=tuple)
+
+    def can(self, permission: str) -> bool:
+        """Whether the user's role grants ``permission``."""
+        return self.active and has_permission(self.role, permission)
+
+    def scope(self) -> Scope:
+        """The areas the user sees: everything for admins, else their bound areas and all below them."""
+        if self.role == "admin":
+            return Scope.everything()
+        return Scope(frozenset(self.areas), full_phones=has_permission(self.role, "workers:phones"))
+
+    def actor(self, source: str = "") -> Actor:
+        """The user as the author of changes in the audit log."""
+        return Actor(self.id, self.name, source)
+
+    def as_dict(self) -> dict:
+        """JSON-ready properties."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "display_name": self.display_name,
+            "role": self.role,
+            "phone": self.phone,
+            "active": self.active,
+            "areas": list(self.areas),
+        }
+
+
+def _users(conn, where=None) -> list[User]:
+    u = t.users
+    statement = sa.select(u).order_by(u.c.id)
+    if where is not None:
+        statement = statement.where(where)
+    rows = [dict(r) for r in conn.execute(statement).mappings()]
+    areas: dict[int, list[str]] = {}
+    if rows:
+        ua = t.user_areas.c
+        bound = conn.execute(
+            sa.select(ua.user_id, ua.area_code).where(ua.user_id.in_([r["id"] for r in rows])).order_by(ua.area_code)
+        )
+        for user_id, code in bound:
+            areas.setdefault(user_id, []).append(code)
+    return [
+        User(
+            id=r["id"],
+            name=r["name"],
+            role=r["role"],
+            display_name=r["display_name"],
+            phone=r["phone"],
+            active=bool(r["active"]),
+            session_version=r["session_version"],
+            areas=tuple(areas.get(r["id"], ())),
+        )
+        for r in rows
+    ]
+
+
+def list_users(registry: Registry) -> list[User]:
+    """Every user."""
+    with registry.store.engine.connect() as conn:
+        return _users(conn)
+
+
+def get_user(registry: Registry, user_id: int, conn=None) -> User:
+    """One user by id; :class:`NotFoundError` if there is none."""
+    if conn is None:
+        with registry.store.engine.connect() as conn:
+            return get_user(registry, user_id, conn)
+    found = _users(conn, t.users.c.id == int(user_id))
+    if not found:
+        raise NotFoundError(f"用户不存在 no user with id {user_id}")
+    return found[0]
+
+
+def find_user(registry: Registry, name: str) -> User | None:
+    """The user with a login name, or ``None``."""
+    with registry.store.engine.connect() as conn:
+        found = _users(conn, t.users.c.name == name)
+    return found[0] if found else None
+
+
+def _check_areas(registry: Registry, role: str, areas) -> list[str]:
+    areas = sorted({str(a).strip() for a in areas or () if str(a).strip()})
+    if role != "admin" and not areas:
+        raise InvalidInputError("请绑定至少一个区域 bind the user to at least one area (--area CODE)")
+    if areas:
+        known = set(registry.areas(codes=areas)["code"])
+        unknown = [a for a in areas if a not in known]
+        if unknown:
+            raise NotFoundError(f"区域不存在 unknown area code(s): {', '.join(unknown)}")
+    return areas
+
+
+def create_user(
+    registry: Registry,
+    name: str,
+    role: str,
+    areas=(),
+    password: str | None = None,
+    display_name: str = "",
+    phone: str = "",
+    actor: Actor = SYSTEM,
+) -> User:
+    """Create a user bound to ``areas`` (codes of the current generation; admins need none).
+
+    API clients have no password: they authenticate with tokens only. Everyone else needs one.
+    """
+    name = str(name).strip()
+    if not _NAME.match(name):
+        raise InvalidInputError("登录名须为 2–64 个字母、数字或 _.-@ login name: 2–64 letters, digits or _.-@")
+    check_role(role)
+    areas = _check_areas(registry, role, areas)
+    if role == "api_client":
+        if password:
+            raise InvalidInputError("接口客户端不使用密码 API clients use tokens, not passwords")
+        password_hash = None
+    else:
+        if not password:
+            raise InvalidInputError("请设置密码 a password is required")
+        password_hash = hash_password(password)
+    with registry.store.transaction() as conn:
+        if conn.execute(sa.select(t.users.c.id).where(t.users.c.name == name)).first():
+            raise ConflictError(f"登录名已存在 the login name {name!r} is taken")
+        user_id = conn.execute(
+            t.users.insert().values(
+                name=name,
+                role=role,
+                display_name=str(display_name),
+                phone=str(phone),
+                password_hash=password_hash,
+                created_at=datetime.now(timezone.utc),
+            )
+        ).inserted_primary_key[0]
+        if areas:
+            conn.execute(t.user_areas.insert(), [{"user_id": user_id, "area_code": a} for a in areas])
+        user = get_user(registry, user_id, conn)
+        record(conn, actor, "create", "user", user_id, None, user.as_dict())
+    return user
+
+
+def update_user(registry: Registry, user_id: int, actor: Actor = SYSTEM, **changes) -> User:
+    """Change a user's ``role``, ``areas``, ``active``, ``password``, ``display_name`` or ``phone``.
+
+    Changing the role, areas, password or active flag ends the user's open sessions.
+    """
+    allowed = {"role", "areas", "active", "password", "display_name", "phone"}
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise InvalidInputError(f"不能修改的字段 fields that cannot be changed: {', '.join(unknown)}")
+    old = get_user(registry, user_id)
+    role = check_role(changes.get("role", old.role))
+    values: dict = {}
+    for key in ("role", "display_name", "phone"):
+        if key in changes:
+            values[key] = str(changes[key])
+    if "active" in changes:
+        values["active"] = bool(changes["active"])
+    if "password" in changes:
+        if role == "api_client":
+            raise InvalidInputError("接口客户端不使用密码 API clients use tokens, not passwords")
+        values["password_hash"] = hash_password(changes["password"])
+    areas = _check_areas(registry, role, changes["areas"] if "areas" in changes else old.areas)
+    if {"role", "areas", "active", "password"} & set(changes):
+        values["session_version"] = old.session_version + 1
+    with registry.store.transaction() as conn:
+        if values:
+            conn.execute(t.users.update().where(t.users.c.id == old.id).values(**values))
+        conn.execute(sa.delete(t.user_areas).where(t.user_areas.c.user_id == old.id))
+        if areas:
+            conn.execute(t.user_areas.insert(), [{"user_id": old.id, "area_code": a} for a in areas])
+        new = get_user(registry, old.id, conn)
+        after = new.as_dict() | ({"password": "(changed)"} if "password" in changes else {})
+        record(conn, actor, "update", "user", old.id, old.as_dict(), after)
+    return new
+
+
+def authenticate(registry: Registry, name: str, password: str) -> User | None:
+    """The active user with this login name and password, else ``None`` (same cost either way)."""
+    with registry.store.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(t.users.c.id, t.users.c.password_hash, t.users.c.active).where(t.users.c.name == str(name))
+        ).first()
+    ok = verify_password(row.password_hash if row else None, str(password))
+    if not ok or not row.active:
+        return None
+    if needs_rehash(row.password_hash):
+        with registry.store.transaction() as conn:
+            conn.execute(
+                t.users.update().where(t.users.c.id == row.id).values(password_hash=hash_password(str(password)))
+            )
+    return get_user(registry, row.id)

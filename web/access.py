@@ -1,0 +1,170 @@
+"""The access model at the edge: who is calling, and may they call this route at all.
+
+Every view declares what it needs with :func:`allow` (a permission from :data:`accounts.roles.PERMISSIONS`),
+:func:`authenticated` or :func:`public`; one ``before_request`` hook enforces it for every route. A route that
+declares nothing is refused (fail closed), and the authorization-matrix test walks the URL map so a new route
+without a declaration fails the tests. What a permitted caller then sees is filtered by area scope in the
+domain layer (:class:`boundaries.scope.ScopedRegistry`, obtained through :func:`scoped`).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g, redirect, request, url_for
+from flask_login import LoginManager, UserMixin, current_user
+from flask_wtf.csrf import CSRFProtect
+
+from accounts.roles import PERMISSIONS
+from accounts.tokens import resolve_token
+from accounts.users import User, get_user
+from boundaries.errors import NotFoundError
+from boundaries.scope import ScopedRegistry
+from web.errors import ApiError
+
+__all__ = [
+    "allow",
+    "authenticated",
+    "public",
+    "PUBLIC",
+    "AUTHENTICATED",
+    "EXTERNAL_ENDPOINTS",
+    "access_of",
+    "caller",
+    "scoped",
+    "init_access",
+    "csrf",
+]
+
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+#: Routes registered by libraries rather than by our views, and what they need.
+EXTERNAL_ENDPOINTS = {"static": PUBLIC, "api-docs.openapi_json": PUBLIC}
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+
+
+def _declare(value: str):
+    def decorator(view):
+        view._weige_access = value
+        return view
+
+    return decorator
+
+
+def allow(permission: str):
+    """Declare that a view needs ``permission`` (see :data:`accounts.roles.PERMISSIONS`)."""
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    return _declare(permission)
+
+
+#: Declare that a view needs a signed-in caller of any role.
+authenticated = _declare(AUTHENTICATED)
+#: Declare that a view is open to everyone.
+public = _declare(PUBLIC)
+
+
+def access_of(app: Flask, endpoint: str) -> str | None:
+    """What an endpoint needs: a permission, ``authenticated``, ``public``, or ``None`` if undeclared."""
+    if endpoint in EXTERNAL_ENDPOINTS:
+        return EXTERNAL_ENDPOINTS[endpoint]
+    return getattr(app.view_functions.get(endpoint), "_weige_access", None)
+
+
+class _SessionUser(UserMixin):
+    """Flask-Login's view of a user; the id carries the session version so a password change logs out."""
+
+    def __init__(self, user: User):
+        self.user = user
+
+    def get_id(self) -> str:
+        return f"{self.user.id}:{self.user.session_version}"
+
+
+def login_user_session(user: User) -> None:
+    """Start a browser session for ``user`` (a fresh session id against fixation)."""
+    from flask import session
+    from flask_login import login_user
+
+    session.clear()
+    login_user(_SessionUser(user))
+
+
+def caller() -> User | None:
+    """The user making the current request (``None`` when anonymous)."""
+    return g.get("caller")
+
+
+def scoped() -> ScopedRegistry:
+    """The registry as the current caller may see and change it. Views get data only through this."""
+    user = caller()
+    if user is None:  # pragma: no cover - the before_request hook has refused anonymous callers already
+        raise ApiError("请先登录 sign in first", "unauthenticated", 401)
+    registry = current_app.extensions["weige.registry"]
+    return ScopedRegistry(registry, user.scope(), user.actor(request.remote_addr or ""))
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/open311/") or bool(g.get("bearer"))
+
+
+def _identify() -> User | None:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise ApiError("Authorization 头格式应为 Bearer <token>", "unauthenticated", 401)
+        g.bearer = True
+        user = resolve_token(current_app.extensions["weige.registry"], secret.strip())
+        if user is None:
+            raise ApiError("令牌无效、已过期或已撤销 invalid, expired or revoked token", "unauthenticated", 401)
+        return user
+    return current_user.user if current_user.is_authenticated else None
+
+
+def _enforce():
+    endpoint = request.endpoint
+    if endpoint is None:  # no such route: the 404 handler answers
+        return None
+    need = access_of(current_app, endpoint)
+    if need is None:
+        current_app.logger.error("route %s declares no access rule; refused", endpoint)
+        raise ApiError("该接口未声明访问规则 route without an access rule", "forbidden", 403)
+    user = _identify()
+    g.caller = user
+    if need == PUBLIC:
+        if request.method not in _SAFE_METHODS and not g.get("bearer"):
+            csrf.protect()
+        return None
+    if user is None:
+        if _wants_json():
+            raise ApiError("请先登录或提供令牌 sign in or send a Bearer token", "unauthenticated", 401)
+        return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+    if request.method not in _SAFE_METHODS and not g.get("bearer"):
+        csrf.protect()
+    if need != AUTHENTICATED and not user.can(need):
+        raise ApiError(f"您的角色无权执行此操作 your role may not do this ({need})", "forbidden", 403)
+    return None
+
+
+def init_access(app: Flask) -> None:
+    """Install sessions, CSRF protection and the access check on ``app``."""
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked in _enforce, skipped for Bearer tokens
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's lifetime
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def _load(session_id: str):
+        user_id, _, version = session_id.partition(":")
+        try:
+            user = get_user(app.extensions["weige.registry"], int(user_id))
+        except (NotFoundError, ValueError):
+            return None
+        if not user.active or str(user.session_version) != version or user.role == "api_client":
+            return None
+        return _SessionUser(user)
+
+    app.before_request(_enforce)

@@ -1,0 +1,150 @@
+"""Changes through the API: drawing areas in the draft, publishing, editing buildings and service points.
+
+Each view checks the role (``@allow``) and hands the caller's scoped registry to one domain function in
+:mod:`boundaries.editing`, which enforces the area scope and writes the audit entry.
+"""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from boundaries import editing
+from boundaries.levels import KINDS, LEVELS
+from web.access import allow, scoped
+
+__all__ = ["blueprints"]
+
+draw_bp = Blueprint("draw", __name__, url_prefix="/api/v1", description="绘制与发布 drawing areas and publishing")
+edit_bp = Blueprint("edit", __name__, url_prefix="/api/v1", description="编辑建筑与服务点 editing assets")
+blueprints = [draw_bp, edit_bp]
+
+_TEXT = validate.Length(min=1, max=200)
+
+
+class AreaCreate(Schema):
+    """A new area in the draft."""
+
+    code = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    name = fields.String(required=True, validate=_TEXT)
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    parent_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    kind = fields.String(load_default="general", validate=validate.OneOf(list(KINDS)))
+    geometry = fields.Dict(required=True, metadata={"description": "GeoJSON Polygon/MultiPolygon, WGS84"})
+
+
+class AreaUpdate(Schema):
+    """Changes to an area in the draft (any subset)."""
+
+    name = fields.String(validate=_TEXT)
+    kind = fields.String(validate=validate.OneOf(list(KINDS)))
+    geometry = fields.Dict(metadata={"description": "GeoJSON Polygon/MultiPolygon, WGS84"})
+
+
+class BuildingUpdate(Schema):
+    """Editable building attributes."""
+
+    name = fields.String(validate=validate.Length(max=200))
+    address = fields.String(validate=validate.Length(max=500))
+    floors = fields.Integer(validate=validate.Range(min=0, max=300))
+    households = fields.Integer(validate=validate.Range(min=0, max=100_000))
+    use = fields.String(validate=validate.Length(min=1, max=32))
+
+
+class ServicePointBase(Schema):
+    """Service-point attributes."""
+
+    name = fields.String(validate=_TEXT)
+    kind = fields.String(validate=validate.Length(min=1, max=32))
+    opening_hours = fields.String(validate=validate.Length(max=200))
+    capacity = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=10_000_000))
+    address = fields.String(validate=validate.Length(max=500))
+    lon = fields.Float(validate=validate.Range(min=-180, max=180), allow_nan=False)
+    lat = fields.Float(validate=validate.Range(min=-90, max=90), allow_nan=False)
+
+
+class ServicePointCreate(ServicePointBase):
+    """A new service point."""
+
+    name = fields.String(required=True, validate=_TEXT)
+    kind = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180), allow_nan=False)
+    lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90), allow_nan=False)
+
+
+@draw_bp.route("/areas", methods=["POST"])
+@allow("areas:write")
+@draw_bp.arguments(AreaCreate)
+@draw_bp.response(201, description="The area as added to the draft, with drawing-rule findings")
+def create_area(body):
+    """Draw a new area in the draft under a parent in your areas."""
+    return editing.create_area(scoped(), **body)
+
+
+@draw_bp.route("/areas/<code>", methods=["PATCH"])
+@allow("areas:write")
+@draw_bp.arguments(AreaUpdate)
+@draw_bp.response(200, description="The changed area in the draft, with drawing-rule findings")
+def update_area(body, code):
+    """Rename or redraw an area in the draft."""
+    return editing.update_area(scoped(), code, **body)
+
+
+@draw_bp.route("/areas/<code>", methods=["DELETE"])
+@allow("areas:write")
+@draw_bp.response(200, description="The area was removed from the draft")
+def retire_area(code):
+    """Remove an area (with no areas below it) from the draft."""
+    return editing.retire_area(scoped(), code)
+
+
+@draw_bp.route("/generations/draft/publish", methods=["POST"])
+@allow("areas:write")
+@draw_bp.response(200, description="The id of the generation that became current")
+def publish_draft():
+    """Publish the draft: lookups switch to it at once."""
+    return {"generation": editing.publish(scoped())}
+
+
+@draw_bp.route("/generations/draft", methods=["DELETE"])
+@allow("areas:write")
+@draw_bp.response(200, description="The id of the discarded draft")
+def discard_draft():
+    """Discard the draft, restoring what it changed."""
+    return {"generation": editing.discard(scoped())}
+
+
+@edit_bp.route("/buildings/<int:building_id>", methods=["PATCH"])
+@allow("buildings:write")
+@edit_bp.arguments(BuildingUpdate)
+@edit_bp.response(200, description="The building after the change")
+def update_building(body, building_id):
+    """Correct a building's name, address, floors, households or use."""
+    row = editing.update_building(scoped(), building_id, body)
+    return {k: v for k, v in row.items() if k not in ("geometry", "minx", "miny", "maxx", "maxy")}
+
+
+@edit_bp.route("/service-points", methods=["POST"])
+@allow("service_points:write")
+@edit_bp.arguments(ServicePointCreate)
+@edit_bp.response(201, description="The new service point")
+def create_service_point(body):
+    """Add a service point inside your areas."""
+    return editing.create_service_point(scoped(), body)
+
+
+@edit_bp.route("/service-points/<int:point_id>", methods=["PATCH"])
+@allow("service_points:write")
+@edit_bp.arguments(ServicePointBase)
+@edit_bp.response(200, description="The service point after the change")
+def update_service_point(body, point_id):
+    """Change or move a service point."""
+    return editing.update_service_point(scoped(), point_id, body)
+
+
+@edit_bp.route("/service-points/<int:point_id>", methods=["DELETE"])
+@allow("service_points:write")
+@edit_bp.response(200, description="The deleted service point")
+def delete_service_point(point_id):
+    """Delete a service point."""
+    return editing.delete_service_point(scoped(), point_id)
