@@ -5,7 +5,14 @@ from __future__ import annotations
 from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from boundaries.errors import ConflictError, InvalidInputError, NoGenerationError, NotFoundError, RegistryError
+from boundaries.errors import (
+    ConflictError,
+    InvalidInputError,
+    NoGenerationError,
+    NotFoundError,
+    OutOfScopeError,
+    RegistryError,
+)
 from geo.errors import GeoError
 
 __all__ = ["STATUS_CODES", "register_error_handlers", "ApiError"]
@@ -21,6 +28,7 @@ class ApiError(Exception):
 
 #: Domain error classes and their HTTP status; the most specific class wins.
 STATUS_CODES: dict[type[Exception], int] = {
+    OutOfScopeError: 403,
     NoGenerationError: 404,
     NotFoundError: 404,
     ConflictError: 409,

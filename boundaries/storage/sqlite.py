@@ -1,5 +1,7 @@
 """The embedded default: a SQLite file with WAL, foreign keys on and a busy timeout.
 
+Write transactions (``Store.transaction``) start with ``BEGIN IMMEDIATE``; reads start a deferred ``BEGIN``.
+
 This is the only module that knows it talks to SQLite.
 """
 
@@ -30,6 +32,8 @@ def sqlite_engine(url: str) -> sa.Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front (no upgrade deadlocks); readers stay deferred so that, with WAL,
+        # they read a snapshot without waiting for a writer.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("weige_write") else "BEGIN")
 
     return engine

@@ -66,8 +66,10 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
         """A connection in one transaction: committed on success, rolled back on any error."""
-        with self.engine.begin() as conn:
-            yield conn
+        with self.engine.connect() as conn:
+            conn.execution_options(weige_write=True)
+            with conn.begin():
+                yield conn
 
     def _read(self, statement) -> list[dict]:
         with self.engine.connect() as conn:

@@ -1,0 +1,267 @@
+"""The authorization matrix: every route of the app × every role × inside and outside the caller's areas.
+
+The routes come from the app's URL map, so a new route fails :func:`test_every_route_is_classified` until it
+is added to :data:`EXPECTED` here — no route can be left unclassified. The expectations are written out by
+hand (not derived from ``accounts.roles``), so a change to the policy shows up as a failing test.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import shapely
+
+from accounts.tokens import create_token
+from accounts.users import list_users
+from boundaries import assets
+from boundaries.audit import SYSTEM
+from boundaries.editing import update_area
+from boundaries.registry import Registry
+from boundaries.scope import Scope, ScopedRegistry
+from boundaries.storage import open_store
+from tests.conftest import TEST_CONFIG, copy_demo, demo_password, token_client
+
+ROLES = ("anonymous", "admin", "planner", "staff", "grid_worker", "api_client")
+SIGNED_IN = {"admin", "planner", "staff", "grid_worker"}  # people (API clients are not)
+EVERYONE = set(ROLES)
+PLANNERS = {"admin", "planner"}
+ADMIN = {"admin"}
+
+#: The worker's grid (inside every demo user's areas) and a grid of another community (outside them).
+INSIDE_GRID, OUTSIDE_GRID = "510104001001001", "510104001002001"
+
+#: (endpoint, method) → (roles allowed, scoped). A scoped route is allowed outside the caller's areas only for
+#: unrestricted roles (admin); an unscoped one answers the same inside and out (its content is filtered).
+EXPECTED: dict[tuple[str, str], tuple[set[str], bool]] = {
+    ("static", "GET"): (EVERYONE, False),
+    ("api-docs.openapi_json", "GET"): (EVERYONE, False),
+    ("vendor.leaflet", "GET"): (EVERYONE, False),
+    ("pages.login", "GET"): (EVERYONE, False),
+    ("pages.login", "POST"): (EVERYONE, False),
+    ("pages.logout", "POST"): (EVERYONE - {"anonymous"}, False),
+    ("pages.home", "GET"): (SIGNED_IN, False),
+    ("pages.audit_page", "GET"): (ADMIN, False),
+    ("areas.list_areas", "GET"): (SIGNED_IN, True),
+    ("areas.area_tree", "GET"): (SIGNED_IN, False),
+    ("areas.get_area", "GET"): (SIGNED_IN, True),
+    ("areas.list_generations", "GET"): (SIGNED_IN, False),
+    ("assets.list_buildings", "GET"): (SIGNED_IN, True),
+    ("assets.list_service_points", "GET"): (SIGNED_IN, True),
+    ("assets.get_building", "GET"): (SIGNED_IN, True),
+    ("assets.get_service_point", "GET"): (SIGNED_IN, True),
+    ("locate.locate_one", "GET"): (SIGNED_IN, True),
+    ("locate.locate_bulk", "POST"): (SIGNED_IN, True),
+    ("draw.create_area", "POST"): (PLANNERS, True),
+    ("draw.update_area", "PATCH"): (PLANNERS, True),
+    ("draw.retire_area", "DELETE"): (PLANNERS, True),
+    ("draw.publish_draft", "POST"): (PLANNERS, True),
+    ("draw.discard_draft", "DELETE"): (PLANNERS, True),
+    ("edit.update_building", "PATCH"): (PLANNERS, True),
+    ("edit.create_service_point", "POST"): (PLANNERS, True),
+    ("edit.update_service_point", "PATCH"): (PLANNERS, True),
+    ("edit.delete_service_point", "DELETE"): (PLANNERS, True),
+    ("accounts.me", "GET"): (EVERYONE - {"anonymous"}, False),
+    ("accounts.list_users", "GET"): (ADMIN, False),
+    ("accounts.create_user", "POST"): (ADMIN, False),
+    ("accounts.get_user", "GET"): (ADMIN, False),
+    ("accounts.update_user", "PATCH"): (ADMIN, False),
+    ("accounts.list_tokens", "GET"): (ADMIN, False),
+    ("accounts.create_token", "POST"): (ADMIN, False),
+    ("accounts.revoke_token", "DELETE"): (ADMIN, False),
+    ("audit.list_audit", "GET"): (ADMIN, False),
+}
+
+
+def _routes(app) -> set[tuple[str, str]]:
+    return {
+        (rule.endpoint, method) for rule in app.url_map.iter_rules() for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+
+
+def test_every_route_is_classified(app):
+    routes = _routes(app)
+    assert routes - set(EXPECTED) == set(), "routes with no expectation in the matrix: add them to EXPECTED"
+    assert set(EXPECTED) - routes == set(), "expectations for routes that no longer exist"
+
+
+class Places:
+    """Objects inside and outside the demo users' areas, looked up in the demo data."""
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        self.grid = {True: INSIDE_GRID, False: OUTSIDE_GRID}
+        self.leaf = {k: registry.areas(parent_code=g)["code"].iloc[0] for k, g in self.grid.items()}
+        geoms = {k: registry.area(c).geometry for k, c in self.leaf.items()}
+        self.point = {k: shapely.point_on_surface(g) for k, g in geoms.items()}
+        self.building = {k: int(assets.buildings(registry, area_code=g)["id"].iloc[0]) for k, g in self.grid.items()}
+        self.service_point = {
+            k: int(assets.service_points(registry, area_code=g)["id"].iloc[0]) for k, g in self.grid.items()
+        }
+        self.square = {
+            k: shapely.geometry.mapping(shapely.buffer(p, 0.00005, cap_style="square")) for k, p in self.point.items()
+        }
+
+
+def _draft_change(registry: Registry, code: str) -> None:
+    update_area(ScopedRegistry(registry, Scope.everything(), SYSTEM), code, name="草稿改名 renamed in draft")
+
+
+def _requests(places: Places, inside: bool, app, counter) -> dict:
+    """(endpoint, method) → (url, options, setup) for one side (inside or outside)."""
+    p, k = places, inside
+    lon, lat = p.point[k].x, p.point[k].y
+    users = {u.name: u.id for u in list_users(p.registry)}
+
+    def throwaway_token(registry):
+        return create_token(registry, users["worker"], "to revoke", 1)[1]["id"]
+
+    n = next(counter)
+    return {
+        ("static", "GET"): ("/static/none.css", {}, None),
+        ("api-docs.openapi_json", "GET"): ("/api/v1/openapi.json", {}, None),
+        ("vendor.leaflet", "GET"): ("/vendor/leaflet/leaflet.js", {}, None),
+        ("pages.login", "GET"): ("/login", {}, None),
+        ("pages.login", "POST"): (
+            "/login",
+            {"data": {"username": "admin", "password": demo_password("admin")}},
+            None,
+        ),
+        ("pages.logout", "POST"): ("/logout", {}, None),
+        ("pages.home", "GET"): ("/", {}, None),
+        ("pages.audit_page", "GET"): ("/audit", {}, None),
+        ("areas.list_areas", "GET"): (f"/api/v1/areas?parent={p.grid[k]}", {}, None),
+        ("areas.area_tree", "GET"): ("/api/v1/areas/tree", {}, None),
+        ("areas.get_area", "GET"): (f"/api/v1/areas/{p.leaf[k]}", {}, None),
+        ("areas.list_generations", "GET"): ("/api/v1/generations", {}, None),
+        ("assets.list_buildings", "GET"): (f"/api/v1/buildings?area={p.grid[k]}", {}, None),
+        ("assets.list_service_points", "GET"): (f"/api/v1/service-points?area={p.grid[k]}", {}, None),
+        ("assets.get_building", "GET"): (f"/api/v1/buildings/{p.building[k]}", {}, None),
+        ("assets.get_service_point", "GET"): (f"/api/v1/service-points/{p.service_point[k]}", {}, None),
+        ("locate.locate_one", "GET"): (f"/api/v1/locate?lon={lon}&lat={lat}", {}, None),
+        ("locate.locate_bulk", "POST"): (
+            "/api/v1/locate",
+            {
+                "json": {
+                    "type": "FeatureCollection",
+                    "features": [
+                        {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [lon, lat]}}
+                    ],
+                }
+            },
+            None,
+        ),
+        ("draw.create_area", "POST"): (
+            "/api/v1/areas",
+            {
+                "json": {
+                    "code": f"{p.grid[k]}9{n:02d}",
+                    "name": "新微网格",
+                    "level": "micro_grid",
+                    "parent_code": p.grid[k],
+                    "geometry": p.square[k],
+                }
+            },
+            None,
+        ),
+        ("draw.update_area", "PATCH"): (f"/api/v1/areas/{p.leaf[k]}", {"json": {"name": "改名"}}, None),
+        ("draw.retire_area", "DELETE"): (f"/api/v1/areas/{p.leaf[k]}", {}, None),
+        ("draw.publish_draft", "POST"): (
+            "/api/v1/generations/draft/publish",
+            {},
+            lambda registry: _draft_change(registry, p.leaf[k]),
+        ),
+        ("draw.discard_draft", "DELETE"): (
+            "/api/v1/generations/draft",
+            {},
+            lambda registry: _draft_change(registry, p.leaf[k]),
+        ),
+        ("edit.update_building", "PATCH"): (f"/api/v1/buildings/{p.building[k]}", {"json": {"name": "楼"}}, None),
+        ("edit.create_service_point", "POST"): (
+            "/api/v1/service-points",
+            {"json": {"name": "新服务点", "kind": "grid_station", "lon": lon, "lat": lat}},
+            None,
+        ),
+        ("edit.update_service_point", "PATCH"): (
+            f"/api/v1/service-points/{p.service_point[k]}",
+            {"json": {"opening_hours": "09:00-17:00"}},
+            None,
+        ),
+        ("edit.delete_service_point", "DELETE"): (f"/api/v1/service-points/{p.service_point[k]}", {}, None),
+        ("accounts.me", "GET"): ("/api/v1/me", {}, None),
+        ("accounts.list_users", "GET"): ("/api/v1/users", {}, None),
+        ("accounts.create_user", "POST"): (
+            "/api/v1/users",
+            {
+                "json": {
+                    "name": f"matrix{n}",
+                    "role": "staff",
+                    "areas": [p.grid[k]],
+                    "password": "Matrix-Passw0rd",
+                }
+            },
+            None,
+        ),
+        ("accounts.get_user", "GET"): (f"/api/v1/users/{users['worker']}", {}, None),
+        ("accounts.update_user", "PATCH"): (
+            f"/api/v1/users/{users['worker']}",
+            {"json": {"phone": "13800000000"}},
+            None,
+        ),
+        ("accounts.list_tokens", "GET"): ("/api/v1/tokens", {}, None),
+        ("accounts.create_token", "POST"): ("/api/v1/tokens", {"json": {"user_id": users["worker"]}}, None),
+        ("accounts.revoke_token", "DELETE"): ("/api/v1/tokens/{token}", {}, throwaway_token),
+        ("audit.list_audit", "GET"): ("/api/v1/audit", {}, None),
+    }
+
+
+def _outcome(response) -> str:
+    assert response.status_code < 500, response.get_data(as_text=True)[:500]
+    if response.status_code in (401, 403):
+        return "deny"
+    if response.status_code == 302 and "/login?next=" in response.headers.get("Location", ""):
+        return "deny"
+    body = response.get_json(silent=True)
+    if isinstance(body, dict):
+        if body.get("status") == "out_of_scope":
+            return "deny"
+        features = body.get("features")
+        if (
+            isinstance(features, list)
+            and features
+            and all(f.get("properties", {}).get("status") == "out_of_scope" for f in features)
+        ):
+            return "deny"
+    return "allow"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_authorization_matrix(role, demo_db, demo_tokens, tmp_path):
+    from web import create_app
+
+    url = copy_demo(demo_db, tmp_path)
+    registry = Registry(open_store(url))
+    app = create_app({**TEST_CONFIG, "DATABASE_URL": url, "REGISTRY": registry})
+    places = Places(registry)
+    client = token_client(app, None if role == "anonymous" else demo_tokens[role])
+    counter = itertools.count()
+    wrong = []
+    for inside in (True, False):
+        requests = _requests(places, inside, app, counter)
+        assert set(requests) == set(EXPECTED)
+        order = sorted(EXPECTED, key=lambda key: (key[1] != "GET", key[1] == "DELETE", key))
+        for endpoint, method in order:
+            path, options, setup = requests[(endpoint, method)]
+            made = setup(registry) if setup else None
+            if made is not None:
+                path = path.format(token=made)
+            response = client.open(path, method=method, **options)
+            allowed_roles, is_scoped = EXPECTED[(endpoint, method)]
+            expected = "allow" if role in allowed_roles and (inside or not is_scoped or role == "admin") else "deny"
+            got = _outcome(response)
+            response.close()
+            if got != expected:
+                wrong.append((endpoint, method, "inside" if inside else "outside", expected, got, response.status_code))
+            if registry.store.draft_generation_id() is not None:
+                registry.discard_draft()
+    assert wrong == []
