@@ -1,0 +1,239 @@
+"""Sign-in, sessions, CSRF, throttling, tokens, passwords, security headers and the audit log."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from accounts.tokens import create_token
+from accounts.users import find_user
+from boundaries.registry import Registry
+from boundaries.storage import open_store
+from boundaries.storage import tables as t
+from tests.conftest import TEST_CONFIG, copy_demo, demo_password, token_client
+
+
+@pytest.fixture
+def fresh(demo_db, demo_tokens, tmp_path):
+    """An app over a private copy of the demo database (tests here write)."""
+    from web import create_app
+
+    url = copy_demo(demo_db, tmp_path)
+    registry = Registry(open_store(url))
+    return create_app({**TEST_CONFIG, "DATABASE_URL": url, "REGISTRY": registry}), registry
+
+
+def _csrf(client, path="/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def _sign_in(client, name, password=None):
+    token = _csrf(client)
+    return client.post(
+        "/login", data={"username": name, "password": password or demo_password(name), "csrf_token": token}
+    )
+
+
+def test_sign_in_needs_the_csrf_token_and_sets_a_hardened_cookie(fresh):
+    app, _ = fresh
+    client = app.test_client()
+    assert client.get("/").status_code == 302  # anonymous → sign-in page
+    r = client.post("/login", data={"username": "staff", "password": demo_password("staff")})
+    assert r.status_code == 400 and "CSRF" in r.get_data(as_text=True)  # no token: refused before any check
+    assert client.get("/api/v1/me").status_code == 401
+    r = _sign_in(client, "staff")
+    assert r.status_code == 302 and r.headers["Location"] == "/"
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    me = client.get("/api/v1/me").get_json()
+    assert me["name"] == "staff" and me["areas"] == ["510104001001"] and "areas:write" not in me["permissions"]
+
+
+def test_production_cookie_is_secure(demo_db, demo_registry):
+    from web import create_app
+
+    app = create_app({**TEST_CONFIG, "SESSION_COOKIE_SECURE": True, "DATABASE_URL": demo_db, "REGISTRY": demo_registry})
+    r = _sign_in(app.test_client(), "staff")
+    assert r.status_code == 302 and "Secure" in r.headers["Set-Cookie"]
+
+
+def test_wrong_password_unknown_user_and_api_client_cannot_sign_in(fresh):
+    app, _ = fresh
+    client = app.test_client()
+    for name, password in (("staff", "wrong-password-1"), ("nobody", "whatever-12345"), ("wechat", "x" * 12)):
+        r = _sign_in(client, name, password)
+        assert r.status_code == 401
+        assert "登录名或密码错误" in r.get_data(as_text=True)
+    assert client.get("/api/v1/me").status_code == 401
+
+
+def test_session_changes_need_csrf_and_tokens_do_not(fresh, demo_tokens):
+    app, _ = fresh
+    client = app.test_client()
+    _sign_in(client, "planner")
+    body = {"name": "改名的微网格"}
+    r = client.patch("/api/v1/areas/510104001001001001", json=body)
+    assert r.status_code == 400 and "CSRF" in r.get_json()["error"]["message"]
+    token = _csrf(client, "/")
+    r = client.patch("/api/v1/areas/510104001001001001", json=body, headers={"X-CSRFToken": token})
+    assert r.status_code == 200 and r.get_json()["area"]["name"] == "改名的微网格"
+    bearer = token_client(app, demo_tokens["planner"])
+    assert bearer.patch("/api/v1/areas/510104001001001002", json=body).status_code == 200
+
+
+def test_sign_out_needs_post_with_csrf(fresh):
+    app, _ = fresh
+    client = app.test_client()
+    _sign_in(client, "staff")
+    assert client.get("/logout").status_code == 405
+    assert client.post("/logout").status_code == 400
+    assert client.post("/logout", data={"csrf_token": _csrf(client, "/")}).status_code == 302
+    assert client.get("/api/v1/me").status_code == 401
+
+
+def test_next_parameter_cannot_redirect_off_site(fresh):
+    app, _ = fresh
+    client = app.test_client()
+    token = _csrf(client)
+    for target, expected in (("//evil.example/x", "/"), ("https://evil.example/", "/"), ("/audit", "/audit")):
+        r = client.post(
+            f"/login?next={target}",
+            data={"username": "admin", "password": demo_password("admin"), "csrf_token": token},
+        )
+        assert r.headers["Location"] == expected
+        token = _csrf(client)
+
+
+def test_sign_in_is_throttled_per_login_name(demo_db, demo_registry):
+    from web import create_app
+
+    app = create_app(
+        {**TEST_CONFIG, "LOGIN_NAME_RATE_LIMIT": "3 per minute", "DATABASE_URL": demo_db, "REGISTRY": demo_registry}
+    )
+    app.extensions["weige.limiter"].reset()
+    client = app.test_client()
+    codes = [_sign_in(client, "grid-throttle-test", "bad-password-123").status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+    other = _sign_in(client, "staff")  # another name is not locked out by these attempts
+    assert other.status_code == 302
+
+
+def test_passwords_are_argon2id_and_never_stored_or_logged(fresh):
+    app, registry = fresh
+    with registry.store.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.users.c.name, t.users.c.password_hash)).all()
+        audit_text = " ".join(str(r) for r in conn.execute(sa.select(t.audit_log)).all())
+    for name, password_hash in rows:
+        if name == "wechat":
+            assert password_hash is None
+        else:
+            assert password_hash.startswith("$argon2id$")
+            assert demo_password(name) not in password_hash
+            assert demo_password(name) not in audit_text
+
+
+def test_tokens_are_hashed_revocable_and_expire(fresh):
+    app, registry = fresh
+    admin = token_client(app, create_token(registry, find_user(registry, "admin").id, "t", 1)[0])
+    wechat = find_user(registry, "wechat")
+    created = admin.post("/api/v1/tokens", json={"user_id": wechat.id, "name": "小程序", "days": 30})
+    assert created.status_code == 201
+    body = created.get_json()
+    secret = body["secret"]
+    assert secret.startswith("wg_") and len(secret) > 40
+    listed = admin.get(f"/api/v1/tokens?user_id={wechat.id}").get_json()["tokens"]
+    assert secret not in str(listed) and any(tok["id"] == body["id"] and tok["active"] for tok in listed)
+    with registry.store.engine.connect() as conn:
+        stored = conn.execute(sa.select(t.api_tokens.c.token_hash).where(t.api_tokens.c.id == body["id"])).scalar()
+    assert stored != secret and len(stored) == 64
+
+    client = token_client(app, secret)
+    assert client.get("/api/v1/me").get_json()["name"] == "wechat"
+    assert client.get("/api/v1/areas").status_code == 403  # an API client reads nothing but its issues
+    assert admin.delete(f"/api/v1/tokens/{body['id']}").status_code == 200
+    r = client.get("/api/v1/me")
+    assert r.status_code == 401 and "revoked" in r.get_json()["error"]["message"]
+
+    secret2, token2 = create_token(registry, wechat.id, "short", 1)
+    with registry.store.transaction() as conn:
+        past = datetime.now(timezone.utc) - timedelta(seconds=1)
+        conn.execute(t.api_tokens.update().where(t.api_tokens.c.id == token2["id"]).values(expires_at=past))
+    assert token_client(app, secret2).get("/api/v1/me").status_code == 401
+    assert token_client(app, "wg_made-up").get("/api/v1/me").status_code == 401
+    assert app.test_client().get("/api/v1/me", headers={"Authorization": "Basic abc"}).status_code == 401
+
+
+def test_disabling_a_user_or_changing_the_password_ends_sessions_and_tokens(fresh):
+    app, registry = fresh
+    admin = token_client(app, create_token(registry, find_user(registry, "admin").id, "t", 1)[0])
+    staff = find_user(registry, "staff")
+    staff_token = token_client(app, create_token(registry, staff.id, "t", 1)[0])
+    browser = app.test_client()
+    _sign_in(browser, "staff")
+    assert browser.get("/api/v1/me").status_code == 200
+    r = admin.patch(f"/api/v1/users/{staff.id}", json={"password": "New-Passw0rd-2026"})
+    assert r.status_code == 200
+    assert browser.get("/api/v1/me").status_code == 401  # the old session is gone
+    assert _sign_in(browser, "staff", "New-Passw0rd-2026").status_code == 302
+    admin.patch(f"/api/v1/users/{staff.id}", json={"active": False})
+    assert staff_token.get("/api/v1/me").status_code == 401
+    assert _sign_in(app.test_client(), "staff", "New-Passw0rd-2026").status_code == 401
+
+
+def test_weak_passwords_and_bad_user_input_are_refused(fresh):
+    app, registry = fresh
+    admin = token_client(app, create_token(registry, find_user(registry, "admin").id, "t", 1)[0])
+    cases = [
+        ({"name": "u1", "role": "staff", "areas": ["510104001001"], "password": "short"}, "password"),
+        ({"name": "u2", "role": "staff", "areas": ["nope"], "password": "Long-enough-1"}, "unknown area"),
+        ({"name": "u3", "role": "staff", "password": "Long-enough-1"}, "at least one area"),
+        ({"name": "staff", "role": "staff", "areas": ["510104001001"], "password": "Long-enough-1"}, "taken"),
+        ({"name": "bad name!", "role": "staff", "areas": ["510104001001"], "password": "Long-enough-1"}, "login"),
+        ({"name": "u4", "role": "emperor", "areas": ["510104001001"], "password": "Long-enough-1"}, "role"),
+    ]
+    for body, expected in cases:
+        r = admin.post("/api/v1/users", json=body)
+        assert 400 <= r.status_code < 500, body
+        assert expected in str(r.get_json()).lower() or r.status_code == 422, (body, r.get_json())
+    assert find_user(registry, "u1") is None and find_user(registry, "u2") is None
+
+
+def test_security_headers_and_csp_hashes_on_the_map_page(app, client):
+    r = client.get("/")
+    csp = r.headers["Content-Security-Policy"]
+    script_src = next(part for part in csp.split(";") if part.strip().startswith("script-src"))
+    assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src
+    assert len(re.findall(r"'sha256-[A-Za-z0-9+/=]+'", script_src)) >= 2
+    assert "object-src 'none'" in csp and "frame-ancestors 'self'" in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Cache-Control"] == "no-store"
+    login = app.test_client().get("/login")
+    login_scripts = next(p for p in login.headers["Content-Security-Policy"].split(";") if "script-src" in p)
+    assert "sha256" not in login_scripts  # pages without inline scripts allow none
+
+
+def test_oversized_request_is_refused_with_a_clear_error(demo_db, demo_registry, demo_tokens):
+    from web import create_app
+
+    app = create_app({**TEST_CONFIG, "MAX_CONTENT_LENGTH": 1024, "DATABASE_URL": demo_db, "REGISTRY": demo_registry})
+    r = token_client(app, demo_tokens["admin"]).post(
+        "/api/v1/locate", data=b"x" * 5000, headers={"Content-Type": "text/csv"}
+    )
+    assert r.status_code == 413 and r.get_json()["error"]["code"] == "request_entity_too_large"
+
+
+def test_api_rate_limit_answers_429(demo_db, demo_registry, demo_tokens):
+    from web import create_app
+
+    app = create_app(
+        {**TEST_CONFIG, "API_RATE_LIMIT": "5 per minute", "DATABASE_URL": demo_db, "REGISTRY": demo_registry}
+    )
+    app.extensions["weige.limiter"].reset()
+    client = token_client(app, demo_tokens["staff"])
+    codes = [client.get("/api/v1/me").status_code for _ in range(7)]
+    assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
+    assert client.get("/login").status_code == 200  # pages are not counted against the API limit
