@@ -1,0 +1,118 @@
+"""XSS payloads in every free-text field render inert in every page, tooltip and popup (headless Chromium).
+
+Each payload, if it ran, would set ``window.__xss`` or log a console error; an inline handler blocked by the
+Content-Security-Policy would also log a console error. So the test asserts: the payload text is visible as
+text, ``window.__xss`` is unset in the page and in the map frame, and the console is clean.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.tokens import create_token
+from accounts.users import find_user
+from boundaries.registry import Registry
+from boundaries.storage import open_store
+from tests.conftest import TEST_CONFIG, copy_demo, demo_password, token_client
+from tests.web.browser import chromium_page, served, sign_in
+
+PAYLOADS = {
+    "img": "<img src=x onerror=\"window.__xss='img';console.error('XSS img')\">",
+    "script": "<script>window.__xss='script'</script>",
+    "break": "</script><script>window.__xss='break'</script>",
+    "attr": "\"'><svg onload=\"window.__xss='attr'\">",
+    "style": "<style>*{display:none}</style><a href=\"javascript:window.__xss='href'\">x</a>",
+}
+
+LEAF = "510104001001001001"
+
+
+@pytest.fixture(scope="module")
+def poisoned(demo_db, demo_tokens, tmp_path_factory):
+    """A demo database with a payload in every free-text field, set through the API."""
+    from web import create_app
+
+    url = copy_demo(demo_db, tmp_path_factory.mktemp("xss"))
+    registry = Registry(open_store(url))
+    app = create_app({**TEST_CONFIG, "DATABASE_URL": url, "REGISTRY": registry})
+    admin = token_client(app, create_token(registry, find_user(registry, "admin").id, "t", 1)[0])
+
+    def ok(response):
+        assert response.status_code in (200, 201), response.get_json()
+        return response.get_json()
+
+    ok(admin.patch(f"/api/v1/areas/{LEAF}", json={"name": "微网格" + PAYLOADS["img"]}))
+    ok(admin.patch("/api/v1/areas/510104001001001002", json={"name": PAYLOADS["break"]}))
+    ok(admin.post("/api/v1/generations/draft/publish"))
+    ok(admin.patch("/api/v1/buildings/1", json={"name": PAYLOADS["script"], "address": PAYLOADS["attr"]}))
+    point = admin.get(f"/api/v1/service-points?area={LEAF[:15]}").get_json()["features"][0]["properties"]["id"]
+    ok(
+        admin.patch(
+            f"/api/v1/service-points/{point}",
+            json={"name": PAYLOADS["img"], "address": PAYLOADS["style"], "opening_hours": PAYLOADS["break"]},
+        )
+    )
+    staff = find_user(registry, "staff")
+    ok(admin.patch(f"/api/v1/users/{staff.id}", json={"display_name": PAYLOADS["attr"]}))
+    ok(admin.post("/api/v1/tokens", json={"user_id": staff.id, "name": PAYLOADS["script"]}))
+    return app
+
+
+# Open, one by one, the tooltip and popup of every feature holding escaped text, and collect what they show.
+# Folium binds them on the GeoJSON group; the feature's mouseover/click events propagate to it as a user's would.
+_OPEN_EVERYTHING = """
+() => {
+  const maps = Object.keys(window).filter(k => k.startsWith('map_')).map(k => window[k]);
+  const shown = [];
+  const text = sel => Array.from(document.querySelectorAll(sel)).map(e => e.innerText).join(' ');
+  for (const map of maps) {
+    map.eachLayer(layer => {
+      const props = layer.feature && layer.feature.properties;
+      if (!props || !/<|&lt;/.test(Object.values(props).join(' '))) return;
+      const at = layer.getBounds ? layer.getBounds().getCenter() : layer.getLatLng();
+      for (const group of Object.values(layer._eventParents || {})) {
+        if (group.getTooltip && group.getTooltip()) {  // what hovering does
+          layer.fire('mouseover', {latlng: at}, true); shown.push(text('.leaflet-tooltip')); group.closeTooltip();
+        }
+        if (group.getPopup && group.getPopup()) {  // what clicking does
+          layer.fire('click', {latlng: at, originalEvent: {}}, true);
+          shown.push(text('.leaflet-popup-content')); group.closePopup();
+        }
+      }
+    });
+  }
+  return shown;
+}
+"""
+
+
+@pytest.mark.browser
+def test_payloads_render_as_text_in_map_tooltips_popups_and_pages(poisoned):
+    with served(poisoned) as url, chromium_page(url) as (page, log):
+        sign_in(page, url, "admin", demo_password("admin"))
+        frame = next(f for f in page.frames if f != page.main_frame)
+        frame.wait_for_selector("path.leaflet-interactive")
+        opened = frame.evaluate(_OPEN_EVERYTHING)
+        shown = "\n".join(opened)
+        assert len(opened) >= 5  # two areas, a building, a service point's tooltip and popup
+        for key in ("img", "break", "script", "attr"):
+            assert PAYLOADS[key] in shown, f"{key} payload not shown as text"
+        assert frame.evaluate("() => window.__xss") is None
+        assert page.evaluate("() => window.__xss") is None
+
+        page.goto(url + "/audit", wait_until="networkidle")
+        text = page.inner_text("#audit")
+        assert "&lt;" not in text and PAYLOADS["attr"].replace('"', '\\"') in text  # JSON-quoted, as text
+        assert page.evaluate("() => window.__xss") is None
+
+        page.click("button[type=submit] >> text=退出")
+        page.wait_for_load_state("networkidle")
+        sign_in(page, url, "staff", demo_password("staff"))
+        assert page.inner_text("#whoami").startswith(PAYLOADS["attr"])
+        assert page.evaluate("() => window.__xss") is None
+        frame = next(f for f in page.frames if f != page.main_frame)
+        frame.wait_for_selector("path.leaflet-interactive")
+        assert PAYLOADS["img"] in "\n".join(frame.evaluate(_OPEN_EVERYTHING))
+        assert frame.evaluate("() => window.__xss") is None
+    assert log["console_errors"] == [] and log["page_errors"] == []
+    assert log["blocked"] == []
