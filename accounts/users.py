@@ -182,6 +182,8 @@ def update_user(registry: Registry, user_id: int, actor: Actor = SYSTEM, **chang
     Changing the role, areas, password or active flag ends the user's open sessions.
     """
     allowed = {"role", "areas", "active", "password", "display_name", "phone"}
+    if not changes:
+        raise InvalidInputError("没有要修改的字段 nothing to change")
     unknown = sorted(set(changes) - allowed)
     if unknown:
         raise InvalidInputError(f"不能修改的字段 fields that cannot be changed: {', '.join(unknown)}")

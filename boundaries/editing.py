@@ -142,6 +142,8 @@ def create_area(view: ScopedRegistry, code, level, name, parent_code, geometry, 
 
 def update_area(view: ScopedRegistry, code, name=None, kind=None, geometry=None) -> dict:
     """Change an area's name, kind and/or boundary in the draft."""
+    if name is None and kind is None and geometry is None:
+        raise InvalidInputError("没有要修改的字段 nothing to change: send name, kind or geometry")
     if kind is not None:
         check_kind(kind)
     geom = _polygon(geometry) if geometry is not None else None
@@ -203,6 +205,8 @@ def discard(view: ScopedRegistry) -> int:
 
 
 def _clean(values: dict, allowed) -> dict:
+    if not values:
+        raise InvalidInputError("没有要修改的字段 nothing to change: send at least one field")
     unknown = sorted(set(values) - set(allowed))
     if unknown:
         raise InvalidInputError(f"不能修改的字段 fields that cannot be set: {', '.join(unknown)}")

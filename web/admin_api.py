@@ -13,6 +13,7 @@ from accounts.roles import ROLE_PERMISSIONS, ROLES
 from boundaries import audit
 from web import registry
 from web.access import allow, authenticated, caller
+from web.api import MAX_ID
 
 __all__ = ["blueprints", "AuditQuery", "audit_page_args"]
 
@@ -48,7 +49,7 @@ class UserUpdate(Schema):
 class TokenCreate(Schema):
     """A new token for a user."""
 
-    user_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    user_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
     name = fields.String(load_default="", validate=validate.Length(max=100))
     days = fields.Integer(load_default=90, validate=validate.Range(min=1, max=tokens.MAX_DAYS))
 
@@ -56,7 +57,7 @@ class TokenCreate(Schema):
 class TokenQuery(Schema):
     """Tokens of one user."""
 
-    user_id = fields.Integer(validate=validate.Range(min=1))
+    user_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
 
 
 class AuditQuery(Schema):
@@ -101,7 +102,7 @@ def create_user(body):
     return users.create_user(registry(), actor=_actor(), **body).as_dict()
 
 
-@accounts_bp.route("/users/<int:user_id>")
+@accounts_bp.route("/users/<int(min=1, max=2147483647):user_id>")
 @allow("users:manage")
 @accounts_bp.response(200, description="One user")
 def get_user(user_id):
@@ -109,7 +110,7 @@ def get_user(user_id):
     return users.get_user(registry(), user_id).as_dict()
 
 
-@accounts_bp.route("/users/<int:user_id>", methods=["PATCH"])
+@accounts_bp.route("/users/<int(min=1, max=2147483647):user_id>", methods=["PATCH"])
 @allow("users:manage")
 @accounts_bp.arguments(UserUpdate)
 @accounts_bp.response(200, description="The user after the change")
@@ -137,7 +138,7 @@ def create_token(body):
     return token | {"secret": secret}
 
 
-@accounts_bp.route("/tokens/<int:token_id>", methods=["DELETE"])
+@accounts_bp.route("/tokens/<int(min=1, max=2147483647):token_id>", methods=["DELETE"])
 @allow("users:manage")
 @accounts_bp.response(200, description="The revoked token")
 def revoke_token(token_id):

@@ -29,6 +29,8 @@ locate_bp = Blueprint("locate", __name__, url_prefix="/api/v1", description="定
 blueprints = [areas_bp, assets_bp, locate_bp]
 
 GEOJSON = "application/geo+json"
+#: Largest id or generation number accepted (the range of a 32-bit database integer).
+MAX_ID = 2**31 - 1
 
 
 def _bbox(value: str | None):
@@ -52,14 +54,14 @@ class AreaQuery(Schema):
 
     level = fields.String(validate=validate.OneOf(LEVELS))
     parent = fields.String()
-    generation = fields.Integer(validate=validate.Range(min=1))
+    generation = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     bbox = fields.String(metadata={"description": "minlon,minlat,maxlon,maxlat (WGS84)"})
 
 
 class GenerationQuery(Schema):
     """A generation (default: the current one)."""
 
-    generation = fields.Integer(validate=validate.Range(min=1))
+    generation = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
 
 
 class AssetQuery(Schema):
@@ -68,7 +70,7 @@ class AssetQuery(Schema):
     area = fields.String(metadata={"description": "area code"})
     bbox = fields.String(metadata={"description": "minlon,minlat,maxlon,maxlat (WGS84)"})
     kind = fields.String(metadata={"description": "service-point kind"})
-    generation = fields.Integer(validate=validate.Range(min=1))
+    generation = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     limit = fields.Integer(load_default=5000, validate=validate.Range(min=1, max=50000))
 
     @validates_schema
@@ -84,7 +86,7 @@ class LocateQuery(Schema):
     lat = fields.Float(required=True, allow_nan=False)
     crs = _crs_field()
     level = fields.String(validate=validate.OneOf(LEVELS))
-    generation = fields.Integer(validate=validate.Range(min=1))
+    generation = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
 
 
 class BulkLocateQuery(Schema):
@@ -92,7 +94,7 @@ class BulkLocateQuery(Schema):
 
     crs = _crs_field()
     level = fields.String(validate=validate.OneOf(LEVELS))
-    generation = fields.Integer(validate=validate.Range(min=1))
+    generation = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
 
 
 def _geojson(frame: gpd.GeoDataFrame) -> Response:
@@ -271,7 +273,7 @@ def _row_feature(row: dict) -> dict:
     }
 
 
-@assets_bp.route("/buildings/<int:building_id>")
+@assets_bp.route("/buildings/<int(min=1, max=2147483647):building_id>")
 @allow("assets:read")
 @assets_bp.response(200, description="GeoJSON Feature (representative point) of one building")
 def get_building(building_id):
@@ -279,7 +281,7 @@ def get_building(building_id):
     return _row_feature(scoped().building(building_id))
 
 
-@assets_bp.route("/service-points/<int:point_id>")
+@assets_bp.route("/service-points/<int(min=1, max=2147483647):point_id>")
 @allow("assets:read")
 @assets_bp.response(200, description="GeoJSON Feature of one service point")
 def get_service_point(point_id):

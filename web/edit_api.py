@@ -114,7 +114,7 @@ def discard_draft():
     return {"generation": editing.discard(scoped())}
 
 
-@edit_bp.route("/buildings/<int:building_id>", methods=["PATCH"])
+@edit_bp.route("/buildings/<int(min=1, max=2147483647):building_id>", methods=["PATCH"])
 @allow("buildings:write")
 @edit_bp.arguments(BuildingUpdate)
 @edit_bp.response(200, description="The building after the change")
@@ -133,7 +133,7 @@ def create_service_point(body):
     return editing.create_service_point(scoped(), body)
 
 
-@edit_bp.route("/service-points/<int:point_id>", methods=["PATCH"])
+@edit_bp.route("/service-points/<int(min=1, max=2147483647):point_id>", methods=["PATCH"])
 @allow("service_points:write")
 @edit_bp.arguments(ServicePointBase)
 @edit_bp.response(200, description="The service point after the change")
@@ -142,7 +142,7 @@ def update_service_point(body, point_id):
     return editing.update_service_point(scoped(), point_id, body)
 
 
-@edit_bp.route("/service-points/<int:point_id>", methods=["DELETE"])
+@edit_bp.route("/service-points/<int(min=1, max=2147483647):point_id>", methods=["DELETE"])
 @allow("service_points:write")
 @edit_bp.response(200, description="The deleted service point")
 def delete_service_point(point_id):
