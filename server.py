@@ -45,7 +45,8 @@ def _demo(args, registry=None) -> None:
 
     registry = registry or _registry(args)
     with tqdm(desc="生成示例数据 demo street", unit=" workers") as bar:
-        demo = load_demo(registry, seed=args.seed if hasattr(args, "seed") else 2026, progress=bar.update)
+        seed = args.seed if hasattr(args, "seed") else 2026
+        demo = load_demo(registry, seed=seed, progress=bar.update, actor=_actor())
     print(
         f"示例街道已生成 demo street: {len(demo.areas)} areas, {len(demo.buildings)} buildings, "
         f"{len(demo.service_points)} service points, {len(demo.workers)} workers"
@@ -72,13 +73,25 @@ def _demo_users(args, registry) -> None:
 def _serve(args) -> None:
     from waitress import serve
 
+    from accounts.users import list_users
     from web import create_app
 
     registry = _registry(args)
     if registry.store.current_generation_id() is None and not registry.store.generations():
         print("数据目录为空，生成示例数据 empty data folder: building the demo street")
         _demo(args, registry)
-    app = create_app({**_config(args.config), "DATABASE_URL": args.db, "REGISTRY": registry})
+    elif not list_users(registry):
+        if not registry.areas(codes=["510104"]).empty:  # the demo street from before accounts existed
+            _demo_users(args, registry)
+        else:
+            print("尚无用户 no users yet: python server.py users create admin --role admin")
+    config = {**_config(args.config), "DATABASE_URL": args.db, "REGISTRY": registry}
+    app = create_app(config)
+    if app.config["SESSION_COOKIE_SECURE"] and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            "注意 note: 登录 Cookie 仅通过 HTTPS 发送 session cookies are Secure: serve behind HTTPS, or set "
+            '"SESSION_COOKIE_SECURE": false in --config for a plain-HTTP intranet'
+        )
     print(f"微格 Weige: http://{args.host}:{args.port}/  (API: /api/v1, OpenAPI: /api/v1/openapi.json)")
     serve(app, host=args.host, port=args.port, threads=8)
 

@@ -17,6 +17,7 @@ import numpy as np
 import pyproj
 import shapely
 
+from boundaries.audit import SYSTEM, Actor, record
 from boundaries.codes import DEFAULT_LAYOUT
 from boundaries.registry import Registry, wkb_row
 from geo.crs import geometries_to_wgs84
@@ -262,7 +263,7 @@ def build_demo(seed: int = 2026) -> DemoStreet:
     return demo
 
 
-def load_demo(registry: Registry, seed: int = 2026, progress=None) -> DemoStreet:
+def load_demo(registry: Registry, seed: int = 2026, progress=None, actor: Actor = SYSTEM) -> DemoStreet:
     """Replace everything in the store with the demo street, published as generation 1 of a fresh registry."""
     demo = build_demo(seed)
     store = registry.store
@@ -277,5 +278,7 @@ def load_demo(registry: Registry, seed: int = 2026, progress=None) -> DemoStreet
             if progress:
                 progress(1)
         store.set_generation_state(conn, generation, "published")
+        summary = {"areas": len(demo.areas), "buildings": len(demo.buildings), "seed": seed}
+        record(conn, actor, "load_demo", "generation", generation, None, summary)
     registry._invalidate()
     return demo

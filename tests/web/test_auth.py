@@ -237,3 +237,11 @@ def test_api_rate_limit_answers_429(demo_db, demo_registry, demo_tokens):
     codes = [client.get("/api/v1/me").status_code for _ in range(7)]
     assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
     assert client.get("/login").status_code == 200  # pages are not counted against the API limit
+
+
+def test_home_map_holds_only_the_callers_areas(app, demo_tokens):
+    worker = token_client(app, demo_tokens["grid_worker"]).get("/").get_data(as_text=True)
+    admin = token_client(app, demo_tokens["admin"]).get("/").get_data(as_text=True)
+    assert "510104001001001001" in worker and "510104001001001001" in admin
+    assert "510104001002" not in worker and "510104001002" in admin  # another community's codes
+    assert "510104001001002" not in worker  # the next grid of the same community
