@@ -45,7 +45,8 @@ class User:
         """The areas the user sees: everything for admins, else their bound areas and all below them."""
         if self.role == "admin":
             return Scope.everything()
-        return Scope(frozenset(self.areas), full_phones=has_permission(self.role, "workers:phones"))
+        reporter = self.id if self.role == "api_client" else None
+        return Scope(frozenset(self.areas), full_phones=has_permission(self.role, "workers:phones"), reporter=reporter)
 
     def actor(self, source: str = "") -> Actor:
         """The user as the author of changes in the audit log."""

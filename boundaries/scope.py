@@ -27,11 +27,14 @@ __all__ = ["Scope", "ScopedRegistry", "mask_phone"]
 class Scope:
     """The areas a caller may see: ``roots`` and everything below them (``None``: everything).
 
-    ``full_phones`` says whether workers' phone numbers are shown in full (masked otherwise).
+    ``full_phones`` says whether workers' and reporters' phone numbers are shown in full (masked otherwise).
+    ``reporter`` (a user id) limits issues to those that user reported: an intake channel reads the status of
+    its own reports and nothing else.
     """
 
     roots: frozenset[str] | None
     full_phones: bool = False
+    reporter: int | None = None
 
     @classmethod
     def everything(cls) -> Scope:

@@ -14,6 +14,10 @@ __all__ = [
     "user_areas",
     "api_tokens",
     "audit_log",
+    "issues",
+    "issue_events",
+    "photos",
+    "issue_photos",
 ]
 
 metadata = sa.MetaData()
@@ -155,4 +159,94 @@ audit_log = sa.Table(
     sa.Index("ix_audit_at", "at"),
     sa.Index("ix_audit_user", "user_id"),
     sa.Index("ix_audit_object", "object_type", "object_id"),
+)
+
+#: The codes an issue was located in, one column per level of the ladder (fixed at intake: redrawing later
+#: never rewrites history).
+LEVEL_CODE_COLUMNS = ("micro_grid_code", "grid_code", "community_code", "street_code", "district_code")
+
+issues = sa.Table(
+    "issues",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("external_id", sa.String(64)),  # the channel's own id: the same one twice makes one issue
+    sa.Column("channel", sa.String(32), nullable=False, server_default="api"),  # api | open311 | import | web
+    sa.Column("token", sa.String(36), nullable=False),  # Open311 token of the request
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("address", sa.Text, nullable=False, server_default=""),
+    sa.Column("hazard_level", sa.String(16), nullable=False, server_default="general"),
+    sa.Column("lon", sa.Float, nullable=False),  # WGS84
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("crs_reported", sa.String(16), nullable=False, server_default="wgs84"),
+    sa.Column("lon_reported", sa.Float, nullable=False),
+    sa.Column("lat_reported", sa.Float, nullable=False),
+    sa.Column("building_id", sa.Integer),
+    sa.Column("generation", sa.Integer),  # the generation the issue was located in
+    sa.Column("location_status", sa.String(16), nullable=False),  # ok | outside | ambiguous
+    sa.Column("on_boundary", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("near_boundary", sa.Boolean, nullable=False, server_default=sa.false()),
+    *[sa.Column(name, sa.String(32)) for name in LEVEL_CODE_COLUMNS],
+    sa.Column("level", sa.String(16), nullable=False),  # the ladder level handling it now
+    sa.Column("handler_code", sa.String(32)),  # the area at that level
+    sa.Column("assignee_worker_id", sa.Integer),
+    sa.Column("assignee_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("parked_from", sa.String(16)),
+    sa.Column("escalations", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("reporter_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("reporter_phone", sa.String(32), nullable=False, server_default=""),
+    sa.Column("created_by", sa.Integer),  # the user (or API client) who reported it
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("stage_started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True)),  # end of the current stage's time limit (NULL: no clock)
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("channel", "created_by", "external_id", name="uq_issues_external"),
+    sa.UniqueConstraint("token", name="uq_issues_token"),
+    sa.Index("ix_issues_state_due", "state", "due_at"),
+    sa.Index("ix_issues_grid", "grid_code"),
+    sa.Index("ix_issues_micro_grid", "micro_grid_code"),
+    sa.Index("ix_issues_community", "community_code"),
+    sa.Index("ix_issues_street", "street_code"),
+    sa.Index("ix_issues_created", "created_at"),
+)
+
+issue_events = sa.Table(
+    "issue_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("user_id", sa.Integer),
+    sa.Column("user_name", sa.Text, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # report | accept | … | escalate | reopen
+    sa.Column("from_state", sa.String(16)),
+    sa.Column("to_state", sa.String(16)),
+    sa.Column("from_level", sa.String(16)),
+    sa.Column("to_level", sa.String(16)),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("stage", sa.String(16)),  # the stage this event ended, with its time limit and whether it was met
+    sa.Column("stage_due_at", sa.DateTime(timezone=True)),
+    sa.Column("on_time", sa.Boolean),
+    sa.Index("ix_issue_events_issue", "issue_id"),
+)
+
+photos = sa.Table(
+    "photos",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),  # content-addressed: the same photo is stored once
+    sa.Column("content_type", sa.String(32), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("width", sa.Integer),
+    sa.Column("height", sa.Integer),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+issue_photos = sa.Table(
+    "issue_photos",
+    metadata,
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("sha256", sa.String(64), sa.ForeignKey("photos.sha256"), primary_key=True),
+    sa.Column("event_id", sa.Integer, sa.ForeignKey("issue_events.id")),
 )

@@ -1,0 +1,377 @@
+"""Intake, workflow steps and escalation of issues. Every change writes its history event and audit entry.
+
+``IssueDesk`` holds what the rules depend on — the registry, the categories, the working calendar and a clock
+(tests pass a simulated one) — and every method takes the caller's :class:`~boundaries.scope.ScopedRegistry`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import numpy as np
+import sqlalchemy as sa
+
+from boundaries.audit import Actor, record
+from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError
+from boundaries.registry import Registry
+from boundaries.scope import ScopedRegistry
+from boundaries.storage import tables as t
+from geo.crs import check_lonlat, normalize_crs, to_wgs84
+from issues.categories import Catalog
+from issues.locating import place_points
+from issues.photos import MAX_PHOTO_BYTES, check_photos, store_photos
+from issues.queries import get_issue, issue_row
+from issues.workflow import ACTIVE_STATES, LADDER, action_for
+from issues.worktime import WorkCalendar
+
+__all__ = ["IssueDesk", "HAZARD_LEVELS", "utcnow"]
+
+#: Hazard levels (一般 / 较大 / 重大).
+HAZARD_LEVELS = {"general": "一般", "major": "较大", "severe": "重大"}
+#: The actor of scheduled escalations.
+SCHEDULER = Actor(None, "scheduler", "escalation")
+
+
+def utcnow() -> datetime:
+    """The current time, aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return None if value is None else (value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+
+
+class IssueDesk:
+    """The issue rules over a registry.
+
+    Parameters
+    ----------
+    registry : Registry
+    catalog : Catalog, optional
+        Categories and their time limits (default: the built-in ones).
+    calendar : WorkCalendar, optional
+        Working hours (default: 09:00–12:00, 13:00–18:00 Beijing time on China's working days).
+    near_boundary_m : float
+        Points closer than this to their micro-grid's boundary are flagged ``near_boundary``.
+    clock : callable
+        Returns the current aware UTC time.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        catalog: Catalog | None = None,
+        calendar: WorkCalendar | None = None,
+        near_boundary_m: float = 10.0,
+        clock: Callable[[], datetime] = utcnow,
+        photo_max_bytes: int = MAX_PHOTO_BYTES,
+    ):
+        self.registry = registry
+        self.catalog = catalog or Catalog()
+        self.calendar = calendar or WorkCalendar()
+        self.near_boundary_m = near_boundary_m
+        self.clock = clock
+        self.photo_max_bytes = photo_max_bytes
+
+    def due(self, category: str, state: str, start: datetime) -> datetime | None:
+        """End of the time limit of ``state`` for a category, counted from ``start`` in working hours."""
+        if state not in ACTIVE_STATES:
+            return None
+        hours = self.catalog.get(category).limit(state)
+        return None if hours is None else self.calendar.add(start, hours)
+
+    # -- intake ------------------------------------------------------------------------------------
+    def _where(self, lon, lat, crs, building_id):
+        if building_id is not None:
+            rows = self.registry.store.buildings(ids=[int(building_id)], geometry=False)
+            if not rows:
+                raise NotFoundError(f"建筑不存在 no building with id {building_id}")
+            return rows[0]["lon"], rows[0]["lat"], "wgs84", rows[0]["lon"], rows[0]["lat"]
+        if lon is None or lat is None:
+            raise InvalidInputError("缺少位置 give lon and lat (with crs), or a building_id")
+        try:
+            lon, lat = float(lon), float(lat)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError("经纬度必须是数字 lon and lat must be numbers") from exc
+        if not (np.isfinite(lon) and np.isfinite(lat)):
+            raise InvalidInputError("经纬度必须是有限数 lon and lat must be finite numbers")
+        crs = normalize_crs(crs or "wgs84")
+        check_lonlat(np.array([lon]), np.array([lat]), "事件位置 issue location")
+        x, y = to_wgs84(np.array([lon]), np.array([lat]), crs)
+        return float(x[0]), float(y[0]), str(crs), lon, lat
+
+    def _existing(self, conn, channel, created_by, external_id):
+        c = t.issues.c
+        return conn.execute(
+            sa.select(c.id).where(c.channel == channel, c.created_by == created_by, c.external_id == external_id)
+        ).scalar()
+
+    def report(
+        self,
+        view: ScopedRegistry,
+        category: str,
+        description: str = "",
+        lon=None,
+        lat=None,
+        crs: str = "wgs84",
+        building_id: int | None = None,
+        external_id: str | None = None,
+        channel: str = "api",
+        address: str = "",
+        hazard_level: str = "general",
+        reporter_name: str = "",
+        reporter_phone: str = "",
+        photos=(),
+    ) -> tuple[dict, bool]:
+        """Report an issue; returns ``(issue, created)`` — ``created`` is false for a repeated external id.
+
+        The issue is located in the current generation (micro-grid, else its community's or street's unlocated
+        queue), routed to the worker of its area (else up the ladder), and its first stage's clock starts.
+        Everything is checked before anything is written; a refused report stores nothing.
+        """
+        cat = self.catalog.get(category)
+        if hazard_level not in HAZARD_LEVELS:
+            raise InvalidInputError(f"未知隐患等级 unknown hazard level {hazard_level!r}: {', '.join(HAZARD_LEVELS)}")
+        external_id = str(external_id).strip() if external_id not in (None, "") else None
+        created_by = view.actor.user_id
+        if external_id:
+            with self.registry.store.engine.connect() as conn:
+                found = self._existing(conn, channel, created_by, external_id)
+            if found is not None:
+                return self._visible(view, found), False
+        lon84, lat84, crs_name, lon_in, lat_in = self._where(lon, lat, crs, building_id)
+        checked = check_photos(photos, self.photo_max_bytes)
+        generation = self.registry.current_generation()
+        placed = place_points(self.registry, [lon84], [lat84], generation, self.near_boundary_m)
+        where = placed.row(0)
+        if where["level"] is None:
+            raise InvalidInputError(
+                f"位置不在任何街道内 ({lon84:.6f}, {lat84:.6f}) lies outside every street in the registry; "
+                "check the coordinates and their crs"
+            )
+        worker = self._worker_for(where)
+        now = self.clock()
+        values = {
+            "external_id": external_id,
+            "channel": channel,
+            "token": str(uuid.uuid4()),
+            "category": cat.code,
+            "description": str(description),
+            "address": str(address),
+            "hazard_level": hazard_level,
+            "lon": lon84,
+            "lat": lat84,
+            "crs_reported": crs_name,
+            "lon_reported": lon_in,
+            "lat_reported": lat_in,
+            "building_id": building_id,
+            "generation": generation,
+            **where,
+            "assignee_worker_id": worker["id"] if worker else None,
+            "assignee_name": worker["name"] if worker else "",
+            "state": "reported",
+            "reporter_name": str(reporter_name),
+            "reporter_phone": str(reporter_phone),
+            "created_by": created_by,
+            "created_at": now,
+            "updated_at": now,
+            "stage_started_at": now,
+            "due_at": self.due(cat.code, "reported", now),
+        }
+        try:
+            with self.registry.store.transaction() as conn:
+                if external_id and self._existing(conn, channel, created_by, external_id) is not None:
+                    raise _DuplicateError()
+                issue_id = conn.execute(t.issues.insert().values(**values)).inserted_primary_key[0]
+                event_id = self._event(
+                    conn, issue_id, view.actor, "report", (None, "reported"), (None, where["level"]), "", now
+                )
+                store_photos(conn, issue_id, checked, event_id)
+                record(
+                    conn,
+                    view.actor,
+                    "create",
+                    "issue",
+                    issue_id,
+                    None,
+                    {**values, "photos": [p.sha256 for p in checked]},
+                )
+        except (_DuplicateError, sa.exc.IntegrityError):
+            with self.registry.store.engine.connect() as conn:
+                found = self._existing(conn, channel, created_by, external_id)
+            if found is None:
+                raise
+            return self._visible(view, found), False
+        return self._visible(view, issue_id), True
+
+    def _visible(self, view, issue_id) -> dict:
+        try:
+            return get_issue(view, issue_id)
+        except OutOfScopeError:  # a worker reporting next door: the report stands, they just cannot follow it
+            return {"id": issue_id, "state": "reported", "visible": False}
+
+    def _worker_for(self, where: dict) -> dict | None:
+        for level in LADDER[LADDER.index(where["level"]) :]:
+            code = where.get(f"{level}_code")
+            if code:
+                workers = self.registry.store.workers(area_codes=[code])
+                if workers:
+                    return workers[0]
+        return None
+
+    @staticmethod
+    def _event(conn, issue_id, actor, action, states, levels, note, at, stage=None):
+        """Write one history event; ``stage`` is ``(name, due_at, on_time)`` of the stage it ended."""
+        stage_name, stage_due, on_time = stage or (None, None, None)
+        (from_state, to_state), (from_level, to_level) = states, levels
+        return conn.execute(
+            t.issue_events.insert().values(
+                issue_id=issue_id,
+                at=at,
+                user_id=actor.user_id,
+                user_name=actor.name,
+                action=action,
+                from_state=from_state,
+                to_state=to_state,
+                from_level=from_level,
+                to_level=to_level,
+                note=str(note),
+                stage=stage_name,
+                stage_due_at=stage_due,
+                on_time=on_time,
+            )
+        ).inserted_primary_key[0]
+
+    # -- workflow ----------------------------------------------------------------------------------
+    def act(self, view: ScopedRegistry, issue_id: int, action: str, note: str = "", can=None, photos=()) -> dict:
+        """Take a workflow step, or ``escalate``.
+
+        Steps: ``accept``, ``file``, ``dispatch``, ``start``, ``check``, ``close``, ``reject``, ``void``, ``park``,
+        ``unpark``, ``reopen``; ``can(permission)`` says what the caller's role may do.
+        """
+        if action == "escalate":
+            return self.escalate(view, issue_id, note, can)
+        try:
+            step = action_for(action)
+        except KeyError as exc:
+            raise InvalidInputError(str(exc.args[0])) from exc
+        if can is not None and not can(step.permission):
+            raise OutOfScopeError(f"您的角色不能执行“{step.name_zh}” your role may not {action} issues")
+        if step.needs_note and not str(note).strip():
+            raise InvalidInputError(f"“{step.name_zh}”需要填写原因 {action} needs a note giving the reason")
+        checked = check_photos(photos, self.photo_max_bytes)
+        issue = issue_row(view, issue_id)
+        state = issue["state"]
+        if state not in step.sources:
+            raise ConflictError(
+                f"当前状态“{state}”不能{step.name_zh} cannot {action} an issue that is {state}; "
+                f"{action} applies to: {', '.join(step.sources)}"
+            )
+        target = step.target or issue["parked_from"] or "filed"
+        now = self.clock()
+        due_at = _aware(issue["due_at"])
+        stage = (state, due_at, None if due_at is None else now <= due_at) if state in ACTIVE_STATES else None
+        values = {
+            "state": target,
+            "updated_at": now,
+            "stage_started_at": now,
+            "due_at": self.due(issue["category"], target, now),
+            "parked_from": state if target == "parked" else None,
+            "closed_at": now if target in ("closed", "void") else None,
+        }
+        with self.registry.store.transaction() as conn:
+            changed = conn.execute(
+                t.issues.update().where(t.issues.c.id == issue["id"], t.issues.c.state == state).values(**values)
+            ).rowcount
+            if changed != 1:
+                raise ConflictError("事件刚被他人处理 the issue changed meanwhile; reload it and try again")
+            event_id = self._event(
+                conn, issue["id"], view.actor, action, (state, target), (issue["level"],) * 2, note, now, stage
+            )
+            store_photos(conn, issue["id"], checked, event_id)
+            record(conn, view.actor, action, "issue", issue["id"], {"state": state}, {"state": target, "note": note})
+        return get_issue(view, issue["id"])
+
+    def escalate(self, view: ScopedRegistry, issue_id: int, reason: str, can=None) -> dict:
+        """A handler sends the issue one level up the ladder, with the reason recorded."""
+        if can is not None and not can("issues:handle"):
+            raise OutOfScopeError("您的角色不能上报上级 your role may not escalate issues")
+        if not str(reason).strip():
+            raise InvalidInputError("上报上级需要填写原因 escalation needs a note giving the reason")
+        issue = issue_row(view, issue_id)
+        if issue["state"] not in ACTIVE_STATES:
+            raise ConflictError(
+                f"只有处理中的事件可以上报 only open issues can be escalated, this one is {issue['state']}"
+            )
+        if not self._escalate(issue, view.actor, reason, self.clock()):
+            raise ConflictError("已在最高层级或刚被他人处理 the issue is at the top of the ladder or changed meanwhile")
+        return get_issue(view, issue["id"])
+
+    def _next_level(self, issue) -> tuple[str, str] | None:
+        for level in LADDER[LADDER.index(issue["level"]) + 1 :]:
+            code = issue[f"{level}_code"]
+            if code:
+                return level, code
+        return None
+
+    def _escalate(self, issue: dict, actor: Actor, reason: str, now: datetime, overdue_only: bool = False) -> bool:
+        step = self._next_level(issue)
+        if step is None:
+            return False
+        level, code = step
+        workers = self.registry.store.workers(area_codes=[code])
+        worker = workers[0] if workers else None
+        values = {
+            "level": level,
+            "handler_code": code,
+            "assignee_worker_id": worker["id"] if worker else None,
+            "assignee_name": worker["name"] if worker else "",
+            "escalations": issue["escalations"] + 1,
+            "updated_at": now,
+            "due_at": self.due(issue["category"], issue["state"], now),
+        }
+        c = t.issues.c
+        condition = [c.id == issue["id"], c.level == issue["level"], c.state == issue["state"]]
+        if overdue_only:
+            condition.append(c.due_at < now)
+        with self.registry.store.transaction() as conn:
+            if conn.execute(t.issues.update().where(*condition).values(**values)).rowcount != 1:
+                return False
+            self._event(
+                conn, issue["id"], actor, "escalate", (issue["state"],) * 2, (issue["level"], level), reason, now
+            )
+            record(
+                conn,
+                actor,
+                "escalate",
+                "issue",
+                issue["id"],
+                {"level": issue["level"], "handler_code": issue["handler_code"]},
+                {"level": level, "handler_code": code, "reason": reason},
+            )
+        return True
+
+    def escalate_overdue(self, now: datetime | None = None, limit: int = 1000) -> int:
+        """Move every overdue open issue one level up (once per level; running it again changes nothing)."""
+        now = now or self.clock()
+        c = t.issues.c
+        statement = (
+            sa.select(t.issues)
+            .where(c.state.in_(ACTIVE_STATES), c.due_at < now, c.level != LADDER[-1])
+            .order_by(c.due_at)
+            .limit(limit)
+        )
+        with self.registry.store.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(statement).mappings()]
+        moved = 0
+        for issue in rows:
+            due = _aware(issue["due_at"])
+            reason = f"超时自动上报 overdue: stage {issue['state']} was due {due.isoformat()}"
+            moved += self._escalate(issue, SCHEDULER, reason, now, overdue_only=True)
+        return moved
+
+
+class _DuplicateError(Exception):
+    """Another request with the same external id committed first."""

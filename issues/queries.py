@@ -1,0 +1,299 @@
+"""Reading issues, always through the caller's scope: one issue with its history, queues, statistics, exports.
+
+An issue is visible when one of the area codes it was located in lies among the caller's bound areas (the
+codes are stored per level, so this is one indexed ``IN`` per level rather than a walk of the subtree); an
+intake channel (``Scope.reporter``) sees only what it reported.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import sqlalchemy as sa
+
+from boundaries.errors import NotFoundError, OutOfScopeError
+from boundaries.scope import ScopedRegistry, mask_phone
+from boundaries.storage import tables as t
+from issues.workflow import ACTIVE_STATES, OPEN311_STATUS, STATE_NAMES_ZH, STATES
+
+__all__ = [
+    "visible",
+    "issue_row",
+    "get_issue",
+    "list_issues",
+    "issue_stats",
+    "export_frame",
+    "photo",
+    "EXPORT_HEADERS",
+]
+
+_LEVEL_COLUMNS = t.LEVEL_CODE_COLUMNS
+
+
+def _utc(value):
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+
+
+def visible(view: ScopedRegistry):
+    """The SQL condition selecting the issues the caller may see."""
+    c = t.issues.c
+    scope = view.scope
+    if scope.reporter is not None:
+        return c.created_by == scope.reporter
+    if scope.unrestricted:
+        return sa.true()
+    roots = sorted(scope.roots)
+    return sa.or_(*[getattr(c, column).in_(roots) for column in _LEVEL_COLUMNS])
+
+
+def _area_condition(view: ScopedRegistry, area: str | None):
+    if area is None:
+        return sa.true()
+    row = view.area(area)  # 404 / 403 for unknown or foreign areas
+    column = f"{row['level']}_code"
+    if column not in _LEVEL_COLUMNS:
+        return sa.false()
+    return getattr(t.issues.c, column) == area
+
+
+def issue_row(view: ScopedRegistry, issue_id: int) -> dict:
+    """The stored row of one issue the caller may see (:class:`NotFoundError` / :class:`OutOfScopeError`)."""
+    c = t.issues.c
+    with view.registry.store.engine.connect() as conn:
+        row = conn.execute(sa.select(t.issues).where(c.id == int(issue_id))).mappings().first()
+        if row is None:
+            raise NotFoundError(f"事件不存在 no issue with id {issue_id}")
+        if not conn.execute(sa.select(c.id).where(c.id == row["id"], visible(view))).first():
+            raise OutOfScopeError(f"无权查看该事件 issue {issue_id} is outside your areas")
+    return dict(row)
+
+
+def _public(view: ScopedRegistry, row: dict, now: datetime | None = None) -> dict:
+    out = {k: v for k, v in row.items() if k not in ("token",)}
+    for key in ("created_at", "updated_at", "stage_started_at", "due_at", "closed_at"):
+        out[key] = _utc(row[key])
+    if not view.scope.full_phones:
+        out["reporter_phone"] = mask_phone(row["reporter_phone"])
+    due = row["due_at"]
+    now = now or datetime.now(timezone.utc)
+    due = due if due is None or due.tzinfo else due.replace(tzinfo=timezone.utc)
+    out["overdue"] = bool(row["state"] in ACTIVE_STATES and due is not None and due < now)
+    out["state_zh"] = STATE_NAMES_ZH[row["state"]]
+    out["status"] = OPEN311_STATUS[row["state"]]
+    out["unlocated"] = row["micro_grid_code"] is None
+    return out
+
+
+def get_issue(view: ScopedRegistry, issue_id: int, now: datetime | None = None) -> dict:
+    """One issue with its history (every step: who, when, note, stage on time or not) and photo hashes."""
+    row = issue_row(view, issue_id)
+    e, p = t.issue_events.c, t.issue_photos.c
+    with view.registry.store.engine.connect() as conn:
+        events = [
+            dict(r)
+            for r in conn.execute(sa.select(t.issue_events).where(e.issue_id == row["id"]).order_by(e.id)).mappings()
+        ]
+        shots = conn.execute(sa.select(p.sha256, p.event_id).where(p.issue_id == row["id"])).all()
+    for event in events:
+        event["at"], event["stage_due_at"] = _utc(event["at"]), _utc(event["stage_due_at"])
+        event["photos"] = [sha for sha, event_id in shots if event_id == event["id"]]
+    out = _public(view, row, now)
+    out["history"] = events
+    out["photos"] = [sha for sha, _ in shots]
+    out["token"] = row["token"]
+    return out
+
+
+def list_issues(
+    view: ScopedRegistry,
+    state: str | None = None,
+    area: str | None = None,
+    category: str | None = None,
+    overdue: bool | None = None,
+    unlocated: bool | None = None,
+    page: int = 1,
+    per_page: int = 50,
+    now: datetime | None = None,
+) -> tuple[list[dict], int]:
+    """A queue page (newest first) and the total matching the filters."""
+    c = t.issues.c
+    now = now or datetime.now(timezone.utc)
+    conditions = [visible(view), _area_condition(view, area)]
+    if state is not None:
+        conditions.append(c.state.in_(ACTIVE_STATES) if state == "open" else c.state == state)
+    if category is not None:
+        conditions.append(c.category == category)
+    if overdue is not None:
+        late = sa.and_(c.state.in_(ACTIVE_STATES), c.due_at < now)
+        conditions.append(late if overdue else sa.not_(late))
+    if unlocated is not None:
+        conditions.append(c.micro_grid_code.is_(None) if unlocated else c.micro_grid_code.is_not(None))
+    where = sa.and_(*conditions)
+    with view.registry.store.engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(t.issues).where(where)).scalar_one()
+        rows = conn.execute(
+            sa.select(t.issues).where(where).order_by(c.id.desc()).limit(per_page).offset((page - 1) * per_page)
+        ).mappings()
+        return [_public(view, dict(r), now) for r in rows], int(total)
+
+
+def photo(view: ScopedRegistry, issue_id: int, sha256: str) -> tuple[str, bytes]:
+    """Content type and bytes of a photo of an issue the caller may see."""
+    issue_row(view, issue_id)
+    p, ph = t.issue_photos.c, t.photos.c
+    with view.registry.store.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(ph.content_type, ph.data)
+            .select_from(t.photos.join(t.issue_photos, p.sha256 == ph.sha256))
+            .where(p.issue_id == int(issue_id), p.sha256 == str(sha256))
+        ).first()
+    if row is None:
+        raise NotFoundError("照片不存在 no such photo on this issue")
+    return row.content_type, row.data
+
+
+def _frame(view: ScopedRegistry, area, since, until) -> pd.DataFrame:
+    c = t.issues.c
+    conditions = [visible(view), _area_condition(view, area)]
+    if since is not None:
+        conditions.append(c.created_at >= since)
+    if until is not None:
+        conditions.append(c.created_at < until)
+    columns = [
+        c.id,
+        c.category,
+        c.state,
+        c.level,
+        c.created_at,
+        c.closed_at,
+        c.due_at,
+        *[getattr(c, n) for n in _LEVEL_COLUMNS],
+    ]
+    with view.registry.store.engine.connect() as conn:
+        return pd.DataFrame(
+            conn.execute(sa.select(*columns).where(*conditions)).mappings().all(), columns=[col.name for col in columns]
+        )
+
+
+def issue_stats(view: ScopedRegistry, area=None, since=None, until=None, period: str = "month", now=None) -> dict:
+    """Figures for an area (default: all the caller sees) and the areas one level below it.
+
+    Open issues by state, overdue count and list, on-time rate per stage (from the workflow history), mean hours
+    to close, and counts by category per ``period`` (``day``, ``week`` or ``month``).
+    """
+    now = now or datetime.now(timezone.utc)
+    frame = _frame(view, area, since, until)
+    due = pd.to_datetime(frame["due_at"], utc=True)
+    active = frame["state"].isin(ACTIVE_STATES)
+    late = active & due.notna() & (due < pd.Timestamp(now))
+    closed = frame[frame["closed_at"].notna() & (frame["state"] == "closed")]
+    hours = (
+        pd.to_datetime(closed["closed_at"], utc=True) - pd.to_datetime(closed["created_at"], utc=True)
+    ).dt.total_seconds() / 3600
+    freq = {"day": "D", "week": "W-MON", "month": "M"}[period]
+    created = pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+    by_period = frame.assign(period=created.dt.to_period(freq).astype(str)).groupby(["period", "category"]).size()
+    out = {
+        "area": area,
+        "total": int(len(frame)),
+        "open_by_state": {s: int(n) for s, n in frame.loc[active, "state"].value_counts().items()},
+        "by_state": {s: int((frame["state"] == s).sum()) for s in STATES if (frame["state"] == s).any()},
+        "overdue": int(late.sum()),
+        "overdue_ids": [int(i) for i in frame.loc[late, "id"].head(200)],
+        "closed": int(len(closed)),
+        "mean_hours_to_close": None if closed.empty else round(float(hours.mean()), 2),
+        "by_category_over_time": [{"period": p, "category": cat, "count": int(n)} for (p, cat), n in by_period.items()],
+        "on_time_by_stage": _on_time(view, frame["id"].tolist()),
+        "by_child_area": _children(view, area, frame, late),
+    }
+    return out
+
+
+def _on_time(view, ids) -> dict:
+    if not ids:
+        return {}
+    e = t.issue_events.c
+    rows = []
+    with view.registry.store.engine.connect() as conn:
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            rows += conn.execute(
+                sa.select(e.stage, e.on_time).where(e.issue_id.in_(chunk), e.stage.is_not(None), e.on_time.is_not(None))
+            ).all()
+    table = pd.DataFrame(rows, columns=["stage", "on_time"])
+    return {
+        stage: {
+            "finished": int(len(g)),
+            "on_time": int(g["on_time"].sum()),
+            "rate": round(float(g["on_time"].mean()), 4),
+        }
+        for stage, g in table.groupby("stage")
+    }
+
+
+def _children(view, area, frame, late) -> list[dict]:
+    if area is None:
+        return []
+    level = view.area(area)["level"]
+    from boundaries.levels import child_level
+
+    below = child_level(level)
+    column = f"{below}_code" if below else None
+    if column not in frame.columns:
+        return []
+    grouped = frame.assign(late=late, open=frame["state"].isin(ACTIVE_STATES)).groupby(column, dropna=False)
+    return [
+        {
+            "code": code if isinstance(code, str) else None,
+            "total": int(len(g)),
+            "open": int(g["open"].sum()),
+            "overdue": int(g["late"].sum()),
+        }
+        for code, g in grouped
+    ]
+
+
+#: Column → Chinese header of the issue export.
+EXPORT_HEADERS = {
+    "id": "事件编号",
+    "category": "类别",
+    "state_zh": "状态",
+    "hazard_level": "隐患等级",
+    "description": "描述",
+    "address": "地址",
+    "lon": "经度(WGS84)",
+    "lat": "纬度(WGS84)",
+    "micro_grid_code": "微网格编码",
+    "grid_code": "网格编码",
+    "community_code": "社区编码",
+    "street_code": "街道编码",
+    "level": "当前处置层级",
+    "assignee_name": "处置人",
+    "created_at": "上报时间",
+    "due_at": "本环节时限",
+    "closed_at": "结案时间",
+    "overdue": "是否超时",
+    "escalations": "上报次数",
+    "reporter_name": "上报人",
+    "reporter_phone": "上报人电话",
+}
+
+
+def export_frame(view: ScopedRegistry, **filters) -> pd.DataFrame:
+    """Every issue matching the queue filters, with Chinese column headers, for Excel or CSV."""
+    rows, _ = list_issues(view, per_page=10**9, **filters)
+    frame = pd.DataFrame(rows, columns=list(EXPORT_HEADERS))
+    frame["category"] = [view_category_name(c) for c in frame["category"]]
+    frame["overdue"] = frame["overdue"].map({True: "是", False: "否"})
+    return frame.rename(columns=EXPORT_HEADERS)
+
+
+def view_category_name(code: str) -> str:
+    """The Chinese name of a built-in category (the code itself for others)."""
+    from issues.categories import DEFAULT_CATEGORIES
+
+    cat = DEFAULT_CATEGORIES.get(code)
+    return cat.name_zh if cat else code

@@ -1,0 +1,103 @@
+"""Working time: time limits count working hours in the local time zone, skipping nights, weekends and holidays.
+
+China's public holidays and the weekend days that become working days (调休) come from the
+``chinesecalendar`` package, which carries the State Council's published schedule (through 2026 in the
+installed version). For years it does not cover, Monday–Friday are working days, minus ``holidays`` and plus
+``workdays`` from the configuration (``WORK_CALENDAR``). No library computes "start + N working hours"
+over such a calendar, so that arithmetic is here: walk the working periods day by day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+
+__all__ = ["WorkCalendar"]
+
+
+def _parse_time(text: str) -> time:
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
+@dataclass
+class WorkCalendar:
+    """Working periods of a day, in a time zone, with holidays.
+
+    Parameters
+    ----------
+    tz : str
+        IANA time zone (default ``Asia/Shanghai``).
+    periods : list of (str, str)
+        Working periods of a working day, ``HH:MM`` (default 09:00–12:00 and 13:00–18:00: 8 hours).
+    holidays, workdays : list of str
+        ISO dates added as holidays / as working days, on top of the official calendar.
+    """
+
+    tz: str = "Asia/Shanghai"
+    periods: list = field(default_factory=lambda: [("09:00", "12:00"), ("13:00", "18:00")])
+    holidays: list = field(default_factory=list)
+    workdays: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self._zone = ZoneInfo(self.tz)
+        self._periods = sorted((_parse_time(a), _parse_time(b)) for a, b in self.periods)
+        self._holidays = {date.fromisoformat(d) for d in self.holidays}
+        self._workdays = {date.fromisoformat(d) for d in self.workdays}
+
+    @classmethod
+    def from_config(cls, config: dict | None) -> WorkCalendar:
+        """A calendar from the ``WORK_CALENDAR`` setting (a dict of the constructor's parameters)."""
+        return cls(**(config or {}))
+
+    def is_workday(self, day: date) -> bool:
+        """Whether ``day`` is a working day."""
+        if day in self._workdays:
+            return True
+        if day in self._holidays:
+            return False
+        try:
+            return chinese_calendar.is_workday(day)
+        except NotImplementedError:  # a year the package has no schedule for
+            return day.weekday() < 5
+
+    def _spans(self, day: date):
+        for start, end in self._periods:
+            yield (
+                datetime.combine(day, start, self._zone).astimezone(timezone.utc),
+                datetime.combine(day, end, self._zone).astimezone(timezone.utc),
+            )
+
+    def add(self, start: datetime, hours: float) -> datetime:
+        """The moment ``hours`` working hours after ``start`` (UTC, aware)."""
+        left = timedelta(hours=hours)
+        day = start.astimezone(self._zone).date()
+        for _ in range(3660):  # ten years of days: a limit never reaches that far
+            if self.is_workday(day):
+                for a, b in self._spans(day):
+                    a = max(a, start)
+                    if a >= b:
+                        continue
+                    if b - a >= left:
+                        return a + left
+                    left -= b - a
+            day += timedelta(days=1)
+        raise ValueError(f"no working time within ten years of {start}")
+
+    def between(self, a: datetime, b: datetime) -> float:
+        """Working hours from ``a`` to ``b`` (0 when ``b`` is not after ``a``)."""
+        if b <= a:
+            return 0.0
+        total = timedelta()
+        day, last = a.astimezone(self._zone).date(), b.astimezone(self._zone).date()
+        while day <= last:
+            if self.is_workday(day):
+                for s, e in self._spans(day):
+                    lo, hi = max(s, a), min(e, b)
+                    if hi > lo:
+                        total += hi - lo
+            day += timedelta(days=1)
+        return total.total_seconds() / 3600
