@@ -25,6 +25,7 @@ __all__ = [
     "issue_stats",
     "export_frame",
     "photo",
+    "issue_id_for_token",
     "EXPORT_HEADERS",
 ]
 
@@ -117,8 +118,16 @@ def list_issues(
     page: int = 1,
     per_page: int = 50,
     now: datetime | None = None,
+    ids=None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    status: str | None = None,
 ) -> tuple[list[dict], int]:
-    """A queue page (newest first) and the total matching the filters."""
+    """A queue page (newest first) and the total matching the filters.
+
+    ``state`` is a workflow state or ``open`` (any state with a running clock); ``status`` is Open311's
+    ``open`` / ``closed``; ``since`` / ``until`` bound the report time; ``ids`` picks issues by id.
+    """
     c = t.issues.c
     now = now or datetime.now(timezone.utc)
     conditions = [visible(view), _area_condition(view, area)]
@@ -131,6 +140,15 @@ def list_issues(
         conditions.append(late if overdue else sa.not_(late))
     if unlocated is not None:
         conditions.append(c.micro_grid_code.is_(None) if unlocated else c.micro_grid_code.is_not(None))
+    if ids is not None:
+        conditions.append(c.id.in_([int(i) for i in ids]))
+    if since is not None:
+        conditions.append(c.created_at >= since)
+    if until is not None:
+        conditions.append(c.created_at < until)
+    if status is not None:
+        closed = c.state.in_([s for s, v in OPEN311_STATUS.items() if v == "closed"])
+        conditions.append(closed if status == "closed" else sa.not_(closed))
     where = sa.and_(*conditions)
     with view.registry.store.engine.connect() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(t.issues).where(where)).scalar_one()
@@ -138,6 +156,17 @@ def list_issues(
             sa.select(t.issues).where(where).order_by(c.id.desc()).limit(per_page).offset((page - 1) * per_page)
         ).mappings()
         return [_public(view, dict(r), now) for r in rows], int(total)
+
+
+def issue_id_for_token(view: ScopedRegistry, token: str) -> int:
+    """The id of the visible issue with an Open311 token."""
+    c = t.issues.c
+    with view.registry.store.engine.connect() as conn:
+        found = conn.execute(sa.select(c.id).where(c.token == str(token))).scalar()
+    if found is None:
+        raise NotFoundError("令牌不存在 no request with this token")
+    issue_row(view, found)  # out of scope → 403
+    return int(found)
 
 
 def photo(view: ScopedRegistry, issue_id: int, sha256: str) -> tuple[str, bytes]:

@@ -47,7 +47,10 @@ def create_app(config: dict | None = None) -> Flask:
     for a base map; none by default), ``MAX_CONTENT_LENGTH`` (bytes, default 32 MiB), ``LOCATE_MAX_POINTS``
     (bulk locate limit, default 200,000), ``SECRET_KEY`` (default: a random key kept next to the SQLite file),
     ``SESSION_COOKIE_SECURE`` (default true: serve over HTTPS, or set false on a plain-HTTP intranet),
-    ``API_RATE_LIMIT``, ``LOGIN_RATE_LIMIT``, ``LOGIN_NAME_RATE_LIMIT``, ``INTAKE_RATE_LIMIT``.
+    ``API_RATE_LIMIT``, ``LOGIN_RATE_LIMIT``, ``LOGIN_NAME_RATE_LIMIT``, ``INTAKE_RATE_LIMIT``,
+    ``ISSUE_CATEGORIES`` (JSON file of categories), ``WORK_CALENDAR`` (dict: ``tz``, ``periods``, ``holidays``,
+    ``workdays``), ``NEAR_BOUNDARY_M``, ``PHOTO_MAX_BYTES``, ``ESCALATION_INTERVAL_S`` (0: no escalation thread;
+    it is never started when ``TESTING``), ``ISSUE_CLOCK`` (a callable returning aware UTC "now", for tests).
     """
     app = Flask(__name__)
     app.config.update(
@@ -70,6 +73,11 @@ def create_app(config: dict | None = None) -> Flask:
         LOGIN_RATE_LIMIT="10 per minute;100 per day",
         LOGIN_NAME_RATE_LIMIT="5 per minute;30 per hour",
         INTAKE_RATE_LIMIT="120 per minute",
+        ISSUE_CATEGORIES=None,
+        WORK_CALENDAR=None,
+        NEAR_BOUNDARY_M=10.0,
+        PHOTO_MAX_BYTES=8 * 1024 * 1024,
+        ESCALATION_INTERVAL_S=60,
         LANGUAGES=("zh", "en"),
         API_SPEC_OPTIONS={
             "components": {
@@ -86,27 +94,62 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app.config["DATABASE_URL"])
     app.extensions["weige.registry"] = app.config.get("REGISTRY") or Registry(open_store(app.config["DATABASE_URL"]))
+    app.extensions["weige.issues"] = _issue_desk(app)
 
     from web.access import init_access
     from web.admin_api import blueprints as admin_blueprints
     from web.api import blueprints
     from web.edit_api import blueprints as edit_blueprints
     from web.errors import register_error_handlers
-    from web.limits import init_limits, limit_login
+    from web.issue_pages import issue_pages
+    from web.issues_api import blueprints as issue_blueprints
+    from web.limits import init_limits, limit_intake, limit_login
+    from web.open311 import open311
     from web.pages import pages
     from web.security import init_security_headers
 
     limiter = init_limits(app)
     init_access(app)
     api = Api(app)
-    for blueprint in (*blueprints, *edit_blueprints, *admin_blueprints):
+    for blueprint in (*blueprints, *edit_blueprints, *admin_blueprints, *issue_blueprints):
         api.register_blueprint(blueprint)
     app.register_blueprint(pages)
+    app.register_blueprint(issue_pages)
+    app.register_blueprint(open311)
     _register_vendor(app)
     app.view_functions["pages.login"] = limit_login(limiter, app.view_functions["pages.login"])
+    for endpoint in ("issues.create_issue", "open311.post_request"):
+        app.view_functions[endpoint] = limit_intake(limiter, app.view_functions[endpoint])
+    _start_escalation(app)
     register_error_handlers(app)
     init_security_headers(app)
     return app
+
+
+def _issue_desk(app: Flask):
+    from issues.categories import load_catalog
+    from issues.desk import IssueDesk, utcnow
+    from issues.worktime import WorkCalendar
+
+    return IssueDesk(
+        app.extensions["weige.registry"],
+        catalog=load_catalog(app.config["ISSUE_CATEGORIES"]),
+        calendar=WorkCalendar.from_config(app.config["WORK_CALENDAR"]),
+        near_boundary_m=float(app.config["NEAR_BOUNDARY_M"]),
+        clock=app.config.get("ISSUE_CLOCK") or utcnow,
+        photo_max_bytes=int(app.config["PHOTO_MAX_BYTES"]),
+    )
+
+
+def _start_escalation(app: Flask) -> None:
+    """Escalate overdue issues on a schedule inside the service (not in tests: they drive it with a clock)."""
+    interval = float(app.config["ESCALATION_INTERVAL_S"] or 0)
+    if interval > 0 and not app.config.get("TESTING"):
+        from issues.scheduler import EscalationThread
+
+        thread = EscalationThread(app.extensions["weige.issues"], interval)
+        thread.start()
+        app.extensions["weige.escalation"] = thread
 
 
 def _register_vendor(app: Flask) -> None:

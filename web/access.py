@@ -44,7 +44,7 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 
 
-def _declare(value: str):
+def _declare(value):
     def decorator(view):
         view._weige_access = value
         return view
@@ -52,11 +52,12 @@ def _declare(value: str):
     return decorator
 
 
-def allow(permission: str):
-    """Declare that a view needs ``permission`` (see :data:`accounts.roles.PERMISSIONS`)."""
-    if permission not in PERMISSIONS:
-        raise KeyError(f"unknown permission {permission!r}")
-    return _declare(permission)
+def allow(*permissions: str):
+    """Declare that a view needs one of ``permissions`` (see :data:`accounts.roles.PERMISSIONS`)."""
+    for permission in permissions:
+        if permission not in PERMISSIONS:
+            raise KeyError(f"unknown permission {permission!r}")
+    return _declare(permissions[0] if len(permissions) == 1 else tuple(permissions))
 
 
 #: Declare that a view needs a signed-in caller of any role.
@@ -65,8 +66,11 @@ authenticated = _declare(AUTHENTICATED)
 public = _declare(PUBLIC)
 
 
-def access_of(app: Flask, endpoint: str) -> str | None:
-    """What an endpoint needs: a permission, ``authenticated``, ``public``, or ``None`` if undeclared."""
+def access_of(app: Flask, endpoint: str):
+    """What an endpoint needs: a permission or a tuple of them (any will do), ``authenticated`` or ``public``.
+
+    ``None`` means the endpoint declared nothing (and is refused).
+    """
     if endpoint in EXTERNAL_ENDPOINTS:
         return EXTERNAL_ENDPOINTS[endpoint]
     return getattr(app.view_functions.get(endpoint), "_weige_access", None)
@@ -111,6 +115,8 @@ def _wants_json() -> bool:
 
 def _identify() -> User | None:
     header = request.headers.get("Authorization", "")
+    if not header and request.path.startswith("/open311/") and request.values.get("api_key"):
+        header = "Bearer " + request.values["api_key"]  # GeoReport v2 sends the key as a parameter
     if header:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
@@ -143,8 +149,9 @@ def _enforce():
         return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
     if request.method not in _SAFE_METHODS and not g.get("bearer"):
         csrf.protect()
-    if need != AUTHENTICATED and not user.can(need):
-        raise ApiError(f"您的角色无权执行此操作 your role may not do this ({need})", "forbidden", 403)
+    needs = (need,) if isinstance(need, str) else need
+    if need != AUTHENTICATED and not any(user.can(n) for n in needs):
+        raise ApiError(f"您的角色无权执行此操作 your role may not do this ({' | '.join(needs)})", "forbidden", 403)
     return None
 
 

@@ -39,6 +39,10 @@ STATUS_CODES: dict[type[Exception], int] = {
 
 
 def _body(code: str, message: str, status: int, details=None):
+    if request.path.startswith("/open311/"):
+        from web.open311 import error_response
+
+        return error_response(status, message)
     if _wants_page():
         return render_template("error.html", code=code, message=message, status=status), status
     error = {"code": code, "message": message}

@@ -7,19 +7,22 @@ hand (not derived from ``accounts.roles``), so a change to the policy shows up a
 
 from __future__ import annotations
 
+import io
 import itertools
 
 import pytest
 import shapely
+from PIL import Image
 
 from accounts.tokens import create_token
-from accounts.users import list_users
+from accounts.users import find_user, list_users
 from boundaries import assets
 from boundaries.audit import SYSTEM
 from boundaries.editing import update_area
 from boundaries.registry import Registry
 from boundaries.scope import Scope, ScopedRegistry
 from boundaries.storage import open_store
+from issues.desk import IssueDesk
 from tests.conftest import TEST_CONFIG, copy_demo, demo_password, token_client
 
 ROLES = ("anonymous", "admin", "planner", "staff", "grid_worker", "api_client")
@@ -31,9 +34,25 @@ ADMIN = {"admin"}
 #: The worker's grid (inside every demo user's areas) and a grid of another community (outside them).
 INSIDE_GRID, OUTSIDE_GRID = "510104001001001", "510104001002001"
 
-#: (endpoint, method) → (roles allowed, scoped). A scoped route is allowed outside the caller's areas only for
-#: unrestricted roles (admin); an unscoped one answers the same inside and out (its content is filtered).
-EXPECTED: dict[tuple[str, str], tuple[set[str], bool]] = {
+READERS = {"admin", "staff", "grid_worker", "api_client"}  # issues: read, or an intake channel its own
+REPORTERS = {"admin", "staff", "grid_worker", "api_client"}
+HANDLERS = {"admin", "staff", "grid_worker"}
+STATS = {"admin", "planner", "staff"}
+
+
+def unscoped(roles: set[str]) -> tuple[set[str], set[str]]:
+    """Allowed the same inside and outside the caller's areas (what it returns is filtered)."""
+    return roles, roles
+
+
+def scoped(roles: set[str]) -> tuple[set[str], set[str]]:
+    """Outside the caller's areas only the unrestricted admin is allowed."""
+    return roles, roles & {"admin"}
+
+
+#: (endpoint, method) → (roles allowed inside, roles allowed outside the caller's areas). For an intake channel
+#: (api_client, bound to the whole street) "inside" is an issue it reported and "outside" one it did not.
+EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("static", "GET"): (EVERYONE, False),
     ("api-docs.openapi_json", "GET"): (EVERYONE, False),
     ("vendor.leaflet", "GET"): (EVERYONE, False),
@@ -71,6 +90,27 @@ EXPECTED: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("accounts.revoke_token", "DELETE"): (ADMIN, False),
     ("audit.list_audit", "GET"): (ADMIN, False),
 }
+EXPECTED: dict[tuple[str, str], tuple[set[str], set[str]]] = {
+    key: (scoped(roles) if is_scoped else unscoped(roles)) for key, (roles, is_scoped) in EXPECTED_RAW.items()
+} | {
+    ("issues.create_issue", "POST"): unscoped(REPORTERS),
+    ("issues.list_issues_view", "GET"): (READERS, {"admin", "api_client"}),
+    ("issues.get_issue_view", "GET"): scoped(READERS),
+    ("issues.act_on_issue", "POST"): scoped(HANDLERS),
+    ("issues.get_photo", "GET"): scoped(READERS),
+    ("issues.issue_stats_view", "GET"): scoped(STATS),
+    ("issues.export_issues", "GET"): scoped(STATS),
+    ("issues.list_categories", "GET"): unscoped(EVERYONE - {"anonymous"}),
+    ("open311.services", "GET"): unscoped(EVERYONE),
+    ("open311.service_definition", "GET"): unscoped(EVERYONE),
+    ("open311.get_requests", "GET"): unscoped(READERS),
+    ("open311.get_request", "GET"): scoped(READERS),
+    ("open311.get_token", "GET"): scoped(READERS),
+    ("open311.post_request", "POST"): unscoped(REPORTERS),
+    ("issue_pages.queue", "GET"): scoped(HANDLERS),
+    ("issue_pages.detail", "GET"): scoped(HANDLERS),
+    ("issue_pages.act", "POST"): scoped(HANDLERS),
+}
 
 
 def _routes(app) -> set[tuple[str, str]]:
@@ -98,9 +138,30 @@ class Places:
         self.service_point = {
             k: int(assets.service_points(registry, area_code=g)["id"].iloc[0]) for k, g in self.grid.items()
         }
+        self.issue, self.photo, self.token = self._issues(registry)
         self.square = {
             k: shapely.geometry.mapping(shapely.buffer(p, 0.00005, cap_style="square")) for k, p in self.point.items()
         }
+
+    def _issues(self, registry):
+        """An issue in the worker's grid reported by the intake channel, one elsewhere reported by the admin."""
+        desk = IssueDesk(registry)
+        issue, photo, token = {}, {}, {}
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8), "red").save(buffer, "PNG")
+        for inside, name in ((True, "wechat"), (False, "admin")):
+            user = find_user(registry, name)
+            view = ScopedRegistry(registry, Scope.everything(), user.actor("test"))
+            made, _ = desk.report(
+                view,
+                "exposed_rubbish",
+                "垃圾",
+                lon=self.point[inside].x,
+                lat=self.point[inside].y,
+                photos=[("p.png", buffer.getvalue())],
+            )
+            issue[inside], photo[inside], token[inside] = made["id"], made["photos"][0], made["token"]
+        return issue, photo, token
 
 
 def _draft_change(registry: Registry, code: str) -> None:
@@ -212,6 +273,39 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
         ("accounts.create_token", "POST"): ("/api/v1/tokens", {"json": {"user_id": users["worker"]}}, None),
         ("accounts.revoke_token", "DELETE"): ("/api/v1/tokens/{token}", {}, throwaway_token),
         ("audit.list_audit", "GET"): ("/api/v1/audit", {}, None),
+        ("issues.create_issue", "POST"): (
+            "/api/v1/issues",
+            {"json": {"category": "road_cleaning", "description": "路面脏", "lon": lon, "lat": lat}},
+            None,
+        ),
+        ("issues.list_issues_view", "GET"): (f"/api/v1/issues?area={p.grid[k]}", {}, None),
+        ("issues.get_issue_view", "GET"): (f"/api/v1/issues/{p.issue[k]}", {}, None),
+        ("issues.act_on_issue", "POST"): (
+            f"/api/v1/issues/{p.issue[k]}/actions",
+            {"json": {"action": "escalate", "note": "需要网格协助"}},
+            None,
+        ),
+        ("issues.get_photo", "GET"): (f"/api/v1/issues/{p.issue[k]}/photos/{p.photo[k]}", {}, None),
+        ("issues.issue_stats_view", "GET"): (f"/api/v1/issues/stats?area={p.grid[k]}", {}, None),
+        ("issues.export_issues", "GET"): (f"/api/v1/issues/export?format=csv&area={p.grid[k]}", {}, None),
+        ("issues.list_categories", "GET"): ("/api/v1/issue-categories", {}, None),
+        ("open311.services", "GET"): ("/open311/v2/services.json", {}, None),
+        ("open311.service_definition", "GET"): ("/open311/v2/services/gas_hazard.xml", {}, None),
+        ("open311.get_requests", "GET"): ("/open311/v2/requests.json", {}, None),
+        ("open311.get_request", "GET"): (f"/open311/v2/requests/{p.issue[k]}.json", {}, None),
+        ("open311.get_token", "GET"): (f"/open311/v2/tokens/{p.token[k]}.xml", {}, None),
+        ("open311.post_request", "POST"): (
+            "/open311/v2/requests.json",
+            {"data": {"service_code": "street_order", "lat": str(lat), "long": str(lon), "description": "占道"}},
+            None,
+        ),
+        ("issue_pages.queue", "GET"): (f"/issues?area={p.grid[k]}", {}, None),
+        ("issue_pages.detail", "GET"): (f"/issues/{p.issue[k]}", {}, None),
+        ("issue_pages.act", "POST"): (
+            f"/issues/{p.issue[k]}/act",
+            {"data": {"action": "escalate", "note": "协助"}},
+            None,
+        ),
     }
 
 
@@ -256,8 +350,8 @@ def test_authorization_matrix(role, demo_db, demo_tokens, tmp_path):
             if made is not None:
                 path = path.format(token=made)
             response = client.open(path, method=method, **options)
-            allowed_roles, is_scoped = EXPECTED[(endpoint, method)]
-            expected = "allow" if role in allowed_roles and (inside or not is_scoped or role == "admin") else "deny"
+            inside_roles, outside_roles = EXPECTED[(endpoint, method)]
+            expected = "allow" if role in (inside_roles if inside else outside_roles) else "deny"
             got = _outcome(response)
             response.close()
             if got != expected:

@@ -1,0 +1,104 @@
+"""Issue pages: the staff queue, and one issue's detail with its place on a small map, history and next steps."""
+
+from __future__ import annotations
+
+import folium
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+
+from accounts.roles import ROLE_NAMES_ZH
+from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
+from issues.queries import get_issue, list_issues
+from issues.workflow import ACTIONS, STATE_NAMES_ZH, STATES
+from web.access import allow, caller, scoped
+from web.issues_api import IssueQuery, desk
+from web.maps import add_areas, offline_map
+from web.security import allow_scripts_in
+
+__all__ = ["issue_pages"]
+
+issue_pages = Blueprint("issue_pages", __name__)
+
+
+def _common() -> dict:
+    return {"user": caller(), "roles": ROLE_NAMES_ZH, "state_names": STATE_NAMES_ZH, "catalog": desk().catalog}
+
+
+@issue_pages.route("/issues")
+@allow("issues:read")
+def queue():
+    """The queue of the caller's areas, filterable by state, area, overdue and unlocated."""
+    try:
+        args = IssueQuery().load({k: v for k, v in request.args.items() if v != ""})
+        error = None
+    except ValidationError as exc:
+        args, error = IssueQuery().load({}), exc.messages
+    try:
+        rows, total = list_issues(scoped(), now=desk().clock(), **args)
+    except (InvalidInputError, NotFoundError) as exc:  # shown on the page; areas outside one's own answer 403
+        rows, total, error = [], 0, str(exc)
+    pages_total = max(1, -(-total // args["per_page"]))
+    filters = {k: request.args.get(k, "") for k in ("state", "area", "category", "overdue", "unlocated")}
+    return render_template(
+        "issues.html",
+        rows=rows,
+        total=total,
+        page=args["page"],
+        pages_total=pages_total,
+        filters=filters,
+        error=error,
+        states=STATES,
+        **_common(),
+    )
+
+
+def _issue_map(issue: dict) -> str | None:
+    view = scoped()
+    lon, lat = issue["lon"], issue["lat"]
+    bounds = (lon - 0.002, lat - 0.0015, lon + 0.002, lat + 0.0015)
+    fmap = offline_map(bounds, tiles=current_app.config.get("WEIGE_TILES"))
+    code = issue["micro_grid_code"] or issue["handler_code"]
+    if code and view.covers(code):
+        try:
+            area = view.areas(codes=[code], generation=issue["generation"])
+        except RegistryError:
+            area = None
+        if area is not None and not area.empty:
+            add_areas(fmap, area, area.iloc[0]["level"], "所在区域", ["code", "name"], ["编码", "名称"])
+    folium.CircleMarker([lat, lon], radius=8, color="#c0392b", fill=True, fill_opacity=0.9).add_to(fmap)
+    html = fmap.get_root().render()
+    allow_scripts_in(html)
+    return html
+
+
+@issue_pages.route("/issues/<int(min=1, max=2147483647):issue_id>")
+@allow("issues:read")
+def detail(issue_id):
+    """One issue: where, who, state, time limit, every step, and the steps the caller can take now."""
+    issue = get_issue(scoped(), issue_id, now=desk().clock())
+    user = caller()
+    steps = [a for a in ACTIONS.values() if issue["state"] in a.sources and user.can(a.permission)]
+    can_escalate = user.can("issues:handle") and issue["level"] != "street" and issue["status"] == "open"
+    return render_template(
+        "issue.html",
+        issue=issue,
+        steps=steps,
+        can_escalate=can_escalate,
+        map_html=_issue_map(issue),
+        message=request.args.get("message"),
+        **_common(),
+    )
+
+
+@issue_pages.route("/issues/<int(min=1, max=2147483647):issue_id>/act", methods=["POST"])
+@allow("issues:handle", "issues:dispatch")
+def act(issue_id):
+    """A workflow step from the detail page's form (CSRF-protected like every form)."""
+    action = request.form.get("action", "")
+    note = request.form.get("note", "")[:2000]
+    message = None
+    try:
+        desk().act(scoped(), issue_id, action, note, can=caller().can)
+    except (ConflictError, InvalidInputError) as exc:  # shown on the page; scope and role errors answer 403
+        message = str(exc)
+    return redirect(url_for("issue_pages.detail", issue_id=issue_id, message=message))

@@ -1,0 +1,213 @@
+"""Open311 GeoReport v2 (https://wiki.open311.org/GeoReport_v2), so standard civic-reporting clients work.
+
+Categories are the services (``service_code`` = category code); our workflow states map to ``open`` /
+``closed`` with the state and latest note in ``status_notes``. Every format is offered as ``.json`` and
+``.xml``. The service list is public; creating and reading requests needs ``api_key`` (one of our API tokens),
+and a key reads only what its scope allows — an intake channel its own reports — because reports carry
+residents' details.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, json, request, url_for
+
+from boundaries.errors import InvalidInputError
+from issues.queries import get_issue, issue_id_for_token, list_issues
+from issues.workflow import OPEN311_STATUS, STATE_NAMES_ZH
+from web.access import allow, public, scoped
+from web.issues_api import desk
+
+__all__ = ["open311", "error_response"]
+
+open311 = Blueprint("open311", __name__, url_prefix="/open311/v2")
+_FMT = "<any(json, xml):fmt>"
+_LOCAL = ZoneInfo("Asia/Shanghai")
+_MAX_REQUESTS = 1000
+
+
+def _w3c(value: str | datetime | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(_LOCAL).isoformat(timespec="seconds")
+
+
+def _xml(root: str, item: str, rows: list[dict]) -> bytes:
+    top = ET.Element(root)
+    for row in rows:
+        node = ET.SubElement(top, item)
+        for key, value in row.items():
+            child = ET.SubElement(node, key)
+            if isinstance(value, bool):
+                child.text = "true" if value else "false"
+            elif isinstance(value, list):
+                child.text = ",".join(map(str, value))
+            elif value is not None:
+                child.text = str(value)
+    return b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(top, encoding="utf-8")
+
+
+def _answer(fmt: str, root: str, item: str, rows: list[dict], status: int = 200) -> Response:
+    if fmt == "xml":
+        return Response(_xml(root, item, rows), status=status, mimetype="text/xml")
+    return Response(json.dumps(rows, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def error_response(status: int, message: str) -> Response:
+    """An Open311 error list, in the format the URL asks for."""
+    fmt = "xml" if request.path.endswith(".xml") else "json"
+    return _answer(fmt, "errors", "error", [{"code": status, "description": message}], status)
+
+
+def _service(category) -> dict:
+    return {
+        "service_code": category.code,
+        "service_name": category.name_zh,
+        "description": f"{category.name_en}；处置时限 {category.limit('in_progress'):g} 个工作小时",
+        "metadata": False,
+        "type": "realtime",
+        "keywords": category.name_en.lower(),
+        "group": category.group,
+    }
+
+
+@open311.route(f"/services.{_FMT}")
+@public
+def services(fmt):
+    """The services (issue categories)."""
+    return _answer(fmt, "services", "service", [_service(c) for c in desk().catalog])
+
+
+@open311.route(f"/services/<string(maxlength=32):code>.{_FMT}")
+@public
+def service_definition(code, fmt):
+    """A service's definition: ours take no extra attributes."""
+    desk().catalog.get(code)
+    return _answer(fmt, "service_definition", "service_definition", [{"service_code": code, "attributes": []}])
+
+
+def _request(issue: dict) -> dict:
+    catalog = desk().catalog
+    name = catalog.get(issue["category"]).name_zh if issue["category"] in catalog else issue["category"]
+    notes = [h["note"] for h in issue.get("history", []) if h.get("note")]
+    status_notes = f"{STATE_NAMES_ZH[issue['state']]} {issue['state']}" + (f": {notes[-1]}" if notes else "")
+    media = (
+        url_for("issues.get_photo", issue_id=issue["id"], sha256=issue["photos"][0], _external=True)
+        if issue.get("photos")
+        else None
+    )
+    return {
+        "service_request_id": issue["id"],
+        "status": OPEN311_STATUS[issue["state"]],
+        "status_notes": status_notes,
+        "service_name": name,
+        "service_code": issue["category"],
+        "description": issue["description"],
+        "agency_responsible": issue["handler_code"],
+        "service_notice": "",
+        "requested_datetime": _w3c(issue["created_at"]),
+        "updated_datetime": _w3c(issue["updated_at"]),
+        "expected_datetime": _w3c(issue["due_at"]),
+        "address": issue["address"],
+        "address_id": issue.get("building_id"),
+        "zipcode": None,
+        "lat": issue["lat"],
+        "long": issue["lon"],
+        "media_url": media,
+    }
+
+
+def _date(name: str):
+    text = request.args.get(name)
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"{name} 须为 W3C 日期时间 must be a W3C datetime, e.g. 2026-11-26T09:00:00+08:00"
+        ) from exc
+    return value if value.tzinfo else value.replace(tzinfo=_LOCAL)
+
+
+@open311.route(f"/requests.{_FMT}")
+@allow("issues:read", "issues:status")
+def get_requests(fmt):
+    """Requests by id, service, time window (default: the last 90 days) and status, newest first."""
+    ids = request.args.get("service_request_id")
+    status = request.args.get("status")
+    if status not in (None, "open", "closed"):
+        raise InvalidInputError("status 须为 open 或 closed status must be open or closed")
+    try:
+        id_list = [int(i) for i in ids.split(",")] if ids else None
+    except ValueError as exc:
+        raise InvalidInputError("service_request_id 须为编号列表 must be comma-separated ids") from exc
+    service = request.args.get("service_code")
+    if service is not None:
+        desk().catalog.get(service)
+    since, until = _date("start_date"), _date("end_date")
+    if since is None and id_list is None:
+        since = datetime.now(timezone.utc) - timedelta(days=90)
+    rows, _ = list_issues(
+        scoped(), category=service, ids=id_list, since=since, until=until, status=status, per_page=_MAX_REQUESTS
+    )
+    return _answer(fmt, "service_requests", "request", [_request(r) for r in rows])
+
+
+@open311.route(f"/requests/<int(min=1, max=2147483647):request_id>.{_FMT}")
+@allow("issues:read", "issues:status")
+def get_request(request_id, fmt):
+    """One request (as a one-element list, as the specification says)."""
+    return _answer(fmt, "service_requests", "request", [_request(get_issue(scoped(), request_id))])
+
+
+@open311.route(f"/tokens/<string(maxlength=64):token>.{_FMT}")
+@allow("issues:read", "issues:status")
+def get_token(token, fmt):
+    """The request id behind a token returned by a POST."""
+    issue_id = issue_id_for_token(scoped(), token)
+    return _answer(fmt, "service_requests", "request", [{"service_request_id": issue_id, "token": token}])
+
+
+@open311.route(f"/requests.{_FMT}", methods=["POST"])
+@allow("issues:create")
+def post_request(fmt):
+    """Create a request from the GeoReport v2 fields (``lat``/``long`` are required: we do not geocode)."""
+    form = request.form
+    if not form.get("service_code"):
+        raise InvalidInputError("缺少 service_code (the category)")
+    if not form.get("lat") or not form.get("long"):
+        raise InvalidInputError("缺少位置 lat and long are required (addresses are not geocoded here)")
+    try:
+        lat, lon = float(form["lat"]), float(form["long"])
+    except ValueError as exc:
+        raise InvalidInputError("lat/long 必须是数字 lat and long must be numbers") from exc
+    name = " ".join(v for v in (form.get("first_name", ""), form.get("last_name", "")) if v).strip()
+    photos = [(f.filename or "media", f.read()) for f in request.files.getlist("media")]
+    issue, _ = desk().report(
+        scoped(),
+        form["service_code"],
+        description=form.get("description", "")[:5000],
+        lon=lon,
+        lat=lat,
+        crs="wgs84",
+        address=form.get("address_string", "")[:500],
+        reporter_name=name[:100],
+        reporter_phone=form.get("phone", "")[:32],
+        external_id=(form.get("device_id") and form.get("account_id") and f"{form['device_id']}:{form['account_id']}")
+        or None,
+        channel="open311",
+        photos=photos,
+    )
+    row = {
+        "service_request_id": issue["id"],
+        "token": issue.get("token"),
+        "service_notice": "",
+        "account_id": form.get("account_id"),
+    }
+    return _answer(fmt, "service_requests", "request", [row], 201)
