@@ -21,9 +21,9 @@ __all__ = ["STATUS_CODES", "register_error_handlers", "ApiError"]
 class ApiError(Exception):
     """An error raised by the web layer itself (bad query parameters, unsupported body)."""
 
-    def __init__(self, message: str, code: str = "bad_request", status: int = 400):
+    def __init__(self, message: str, code: str = "bad_request", status: int = 400, details=None):
         super().__init__(message)
-        self.code, self.status = code, status
+        self.code, self.status, self.details = code, status, details
 
 
 #: Domain error classes and their HTTP status; the most specific class wins.
@@ -63,7 +63,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return _body(exc.code, str(exc), exc.status)
+        return _body(exc.code, str(exc), exc.status, exc.details)
 
     @app.errorhandler(RegistryError)
     @app.errorhandler(GeoError)
