@@ -111,20 +111,23 @@ def outside_parent(geoms, parents, min_area_m2: float = 1.0) -> np.ndarray:
 
 
 def boundary_distance_m(geoms, lon, lat) -> np.ndarray:
-    """Metres from each point to the boundary of its polygon (pairwise), by a local equirectangular scaling.
+    """Metres from each point to the boundary of its polygon (pairwise, vectorised).
 
-    Within a few hundred metres of the point the scaling errs by far less than a centimetre per metre, which is
-    all a "near the boundary" flag needs.
+    Coordinates are scaled to metres around the points' mean latitude (an equirectangular projection): over a
+    city's extent the scale errs by well under 1 %, i.e. centimetres on a 10 m "near the boundary" test.
     """
     geoms = np.asarray(geoms, dtype=object)
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
-    kx = 111_320.0 * np.cos(np.radians(lat))
-    ky = 110_574.0
-    out = np.empty(len(geoms))
-    for i, geom in enumerate(geoms):
-        scaled = shapely.transform(
-            shapely.boundary(geom),
-            lambda xy, i=i: np.column_stack(((xy[:, 0] - lon[i]) * kx[i], (xy[:, 1] - lat[i]) * ky)),
-        )
-        out[i] = shapely.distance(scaled, shapely.Point(0.0, 0.0))
-    return out
+    if len(lon) == 0:
+        return np.empty(0)
+    lat0 = float(np.mean(lat))
+    kx, ky = 111_320.0 * np.cos(np.radians(lat0)), 110_574.0
+
+    def scale(xy):
+        return np.column_stack((xy[:, 0] * kx, xy[:, 1] * ky))
+
+    unique, inverse = np.unique(np.array([id(g) for g in geoms]), return_inverse=True)
+    first = {key: i for i, key in enumerate(np.array([id(g) for g in geoms]))}
+    rings = shapely.transform(shapely.boundary(np.array([geoms[first[k]] for k in unique], dtype=object)), scale)
+    points = shapely.points(lon * kx, lat * ky)
+    return shapely.distance(rings[inverse], points)

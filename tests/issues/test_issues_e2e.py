@@ -105,9 +105,9 @@ def test_report_route_workflow_escalate_and_count(world):
     assert c["planner"].get(f"/api/v1/issues/{iid}").status_code == 403
 
     # transitions are enforced: by role, and by state
-    act = lambda who, action, note="": c[who].post(
-        f"/api/v1/issues/{iid}/actions", json={"action": action, "note": note}
-    )  # noqa: E731
+    def act(who, action, note=""):
+        return c[who].post(f"/api/v1/issues/{iid}/actions", json={"action": action, "note": note})  # noqa: E731
+
     assert act("worker", "accept").status_code == 403  # a grid worker handles, staff accept
     assert act("staff", "start").status_code == 409
     for step in ("accept", "file", "dispatch"):

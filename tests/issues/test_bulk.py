@@ -1,0 +1,79 @@
+"""Bulk import of historical issues: row-level errors, nothing written on any error, idempotent re-runs."""
+
+from __future__ import annotations
+
+import pytest
+import shapely
+import sqlalchemy as sa
+
+import server
+from boundaries.registry import Registry
+from boundaries.storage import open_store
+from boundaries.storage import tables as t
+from geo.crs import wgs84_to_gcj02
+from tests.conftest import copy_demo
+
+
+def _count(registry) -> int:
+    with registry.store.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(t.issues)).scalar_one()
+
+
+def _points(registry, n):
+    micro = registry.areas(level="micro_grid").head(n)
+    pts = shapely.point_on_surface(micro.geometry.values)
+    return micro["code"].tolist(), shapely.get_x(pts), shapely.get_y(pts)
+
+
+def test_a_file_with_errors_imports_nothing_and_reports_every_row(demo_db, tmp_path, capsys):
+    url = copy_demo(demo_db, tmp_path)
+    registry = Registry(open_store(url))
+    codes, xs, ys = _points(registry, 3)
+    path = tmp_path / "history.csv"
+    path.write_text(
+        "外部编号,类别,描述,经度,纬度,上报时间,状态,结案时间\n"
+        f"h1,暴露垃圾,好的一行,{xs[0]},{ys[0]},2025-03-01 09:00,,2025-03-01 15:00\n"
+        f"h2,外星人,未知类别,{xs[1]},{ys[1]},2025-03-02 09:00,,\n"
+        f"h3,dispute,经纬度颠倒,{ys[2]},{xs[2]},2025-03-03 09:00,,\n"
+        f"h4,dispute,时间坏,{xs[2]},{ys[2]},昨天,,\n"
+        f"h1,dispute,编号重复,{xs[2]},{ys[2]},2025-03-04 09:00,,\n",
+        encoding="gb18030",
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        server.main(["--db", url, "import-issues", str(path)])
+    assert "nothing imported: 5 error(s) in 5 rows" in str(exit_info.value)
+    assert _count(registry) == 0
+    report = (tmp_path / "history.csv.errors.csv").read_text("utf-8-sig")
+    for row, column in (
+        ("3", "category"),
+        ("4", "lat"),
+        ("5", "reported_at"),
+        ("2", "external_id"),
+        ("6", "external_id"),
+    ):
+        assert f"{row},{column}," in report, report
+    assert "swapped" in report and "第 3 行" in capsys.readouterr().out
+
+
+def test_good_rows_import_located_and_a_rerun_skips_them(demo_db, tmp_path, capsys):
+    url = copy_demo(demo_db, tmp_path)
+    registry = Registry(open_store(url))
+    codes, xs, ys = _points(registry, 4)
+    gx, gy = wgs84_to_gcj02(xs, ys)
+    lines = ["external_id,category,description,lon,lat,crs,reported_at,state,closed_at"]
+    for i in range(4):
+        crs, lon, lat = ("gcj02", gx[i], gy[i]) if i % 2 else ("wgs84", xs[i], ys[i])
+        state, closed = ("closed", "2025-06-02T10:00:00+08:00") if i < 2 else ("dispatched", "")
+        lines.append(f"r{i},road_cleaning,历史事件 {i},{lon},{lat},{crs},2025-06-01T09:00:00+08:00,{state},{closed}")
+    path = tmp_path / "ok.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert server.main(["--db", url, "import-issues", str(path)]) == 0
+    assert "imported 4 issues" in capsys.readouterr().out
+    with registry.store.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.issues).order_by(t.issues.c.external_id)).mappings().all()
+    assert [r["micro_grid_code"] for r in rows] == codes
+    assert [r["state"] for r in rows] == ["closed", "closed", "dispatched", "dispatched"]
+    assert rows[0]["closed_at"] is not None and rows[2]["due_at"] is not None and rows[1]["crs_reported"] == "gcj02"
+    assert server.main(["--db", url, "import-issues", str(path)]) == 0
+    assert "imported 0 issues (4 already imported" in capsys.readouterr().out
+    assert _count(registry) == 4
