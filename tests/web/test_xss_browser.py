@@ -8,6 +8,7 @@ text, ``window.__xss`` is unset in the page and in the map frame, and the consol
 from __future__ import annotations
 
 import pytest
+import shapely
 
 from accounts.tokens import create_token
 from accounts.users import find_user
@@ -54,6 +55,19 @@ def poisoned(demo_db, demo_tokens, tmp_path_factory):
     )
     staff = find_user(registry, "staff")
     ok(admin.patch(f"/api/v1/users/{staff.id}", json={"display_name": PAYLOADS["attr"]}))
+    leaf = admin.get(f"/api/v1/areas/{LEAF}").get_json()["geometry"]
+    x, y = shapely.point_on_surface(shapely.geometry.shape(leaf)).coords[0]
+    issue = ok(
+        admin.post(
+            "/api/v1/issues",
+            json={
+                "category": "dispute", "lon": x, "lat": y, "description": PAYLOADS["img"],
+                "address": PAYLOADS["break"], "reporter_name": PAYLOADS["attr"], "external_id": PAYLOADS["script"],
+            },
+        )
+    )  # fmt: skip
+    ok(admin.post(f"/api/v1/issues/{issue['id']}/actions", json={"action": "accept", "note": PAYLOADS["style"]}))
+    app.config["XSS_ISSUE"] = issue["id"]
     ok(admin.post("/api/v1/tokens", json={"user_id": staff.id, "name": PAYLOADS["script"]}))
     return app
 
@@ -104,6 +118,13 @@ def test_payloads_render_as_text_in_map_tooltips_popups_and_pages(poisoned):
         text = page.inner_text("#audit")
         assert "&lt;" not in text and PAYLOADS["attr"].replace('"', '\\"') in text  # JSON-quoted, as text
         assert page.evaluate("() => window.__xss") is None
+
+        for path in ("/issues", f"/issues/{poisoned.config['XSS_ISSUE']}"):
+            page.goto(url + path, wait_until="networkidle")
+            body = page.inner_text("main")
+            assert PAYLOADS["img"] in body, path
+            assert page.evaluate("() => window.__xss") is None
+        assert PAYLOADS["break"] in body and PAYLOADS["attr"] in body and "*{display:none}" in body
 
         page.click("button[type=submit] >> text=退出")
         page.wait_for_load_state("networkidle")
