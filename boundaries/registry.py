@@ -93,6 +93,8 @@ class Registry:
         """``generation`` checked to exist (drafts included), or the current one when ``None``."""
         if generation is None:
             return self.current_generation()
+        if self.store.is_published(int(generation)):
+            return int(generation)
         row = self.store.generation(int(generation))
         if row["state"] == "discarded":
             raise NotFoundError(f"版本 {generation} 已作废 generation {generation} was discarded")
@@ -187,7 +189,7 @@ class Registry:
         """The (cached) point index of one level's areas in a generation, with the areas it indexes."""
         check_level(level)
         g = self.resolve_generation(generation)
-        draft = self.store.generation(g)["state"] == "draft"
+        draft = not self.store.is_published(g)
         key = (level, g, self._draft_version if draft else None)
         with self._lock:
             cached = self._indexes.get(key)
@@ -200,13 +202,32 @@ class Registry:
                 self._indexes[key] = cached
         return cached
 
+    def levels_present(self, generation=None) -> tuple[str, ...]:
+        """The levels that have areas in a generation, top down (cached per generation and draft change)."""
+        g = self.resolve_generation(generation)
+        key = ("levels", g, None if self.store.is_published(g) else self._draft_version)
+        found = self.cache.get(key)
+        if found is None:
+            found = tuple(level for level in LEVELS if self.store.has_areas(g, level))
+            self.cache.put(key, found)
+        return found
+
     def lowest_level(self, generation=None) -> str:
         """The lowest level that has areas in a generation (micro-grids when there are any)."""
-        g = self.resolve_generation(generation)
-        for level in reversed(LEVELS):
-            if self.store.has_areas(g, level):
-                return level
-        raise NoGenerationError("该版本没有区域 the generation has no areas")
+        present = self.levels_present(generation)
+        if not present:
+            raise NoGenerationError("该版本没有区域 the generation has no areas")
+        return present[-1]
+
+    def positions(self, level: str, generation=None) -> dict[str, int]:
+        """Code → row of :meth:`index`'s frame, for one level and generation (cached with the index)."""
+        index, frame = self.index(level, generation)
+        key = ("positions", id(index))
+        found = self.cache.get(key)
+        if found is None:
+            found = {code: i for i, code in enumerate(frame["code"])}
+            self.cache.put(key, found)
+        return found
 
     def locate(self, lon, lat, level: str | None = None, generation=None, crs="wgs84") -> pd.DataFrame:
         """Locate points (vectorised) in one level's areas.

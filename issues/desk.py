@@ -253,6 +253,8 @@ class IssueDesk:
         """
         if action == "escalate":
             return self.escalate(view, issue_id, note, can)
+        if action == "assign":
+            raise InvalidInputError("分派需要区域编码 assign needs an area: use assign(…, area)")
         try:
             step = action_for(action)
         except KeyError as exc:
@@ -307,6 +309,74 @@ class IssueDesk:
             )
         if not self._escalate(issue, view.actor, reason, self.clock()):
             raise ConflictError("已在最高层级或刚被他人处理 the issue is at the top of the ladder or changed meanwhile")
+        return get_issue(view, issue["id"])
+
+    def assign(self, view: ScopedRegistry, issue_id: int, area: str, note: str = "", can=None) -> dict:
+        """Hand an issue to an area's queue (e.g. an unlocated one to the micro-grid it belongs to).
+
+        The area must lie in the caller's scope and agree with the codes the issue was located in; codes the
+        location left empty (an unlocated issue's micro-grid and grid) are filled from the area's chain —
+        nothing located is ever rewritten.
+        """
+        if can is not None and not can("issues:dispatch"):
+            raise OutOfScopeError("您的角色不能分派事件 your role may not assign issues")
+        issue = issue_row(view, issue_id)
+        if issue["state"] not in ACTIVE_STATES:
+            raise ConflictError(
+                f"只有处理中的事件可以分派 only open issues can be assigned, this one is {issue['state']}"
+            )
+        row = view.area(area)  # 404 / 403
+        if row["level"] not in LADDER:
+            raise InvalidInputError(f"不能分派到{row['level']} issues are handled by {', '.join(LADDER)} areas")
+        chain = {c["level"]: c["code"] for c in self.registry.chain(area)}
+        values = {}
+        for level, code in chain.items():
+            column = f"{level}_code"
+            if column not in issue:
+                continue
+            if issue[column] is None:
+                values[column] = code
+            elif issue[column] != code:
+                raise ConflictError(
+                    f"区域 {area} 不在事件所在的{level} {issue[column]} 内 the area is not inside the issue's {level}"
+                )
+        workers = self.registry.store.workers(area_codes=[area])
+        now = self.clock()
+        values.update(
+            level=row["level"],
+            handler_code=area,
+            assignee_worker_id=workers[0]["id"] if workers else None,
+            assignee_name=workers[0]["name"] if workers else "",
+            updated_at=now,
+        )
+        c = t.issues.c
+        with self.registry.store.transaction() as conn:
+            if (
+                conn.execute(
+                    t.issues.update().where(c.id == issue["id"], c.state == issue["state"]).values(**values)
+                ).rowcount
+                != 1
+            ):
+                raise ConflictError("事件刚被他人处理 the issue changed meanwhile; reload it and try again")
+            self._event(
+                conn,
+                issue["id"],
+                view.actor,
+                "assign",
+                (issue["state"],) * 2,
+                (issue["level"], row["level"]),
+                note or area,
+                now,
+            )
+            record(
+                conn,
+                view.actor,
+                "assign",
+                "issue",
+                issue["id"],
+                {k: issue[k] for k in values if k != "updated_at"},
+                {**values, "updated_at": now},
+            )
         return get_issue(view, issue["id"])
 
     def _next_level(self, issue) -> tuple[str, str] | None:

@@ -68,8 +68,9 @@ def place_points(registry: Registry, lon, lat, generation: int, near_m: float = 
     placed = Placement(len(lon))
     index_of = chains(registry, generation)
     todo = np.ones(len(lon), bool)
+    present = registry.levels_present(generation)
     for level in (LADDER[0], "community", "street"):
-        if not todo.any() or not registry.store.has_areas(generation, level):
+        if not todo.any() or level not in present:
             continue
         idx = np.flatnonzero(todo)
         result = registry.locate(lon[idx], lat[idx], level=level, generation=generation)
@@ -83,9 +84,10 @@ def place_points(registry: Registry, lon, lat, generation: int, near_m: float = 
             placed.status[idx] = result["status"].to_numpy()
             if ok.any():
                 _, frame = registry.index(level, generation)
-                geoms = frame.set_index("code").geometry
+                rows = registry.positions(level, generation)
                 hit = idx[ok]
-                polys = geoms.loc[result["code"].to_numpy()[ok]].to_numpy()
+                geoms = frame.geometry.to_numpy()
+                polys = geoms[[rows[c] for c in result["code"].to_numpy()[ok]]]
                 placed.near_boundary[hit] = boundary_distance_m(polys, lon[hit], lat[hit]) <= near_m
         todo[idx[ok]] = False
     return placed

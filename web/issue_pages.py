@@ -9,7 +9,7 @@ from marshmallow import ValidationError
 from accounts.roles import ROLE_NAMES_ZH
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
 from issues.queries import get_issue, list_issues
-from issues.workflow import ACTIONS, STATE_NAMES_ZH, STATES
+from issues.workflow import ACTIONS, ACTIVE_STATES, STATE_NAMES_ZH, STATES
 from web.access import allow, caller, scoped
 from web.issues_api import IssueQuery, desk
 from web.maps import add_areas, offline_map
@@ -79,11 +79,13 @@ def detail(issue_id):
     user = caller()
     steps = [a for a in ACTIONS.values() if issue["state"] in a.sources and user.can(a.permission)]
     can_escalate = user.can("issues:handle") and issue["level"] != "street" and issue["status"] == "open"
+    can_assign = user.can("issues:dispatch") and issue["state"] in ACTIVE_STATES
     return render_template(
         "issue.html",
         issue=issue,
         steps=steps,
         can_escalate=can_escalate,
+        can_assign=can_assign,
         map_html=_issue_map(issue),
         message=request.args.get("message"),
         **_common(),
@@ -98,7 +100,10 @@ def act(issue_id):
     note = request.form.get("note", "")[:2000]
     message = None
     try:
-        desk().act(scoped(), issue_id, action, note, can=caller().can)
+        if action == "assign":
+            desk().assign(scoped(), issue_id, request.form.get("area", "").strip(), note, can=caller().can)
+        else:
+            desk().act(scoped(), issue_id, action, note, can=caller().can)
     except (ConflictError, InvalidInputError) as exc:  # shown on the page; scope and role errors answer 403
         message = str(exc)
     return redirect(url_for("issue_pages.detail", issue_id=issue_id, message=message))

@@ -93,8 +93,9 @@ class StatsQuery(Schema):
 class ActionBody(Schema):
     """A workflow step."""
 
-    action = fields.String(required=True, validate=validate.OneOf([*ACTIONS, "escalate"]))
+    action = fields.String(required=True, validate=validate.OneOf([*ACTIONS, "escalate", "assign"]))
     note = fields.String(load_default="", validate=validate.Length(max=2000))
+    area = fields.String(validate=validate.Length(min=1, max=32), metadata={"description": "for assign: the area"})
     photos = fields.List(fields.Nested(PhotoData), load_default=list, validate=validate.Length(max=9))
 
 
@@ -177,9 +178,14 @@ def get_issue_view(issue_id):
 def act_on_issue(body, issue_id):
     """Take a workflow step, or escalate one level up the ladder.
 
-    Steps: accept, file, dispatch, start, check, close, reject, void, park, unpark, reopen.
+    Steps: accept, file, dispatch, start, check, close, reject, void, park, unpark, reopen; ``assign`` with an
+    ``area`` hands the issue to that area's queue (unlocated issues to their micro-grid).
     """
     user = caller()
+    if body["action"] == "assign":
+        if not body.get("area"):
+            raise ApiError("分派需要区域编码 assign needs an area code", "missing_area")
+        return desk().assign(scoped(), issue_id, body["area"], body["note"], can=user.can)
     return desk().act(scoped(), issue_id, body["action"], body["note"], can=user.can, photos=_decoded(body["photos"]))
 
 

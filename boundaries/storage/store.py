@@ -8,10 +8,12 @@ override the spatial filters; callers do not change.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -62,11 +64,15 @@ class Store:
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        # SQLite has one writer at a time; threads of this process queue on a lock instead of sleeping in
+        # SQLite's busy handler (whose back-off adds tens of milliseconds under contention).
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        self._published: set[int] = set()  # published generations never change state again
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
         """A connection in one transaction: committed on success, rolled back on any error."""
-        with self.engine.connect() as conn:
+        with self._write_lock, self.engine.connect() as conn:
             conn.execution_options(weige_write=True)
             with conn.begin():
                 yield conn
@@ -95,7 +101,13 @@ class Store:
         rows = self._read(sa.select(t.generations).where(t.generations.c.id == generation_id))
         if not rows:
             raise NotFoundError(f"版本不存在 generation {generation_id} does not exist")
+        if rows[0]["state"] == "published":
+            self._published.add(generation_id)
         return rows[0]
+
+    def is_published(self, generation_id: int) -> bool:
+        """Whether a generation is published (remembered once seen: publishing is final)."""
+        return generation_id in self._published or self.generation(generation_id)["state"] == "published"
 
     def current_generation_id(self) -> int | None:
         """The newest published generation, or ``None``."""
@@ -247,6 +259,30 @@ class Store:
             conn.execute(t.areas.update().where(t.areas.c.id == old["id"]).values(generation_high=generation))
         if new is not None:
             conn.execute(t.areas.insert().values(**new, generation_low=generation))
+
+    def bulk_insert(self, conn: sa.Connection, table_name: str, frame) -> None:
+        """Insert a DataFrame's rows (columns named as the table's) as fast as the database allows.
+
+        On SQLite the rows go straight to the driver's ``executemany`` (dates written in SQLAlchemy's own
+        SQLite format, UTC); SQLAlchemy's per-row parameter processing would otherwise cost more than the
+        insert itself. Other databases take the portable Core insert.
+        """
+        table = t.metadata.tables[table_name]
+        columns = list(frame.columns)
+        if conn.dialect.name != "sqlite":
+            conn.execute(table.insert(), frame.to_dict("records"))
+            return
+        values = []
+        for name in columns:
+            column = frame[name]
+            if isinstance(table.c[name].type, sa.DateTime):
+                stamps = pd.to_datetime(column, utc=True)
+                values.append(stamps.dt.strftime("%Y-%m-%d %H:%M:%S.%f").where(stamps.notna(), None).tolist())
+            else:
+                values.append([None if v is None or v is pd.NA else v for v in column.tolist()])
+        placeholders = ", ".join("?" * len(columns))
+        statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"
+        conn.exec_driver_sql(statement, list(zip(*values, strict=True)))
 
     def data_version(self) -> tuple:
         """A value that changes whenever buildings change (for caches of derived household counts)."""

@@ -176,6 +176,19 @@ def test_unlocated_points_go_to_the_community_queue(world):
     queue = c["staff"].get("/api/v1/issues?unlocated=true").get_json()
     assert [row["id"] for row in queue["issues"]] == [issue["id"]]
     assert c["worker"].get(f"/api/v1/issues/{issue['id']}").status_code == 403  # not in the worker's grid
+    # staff assign it to the micro-grid that now covers the place: the worker's grid gets it
+    act = f"/api/v1/issues/{issue['id']}/actions"
+    assert c["staff"].post(act, json={"action": "assign"}).status_code == 400
+    other = "510104001002001001"
+    assert c["staff"].post(act, json={"action": "assign", "area": other}).status_code == 403  # not staff's area
+    neighbour = registry.areas(parent_code=WORKER_GRID).iloc[0]["code"]
+    r = c["staff"].post(act, json={"action": "assign", "area": neighbour, "note": "并入相邻微网格"})
+    assert r.status_code == 200, r.get_json()
+    assigned = r.get_json()
+    assert assigned["micro_grid_code"] == neighbour and assigned["grid_code"] == WORKER_GRID
+    assert assigned["level"] == "micro_grid" and assigned["assignee_name"]
+    assert assigned["community_code"] == COMMUNITY  # what was located stays
+    assert c["worker"].get(f"/api/v1/issues/{issue['id']}").status_code == 200
 
 
 def test_points_near_a_boundary_are_flagged(world):

@@ -1,0 +1,222 @@
+"""Benchmark: issue intake over HTTP (waitress, the embedded default) and bulk import of historical issues.
+
+    python bench/intake.py [--requests 3000] [--concurrency 8] [--rows 1000000]
+
+1. HTTP: ``python server.py serve`` runs in its own process (waitress, 8 threads, SQLite) over the demo
+   street; ``--concurrency`` client threads in this process POST ``/api/v1/issues`` with random points (each
+   report is located, routed, stored with its history event and audit entry). Side by side, the same clients
+   call ``GET /api/v1/me`` — an authenticated request that does no work — as the HTTP floor of this server.
+2. Bulk: ``--rows`` historical issues (random points in the street, random categories, closed) go through
+   ``issues.bulk.import_issues`` (checks, vectorised location, one transaction); the baseline, in the same
+   process on the same rows, locates with ``geopandas.sjoin`` and writes with ``DataFrame.to_sql``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from accounts.demo import create_demo_users  # noqa: E402
+from accounts.tokens import create_token  # noqa: E402
+from accounts.users import find_user  # noqa: E402
+from boundaries.demo import load_demo  # noqa: E402
+from boundaries.registry import Registry  # noqa: E402
+from boundaries.storage import open_store  # noqa: E402
+from issues.bulk import import_issues  # noqa: E402
+from issues.desk import IssueDesk  # noqa: E402
+
+
+def street_points(registry: Registry, n: int, seed: int = 7):
+    """``n`` random WGS84 points inside the demo street."""
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = registry.areas(level="street").total_bounds
+    xs, ys = [], []
+    while sum(map(len, xs)) < n:
+        x, y = rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
+        ok = (registry.locate(x, y, level="street")["status"] == "ok").to_numpy()
+        xs.append(x[ok]), ys.append(y[ok])
+    return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _percentile(values, q):
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def hammer(port, token, n, concurrency, body_for):
+    """Send ``n`` requests from ``concurrency`` threads (one keep-alive connection each); latencies and wall time."""
+    latencies, failures, lock = [], [], threading.Lock()
+    counter = iter(range(n))
+
+    def worker():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                break
+            method, path, body = body_for(i)
+            t = time.perf_counter()
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - t
+            with lock:
+                latencies.append(elapsed)
+                if response.status >= 300:
+                    failures.append(response.status)
+        conn.close()
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for _ in range(concurrency):
+            pool.submit(worker)
+    wall = time.perf_counter() - start
+    return latencies, failures, wall
+
+
+def http_bench(folder: Path, registry: Registry, token: str, args) -> None:
+    url = f"sqlite:///{folder / 'weige.db'}"
+    config = folder / "bench.json"
+    limits = "1000000 per minute"
+    config.write_text(json.dumps({"INTAKE_RATE_LIMIT": limits, "API_RATE_LIMIT": limits, "ESCALATION_INTERVAL_S": 0}))
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "server.py"), "--db", url, "--config", str(config), "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        xs, ys = street_points(registry, args.requests + 200)
+        categories = ["exposed_rubbish", "road_cleaning", "dispute", "damaged_facility", "fire_hazard"]
+
+        def report(i):
+            body = {"category": categories[i % 5], "description": f"压测事件 {i}", "lon": xs[i], "lat": ys[i]}
+            return "POST", "/api/v1/issues", json.dumps(body)
+
+        hammer(port, token, 200, args.concurrency, lambda i: report(args.requests + i))  # warm up (index, caches)
+        results = []
+        for concurrency in sorted({1, args.concurrency}):
+            for name, body in (("POST /api/v1/issues", report), ("GET /api/v1/me (floor)", me)):
+                results.append((name, concurrency, *hammer(port, token, args.requests, concurrency, body)))
+    finally:
+        server.terminate()
+        server.wait(10)
+    print(f"\nHTTP, waitress (8 threads) + SQLite in its own process, {args.requests:,} requests per row:")
+    print(f"{'':26}{'clients':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    rates = {}
+    for name, concurrency, lat, fail, wall in results:
+        rates[(name, concurrency)] = len(lat) / wall
+        p50, p99 = _percentile(lat, 50), _percentile(lat, 99)
+        print(f"{name:26}{concurrency:8}{len(lat) / wall:10,.0f}{p50:10.2f}{p99:10.2f}{len(fail):8}")
+    for concurrency in sorted({1, args.concurrency}):
+        ratio = rates[("POST /api/v1/issues", concurrency)] / rates[("GET /api/v1/me (floor)", concurrency)]
+        print(f"intake with {concurrency} client(s) = {ratio:.2f} x the HTTP floor's rate")
+
+
+def me(_i):
+    return "GET", "/api/v1/me", None
+
+
+def history(registry: Registry, n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(11)
+    xs, ys = street_points(registry, n, seed=3)
+    start = pd.Timestamp("2024-01-01 08:00", tz="Asia/Shanghai")
+    reported = start + pd.to_timedelta(rng.integers(0, 700 * 24 * 3600, n), unit="s")
+    closed = reported + pd.to_timedelta(rng.integers(3600, 10 * 24 * 3600, n), unit="s")
+    categories = np.array(["exposed_rubbish", "road_cleaning", "dispute", "damaged_facility", "green_space"])
+    return pd.DataFrame(
+        {
+            "external_id": [f"h{i}" for i in range(n)],
+            "category": categories[rng.integers(0, 5, n)],
+            "description": "历史事件",
+            "lon": xs.astype(str),
+            "lat": ys.astype(str),
+            "reported_at": reported.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "closed_at": closed.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    )
+
+
+def bulk_bench(folder: Path, registry: Registry, args) -> None:
+    t = time.perf_counter()
+    frame = history(registry, args.rows)
+    print(f"\n{args.rows:,} historical rows generated in {time.perf_counter() - t:.1f}s")
+    desk = IssueDesk(registry)
+    t = time.perf_counter()
+    report = import_issues(desk, frame, source="bench")
+    ours = time.perf_counter() - t
+    assert report.imported == args.rows and not report.errors, report.errors[:3]
+
+    t = time.perf_counter()
+    micro = registry.areas(level="micro_grid")[["code", "geometry"]]
+    points = gpd.GeoDataFrame(
+        frame, geometry=gpd.points_from_xy(frame["lon"].astype(float), frame["lat"].astype(float)), crs="EPSG:4326"
+    )
+    joined = gpd.sjoin(points, micro, predicate="within", how="left")
+    joined = joined[~joined.index.duplicated()]
+    table = pd.DataFrame(joined.drop(columns=["geometry", "index_right"]))
+    with sqlite3.connect(folder / "baseline.db") as conn:
+        table.to_sql("issues", conn, index=False, chunksize=20_000)
+    base = time.perf_counter() - t
+    print(f"{'':44}{'seconds':>10}{'rows/s':>12}")
+    print(f"{'Weige import_issues (checks, locate, write)':44}{ours:10.1f}{args.rows / ours:12,.0f}")
+    print(f"{'baseline sjoin + to_sql (no checks)':44}{base:10.1f}{args.rows / base:12,.0f}")
+    print(f"ratio: {base / ours:.2f} x the baseline's rate ({report.unlocated:,} rows outside any micro-grid)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-bulk", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        registry = Registry(open_store(f"sqlite:///{folder / 'weige.db'}"))
+        load_demo(registry)
+        create_demo_users(registry)
+        token = create_token(registry, find_user(registry, "wechat").id, "bench", 1)[0]
+        print(f"demo street: {len(registry.areas(level='micro_grid')):,} micro-grids; {os.cpu_count()} cores")
+        if not args.skip_http:
+            http_bench(folder, registry, token, args)
+        if not args.skip_bulk:
+            bulk_registry = Registry(open_store(f"sqlite:///{folder / 'bulk.db'}"))
+            load_demo(bulk_registry)
+            bulk_bench(folder, bulk_registry, args)
+
+
+if __name__ == "__main__":
+    main()
