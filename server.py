@@ -208,6 +208,15 @@ def _import_issues(args) -> None:
     )
 
 
+def _import_roads(args) -> None:
+    from boundaries.assets import import_roads
+    from geo.io import read_vector
+
+    gdf = read_vector(args.file, crs=args.crs, encoding=args.encoding)
+    n = import_roads(_registry(args), gdf, name_field=args.name_field, kind_field=args.kind_field, actor=_actor())
+    print(f"导入道路 imported {n} road centre lines")
+
+
 def _export(args) -> None:
     from boundaries import assets
     from geo.io import write_vector
@@ -320,6 +329,11 @@ def _parser() -> argparse.ArgumentParser:
     for f in ("kind", "hours", "capacity"):
         s.add_argument(f"--{f}-field", default=None)
     s.set_defaults(func=_import_service_points)
+
+    s = sub.add_parser("import-roads", help="import road centre lines (for network reach of service points)")
+    file_options(s)
+    s.add_argument("--kind-field", default=None, help="road kind (rail, ferry, motorway … are not walked)")
+    s.set_defaults(func=_import_roads)
 
     s = sub.add_parser("import-issues", help="import historical issues from CSV or Excel (all rows or none)")
     s.add_argument("file")

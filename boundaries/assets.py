@@ -144,6 +144,47 @@ def import_service_points(
     return len(rows)
 
 
+#: Road kinds people do not walk along (everything else is walkable in both directions).
+NOT_WALKABLE = {"rail", "railway", "subway", "ferry", "motorway", "motorway_link", "construction"}
+
+
+def import_roads(
+    registry: Registry, gdf: gpd.GeoDataFrame, name_field=None, kind_field=None, actor: Actor = SYSTEM
+) -> int:
+    """Add road centre lines (WGS84 lines); returns the number added.
+
+    Kinds in :data:`NOT_WALKABLE` are kept but left out of the walking network.
+    """
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    lines = np.array(
+        [g is not None and not g.is_empty and g.geom_type in ("LineString", "MultiLineString") for g in geoms]
+    )
+    if not lines.all():
+        bad = int(np.flatnonzero(~lines)[0])
+        raise InvalidInputError(
+            f"道路必须是线 roads must be lines: feature #{bad + 1} is {getattr(geoms[bad], 'geom_type', 'empty')}"
+        )
+    names, kinds = _field(gdf, name_field), _field(gdf, kind_field)
+    rows = [
+        {
+            "name": str(names[i]),
+            "kind": str(kinds[i]),
+            "walkable": str(kinds[i]) not in NOT_WALKABLE,
+            **wkb_row(geoms[i]),
+        }
+        for i in range(len(geoms))
+    ]
+    with registry.store.transaction() as conn:
+        registry.store.insert_rows(conn, "roads", rows)
+        record(conn, actor, "import", "road", "", None, {"count": len(rows)})
+    return len(rows)
+
+
+def roads(registry: Registry, bbox=None) -> gpd.GeoDataFrame:
+    """Road centre lines, optionally within a bounding box."""
+    return frame_from_rows(registry.store.roads(bbox=bbox), ["id", "name", "kind", "walkable"])
+
+
 def _area_filter(registry, frame, area_code, generation):
     if area_code is None:
         return frame

@@ -199,8 +199,8 @@ class Store:
 
     # -- buildings, service points -----------------------------------------------------------------
     def insert_rows(self, conn: sa.Connection, table_name: str, rows: list[dict]) -> None:
-        """Insert rows into ``buildings`` or ``service_points``."""
-        table = {"buildings": t.buildings, "service_points": t.service_points}[table_name]
+        """Insert rows into ``buildings``, ``service_points`` or ``roads``."""
+        table = {"buildings": t.buildings, "service_points": t.service_points, "roads": t.roads}[table_name]
         for start in range(0, len(rows), _BATCH):
             conn.execute(table.insert(), rows[start : start + _BATCH])
 
@@ -225,6 +225,13 @@ class Store:
             statement = statement.where(s.c.lon.between(minx, maxx), s.c.lat.between(miny, maxy))
         if kind is not None:
             statement = statement.where(s.c.kind == kind)
+        return self._read(statement)
+
+    def roads(self, bbox=None) -> list[dict]:
+        """Road centre lines, optionally within a bounding box."""
+        statement = sa.select(t.roads).order_by(t.roads.c.id)
+        if bbox is not None:
+            statement = statement.where(_bbox_filter(t.roads, bbox))
         return self._read(statement)
 
     def insert_one(self, conn: sa.Connection, table_name: str, values: dict) -> int:
@@ -316,6 +323,9 @@ class Store:
 
     # -- maintenance -------------------------------------------------------------------------------
     def wipe(self, conn: sa.Connection) -> None:
-        """Delete every row (used to rebuild the demo data)."""
-        for table in (t.worker_areas, t.workers, t.service_points, t.buildings, t.areas, t.generations):
+        """Delete every row but users, tokens and the audit log (used to rebuild the demo data)."""
+        for table in (
+            t.issue_photos, t.photos, t.issue_events, t.issues, t.roads,
+            t.worker_areas, t.workers, t.service_points, t.buildings, t.areas, t.generations,
+        ):  # fmt: skip
             conn.execute(sa.delete(table))

@@ -18,6 +18,7 @@ __all__ = [
     "issue_events",
     "photos",
     "issue_photos",
+    "roads",
 ]
 
 metadata = sa.MetaData()
@@ -249,4 +250,15 @@ issue_photos = sa.Table(
     sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("sha256", sa.String(64), sa.ForeignKey("photos.sha256"), primary_key=True),
     sa.Column("event_id", sa.Integer, sa.ForeignKey("issue_events.id")),
+)
+
+roads = sa.Table(
+    "roads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False, server_default=""),
+    sa.Column("kind", sa.String(32), nullable=False, server_default=""),
+    sa.Column("walkable", sa.Boolean, nullable=False, server_default=sa.true()),
+    *_geometry_columns(),  # LineString / MultiLineString, WGS84
+    sa.Index("ix_roads_bbox", "minx", "maxx", "miny", "maxy"),
 )
