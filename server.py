@@ -217,6 +217,32 @@ def _import_roads(args) -> None:
     print(f"导入道路 imported {n} road centre lines")
 
 
+def _coverage(args) -> None:
+    from boundaries.scope import Scope, ScopedRegistry
+    from serving.analysis import analyse
+    from serving.optimize import suggest
+    from serving.report import write_report
+
+    view = ScopedRegistry(_registry(args), Scope.everything(), _actor())
+    reach_table = _config(args.config).get("COVERAGE_REACH")
+    start = time.perf_counter()
+    result = analyse(view, args.kind, args.reach, args.network, args.area, reach_table)
+    write_report(result, args.out_file)
+    s = result.summary()
+    print(
+        f"{args.kind} 覆盖 coverage ({s['reach_m']:g} m, {'network' if args.network else 'straight line'}): "
+        f"{s['households_covered']:,} / {s['households']:,} households ({(s['covered_share'] or 0):.1%}), "
+        f"{s['buildings_uncovered']:,} of {s['buildings']:,} buildings uncovered, "
+        f"nearest p50 {s['nearest_m']['p50']} m "
+        f"→ {args.out_file} ({time.perf_counter() - start:.1f}s)"
+    )
+    if args.suggest:
+        found = suggest(result, "mclp", args.suggest)
+        for _, site in found.new_sites.iterrows():
+            where = f"{site.geometry.x:.6f},{site.geometry.y:.6f}"
+            print(f"  建议 suggest {site['candidate']} at {where}: +{site['households_added']} households")
+
+
 def _export(args) -> None:
     from boundaries import assets
     from geo.io import write_vector
@@ -334,6 +360,15 @@ def _parser() -> argparse.ArgumentParser:
     file_options(s)
     s.add_argument("--kind-field", default=None, help="road kind (rail, ferry, motorway … are not walked)")
     s.set_defaults(func=_import_roads)
+
+    s = sub.add_parser("coverage", help="service-point coverage report (.xlsx, .csv per area, .geojson buildings)")
+    s.add_argument("out_file")
+    s.add_argument("--kind", required=True, help="service-point kind, e.g. police, clinic, grid_station")
+    s.add_argument("--reach", type=float, default=None, help="metres (default: COVERAGE_REACH of the kind, else 500)")
+    s.add_argument("--network", action="store_true", help="measure along the walking network (needs roads)")
+    s.add_argument("--area", default=None, help="area code (default: everything)")
+    s.add_argument("--suggest", type=int, default=None, help="also suggest K new sites (maximal covering)")
+    s.set_defaults(func=_coverage)
 
     s = sub.add_parser("import-issues", help="import historical issues from CSV or Excel (all rows or none)")
     s.add_argument("file")

@@ -184,6 +184,26 @@ class Registry:
             code = row["parent_code"]
         return result
 
+    def ancestors(self, generation=None) -> dict[str, dict[str, str]]:
+        """For every area code of a generation: ``{level: code}`` of the area and all above it (cached)."""
+        g = self.resolve_generation(generation)
+        key = ("ancestors", g, None if self.store.is_published(g) else self._draft_version)
+        cached = self.cache.get(key)
+        if cached is None:
+            rows = self.store.areas(g, geometry=False)
+            parent = {r["code"]: r["parent_code"] for r in rows}
+            level = {r["code"]: r["level"] for r in rows}
+            cached = {}
+            for code in parent:
+                chain, seen, c = {}, set(), code
+                while c and c in level and c not in seen:
+                    seen.add(c)
+                    chain.setdefault(level[c], c)
+                    c = parent[c]
+                cached[code] = chain
+            self.cache.put(key, cached)
+        return cached
+
     # -- locating ----------------------------------------------------------------------------------
     def index(self, level: str, generation=None) -> tuple[PolygonIndex, gpd.GeoDataFrame]:
         """The (cached) point index of one level's areas in a generation, with the areas it indexes."""

@@ -19,23 +19,8 @@ _CODE_COLUMNS = {level: f"{level}_code" for level in LEVELS}
 
 
 def chains(registry: Registry, generation: int) -> dict[str, dict[str, str]]:
-    """For every area code of a generation: ``{level: code}`` of it and all its ancestors (cached)."""
-    key = ("issue-chains", generation, registry._draft_version)
-    cached = registry.cache.get(key)
-    if cached is None:
-        rows = registry.store.areas(generation, geometry=False)
-        parent = {r["code"]: r["parent_code"] for r in rows}
-        level = {r["code"]: r["level"] for r in rows}
-        cached = {}
-        for code in parent:
-            chain, seen, c = {}, set(), code
-            while c and c in level and c not in seen:
-                seen.add(c)
-                chain.setdefault(level[c], c)
-                c = parent[c]
-            cached[code] = chain
-        registry.cache.put(key, cached)
-    return cached
+    """For every area code of a generation: ``{level: code}`` of it and all its ancestors."""
+    return registry.ancestors(generation)
 
 
 class Placement:

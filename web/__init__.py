@@ -50,7 +50,8 @@ def create_app(config: dict | None = None) -> Flask:
     ``API_RATE_LIMIT``, ``LOGIN_RATE_LIMIT``, ``LOGIN_NAME_RATE_LIMIT``, ``INTAKE_RATE_LIMIT``,
     ``ISSUE_CATEGORIES`` (JSON file of categories), ``WORK_CALENDAR`` (dict: ``tz``, ``periods``, ``holidays``,
     ``workdays``), ``NEAR_BOUNDARY_M``, ``PHOTO_MAX_BYTES``, ``ESCALATION_INTERVAL_S`` (0: no escalation thread;
-    it is never started when ``TESTING``), ``ISSUE_CLOCK`` (a callable returning aware UTC "now", for tests).
+    it is never started when ``TESTING``), ``COVERAGE_REACH`` (service-point kind → reach in metres; default
+    500 m), ``ISSUE_CLOCK`` (a callable returning aware UTC "now", for tests).
     """
     app = Flask(__name__)
     app.config.update(
@@ -78,6 +79,7 @@ def create_app(config: dict | None = None) -> Flask:
         NEAR_BOUNDARY_M=10.0,
         PHOTO_MAX_BYTES=8 * 1024 * 1024,
         ESCALATION_INTERVAL_S=60,
+        COVERAGE_REACH={},
         LANGUAGES=("zh", "en"),
         API_SPEC_OPTIONS={
             "components": {
@@ -99,6 +101,8 @@ def create_app(config: dict | None = None) -> Flask:
     from web.access import init_access
     from web.admin_api import blueprints as admin_blueprints
     from web.api import blueprints
+    from web.coverage_api import blueprints as coverage_blueprints
+    from web.coverage_api import coverage_pages
     from web.edit_api import blueprints as edit_blueprints
     from web.errors import register_error_handlers
     from web.issue_pages import issue_pages
@@ -111,9 +115,10 @@ def create_app(config: dict | None = None) -> Flask:
     limiter = init_limits(app)
     init_access(app)
     api = Api(app)
-    for blueprint in (*blueprints, *edit_blueprints, *admin_blueprints, *issue_blueprints):
+    for blueprint in (*blueprints, *edit_blueprints, *admin_blueprints, *issue_blueprints, *coverage_blueprints):
         api.register_blueprint(blueprint)
     app.register_blueprint(pages)
+    app.register_blueprint(coverage_pages)
     app.register_blueprint(issue_pages)
     app.register_blueprint(open311)
     _register_vendor(app)
