@@ -154,7 +154,7 @@ def analyse(
             raise InvalidInputError("没有道路数据 no roads loaded here: import road centre lines, or drop --network")
         net = WalkNetwork(geometries_from_wgs84(roads.geometry.values, crs))
         nearest_m, nearest, count = net.reach(bx, by, sx, sy, reach) if len(sites) else _none(len(bx))
-        reaching = _network_lists(net, bx, by, sx, sy, reach)
+        reaching = _network_lists(net, bx, by, sx, sy, reach, site_ids)
     else:
         net = None
         r = straight_reach(bx, by, sx, sy, reach)
@@ -192,13 +192,13 @@ def _lists(n: int, b_idx, ids) -> np.ndarray:
     return out
 
 
-def _network_lists(net, bx, by, sx, sy, reach) -> np.ndarray:
+def _network_lists(net, bx, by, sx, sy, reach, site_ids) -> np.ndarray:
     node, access = net.snap(bx, by)
     found: list[list[int]] = [[] for _ in range(len(bx))]
     for j in range(len(sx)):
         d = net.from_site(sx[j], sy[j], reach)[0][node] + access
         for i in np.flatnonzero(d <= reach):
-            found[i].append(j)
+            found[i].append(int(site_ids[j]))
     return np.array([";".join(str(x) for x in sorted(v)) for v in found], dtype=object)
 
 

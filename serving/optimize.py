@@ -105,7 +105,7 @@ def suggest(
     reachable = (cost <= reach).any(axis=1)
     predefined = np.r_[np.ones(len(existing), bool), np.zeros(len(cand_xy), bool)]
     before_mask = (cost[:, : len(existing)] <= reach).any(axis=1) if len(existing) else np.zeros(len(demand_xy), bool)
-    solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit)
+    solver = pulp.COIN_CMD(msg=False, timeLimit=time_limit)  # CBC from the cbcbox package (pulp[cbc])
     from spopt.locate import LSCP, MCLP
 
     with warnings.catch_warnings():

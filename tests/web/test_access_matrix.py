@@ -110,6 +110,9 @@ EXPECTED: dict[tuple[str, str], tuple[set[str], set[str]]] = {
     ("issue_pages.queue", "GET"): scoped(HANDLERS),
     ("issue_pages.detail", "GET"): scoped(HANDLERS),
     ("issue_pages.act", "POST"): scoped(HANDLERS),
+    ("coverage.coverage", "GET"): scoped(STATS),
+    ("coverage.suggest_sites", "POST"): scoped(STATS),
+    ("coverage_pages.coverage_page", "GET"): scoped(STATS),
 }
 
 
@@ -306,6 +309,13 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             {"data": {"action": "escalate", "note": "协助"}},
             None,
         ),
+        ("coverage.coverage", "GET"): (f"/api/v1/coverage?kind=grid_station&area={p.grid[k]}", {}, None),
+        ("coverage.suggest_sites", "POST"): (
+            "/api/v1/coverage/suggest",
+            {"json": {"kind": "grid_station", "area": p.grid[k], "k": 1}},
+            None,
+        ),
+        ("coverage_pages.coverage_page", "GET"): (f"/coverage?kind=grid_station&area={p.grid[k]}", {}, None),
     }
 
 

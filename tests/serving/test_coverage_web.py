@@ -1,0 +1,84 @@
+"""Coverage over the API and on its map page, on the demo street: per-area figures, scope, reports."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from boundaries import assets
+from geo.crs import from_wgs84, metric_crs
+from tests.conftest import demo_password, token_client
+from tests.web.browser import chromium_page, served, sign_in
+
+COMMUNITY = "510104001001"
+
+
+def test_area_figures_roll_up_and_match_brute_force(app, demo_tokens, demo_registry):
+    staff = token_client(app, demo_tokens["staff"])
+    body = staff.get(f"/api/v1/coverage?kind=grid_station&reach=300&area={COMMUNITY}").get_json()
+    areas = pd.DataFrame(body["areas"]).set_index("code")
+    assert areas.loc[COMMUNITY, "level"] == "community" and set(areas["level"]) == {"community", "grid", "micro_grid"}
+    assert all(c.startswith(COMMUNITY) for c in areas.index)  # nothing outside the asked area
+    grids = areas[areas["level"] == "grid"]
+    assert grids["households"].sum() == areas.loc[COMMUNITY, "households"]
+    assert grids["covered_households"].sum() == areas.loc[COMMUNITY, "covered_households"]
+    counts = assets.household_counts(demo_registry)
+    assert (grids["households"] == counts.loc[grids.index, "households"]).all()
+    # brute force over the community's buildings and every grid station near them
+    b = assets.buildings(demo_registry, area_code=COMMUNITY)
+    s = assets.service_points(demo_registry, bbox=(103.9, 30.5, 104.3, 30.8), kind="grid_station")
+    crs = metric_crs(104.08, 30.65)
+    bx, by = from_wgs84(b["lon"].to_numpy(), b["lat"].to_numpy(), crs)
+    sx, sy = from_wgs84(s["lon"].to_numpy(), s["lat"].to_numpy(), crs)
+    covered = (np.hypot(bx[:, None] - sx, by[:, None] - sy) <= 300).any(axis=1)
+    assert body["summary"]["households_covered"] == int(b["households"].to_numpy()[covered].sum())
+    assert areas.loc[COMMUNITY, "covered_households"] == body["summary"]["households_covered"]
+    assert body["summary"]["buildings_uncovered"] == int((~covered).sum())
+
+
+def test_scope_roles_and_reports(app, demo_tokens):
+    planner = token_client(app, demo_tokens["planner"])
+    assert planner.get("/api/v1/coverage?kind=clinic&area=510104001002").status_code == 403
+    own = planner.get("/api/v1/coverage?kind=clinic").get_json()
+    assert {a["code"][:12] for a in own["areas"]} == {COMMUNITY}
+    assert token_client(app, demo_tokens["grid_worker"]).get("/api/v1/coverage?kind=clinic").status_code == 403
+    xlsx = planner.get(f"/api/v1/coverage?kind=clinic&area={COMMUNITY}&format=xlsx")
+    sheets = pd.read_excel(io.BytesIO(xlsx.data), sheet_name=None)
+    assert set(sheets) == {"区域", "服务点", "建筑"} and "覆盖率" in sheets["区域"].columns
+    assert planner.get("/api/v1/coverage?kind=clinic&reach=-5").status_code == 422
+    missing = planner.get("/api/v1/coverage?kind=clinic&network=true").get_json()
+    assert "road" in missing["error"]["message"]  # the demo street has no roads loaded
+    r = planner.post("/api/v1/coverage/suggest", json={"kind": "clinic", "area": COMMUNITY, "model": "mclp", "k": 2})
+    assert r.status_code == 200 and len(r.get_json()["new_sites"]["features"]) == 2
+    assert r.get_json()["households_added"] > 0
+    drawn = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"name": "空地"},
+                "geometry": {"type": "Point", "coordinates": [104.07, 30.65]},
+            }
+        ],
+    }
+    r = planner.post(
+        "/api/v1/coverage/suggest", json={"kind": "clinic", "area": COMMUNITY, "k": 1, "candidates": drawn}
+    )
+    assert r.status_code == 200 and r.get_json()["new_sites"]["features"][0]["properties"]["candidate"] == "空地"
+    bad = planner.post("/api/v1/coverage/suggest", json={"kind": "clinic", "candidates": {"type": "Point"}})
+    assert bad.status_code == 400
+
+
+@pytest.mark.browser
+def test_coverage_page_draws_offline_with_a_legend(app):
+    with served(app) as url, chromium_page(url) as (page, log):
+        sign_in(page, url, "staff", demo_password("staff"), target=f"/coverage?kind=clinic&area={COMMUNITY}&suggest=1")
+        assert "户数覆盖" in page.inner_text("#summary") and "建议新增 1 处" in page.inner_text("#suggestion")
+        frame = next(f for f in page.frames if f != page.main_frame)
+        frame.wait_for_selector("path.leaflet-interactive")
+        assert frame.locator("path.leaflet-interactive").count() > 500
+        assert "户数覆盖率" in frame.inner_text("#legend")
+    assert log["console_errors"] == [] and log["page_errors"] == [] and log["blocked"] == []
