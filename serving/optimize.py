@@ -22,7 +22,7 @@ from serving.analysis import CoverageResult
 __all__ = ["Suggestion", "suggest", "MAX_MATRIX"]
 
 #: Largest demand × facility matrix solved in one request (a district's buildings need an area filter).
-MAX_MATRIX = 4_000_000
+MAX_MATRIX = 1_000_000
 
 
 @dataclass
@@ -67,7 +67,7 @@ def _candidates(result: CoverageResult, candidates) -> tuple[np.ndarray, np.ndar
 
 
 def suggest(
-    result: CoverageResult, model: str = "mclp", k: int = 1, candidates=None, time_limit: int = 60
+    result: CoverageResult, model: str = "mclp", k: int = 1, candidates=None, time_limit: int = 20
 ) -> Suggestion:
     """Suggest new sites for the coverage run's kind and reach.
 
