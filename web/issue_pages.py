@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import folium
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from marshmallow import ValidationError
 
 from accounts.roles import ROLE_NAMES_ZH
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
@@ -13,6 +12,7 @@ from issues.workflow import ACTIONS, ACTIVE_STATES, STATE_NAMES_ZH, STATES
 from web.access import allow, caller, scoped
 from web.issues_api import IssueQuery, desk
 from web.maps import add_areas, offline_map
+from web.paging import page_filters, render_paged
 from web.security import allow_scripts_in
 
 __all__ = ["issue_pages"]
@@ -28,28 +28,13 @@ def _common() -> dict:
 @allow("issues:read")
 def queue():
     """The queue of the caller's areas, filterable by state, area, overdue and unlocated."""
-    try:
-        args = IssueQuery().load({k: v for k, v in request.args.items() if v != ""})
-        error = None
-    except ValidationError as exc:
-        args, error = IssueQuery().load({}), exc.messages
+    args, error = page_filters(IssueQuery())
     try:
         rows, total = list_issues(scoped(), now=desk().clock(), **args)
     except (InvalidInputError, NotFoundError) as exc:  # shown on the page; areas outside one's own answer 403
         rows, total, error = [], 0, str(exc)
-    pages_total = max(1, -(-total // args["per_page"]))
-    filters = {k: request.args.get(k, "") for k in ("state", "area", "category", "overdue", "unlocated")}
-    return render_template(
-        "issues.html",
-        rows=rows,
-        total=total,
-        page=args["page"],
-        pages_total=pages_total,
-        filters=filters,
-        error=error,
-        states=STATES,
-        **_common(),
-    )
+    keys = ("state", "area", "category", "overdue", "unlocated")
+    return render_paged("issues.html", rows, total, args, keys, error=error, states=STATES, **_common())
 
 
 def _issue_map(issue: dict) -> str | None:

@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import logout_user
-from marshmallow import ValidationError
 
 from accounts.roles import ROLE_NAMES_ZH
 from accounts.users import authenticate
@@ -18,6 +17,7 @@ from web import registry
 from web.access import allow, authenticated, caller, login_user_session, public, scoped
 from web.admin_api import AuditQuery, audit_page_args
 from web.maps import add_areas, add_buildings, add_service_points, offline_map
+from web.paging import page_filters, render_paged
 from web.security import allow_scripts_in
 
 __all__ = ["pages"]
@@ -109,22 +109,7 @@ def home():
 @allow("audit:read")
 def audit_page():
     """The audit log as a filterable, paged table."""
-    try:
-        args = AuditQuery().load({k: v for k, v in request.args.items() if v != ""})
-        error = None
-    except ValidationError as exc:
-        args, error = AuditQuery().load({}), exc.messages
+    args, error = page_filters(AuditQuery())
     rows, total = audit.entries(registry().store.engine, **audit_page_args(args))
-    pages_total = max(1, -(-total // args["per_page"]))
-    filters = {k: request.args.get(k, "") for k in ("user", "object_type", "object_id", "since", "until")}
-    return render_template(
-        "audit.html",
-        rows=rows,
-        total=total,
-        page=args["page"],
-        pages_total=pages_total,
-        filters=filters,
-        error=error,
-        user=caller(),
-        roles=ROLE_NAMES_ZH,
-    )
+    keys = ("user", "object_type", "object_id", "since", "until")
+    return render_paged("audit.html", rows, total, args, keys, error=error, user=caller(), roles=ROLE_NAMES_ZH)
