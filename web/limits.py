@@ -19,6 +19,8 @@ __all__ = ["init_limits", "limit_login", "limit_intake"]
 
 def _caller_key() -> str:
     header = request.headers.get("Authorization", "")
+    if not header and request.path.startswith("/open311/") and request.values.get("api_key"):
+        header = "Bearer " + request.values["api_key"]  # the same caller as with the header
     if header:
         return "token:" + hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()[:16]
     user = session.get("_user_id")
@@ -54,5 +56,8 @@ def limit_login(limiter: Limiter, view):
 
 
 def limit_intake(limiter: Limiter, view):
-    """Throttle issue intake per caller (token or user)."""
-    return limiter.limit(lambda: current_app.config["INTAKE_RATE_LIMIT"], key_func=_caller_key, methods=["POST"])(view)
+    """Throttle issue intake per caller (token or user), one allowance shared by every intake route."""
+    limit = limiter.shared_limit(
+        lambda: current_app.config["INTAKE_RATE_LIMIT"], scope="intake", key_func=_caller_key, methods=["POST"]
+    )
+    return limit(view)

@@ -286,3 +286,26 @@ def test_multipart_intake_with_a_photo(world):
     with registry.store.engine.connect() as conn:
         row = conn.execute(sa.select(t.photos).where(t.photos.c.sha256 == issue["photos"][0])).mappings().one()
     assert (row["width"], row["height"], row["content_type"]) == (32, 24, "image/png")
+
+
+def test_intake_is_rate_limited_per_caller(demo_db, demo_tokens, tmp_path):
+    from web import create_app
+
+    url = copy_demo(demo_db, tmp_path)
+    registry = Registry(open_store(url))
+    app = create_app({**TEST_CONFIG, "DATABASE_URL": url, "REGISTRY": registry, "INTAKE_RATE_LIMIT": "2 per minute"})
+    app.extensions["weige.limiter"].reset()
+    code, lon, lat = _micro_grid_point(registry)
+    body = {"category": "dispute", "lon": lon, "lat": lat}
+    wechat = token_client(app, demo_tokens["api_client"])
+    assert [wechat.post("/api/v1/issues", json=body).status_code for _ in range(3)] == [201, 201, 429]
+    staff = token_client(app, demo_tokens["staff"])  # another caller has its own allowance
+    assert staff.post("/api/v1/issues", json=body).status_code == 201
+    form = {"service_code": "dispute", "lat": str(lat), "long": str(lon)}
+    open311 = app.test_client()
+    codes = [
+        open311.post(f"/open311/v2/requests.json?api_key={demo_tokens['staff']}", data=form).status_code
+        for _ in range(2)
+    ]
+    assert codes == [201, 429]  # the same caller, through Open311
+    assert _count(registry) == 4
