@@ -139,7 +139,7 @@ def add_choropleth(fmap: folium.Map, areas: gpd.GeoDataFrame, column: str, title
         for v in (0.0, 0.25, 0.5, 0.75, 1.0)
     )
     legend = (
-        '<div id="legend" style="position:absolute;bottom:24px;left:12px;z-index:1000;background:#fff;'
+        '<div id="legend" style="position:absolute;bottom:28px;right:12px;z-index:1000;background:#fff;'
         f'padding:6px 8px;border:1px solid #999;font:12px sans-serif">{html.escape(title)}<br>{stops}</div>'
     )
     fmap.get_root().html.add_child(folium.Element(legend))
