@@ -52,6 +52,11 @@ def _demo(args, registry=None) -> None:
         f"{len(demo.service_points)} service points, {len(demo.workers)} workers"
     )
     _demo_users(args, registry)
+    from issues.demo import load_demo_issues
+    from issues.desk import IssueDesk
+
+    report = load_demo_issues(IssueDesk(registry), actor=_actor())
+    print(f"示例事件 demo issues: {report.imported} ({report.skipped} already there)")
 
 
 def _demo_users(args, registry) -> None:

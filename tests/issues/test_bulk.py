@@ -77,3 +77,17 @@ def test_good_rows_import_located_and_a_rerun_skips_them(demo_db, tmp_path, caps
     assert server.main(["--db", url, "import-issues", str(path)]) == 0
     assert "imported 0 issues (4 already imported" in capsys.readouterr().out
     assert _count(registry) == 4
+
+
+def test_demo_issues_cover_every_state_and_land_in_micro_grids(demo_db, tmp_path):
+    from issues.demo import load_demo_issues
+    from issues.desk import IssueDesk
+
+    registry = Registry(open_store(copy_demo(demo_db, tmp_path)))
+    report = load_demo_issues(IssueDesk(registry), n=120)
+    assert report.imported == 120 and not report.errors
+    with registry.store.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.issues.c.state, t.issues.c.micro_grid_code, t.issues.c.due_at)).all()
+    assert {r.state for r in rows} >= {"closed", "reported", "dispatched", "in_progress"}
+    assert all(r.micro_grid_code for r in rows)
+    assert all((r.due_at is None) == (r.state == "closed") for r in rows)
