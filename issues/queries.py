@@ -26,6 +26,7 @@ __all__ = [
     "export_frame",
     "photo",
     "issue_id_for_token",
+    "last_notes",
     "EXPORT_HEADERS",
 ]
 
@@ -156,6 +157,22 @@ def list_issues(
             sa.select(t.issues).where(where).order_by(c.id.desc()).limit(per_page).offset((page - 1) * per_page)
         ).mappings()
         return [_public(view, dict(r), now) for r in rows], int(total)
+
+
+def last_notes(view: ScopedRegistry, ids) -> dict[int, str]:
+    """The latest non-empty step note of each of the given (visible) issues."""
+    e = t.issue_events.c
+    ids = [int(i) for i in ids]
+    out: dict[int, str] = {}
+    with view.registry.store.engine.connect() as conn:
+        for start in range(0, len(ids), 5000):
+            rows = conn.execute(
+                sa.select(e.issue_id, e.note)
+                .where(e.issue_id.in_(ids[start : start + 5000]), e.note != "")
+                .order_by(e.id)
+            )
+            out.update(dict(rows.all()))
+    return out
 
 
 def issue_id_for_token(view: ScopedRegistry, token: str) -> int:

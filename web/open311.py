@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, json, request, url_for
 
 from boundaries.errors import InvalidInputError
-from issues.queries import get_issue, issue_id_for_token, list_issues
+from issues.queries import get_issue, issue_id_for_token, last_notes, list_issues
 from issues.workflow import OPEN311_STATUS, STATE_NAMES_ZH
 from web.access import allow, public, scoped
 from web.issues_api import desk
@@ -91,11 +91,12 @@ def service_definition(code, fmt):
     return _answer(fmt, "service_definition", "service_definition", [{"service_code": code, "attributes": []}])
 
 
-def _request(issue: dict) -> dict:
+def _request(issue: dict, note: str | None = None) -> dict:
     catalog = desk().catalog
     name = catalog.get(issue["category"]).name_zh if issue["category"] in catalog else issue["category"]
     notes = [h["note"] for h in issue.get("history", []) if h.get("note")]
-    status_notes = f"{STATE_NAMES_ZH[issue['state']]} {issue['state']}" + (f": {notes[-1]}" if notes else "")
+    note = notes[-1] if notes else note
+    status_notes = f"{STATE_NAMES_ZH[issue['state']]} {issue['state']}" + (f": {note}" if note else "")
     media = (
         url_for("issues.get_photo", issue_id=issue["id"], sha256=issue["photos"][0], _external=True)
         if issue.get("photos")
@@ -156,7 +157,8 @@ def get_requests(fmt):
     rows, _ = list_issues(
         scoped(), category=service, ids=id_list, since=since, until=until, status=status, per_page=_MAX_REQUESTS
     )
-    return _answer(fmt, "service_requests", "request", [_request(r) for r in rows])
+    notes = last_notes(scoped(), [r["id"] for r in rows])
+    return _answer(fmt, "service_requests", "request", [_request(r, notes.get(r["id"])) for r in rows])
 
 
 @open311.route(f"/requests/<int(min=1, max=2147483647):request_id>.{_FMT}")

@@ -104,6 +104,8 @@ def test_closing_shows_closed_with_the_note(o311):
         assert r.status_code == 200, r.get_json()
     row = client.get(f"/open311/v2/requests/{rid}.json?api_key={key}").get_json()[0]
     assert row["status"] == "closed" and "结案" in row["status_notes"] and "已清扫完毕" in row["status_notes"]
+    listed = client.get(f"/open311/v2/requests.json?api_key={key}&status=closed").get_json()
+    assert [r["status_notes"] for r in listed] == [row["status_notes"]]
 
 
 def test_errors_use_the_open311_format(o311):
