@@ -76,18 +76,9 @@ class ScopedRegistry:
         g = self.registry.resolve_generation(generation)
         key = ("scope-codes", self.scope.roots, g, self.registry._draft_version)
         cached = self.registry.cache.get(key)
-        if cached is None:
-            rows = self.registry.store.areas(g, geometry=False)
-            children: dict[str, list[str]] = {}
-            for r in rows:
-                children.setdefault(r["parent_code"], []).append(r["code"])
-            found, stack = set(), [c for c in self.scope.roots if c in {r["code"] for r in rows}]
-            while stack:
-                code = stack.pop()
-                if code not in found:
-                    found.add(code)
-                    stack.extend(children.get(code, ()))
-            cached = frozenset(found)
+        if cached is None:  # an area is in scope when one of its ancestors (or itself) is a bound root
+            roots = self.scope.roots
+            cached = frozenset(c for c, chain in self.registry.ancestors(g).items() if roots & set(chain.values()))
             self.registry.cache.put(key, cached)
         return cached
 

@@ -13,14 +13,9 @@ from boundaries.registry import Registry
 from geo.topology import boundary_distance_m
 from issues.workflow import LADDER
 
-__all__ = ["Placement", "place_points", "chains"]
+__all__ = ["Placement", "place_points"]
 
 _CODE_COLUMNS = {level: f"{level}_code" for level in LEVELS}
-
-
-def chains(registry: Registry, generation: int) -> dict[str, dict[str, str]]:
-    """For every area code of a generation: ``{level: code}`` of it and all its ancestors."""
-    return registry.ancestors(generation)
 
 
 class Placement:
@@ -51,7 +46,7 @@ def place_points(registry: Registry, lon, lat, generation: int, near_m: float = 
     """Locate WGS84 points for issues: micro-grid first, then community, then street."""
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
     placed = Placement(len(lon))
-    index_of = chains(registry, generation)
+    index_of = registry.ancestors(generation)
     todo = np.ones(len(lon), bool)
     present = registry.levels_present(generation)
     for level in (LADDER[0], "community", "street"):
