@@ -13,7 +13,7 @@ import shapely
 from scipy.spatial import cKDTree
 from shapely import ops
 
-__all__ = ["WalkNetwork"]
+__all__ = ["WalkNetwork", "nearest_of"]
 
 
 class WalkNetwork:
@@ -59,18 +59,23 @@ class WalkNetwork:
             out[list(found)] = access[0] + np.fromiter(found.values(), float, len(found))
         return out, float(access[0])
 
-    def reach(self, px, py, sx, sy, reach_m: float):
-        """Per point: network distance to the nearest site within reach (``inf`` if none), its index, the count."""
+    def pairs(self, px, py, sx, sy, reach_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (point, site) pair within ``reach_m`` along the network: point indices, site indices, metres."""
         node, access = self.snap(px, py)
-        n = len(node)
-        nearest_m, nearest, count = np.full(n, np.inf), np.full(n, -1), np.zeros(n, int)
+        found = []
         for j, (x, y) in enumerate(zip(np.asarray(sx, float), np.asarray(sy, float), strict=True)):
             d = self.from_site(x, y, reach_m)[0][node] + access
-            inside = d <= reach_m
-            count += inside
-            better = inside & (d < nearest_m)
-            nearest_m[better], nearest[better] = d[better], j
-        return nearest_m, nearest, count
+            inside = np.flatnonzero(d <= reach_m)
+            found.append((inside, np.full(len(inside), j), d[inside]))
+        if not found:
+            empty = np.empty(0, int)
+            return empty, empty, np.empty(0)
+        return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))
+
+    def reach(self, px, py, sx, sy, reach_m: float):
+        """Per point: network distance to the nearest site within reach (``inf`` if none), its index, the count."""
+        n = len(np.atleast_1d(px))
+        return nearest_of(n, *self.pairs(px, py, sx, sy, reach_m))
 
     def service_area(self, x: float, y: float, reach_m: float, width_m: float = 25.0):
         """The streets one can walk to within ``reach_m`` of a site, as a polygon ``width_m`` either side."""
@@ -92,3 +97,12 @@ class WalkNetwork:
         return shapely.union_all(
             [shapely.buffer(shapely.union_all(pieces), width_m), shapely.Point(x, y).buffer(width_m)]
         )
+
+
+def nearest_of(n: int, point_idx, site_idx, dist):
+    """Per point of ``n``: the nearest site among the pairs (``inf`` / -1 without any), and the pair count."""
+    nearest_m, nearest = np.full(n, np.inf), np.full(n, -1)
+    order = np.lexsort((dist, point_idx))  # by point, nearest first
+    first = order[np.r_[True, point_idx[order][1:] != point_idx[order][:-1]]] if len(order) else order
+    nearest_m[point_idx[first]], nearest[point_idx[first]] = dist[first], site_idx[first]
+    return nearest_m, nearest, np.bincount(point_idx, minlength=n)

@@ -22,7 +22,7 @@ from boundaries import assets
 from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.scope import ScopedRegistry
 from geo.crs import from_wgs84, geometries_from_wgs84, geometries_to_wgs84, metric_crs
-from geo.network import WalkNetwork
+from geo.network import WalkNetwork, nearest_of
 from geo.reach import pairs_within, straight_reach
 
 __all__ = ["CoverageResult", "analyse", "reach_for", "DEFAULT_REACH_M", "DISTANCE_BINS"]
@@ -153,21 +153,21 @@ def analyse(
         if roads.empty:
             raise InvalidInputError("没有道路数据 no roads loaded here: import road centre lines, or drop --network")
         net = WalkNetwork(geometries_from_wgs84(roads.geometry.values, crs))
-        nearest_m, nearest, count = net.reach(bx, by, sx, sy, reach) if len(sites) else _none(len(bx))
-        reaching = _network_lists(net, bx, by, sx, sy, reach, site_ids)
+        b_idx, s_idx, dist = net.pairs(bx, by, sx, sy, reach)  # one walk from each site serves every figure
+        nearest_m, nearest, count = nearest_of(len(bx), b_idx, s_idx, dist)
     else:
         net = None
         r = straight_reach(bx, by, sx, sy, reach)
         nearest_m, nearest, count = r.nearest_m, r.nearest, r.count
         b_idx, s_idx, _ = pairs_within(bx, by, sx, sy, reach)
-        reaching = _lists(len(bx), b_idx, site_ids[s_idx] if len(s_idx) else s_idx)
+    reaching = _lists(len(bx), b_idx, site_ids[s_idx] if len(s_idx) else s_idx)
     covered = count > 0
     out = buildings.drop(columns=[c for c in ("minx", "miny", "maxx", "maxy") if c in buildings.columns]).copy()
     out["covered"] = covered
     out["nearest_m"] = np.round(nearest_m, 1)
     out["nearest_point"] = np.where(nearest >= 0, site_ids[np.clip(nearest, 0, None)] if len(site_ids) else -1, -1)
     out["points"] = reaching
-    points = _points(view, sites, nearest, covered, buildings["households"].to_numpy(float), count_reach=reaching)
+    points = _points(sites, nearest, covered, buildings["households"].to_numpy(float), b_idx, s_idx)
     areas = _areas(view, out, area)
     reach_polygons = _polygons(sites, sx, sy, reach, crs, net) if polygons else gpd.GeoDataFrame(geometry=[], crs=4326)
     keep = view.covers_points(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
@@ -175,10 +175,6 @@ def analyse(
         kind, reach, network, area, crs, out, points[keep].reset_index(drop=True), areas, reach_polygons,
         np.column_stack([sx, sy]), np.column_stack([bx, by]),
     )  # fmt: skip
-
-
-def _none(n):
-    return np.full(n, np.inf), np.full(n, -1), np.zeros(n, int)
 
 
 def _lists(n: int, b_idx, ids) -> np.ndarray:
@@ -192,25 +188,10 @@ def _lists(n: int, b_idx, ids) -> np.ndarray:
     return out
 
 
-def _network_lists(net, bx, by, sx, sy, reach, site_ids) -> np.ndarray:
-    node, access = net.snap(bx, by)
-    found: list[list[int]] = [[] for _ in range(len(bx))]
-    for j in range(len(sx)):
-        d = net.from_site(sx[j], sy[j], reach)[0][node] + access
-        for i in np.flatnonzero(d <= reach):
-            found[i].append(int(site_ids[j]))
-    return np.array([";".join(str(x) for x in sorted(v)) for v in found], dtype=object)
-
-
-def _points(view, sites, nearest, covered, households, count_reach) -> gpd.GeoDataFrame:
+def _points(sites, nearest, covered, households, b_idx, s_idx) -> gpd.GeoDataFrame:
     """Per point: households its reach includes, demand (households whose nearest point it is) and capacity."""
-    ids = sites["id"].to_numpy()
-    demand = np.bincount(nearest[covered], weights=households[covered], minlength=len(sites)) if len(sites) else []
-    reached = np.zeros(len(sites))
-    position = {int(i): k for k, i in enumerate(ids)}
-    for row, text in enumerate(count_reach):
-        for part in filter(None, text.split(";")):
-            reached[position[int(part)]] += households[row]
+    demand = np.bincount(nearest[covered], weights=households[covered], minlength=len(sites))
+    reached = np.bincount(s_idx, weights=households[b_idx], minlength=len(sites))
     frame = sites.copy()
     frame["households_reached"] = reached.astype(int)
     frame["demand_households"] = np.asarray(demand, float).astype(int)
