@@ -151,7 +151,6 @@ class IssueDesk:
                 f"位置不在任何街道内 ({lon84:.6f}, {lat84:.6f}) lies outside every street in the registry; "
                 "check the coordinates and their crs"
             )
-        worker = self._worker_for(where)
         now = self.clock()
         values = {
             "external_id": external_id,
@@ -169,8 +168,7 @@ class IssueDesk:
             "building_id": building_id,
             "generation": generation,
             **where,
-            "assignee_worker_id": worker["id"] if worker else None,
-            "assignee_name": worker["name"] if worker else "",
+            **self._routed(where),
             "state": "reported",
             "reporter_name": str(reporter_name),
             "reporter_phone": str(reporter_phone),
@@ -212,14 +210,22 @@ class IssueDesk:
         except OutOfScopeError:  # a worker reporting next door: the report stands, they just cannot follow it
             return {"id": issue_id, "state": "reported", "visible": False}
 
-    def _worker_for(self, where: dict) -> dict | None:
+    def _assignee(self, code: str | None) -> dict:
+        """The assignee columns for an area: its first worker, or nobody (the area's queue)."""
+        workers = self.registry.store.workers(area_codes=[code]) if code else []
+        worker = workers[0] if workers else None
+        return {
+            "assignee_worker_id": worker["id"] if worker else None,
+            "assignee_name": worker["name"] if worker else "",
+        }
+
+    def _routed(self, where: dict) -> dict:
+        """Routing at intake: the worker of the issue's area, else of the next area up the ladder."""
         for level in LADDER[LADDER.index(where["level"]) :]:
-            code = where.get(f"{level}_code")
-            if code:
-                workers = self.registry.store.workers(area_codes=[code])
-                if workers:
-                    return workers[0]
-        return None
+            assignee = self._assignee(where.get(f"{level}_code"))
+            if assignee["assignee_worker_id"] is not None:
+                return assignee
+        return self._assignee(None)
 
     @staticmethod
     def _event(conn, issue_id, actor, action, states, levels, note, at, stage=None):
@@ -340,13 +346,11 @@ class IssueDesk:
                 raise ConflictError(
                     f"区域 {area} 不在事件所在的{level} {issue[column]} 内 the area is not inside the issue's {level}"
                 )
-        workers = self.registry.store.workers(area_codes=[area])
         now = self.clock()
         values.update(
             level=row["level"],
             handler_code=area,
-            assignee_worker_id=workers[0]["id"] if workers else None,
-            assignee_name=workers[0]["name"] if workers else "",
+            **self._assignee(area),
             updated_at=now,
         )
         c = t.issues.c
@@ -391,13 +395,10 @@ class IssueDesk:
         if step is None:
             return False
         level, code = step
-        workers = self.registry.store.workers(area_codes=[code])
-        worker = workers[0] if workers else None
         values = {
             "level": level,
             "handler_code": code,
-            "assignee_worker_id": worker["id"] if worker else None,
-            "assignee_name": worker["name"] if worker else "",
+            **self._assignee(code),
             "escalations": issue["escalations"] + 1,
             "updated_at": now,
             "due_at": self.due(issue["category"], issue["state"], now),
