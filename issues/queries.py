@@ -328,18 +328,10 @@ EXPORT_HEADERS = {
 }
 
 
-def export_frame(view: ScopedRegistry, **filters) -> pd.DataFrame:
-    """Every issue matching the queue filters, with Chinese column headers, for Excel or CSV."""
+def export_frame(view: ScopedRegistry, catalog, **filters) -> pd.DataFrame:
+    """Every issue matching the queue filters, with Chinese column headers and category names, for Excel or CSV."""
     rows, _ = list_issues(view, per_page=10**9, **filters)
     frame = pd.DataFrame(rows, columns=list(EXPORT_HEADERS))
-    frame["category"] = [view_category_name(c) for c in frame["category"]]
+    frame["category"] = [catalog.get(c).name_zh if c in catalog else c for c in frame["category"]]
     frame["overdue"] = frame["overdue"].map({True: "是", False: "否"})
     return frame.rename(columns=EXPORT_HEADERS)
-
-
-def view_category_name(code: str) -> str:
-    """The Chinese name of a built-in category (the code itself for others)."""
-    from issues.categories import DEFAULT_CATEGORIES
-
-    cat = DEFAULT_CATEGORIES.get(code)
-    return cat.name_zh if cat else code

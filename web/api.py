@@ -19,7 +19,7 @@ from boundaries.levels import LEVELS
 from geo.crs import normalize_crs
 from geo.io import read_points_table
 from web.access import allow, scoped
-from web.errors import ApiError
+from web.errors import ApiError, parse_json
 
 __all__ = ["blueprints"]
 
@@ -219,10 +219,7 @@ def _bulk_input(args):
         raise ApiError("请求体为空 empty request body: send GeoJSON points or CSV", "empty_body")
     if content_type in ("text/csv", "application/csv"):
         return read_points_table(io.BytesIO(raw), crs=args["crs"]), "csv"
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(f"JSON 格式错误 malformed JSON: {exc}", "malformed_json") from exc
+    data = parse_json(raw)
     if (
         not isinstance(data, dict)
         or data.get("type") != "FeatureCollection"

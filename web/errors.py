@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -15,7 +17,7 @@ from boundaries.errors import (
 )
 from geo.errors import GeoError
 
-__all__ = ["STATUS_CODES", "register_error_handlers", "ApiError"]
+__all__ = ["STATUS_CODES", "register_error_handlers", "ApiError", "parse_json"]
 
 
 class ApiError(Exception):
@@ -24,6 +26,14 @@ class ApiError(Exception):
     def __init__(self, message: str, code: str = "bad_request", status: int = 400, details=None):
         super().__init__(message)
         self.code, self.status, self.details = code, status, details
+
+
+def parse_json(raw: bytes):
+    """A request body as JSON, or :class:`ApiError` ``malformed_json`` saying where it breaks."""
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(f"JSON 格式错误 malformed JSON: {exc}", "malformed_json") from exc
 
 
 #: Domain error classes and their HTTP status; the most specific class wins.

@@ -20,7 +20,7 @@ from issues.queries import export_frame, get_issue, issue_stats, list_issues, ph
 from issues.workflow import ACTIONS, STATES
 from web.access import allow, authenticated, caller, scoped
 from web.api import MAX_ID
-from web.errors import ApiError
+from web.errors import ApiError, parse_json
 
 __all__ = ["blueprints", "desk", "IssueCreate"]
 
@@ -115,10 +115,7 @@ def _intake_body() -> tuple[dict, list[tuple[str, bytes]]]:
         fields_ = {k: v for k, v in request.form.items() if v != ""}
         files = [(f.filename or "photo", f.read()) for f in request.files.getlist("photos")]
     else:
-        try:
-            fields_ = json.loads(request.get_data(cache=False) or b"null")
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ApiError(f"JSON 格式错误 malformed JSON: {exc}", "malformed_json") from exc
+        fields_ = parse_json(request.get_data(cache=False) or b"null")
         if not isinstance(fields_, dict):
             raise ApiError("请求体须为 JSON 对象 the body must be a JSON object", "malformed_json")
         files = []
@@ -215,7 +212,7 @@ def export_issues(args):
     """Every issue matching the filters, as xlsx or CSV with Chinese column headers."""
     fmt = args.pop("format")
     args.pop("page"), args.pop("per_page")
-    frame = export_frame(scoped(), now=desk().clock(), **args)
+    frame = export_frame(scoped(), desk().catalog, now=desk().clock(), **args)
     if fmt == "csv":
         data = frame.to_csv(index=False).encode("utf-8-sig")  # the BOM lets Excel read the Chinese headers
         mimetype = "text/csv"
