@@ -34,6 +34,13 @@ def _registry(args):
     return Registry(open_store(args.db))
 
 
+def _layer(args):
+    """The vector file of an import command, in WGS84 (see ``file_options``)."""
+    from geo.io import read_vector
+
+    return read_vector(args.file, crs=args.crs, encoding=args.encoding)
+
+
 def _actor():
     from accounts.cli import cli_actor
 
@@ -128,9 +135,8 @@ def _print_report(report) -> None:
 
 def _import_areas(args) -> None:
     from boundaries.importer import import_areas
-    from geo.io import read_vector
 
-    gdf = read_vector(args.file, crs=args.crs, encoding=args.encoding)
+    gdf = _layer(args)
     report = import_areas(
         _registry(args),
         gdf,
@@ -149,9 +155,8 @@ def _import_areas(args) -> None:
 
 def _import_buildings(args) -> None:
     from boundaries.assets import import_buildings
-    from geo.io import read_vector
 
-    gdf = read_vector(args.file, crs=args.crs, encoding=args.encoding)
+    gdf = _layer(args)
     n = import_buildings(
         _registry(args),
         gdf,
@@ -168,9 +173,8 @@ def _import_buildings(args) -> None:
 
 def _import_service_points(args) -> None:
     from boundaries.assets import import_service_points
-    from geo.io import read_vector
 
-    gdf = read_vector(args.file, crs=args.crs, encoding=args.encoding)
+    gdf = _layer(args)
     n = import_service_points(
         _registry(args),
         gdf,
@@ -215,9 +219,8 @@ def _import_issues(args) -> None:
 
 def _import_roads(args) -> None:
     from boundaries.assets import import_roads
-    from geo.io import read_vector
 
-    gdf = read_vector(args.file, crs=args.crs, encoding=args.encoding)
+    gdf = _layer(args)
     n = import_roads(_registry(args), gdf, name_field=args.name_field, kind_field=args.kind_field, actor=_actor())
     print(f"导入道路 imported {n} road centre lines")
 

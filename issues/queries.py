@@ -13,6 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from boundaries.errors import NotFoundError, OutOfScopeError
+from boundaries.levels import child_level
 from boundaries.scope import ScopedRegistry, mask_phone
 from boundaries.storage import tables as t
 from issues.workflow import ACTIVE_STATES, OPEN311_STATUS, STATE_NAMES_ZH, STATES
@@ -284,8 +285,6 @@ def _children(view, area, frame, late) -> list[dict]:
     if area is None:
         return []
     level = view.area(area)["level"]
-    from boundaries.levels import child_level
-
     below = child_level(level)
     column = f"{below}_code" if below else None
     if column not in frame.columns:
