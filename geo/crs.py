@@ -15,6 +15,7 @@ Metric work uses :func:`metric_crs`: the CGCS2000 3-degree Gauss-Krüger zone fo
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -276,28 +277,32 @@ def geometries_from_wgs84(geoms, crs: str | int | pyproj.CRS | None = WGS84) -> 
 
 
 def metric_crs(lon: float, lat: float) -> pyproj.CRS:
-    """Projected CRS for metric work around a WGS84 point (see :func:`_metric_crs`)."""
-    return _metric_crs(round(float(lon), 1), round(float(lat), 1))
-
-
-@lru_cache(maxsize=256)
-def _metric_crs(lon: float, lat: float) -> pyproj.CRS:
     """Projected CRS for metric work around a WGS84 point.
 
     Inside China's longitudes (73.5–136.5 E, northern hemisphere) this is the CGCS2000 3-degree Gauss–Krüger
     zone without false-easting prefix (EPSG:4534 for CM 75E … EPSG:4554 for CM 135E; Chengdu: EPSG:4544);
-    elsewhere the UTM zone.
+    elsewhere the UTM zone. A 3-degree zone ``n`` has central meridian ``3n`` and spans
+    ``[3n - 1.5, 3n + 1.5)``, so ``n = floor((lon + 1.5) / 3)``: a longitude on a zone edge belongs to the
+    zone east of it (as a UTM zone edge does).
 
     Examples
     --------
     >>> metric_crs(104.08, 30.65).to_epsg()
     4544
+    >>> metric_crs(103.5, 30.65).to_epsg()  # on the edge between CM 102E and CM 105E
+    4544
     """
+    lon, lat = float(lon), float(lat)
     if 73.5 <= lon < 136.5 and 0 <= lat <= 56:
-        central = int(round(lon / 3.0)) * 3
-        return pyproj.CRS.from_epsg(4534 + (central - 75) // 3)
+        zone = math.floor((lon + 1.5) / 3.0)
+        return _crs_from_epsg(4534 + zone - 25)  # zone 25 is CM 75E
     zone = int((lon + 180) // 6) % 60 + 1
-    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+    return _crs_from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+@lru_cache(maxsize=256)
+def _crs_from_epsg(code: int) -> pyproj.CRS:
+    return pyproj.CRS.from_epsg(code)
 
 
 def check_lonlat(lon, lat, what: str = "coordinates") -> None:

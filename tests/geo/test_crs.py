@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pyproj
 import pytest
 import shapely
 
@@ -80,7 +81,8 @@ def test_swapped_coordinates_are_detected_with_a_hint():
 
 def test_metric_crs_zones():
     assert crs.metric_crs(104.08, 30.65).to_epsg() == 4544
-    assert crs.metric_crs(121.5, 31.2).to_epsg() == 4549
+    assert crs.metric_crs(121.49, 31.2).to_epsg() == 4549  # CM 120E
+    assert crs.metric_crs(121.5, 31.2).to_epsg() == 4550  # on the edge: the zone east of it, CM 123E
     assert crs.metric_crs(24.94, 60.17).to_epsg() == 32635
 
 
@@ -106,3 +108,27 @@ def test_gcj02_districts_line_up_with_wgs84_roads_after_conversion():
     assert n > 20
     assert 60 < before < 120  # about 89 m in the raw GCJ-02 data
     assert after <= before / 2
+
+
+def _gauss_kruger_central_meridians() -> dict[int, float]:
+    """EPSG code → central meridian, read from pyproj's definitions of CGCS2000 3-degree GK CM zones."""
+    out = {}
+    for code in range(4534, 4555):
+        definition = pyproj.CRS.from_epsg(code)
+        assert "3-degree Gauss-Kruger CM" in definition.name
+        (central,) = [p.value for p in definition.coordinate_operation.params if "longitude" in p.name.lower()]
+        out[code] = central
+    return out
+
+
+@pytest.mark.parametrize(
+    "lon", [73.5, 73.51, 75.0, 76.49, 76.5, 103.46, 103.49, 103.5, 104.08, 104.49, 104.5, 106.5, 134.99, 136.49]
+)
+def test_metric_crs_picks_the_gauss_kruger_zone_containing_the_longitude(lon):
+    # a 3-degree zone with central meridian C spans [C - 1.5, C + 1.5): a longitude on an edge belongs east
+    central = _gauss_kruger_central_meridians()
+    expected = [code for code, c in central.items() if c - 1.5 <= lon < c + 1.5]
+    assert len(expected) == 1
+    got = crs.metric_crs(lon, 39.5)
+    assert got.to_epsg() == expected[0]
+    assert abs(lon - central[got.to_epsg()]) <= 1.5
