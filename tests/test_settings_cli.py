@@ -1,0 +1,166 @@
+"""The command line: global options anywhere, serve by default, one validated settings loader shared with the app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import shapely
+import sqlalchemy as sa
+
+import server
+from boundaries.registry import Registry
+from boundaries.storage import open_store
+from boundaries.storage import tables as t
+from tests.conftest import copy_demo
+from web.settings import SettingsError, check_settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_global_options_stand_before_or_after_the_command(tmp_path, capsys, position):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    argv = ["--db", url, "generations"] if position == "before" else ["generations", "--db", url]
+    assert server.main(argv) == 0
+    assert (tmp_path / "w.db").exists()  # the store was opened at the named URL, not the default
+
+
+def test_nested_commands_take_global_options_after_them(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    assert server.main(["users", "list", f"--db={url}"]) == 0
+    assert (tmp_path / "w.db").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--port", "5101"],
+        ["--host", "0.0.0.0", "--port", "5101"],
+        ["--db", "DB", "--port", "5101"],
+        ["serve", "--port", "5101"],
+    ],
+)
+def test_serve_options_work_without_the_word_serve(monkeypatch, tmp_path, argv):
+    seen = {}
+    monkeypatch.setattr(server, "_serve", lambda args: seen.update(port=args.port, host=args.host, db=args.db))
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    assert server.main([url if a == "DB" else a for a in argv]) == 0
+    assert seen["port"] == 5101
+    assert seen["host"] == ("0.0.0.0" if "0.0.0.0" in argv else "127.0.0.1")
+    if "--db" in argv:
+        assert seen["db"] == url
+
+
+def test_an_unknown_setting_is_an_error_naming_it(tmp_path, capsys):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"ISSUE_CATEGORY": "typo.json"}), encoding="utf-8")
+    assert server.main(["generations", "--db", f"sqlite:///{tmp_path / 'w.db'}", "--config", str(path)]) == 2
+    assert "ISSUE_CATEGORY" in capsys.readouterr().err
+    with pytest.raises(SettingsError, match="ISSUE_CATEGORY"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"NEAR_BOUNDARY_M": "ten"},
+        {"SESSION_COOKIE_SECURE": "no"},
+        {"COVERAGE_REACH": 500},
+        {"WORK_CALENDAR": {"tz": "Mars/Olympus"}},
+        {"WORK_CALENDAR": {"period": []}},
+        {"LOCATE_MAX_POINTS": -1},
+    ],
+)
+def test_settings_of_the_wrong_type_are_refused(values):
+    with pytest.raises(SettingsError):
+        check_settings(values)
+
+
+def test_a_config_that_is_not_an_object_is_refused(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(SettingsError, match="JSON"):
+        load_settings(path)
+
+
+def test_the_app_refuses_unknown_settings_too():
+    from web import create_app
+
+    with pytest.raises(SettingsError, match="WEIGE_TILE"):
+        create_app({"WEIGE_TILE": "x", "DATABASE_URL": "sqlite://"})
+
+
+def test_import_issues_uses_the_categories_and_calendar_of_the_config(demo_db, tmp_path, capsys):
+    url = copy_demo(demo_db, tmp_path)
+    registry = Registry(open_store(url))
+    micro = registry.areas(level="micro_grid").head(1)
+    point = shapely.point_on_surface(micro.geometry.values[0])
+    categories = tmp_path / "categories.json"
+    categories.write_text(
+        json.dumps({"elevator_stuck": {"name_zh": "电梯困人", "name_en": "Elevator stuck", "limits": {}}}),
+        encoding="utf-8",
+    )
+    # half a working hour a day: a stage of an hour or more lasts more than a day
+    settings = tmp_path / "settings.json"
+    settings.write_text(
+        json.dumps(
+            {
+                "ISSUE_CATEGORIES": str(categories),
+                "WORK_CALENDAR": {"tz": "Asia/Shanghai", "periods": [["09:00", "09:30"]]},
+            }
+        ),
+        encoding="utf-8",
+    )
+    path = tmp_path / "issues.csv"
+    path.write_text(
+        "external_id,category,description,lon,lat,reported_at,state\n"
+        f"e1,elevator_stuck,三号楼电梯困人,{point.x},{point.y},2030-06-03T09:00:00+08:00,reported\n",
+        encoding="utf-8",
+    )
+    # without the settings the category is unknown
+    with pytest.raises(SystemExit):
+        server.main(["--db", url, "import-issues", str(path)])
+    assert server.main(["import-issues", str(path), "--db", url, "--config", str(settings)]) == 0
+    with registry.store.engine.connect() as conn:
+        row = conn.execute(sa.select(t.issues.c.category, t.issues.c.due_at)).one()
+    assert row.category == "elevator_stuck"
+    default_due = _due_with_default_calendar(demo_db, tmp_path, point)
+    assert row.due_at > default_due  # the short working day of the config stretches the time limit
+
+
+def _due_with_default_calendar(demo_db, tmp_path, point):
+    folder = tmp_path / "default"
+    folder.mkdir()
+    url = copy_demo(demo_db, folder)
+    path = folder / "issues.csv"
+    path.write_text(
+        "external_id,category,description,lon,lat,reported_at,state\n"
+        f"e1,dispute,对照,{point.x},{point.y},2030-06-03T09:00:00+08:00,reported\n",
+        encoding="utf-8",
+    )
+    assert server.main(["--db", url, "import-issues", str(path)]) == 0
+    with open_store(url).engine.connect() as conn:
+        return conn.execute(sa.select(t.issues.c.due_at)).scalar_one()
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text("utf-8")
+    ci = (ROOT / ".ci" / "run").read_text("utf-8")
+    block = readme.split("## Two commands", 1)[1].split("```bash", 3)
+    install_and_run, install_and_test = block[1].split("```")[0].strip(), block[2].split("```")[0].strip()
+    assert "constraints.txt" in install_and_run and "constraints.txt" in install_and_test
+    assert install_and_test.splitlines()[-1] in ci
+    assert "-m venv" in ci  # a fresh environment every run
+
+
+def test_constraints_pin_every_package_exactly():
+    lines = [
+        line.strip()
+        for line in (ROOT / "constraints.txt").read_text("utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines and all("==" in line for line in lines), [x for x in lines if "==" not in x]
+    names = {line.split("==")[0].lower().replace("_", "-") for line in lines}
+    assert {"pytest", "schemathesis", "flask", "shapely", "playwright"} <= names
