@@ -18,15 +18,6 @@ from tqdm import tqdm
 __all__ = ["main"]
 
 
-def _config(path: str | None) -> dict:
-    if not path:
-        return {}
-    try:
-        return json.loads(Path(path).read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SystemExit(f"配置文件错误 cannot read config {path}: {exc}") from exc
-
-
 def _registry(args):
     from boundaries.registry import Registry
     from boundaries.storage import open_store
@@ -60,9 +51,9 @@ def _demo(args, registry=None) -> None:
     )
     _demo_users(args, registry)
     from issues.demo import load_demo_issues
-    from issues.desk import IssueDesk
+    from web.settings import issue_desk
 
-    report = load_demo_issues(IssueDesk(registry), actor=_actor())
+    report = load_demo_issues(issue_desk(registry, args.settings), actor=_actor())
     print(f"示例事件 demo issues: {report.imported} ({report.skipped} already there)")
 
 
@@ -97,7 +88,7 @@ def _serve(args) -> None:
             _demo_users(args, registry)
         else:
             print("尚无用户 no users yet: python server.py users create admin --role admin")
-    config = {**_config(args.config), "DATABASE_URL": args.db, "REGISTRY": registry}
+    config = {**args.settings, "DATABASE_URL": args.db, "REGISTRY": registry}
     app = create_app(config)
     if app.config["SESSION_COOKIE_SECURE"] and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(
@@ -192,10 +183,10 @@ def _import_issues(args) -> None:
     import csv
 
     from issues.bulk import import_issues, read_issue_table
-    from issues.desk import IssueDesk
+    from web.settings import issue_desk
 
     frame = read_issue_table(args.file, encoding=args.encoding)
-    desk = IssueDesk(_registry(args))
+    desk = issue_desk(_registry(args), args.settings)
     start = time.perf_counter()
     with tqdm(total=len(frame), desc="导入事件 importing issues", unit=" rows") as bar:
         report = import_issues(desk, frame, args.crs or "wgs84", _actor(), bar.update, source=str(args.file))
@@ -232,7 +223,7 @@ def _coverage(args) -> None:
     from serving.report import write_report
 
     view = ScopedRegistry(_registry(args), Scope.everything(), _actor())
-    reach_table = _config(args.config).get("COVERAGE_REACH")
+    reach_table = args.settings.get("COVERAGE_REACH")
     start = time.perf_counter()
     result = analyse(view, args.kind, args.reach, args.network, args.area, reach_table)
     write_report(result, args.out_file)
@@ -320,7 +311,12 @@ def _generations(args) -> None:
 def _parser() -> argparse.ArgumentParser:
     from web import default_database_url
 
-    p = argparse.ArgumentParser(prog="server.py", description="微格 Weige: 微网实格 GIS service")
+    p = argparse.ArgumentParser(
+        prog="server.py",
+        description="微格 Weige: 微网实格 GIS service",
+        epilog="--db and --config may stand before or after the command; with no command, serve "
+        "(python server.py --port 5101).",
+    )
     p.add_argument("--db", default=None, help="SQLAlchemy URL (default: SQLite file in $WEIGE_DATA or ./data)")
     p.add_argument("--config", default=None, help="JSON file of app settings (e.g. WEIGE_TILES)")
     sub = p.add_subparsers(dest="command")
@@ -415,17 +411,57 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Options every command takes, before or after the command's name.
+_GLOBAL_OPTIONS = ("--db", "--config")
+
+
+def _split_global(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``argv`` as (global options, the rest): ``--db``/``--config`` may stand anywhere on the line."""
+    global_args, rest, i = [], [], 0
+    while i < len(argv):
+        token = argv[i]
+        name = token.split("=", 1)[0]
+        if name in _GLOBAL_OPTIONS:
+            if "=" in token:
+                global_args.append(token)
+            elif i + 1 < len(argv):
+                global_args += [token, argv[i + 1]]
+                i += 1
+            else:
+                global_args.append(token)  # argparse names the missing value
+        elif token == "--":
+            rest += argv[i:]
+            break
+        else:
+            rest.append(token)
+        i += 1
+    return global_args, rest
+
+
+def _with_command(parser: argparse.ArgumentParser, rest: list[str]) -> list[str]:
+    """``rest`` with ``serve`` put first when it names no command (``server.py --port 5101`` serves)."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    first = next((t for t in rest if not t.startswith("-")), None)
+    if first in commands or (first is None and {"-h", "--help"} & set(rest)):
+        return rest
+    return ["serve", *rest]
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     from boundaries.errors import RegistryError
     from geo.errors import GeoError
+    from web.settings import SettingsError, load_settings
 
     parser = _parser()
-    args = parser.parse_args(argv)
-    args.db = args.db or args.default_db()
-    if args.command is None:
-        args = parser.parse_args([*(argv or sys.argv[1:]), "serve"])
-        args.db = args.db or args.default_db()
+    global_args, rest = _split_global(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args([*global_args, *_with_command(parser, rest)])
+    try:
+        args.settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"错误 error: {exc}", file=sys.stderr)
+        return 2
+    args.db = args.db or args.settings.get("DATABASE_URL") or args.default_db()
     try:
         args.func(args)
     except (RegistryError, GeoError) as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask, current_app, send_from_directory
@@ -53,34 +52,20 @@ def create_app(config: dict | None = None) -> Flask:
     it is never started when ``TESTING``), ``COVERAGE_REACH`` (service-point kind → reach in metres; default
     500 m), ``ISSUE_CLOCK`` (a callable returning aware UTC "now", for tests).
     """
+    from web.settings import DEFAULTS, check_settings, issue_desk
+
     app = Flask(__name__)
     app.config.update(
-        DATABASE_URL=default_database_url(),
-        WEIGE_TILES=None,
-        MAX_CONTENT_LENGTH=32 * 1024 * 1024,
-        LOCATE_MAX_POINTS=200_000,
+        {**DEFAULTS, "DATABASE_URL": default_database_url()},
         JSON_AS_ASCII=False,
         API_TITLE="Weige 微格 API",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
-        SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="weige_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-        API_RATE_LIMIT="1200 per minute",
-        LOGIN_RATE_LIMIT="10 per minute;100 per day",
-        LOGIN_NAME_RATE_LIMIT="5 per minute;30 per hour",
-        INTAKE_RATE_LIMIT="120 per minute",
-        ISSUE_CATEGORIES=None,
-        WORK_CALENDAR=None,
-        NEAR_BOUNDARY_M=10.0,
-        PHOTO_MAX_BYTES=8 * 1024 * 1024,
-        ESCALATION_INTERVAL_S=60,
-        COVERAGE_REACH={},
-        LANGUAGES=("zh", "en"),
         API_SPEC_OPTIONS={
             "components": {
                 "securitySchemes": {
@@ -92,11 +77,12 @@ def create_app(config: dict | None = None) -> Flask:
         },
     )
     app.json.ensure_ascii = False
-    app.config.update(config or {})
+    app.config.update(check_settings(dict(config or {})))
+    app.config["DATABASE_URL"] = app.config["DATABASE_URL"] or default_database_url()
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app.config["DATABASE_URL"])
     app.extensions["weige.registry"] = app.config.get("REGISTRY") or Registry(open_store(app.config["DATABASE_URL"]))
-    app.extensions["weige.issues"] = _issue_desk(app)
+    app.extensions["weige.issues"] = issue_desk(app.extensions["weige.registry"], app.config)
 
     from web.access import init_access
     from web.admin_api import blueprints as admin_blueprints
@@ -129,21 +115,6 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_handlers(app)
     init_security_headers(app)
     return app
-
-
-def _issue_desk(app: Flask):
-    from issues.categories import load_catalog
-    from issues.desk import IssueDesk, utcnow
-    from issues.worktime import WorkCalendar
-
-    return IssueDesk(
-        app.extensions["weige.registry"],
-        catalog=load_catalog(app.config["ISSUE_CATEGORIES"]),
-        calendar=WorkCalendar.from_config(app.config["WORK_CALENDAR"]),
-        near_boundary_m=float(app.config["NEAR_BOUNDARY_M"]),
-        clock=app.config.get("ISSUE_CLOCK") or utcnow,
-        photo_max_bytes=int(app.config["PHOTO_MAX_BYTES"]),
-    )
 
 
 def _start_escalation(app: Flask) -> None:

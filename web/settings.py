@@ -1,0 +1,196 @@
+"""The deployment's settings: one loader, one table of defaults, for the web app and the command line alike.
+
+A settings file is JSON (``--config FILE``). Every key must be one this table knows, or one of Flask's own
+(``SECRET_KEY``, ``SERVER_NAME`` …) or of the extensions Weige uses (``RATELIMIT_*``, ``WTF_*``); anything else
+is refused with the list of known keys, so a misspelt ``ISSUE_CATEGORY`` is an error rather than a setting that
+silently does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+
+__all__ = ["DEFAULTS", "SettingsError", "check_settings", "issue_desk", "load_settings", "setting"]
+
+
+class SettingsError(ValueError):
+    """A settings file that cannot be read or holds an unknown key or a value of the wrong type."""
+
+
+#: Weige's settings and their defaults (``DATABASE_URL``'s default is computed: see ``web.default_database_url``).
+DEFAULTS: dict = {
+    "DATABASE_URL": None,
+    "WEIGE_TILES": None,
+    "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+    "LOCATE_MAX_POINTS": 200_000,
+    "SESSION_COOKIE_SECURE": True,
+    "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+    "API_RATE_LIMIT": "1200 per minute",
+    "LOGIN_RATE_LIMIT": "10 per minute;100 per day",
+    "LOGIN_NAME_RATE_LIMIT": "5 per minute;30 per hour",
+    "INTAKE_RATE_LIMIT": "120 per minute",
+    "ISSUE_CATEGORIES": None,
+    "WORK_CALENDAR": None,
+    "NEAR_BOUNDARY_M": 10.0,
+    "PHOTO_MAX_BYTES": 8 * 1024 * 1024,
+    "ESCALATION_INTERVAL_S": 60,
+    "COVERAGE_REACH": {},
+    "LANGUAGES": ("zh", "en"),
+}
+
+#: Keys only code can set (objects, not JSON): the registry to serve and the issue clock, for tests.
+_CODE_ONLY = {"REGISTRY", "ISSUE_CLOCK"}
+#: Prefixes of the extensions' own settings (Flask-Limiter, Flask-WTF, Flask-Login, flask-smorest).
+_EXTENSION_PREFIXES = ("RATELIMIT_", "WTF_", "REMEMBER_COOKIE_", "API_", "OPENAPI_", "USE_SESSION_FOR_NEXT")
+#: Types accepted in a file for each setting whose default is not ``None``.
+_NUMBER = (int, float)
+
+
+def _known(key: str) -> bool:
+    return (
+        key in DEFAULTS
+        or key in _CODE_ONLY
+        or key in Flask.default_config
+        or key in ("TESTING", "SECRET_KEY", "JSON_AS_ASCII")
+        or key.startswith(_EXTENSION_PREFIXES)
+    )
+
+
+def _check_type(key: str, value) -> None:
+    default = DEFAULTS.get(key)
+    if default is None or value is None:
+        if key == "WORK_CALENDAR" and value is not None and not isinstance(value, dict):
+            raise SettingsError(f"设置 {key} 应为对象 setting {key} must be a JSON object")
+        if key == "ISSUE_CATEGORIES" and value is not None and not isinstance(value, str):
+            raise SettingsError(f"设置 {key} 应为类别文件路径 setting {key} must be the path of a JSON file")
+        if key == "WORK_CALENDAR" and value is not None:
+            from issues.worktime import WorkCalendar
+
+            try:
+                WorkCalendar.from_config(value)
+            except (TypeError, ValueError, KeyError) as exc:
+                raise SettingsError(f"设置 {key} 无效 setting {key} is invalid: {exc}") from exc
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, _NUMBER):
+        ok = isinstance(value, _NUMBER) and not isinstance(value, bool) and value >= 0
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    elif isinstance(default, dict):
+        ok = isinstance(value, dict)
+    elif isinstance(default, tuple | list):
+        ok = isinstance(value, tuple | list)
+    else:  # timedelta: seconds in a file
+        ok = isinstance(value, timedelta | int | float) and not isinstance(value, bool)
+    if not ok:
+        raise SettingsError(
+            f"设置 {key} 的类型错误 setting {key} must be like {default!r}, not {value!r} ({type(value).__name__})"
+        )
+
+
+def check_settings(values: dict) -> dict:
+    """Check every key and value of ``values``; returns them unchanged.
+
+    Parameters
+    ----------
+    values : dict
+        Settings as read from a file or given to ``create_app``.
+
+    Returns
+    -------
+    dict
+        ``values``.
+
+    Raises
+    ------
+    SettingsError
+        On an unknown key (the message lists the known ones) or a value of the wrong type.
+    """
+    unknown = sorted(k for k in values if not _known(k))
+    if unknown:
+        raise SettingsError(
+            f"未知设置 unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFAULTS))} "
+            "(and Flask's own keys)"
+        )
+    for key, value in values.items():
+        _check_type(key, value)
+    return values
+
+
+def load_settings(path: str | Path | None = None) -> dict:
+    """The settings of a JSON file, checked; ``{}`` when ``path`` is ``None``.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A JSON file holding one object of settings.
+
+    Returns
+    -------
+    dict
+        The file's settings (defaults are applied by ``create_app`` and :func:`setting`).
+
+    Raises
+    ------
+    SettingsError
+        When the file cannot be read, is not a JSON object, or fails :func:`check_settings`.
+
+    Examples
+    --------
+    >>> load_settings(None)
+    {}
+    """
+    if path is None:
+        return {}
+    try:
+        values = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SettingsError(f"配置文件错误 cannot read config {path}: {exc}") from exc
+    if not isinstance(values, dict):
+        raise SettingsError(f"配置文件应为 JSON 对象 config {path} must hold one JSON object")
+    if "PERMANENT_SESSION_LIFETIME" in values and isinstance(values["PERMANENT_SESSION_LIFETIME"], int | float):
+        values["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=values["PERMANENT_SESSION_LIFETIME"])
+    try:
+        return check_settings(values)
+    except SettingsError as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
+
+
+def setting(settings: dict, key: str):
+    """``settings[key]``, or Weige's default for it."""
+    return settings.get(key, DEFAULTS[key])
+
+
+def issue_desk(registry, settings: dict, clock=None):
+    """The issue desk the settings describe: categories, work calendar, boundary margin, photo limit.
+
+    Parameters
+    ----------
+    registry : boundaries.registry.Registry
+        The registry the desk files issues in.
+    settings : dict
+        Checked settings (from :func:`load_settings` or an app's config).
+    clock : callable, optional
+        Returns aware UTC "now" (default ``ISSUE_CLOCK`` of the settings, else the system clock).
+
+    Returns
+    -------
+    issues.desk.IssueDesk
+    """
+    from issues.categories import load_catalog
+    from issues.desk import IssueDesk, utcnow
+    from issues.worktime import WorkCalendar
+
+    return IssueDesk(
+        registry,
+        catalog=load_catalog(setting(settings, "ISSUE_CATEGORIES")),
+        calendar=WorkCalendar.from_config(setting(settings, "WORK_CALENDAR")),
+        near_boundary_m=float(setting(settings, "NEAR_BOUNDARY_M")),
+        clock=clock or settings.get("ISSUE_CLOCK") or utcnow,
+        photo_max_bytes=int(setting(settings, "PHOTO_MAX_BYTES")),
+    )
