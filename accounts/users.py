@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from accounts.passwords import hash_password, needs_rehash, verify_password
 from accounts.roles import check_role, has_permission
+from accounts.sessions import end_user_sessions
 from boundaries.audit import SYSTEM, Actor, record
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
 from boundaries.registry import Registry
@@ -206,6 +207,8 @@ def update_user(registry: Registry, user_id: int, actor: Actor = SYSTEM, **chang
     with registry.store.transaction() as conn:
         if values:
             conn.execute(t.users.update().where(t.users.c.id == old.id).values(**values))
+        if "session_version" in values:
+            end_user_sessions(conn, old.id)
         conn.execute(sa.delete(t.user_areas).where(t.user_areas.c.user_id == old.id))
         if areas:
             conn.execute(t.user_areas.insert(), [{"user_id": old.id, "area_code": a} for a in areas])

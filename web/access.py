@@ -14,6 +14,7 @@ from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
 
 from accounts.roles import PERMISSIONS
+from accounts.sessions import end_session, session_is_live, start_session
 from accounts.tokens import resolve_token
 from accounts.users import User, get_user
 from boundaries.errors import NotFoundError
@@ -29,7 +30,10 @@ __all__ = [
     "EXTERNAL_ENDPOINTS",
     "access_of",
     "caller",
+    "identify",
     "scoped",
+    "login_user_session",
+    "logout_user_session",
     "init_access",
     "csrf",
 ]
@@ -77,22 +81,38 @@ def access_of(app: Flask, endpoint: str):
 
 
 class _SessionUser(UserMixin):
-    """Flask-Login's view of a user; the id carries the session version so a password change logs out."""
+    """Flask-Login's view of a user.
 
-    def __init__(self, user: User):
-        self.user = user
+    The id is ``user:version:key``: the version ends every session of the user when their password, role,
+    areas or active flag change; the key names this one session on the server (:mod:`accounts.sessions`),
+    so signing out ends it even if a copy of the cookie is replayed.
+    """
+
+    def __init__(self, user: User, key: str):
+        self.user, self.key = user, key
 
     def get_id(self) -> str:
-        return f"{self.user.id}:{self.user.session_version}"
+        return f"{self.user.id}:{self.user.session_version}:{self.key}"
 
 
 def login_user_session(user: User) -> None:
-    """Start a browser session for ``user`` (a fresh session id against fixation)."""
+    """Start a browser session for ``user``: a new server-side session and a fresh cookie (against fixation)."""
     from flask import session
     from flask_login import login_user
 
+    logout_user_session()  # signing in over an open session ends that one
     session.clear()
-    login_user(_SessionUser(user))
+    key = start_session(current_app.extensions["weige.registry"], user.id, current_app.permanent_session_lifetime)
+    login_user(_SessionUser(user, key))
+
+
+def logout_user_session() -> None:
+    """End the current browser session on the server and clear the cookie."""
+    from flask_login import logout_user
+
+    if current_user.is_authenticated:
+        end_session(current_app.extensions["weige.registry"], current_user.key)
+    logout_user()
 
 
 def caller() -> User | None:
@@ -118,15 +138,32 @@ def _identify() -> User | None:
     if not header and request.path.startswith("/open311/") and request.values.get("api_key"):
         header = "Bearer " + request.values["api_key"]  # GeoReport v2 sends the key as a parameter
     if header:
-        scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
+        parts = header.split()
+        if len(parts) != 2 or parts[0].lower() != "bearer":
             raise ApiError("Authorization 头格式应为 Bearer <token>", "unauthenticated", 401)
         g.bearer = True
-        user = resolve_token(current_app.extensions["weige.registry"], secret.strip())
+        user = resolve_token(current_app.extensions["weige.registry"], parts[1])
         if user is None:
             raise ApiError("令牌无效、已过期或已撤销 invalid, expired or revoked token", "unauthenticated", 401)
         return user
     return current_user.user if current_user.is_authenticated else None
+
+
+def identify() -> User | None:
+    """The authenticated caller of this request (token or session), resolved once per request.
+
+    Raises :class:`ApiError` (401) for a malformed ``Authorization`` header or an unknown token. The rate
+    limiter keys on this caller, so every spelling of one token (and every token of one user) shares a quota.
+    """
+    if "weige_identity" not in g:
+        try:
+            g.weige_identity = (_identify(), None)
+        except ApiError as exc:
+            g.weige_identity = (None, exc)
+    user, error = g.weige_identity
+    if error is not None:
+        raise error
+    return user
 
 
 def _enforce():
@@ -137,7 +174,7 @@ def _enforce():
     if need is None:
         current_app.logger.error("route %s declares no access rule; refused", endpoint)
         raise ApiError("该接口未声明访问规则 route without an access rule", "forbidden", 403)
-    user = _identify()
+    user = identify()
     g.caller = user
     if need == PUBLIC:
         if request.method not in _SAFE_METHODS and not g.get("bearer"):
@@ -165,13 +202,16 @@ def init_access(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load(session_id: str):
-        user_id, _, version = session_id.partition(":")
+        user_id, version, key = (str(session_id).split(":", 2) + ["", ""])[:3]
+        registry = app.extensions["weige.registry"]
         try:
-            user = get_user(app.extensions["weige.registry"], int(user_id))
+            user = get_user(registry, int(user_id))
         except (NotFoundError, ValueError):
             return None
         if not user.active or str(user.session_version) != version or user.role == "api_client":
             return None
-        return _SessionUser(user)
+        if not session_is_live(registry, user.id, key):  # signed out (or a session from before server records)
+            return None
+        return _SessionUser(user, key)
 
     app.before_request(_enforce)

@@ -8,23 +8,23 @@ several processes serve the app.
 
 from __future__ import annotations
 
-import hashlib
-
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+
+from web.access import identify
+from web.errors import ApiError
 
 __all__ = ["init_limits", "limit_login", "limit_intake"]
 
 
 def _caller_key() -> str:
-    header = request.headers.get("Authorization", "")
-    if not header and request.path.startswith("/open311/") and request.values.get("api_key"):
-        header = "Bearer " + request.values["api_key"]  # the same caller as with the header
-    if header:
-        return "token:" + hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()[:16]
-    user = session.get("_user_id")
-    return f"user:{user}" if user else f"ip:{get_remote_address()}"
+    """The authenticated caller (user id), whatever the spelling of their token; the address when anonymous."""
+    try:
+        user = identify()
+    except ApiError:  # a malformed header or unknown token: counted per address (and refused with 401 later)
+        user = None
+    return f"user:{user.id}" if user is not None else f"ip:{get_remote_address()}"
 
 
 def _login_name_key() -> str:

@@ -6,7 +6,6 @@ import json
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from flask_login import logout_user
 
 from accounts.roles import ROLE_NAMES_ZH
 from accounts.users import authenticate
@@ -14,7 +13,7 @@ from boundaries import audit
 from boundaries.errors import NotFoundError
 from boundaries.levels import LEVEL_NAMES_ZH, LEVELS
 from web import registry
-from web.access import allow, authenticated, caller, login_user_session, public, scoped
+from web.access import allow, authenticated, caller, login_user_session, logout_user_session, public, scoped
 from web.admin_api import AuditQuery, audit_page_args
 from web.maps import add_areas, add_buildings, add_service_points, offline_map
 from web.paging import page_filters, render_paged
@@ -59,8 +58,8 @@ def login():
 @pages.route("/logout", methods=["POST"])
 @authenticated
 def logout():
-    """Sign out (a POST with the CSRF token, so no other site can sign you out)."""
-    logout_user()
+    """Sign out: the session ends on the server too (a POST with the CSRF token, so no other site can sign you out)."""
+    logout_user_session()
     return redirect(url_for("pages.login"))
 
 

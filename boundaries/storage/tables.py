@@ -13,6 +13,7 @@ __all__ = [
     "users",
     "user_areas",
     "api_tokens",
+    "user_sessions",
     "audit_log",
     "issues",
     "issue_events",
@@ -142,6 +143,18 @@ api_tokens = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
     sa.Column("last_used_at", sa.DateTime(timezone=True)),
+)
+
+user_sessions = sa.Table(
+    "user_sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),  # SHA-256 of the key in the cookie
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_user_sessions_user", "user_id"),
+    sa.Index("ix_user_sessions_expires", "expires_at"),
 )
 
 audit_log = sa.Table(

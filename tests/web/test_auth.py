@@ -245,3 +245,77 @@ def test_home_map_holds_only_the_callers_areas(app, demo_tokens):
     assert "510104001001001001" in worker and "510104001001001001" in admin
     assert "510104001002" not in worker and "510104001002" in admin  # another community's codes
     assert "510104001001002" not in worker  # the next grid of the same community
+
+
+def _issue_body(registry) -> dict:
+    import shapely
+
+    row = registry.areas(parent_code="510104001001001").iloc[0]
+    point = shapely.point_on_surface(row.geometry)
+    return {"category": "dispute", "description": "重放的会话 replayed session", "lon": point.x, "lat": point.y}
+
+
+def test_sign_out_ends_the_session_on_the_server(fresh):
+    """A cookie copied before sign-out authenticates nothing afterwards (the session is revoked server-side)."""
+    app, registry = fresh
+    client = app.test_client()
+    _sign_in(client, "staff")
+    cookie = client.get_cookie("weige_session").value
+    csrf_token = _csrf(client, "/")
+    assert client.get("/api/v1/me").status_code == 200
+    other = app.test_client()  # a second sign-in of the same user, e.g. another browser
+    _sign_in(other, "staff")
+    assert client.post("/logout", data={"csrf_token": csrf_token}).status_code == 302
+
+    replay = app.test_client()
+    replay.set_cookie("weige_session", cookie)
+    r = replay.get("/api/v1/me")
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthenticated"
+    r = replay.post("/api/v1/issues", json=_issue_body(registry), headers={"X-CSRFToken": csrf_token})
+    assert r.status_code == 401  # the cookie still carries a valid CSRF secret: only the revocation refuses it
+    with registry.store.engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).where(t.issues.c.description == "重放的会话 replayed session"))
+        assert stored.scalar() == 0
+    assert other.get("/api/v1/me").get_json()["name"] == "staff"  # signing out here leaves the other session alone
+
+
+def test_sessions_without_a_server_record_are_refused(fresh):
+    """A session id in the old ``user:version`` form (signed with the right key) no longer authenticates."""
+    app, registry = fresh
+    staff = find_user(registry, "staff")
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = f"{staff.id}:{staff.session_version}"
+        session["_fresh"] = True
+    assert client.get("/api/v1/me").status_code == 401
+
+
+def test_rate_limits_count_the_caller_not_the_header_text(fresh, demo_tokens):
+    """``bearer x``, ``Bearer  x`` and ``BEARER x`` are one caller with one allowance."""
+    from web import create_app
+
+    _, registry = fresh
+    app = create_app(
+        {
+            **TEST_CONFIG,
+            "DATABASE_URL": str(registry.store.engine.url),
+            "REGISTRY": registry,
+            "INTAKE_RATE_LIMIT": "3 per minute",
+            "API_RATE_LIMIT": "2 per minute",
+        }
+    )
+    app.extensions["weige.limiter"].reset()
+    secret = create_token(registry, find_user(registry, "wechat").id, "limits", 1)[0]
+    forms = [f"Bearer {secret}", f"bearer {secret}", f"Bearer  {secret}", f"BEARER {secret}", f"Bearer {secret} "]
+    client = app.test_client()
+    codes = [
+        client.post("/api/v1/issues", json=_issue_body(registry), headers={"Authorization": form}).status_code
+        for form in forms
+    ]
+    assert codes == [201, 201, 201, 429, 429]
+    codes = [client.get("/api/v1/me", headers={"Authorization": form}).status_code for form in forms]
+    assert codes == [200, 200, 429, 429, 429]  # the API allowance is counted apart from intake
+    # a second token of the same user shares the allowance; another user has their own
+    second = create_token(registry, find_user(registry, "wechat").id, "limits-2", 1)[0]
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {second}"}).status_code == 429
+    assert token_client(app, demo_tokens["staff"]).get("/api/v1/me").status_code == 200
