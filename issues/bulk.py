@@ -8,12 +8,19 @@ Columns (English or Chinese headers): ``external_id`` 外部编号, ``category``
 Chinese name; default ``closed`` when ``closed_at`` is given, else ``reported``), ``closed_at`` 结案时间,
 ``address`` 地址, ``reporter_name`` 上报人, ``hazard_level`` 隐患等级. Rows whose external id was imported before are
 skipped, so a file can be imported again after fixing its errors.
+
+Times are read one by one, each with its own UTC offset (a file may mix PST and PDT, or +08:00 and Z); times
+without an offset are read in the import's ``timezone`` (default: the deployment's, the work calendar's zone),
+and everything is stored in UTC. Imported open issues are routed like reports (to the worker of their area, else
+up the ladder) and get one ``import`` history event at the moment they entered the system: stages that were
+already overdue then are history, and the schedule does not escalate them retroactively.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -27,8 +34,10 @@ from boundaries.storage import tables as t
 from geo.crs import normalize_crs, to_wgs84
 from geo.errors import GeoError
 from issues.desk import HAZARD_LEVELS, IssueDesk
+from issues.escalation import IMPORT_ACTION
 from issues.locating import place_points
-from issues.workflow import ACTIVE_STATES, STATE_NAMES_ZH, STATES
+from issues.workflow import ACTIVE_STATES, LADDER, STATE_NAMES_ZH, STATES
+from issues.worktime import zone
 
 __all__ = ["BulkReport", "import_issues", "read_issue_table", "ALIASES"]
 
@@ -48,8 +57,8 @@ ALIASES = {
     "hazard_level": ("hazard_level", "隐患等级"),
 }
 _REQUIRED = ("category", "lon", "lat", "reported_at")
-_LOCAL = ZoneInfo("Asia/Shanghai")
 _CHUNK = 20_000
+_UNREADABLE = "时间无法识别 unreadable time (e.g. 2024-05-01 09:30, or 2024-05-01T09:30:00-07:00)"
 
 
 @dataclass
@@ -60,6 +69,8 @@ class BulkReport:
     imported: int = 0
     skipped: int = 0
     unlocated: int = 0
+    routed: int = 0
+    timezone: str = ""
     errors: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -99,13 +110,54 @@ def _columns(frame: pd.DataFrame) -> pd.DataFrame:
     return out[list(ALIASES)].fillna("").astype(str).apply(lambda s: s.str.strip())
 
 
-def _times(values: pd.Series) -> pd.Series:
-    parsed = pd.to_datetime(values.where(values != ""), errors="coerce", format="mixed")
-    naive = parsed.dt.tz is None
-    return (parsed.dt.tz_localize(_LOCAL) if naive else parsed).dt.tz_convert("UTC")
+def _times(values: pd.Series, tz: ZoneInfo) -> tuple[pd.Series, pd.Series]:
+    """Each time to UTC, with its own offset, or read in ``tz`` without one; and a problem per row (or "")."""
+    text = values.where(values != "")
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+    except (ValueError, TypeError):  # offsets differ between rows, or only some rows have one: one by one
+        parsed = None
+    if parsed is None:
+        one = {v: _one_time(v, tz) for v in text.dropna().unique()}
+        stamps = [one.get(v) if isinstance(v, str) else None for v in text]
+        readable = pd.Series([s is not _BAD for s in stamps], index=values.index)
+        utc = pd.to_datetime(
+            pd.Series([None if s is _BAD else s for s in stamps], index=values.index, dtype=object), utc=True
+        )
+    else:
+        readable = parsed.notna()
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            utc = parsed.dt.tz_convert("UTC")
+        else:
+            utc = parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+    problem = pd.Series("", index=values.index, dtype=object)
+    problem[text.notna() & ~readable] = _UNREADABLE
+    problem[text.notna() & readable & utc.isna()] = (
+        f"该时刻在时区 {tz.key} 不存在或有歧义（夏令时切换） the time does not exist or is ambiguous in {tz.key} "
+        "(a daylight-saving change): give its UTC offset"
+    )
+    return utc, problem
 
 
-def _check(frame: pd.DataFrame, desk: IssueDesk, default_crs: str):
+_BAD = object()
+
+
+def _one_time(value: str, tz: ZoneInfo):
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        return _BAD
+    if pd.isna(stamp):
+        return _BAD
+    if stamp.tzinfo is None:
+        try:
+            stamp = stamp.tz_localize(tz, ambiguous="raise", nonexistent="raise")
+        except (ValueError, OverflowError):  # pytz-style AmbiguousTimeError / NonExistentTimeError are ValueErrors
+            return None
+    return stamp.tz_convert("UTC")
+
+
+def _check(frame: pd.DataFrame, desk: IssueDesk, default_crs: str, tz: ZoneInfo):
     errors: list[dict] = []
 
     def bad(mask, column, message):
@@ -129,9 +181,14 @@ def _check(frame: pd.DataFrame, desk: IssueDesk, default_crs: str):
     bad(swapped, "lat", "纬度超出范围，经纬度可能颠倒 latitude out of range: lat/long look swapped")
     bad(~swapped & lat.notna() & ~lat.between(-90, 90), "lat", "纬度超出范围 latitude out of range")
     bad(lon.notna() & ~lon.between(-180, 180), "lon", "经度超出范围 longitude out of range")
-    reported, closed = _times(frame["reported_at"]), _times(frame["closed_at"])
-    bad(reported.isna(), "reported_at", "时间无法识别 unreadable time (e.g. 2024-05-01 09:30)")
-    bad((frame["closed_at"] != "") & closed.isna(), "closed_at", "时间无法识别 unreadable time")
+    (reported, reported_problem), (closed, closed_problem) = (
+        _times(frame["reported_at"], tz),
+        _times(frame["closed_at"], tz),
+    )
+    bad(frame["reported_at"] == "", "reported_at", "缺少上报时间 the time reported is missing")
+    for column, problem in (("reported_at", reported_problem), ("closed_at", closed_problem)):
+        for message in problem[problem != ""].unique():
+            bad(problem == message, column, message)
     bad(closed.notna() & reported.notna() & (closed < reported), "closed_at", "结案早于上报 closed before reported")
     ext = frame["external_id"]
     bad((ext != "") & ext.duplicated(keep=False), "external_id", "外部编号重复 duplicate external id in the file")
@@ -165,12 +222,35 @@ def import_issues(
     actor: Actor = SYSTEM,
     progress=None,
     source: str = "",
+    timezone: str | None = None,
 ) -> BulkReport:
-    """Import historical issues (see the module text); ``progress(n)`` is called as rows are written."""
+    """Import historical issues (see the module text).
+
+    Parameters
+    ----------
+    desk : IssueDesk
+    frame : pandas.DataFrame
+        The rows as text (see :func:`read_issue_table`).
+    default_crs : str
+        CRS of rows whose ``crs`` column is empty.
+    actor : Actor
+    progress : callable, optional
+        ``progress(n)`` is called as rows are written.
+    source : str
+        Where the rows came from (in the audit entry and the issues' history).
+    timezone : str, optional
+        IANA zone of times written without a UTC offset (default: the deployment's, ``desk.calendar.tz``).
+
+    Returns
+    -------
+    BulkReport
+        Counts, the zone used, and every problem by row and column (then nothing was written).
+    """
     registry = desk.registry
+    tz = zone(timezone or desk.calendar.tz)
     frame = _columns(frame).reset_index(drop=True)
-    report = BulkReport(rows=len(frame))
-    errors, cols, lon, lat = _check(frame, desk, default_crs)
+    report = BulkReport(rows=len(frame), timezone=tz.key)
+    errors, cols, lon, lat = _check(frame, desk, default_crs, tz)
     if errors:
         report.errors = sorted(errors, key=lambda e: (e["row"], e["column"]))
         return report
@@ -203,16 +283,65 @@ def import_issues(
         return report
     report.unlocated = int(pd.isna(placed.codes["micro_grid_code"]).sum())
     rows = _rows(desk, frame, cols, lon, lat, keep, placed, generation, actor)
+    report.routed = int((rows["assignee_name"] != "").sum())
     with registry.store.transaction() as conn:
         for start in range(0, len(rows), _CHUNK):
             chunk = rows.iloc[start : start + _CHUNK]
             registry.store.bulk_insert(conn, "issues", chunk)
             if progress:
                 progress(len(chunk))
-        summary = {"source": source, "rows": report.rows, "imported": len(rows), "skipped": report.skipped}
+        _mark_entry(conn, registry, rows, actor, source, desk.clock())
+        summary = {
+            "source": source,
+            "rows": report.rows,
+            "imported": len(rows),
+            "skipped": report.skipped,
+            "timezone": report.timezone,
+        }
         record(conn, actor, "import", "issue", source, None, summary)
     report.imported = len(rows)
     return report
+
+
+def _mark_entry(conn, registry, rows: pd.DataFrame, actor: Actor, source: str, now: datetime) -> None:
+    """One ``import`` event per imported open issue: when it entered the system (escalation starts from there)."""
+    open_ = rows[~rows["state"].isin(["closed", "void"])]
+    if open_.empty:
+        return
+    c = t.issues.c
+    prefix = str(open_["token"].iat[0]).rsplit("-", 1)[0] + "-"
+    found = conn.execute(
+        sa.select(c.id, c.state, c.level).where(c.token.like(f"{prefix}%"), c.state.not_in(["closed", "void"]))
+    ).all()
+    events = pd.DataFrame(
+        {
+            "issue_id": [r.id for r in found],
+            "at": pd.Series([now] * len(found), dtype=object),
+            "user_id": pd.Series([actor.user_id] * len(found), dtype=object),
+            "user_name": actor.name,
+            "action": IMPORT_ACTION,
+            "from_state": pd.Series([None] * len(found), dtype=object),
+            "to_state": [r.state for r in found],
+            "from_level": pd.Series([None] * len(found), dtype=object),
+            "to_level": [r.level for r in found],
+            "note": f"导入 imported from {source or 'a file'}",
+        }
+    )
+    registry.store.bulk_insert(conn, "issue_events", events)
+
+
+def _routing(desk: IssueDesk, state, placed) -> dict:
+    """The assignee columns: imported open issues are routed as reports are; closed ones keep nobody."""
+    n = len(state)
+    worker_id, name = np.full(n, None, dtype=object), np.full(n, "", dtype=object)
+    cache: dict[tuple, dict] = {}
+    for j in np.flatnonzero(~np.isin(state, ["closed", "void"])):
+        where = {"level": placed.level[j], **{f"{lvl}_code": placed.codes[f"{lvl}_code"][j] for lvl in LADDER}}
+        key = (where["level"], *(where[f"{lvl}_code"] for lvl in LADDER))
+        if key not in cache:
+            cache[key] = desk.routed(where)
+        worker_id[j], name[j] = cache[key]["assignee_worker_id"], cache[key]["assignee_name"]
+    return {"assignee_worker_id": worker_id, "assignee_name": name}
 
 
 def _rows(desk, frame, cols, lon, lat, keep, placed, generation, actor) -> pd.DataFrame:
@@ -251,7 +380,7 @@ def _rows(desk, frame, cols, lon, lat, keep, placed, generation, actor) -> pd.Da
         "near_boundary": placed.near_boundary,
         "level": placed.level,
         "handler_code": placed.handler,
-        "assignee_name": np.full(n, "", dtype=object),
+        **_routing(desk, state, placed),
         "state": state,
         "reporter_name": text["reporter_name"],
         "created_by": np.full(n, actor.user_id, dtype=object),

@@ -13,25 +13,24 @@ from datetime import datetime, timezone
 import numpy as np
 import sqlalchemy as sa
 
-from boundaries.audit import Actor, record
+from boundaries.audit import record
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError
 from boundaries.registry import Registry
 from boundaries.scope import ScopedRegistry
 from boundaries.storage import tables as t
 from geo.crs import check_lonlat, normalize_crs, to_wgs84
 from issues.categories import Catalog
+from issues.escalation import SCHEDULER, Escalation, stage_deadline
 from issues.locating import place_points
-from issues.photos import MAX_PHOTO_BYTES, check_photos, store_photos
+from issues.photos import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, check_photos, store_photos
 from issues.queries import get_issue, issue_row
-from issues.workflow import ACTIVE_STATES, LADDER, action_for
+from issues.workflow import ACTIVE_STATES, LADDER, STATE_NAMES_ZH, action_for, allowed_actions, permission_for
 from issues.worktime import WorkCalendar
 
-__all__ = ["IssueDesk", "HAZARD_LEVELS", "utcnow"]
+__all__ = ["IssueDesk", "HAZARD_LEVELS", "SCHEDULER", "utcnow"]
 
 #: Hazard levels (一般 / 较大 / 重大).
 HAZARD_LEVELS = {"general": "一般", "major": "较大", "severe": "重大"}
-#: The actor of scheduled escalations.
-SCHEDULER = Actor(None, "scheduler", "escalation")
 
 
 def utcnow() -> datetime:
@@ -39,11 +38,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None else (value if value.tzinfo else value.replace(tzinfo=timezone.utc))
-
-
-class IssueDesk:
+class IssueDesk(Escalation):
     """The issue rules over a registry.
 
     Parameters
@@ -57,6 +52,8 @@ class IssueDesk:
         Points closer than this to their micro-grid's boundary are flagged ``near_boundary``.
     clock : callable
         Returns the current aware UTC time.
+    photo_max_bytes, photo_max_pixels : int
+        Largest photo accepted, in bytes and in pixels (width × height).
     """
 
     def __init__(
@@ -67,6 +64,7 @@ class IssueDesk:
         near_boundary_m: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
         photo_max_bytes: int = MAX_PHOTO_BYTES,
+        photo_max_pixels: int = MAX_PHOTO_PIXELS,
     ):
         self.registry = registry
         self.catalog = catalog or Catalog()
@@ -74,6 +72,7 @@ class IssueDesk:
         self.near_boundary_m = near_boundary_m
         self.clock = clock
         self.photo_max_bytes = photo_max_bytes
+        self.photo_max_pixels = photo_max_pixels
 
     def due(self, category: str, state: str, start: datetime) -> datetime | None:
         """End of the time limit of ``state`` for a category, counted from ``start`` in working hours."""
@@ -142,7 +141,7 @@ class IssueDesk:
             if found is not None:
                 return self._visible(view, found), False
         lon84, lat84, crs_name, lon_in, lat_in = self._where(lon, lat, crs, building_id)
-        checked = check_photos(photos, self.photo_max_bytes)
+        checked = check_photos(photos, self.photo_max_bytes, self.photo_max_pixels)
         generation = self.registry.current_generation()
         placed = place_points(self.registry, [lon84], [lat84], generation, self.near_boundary_m)
         where = placed.row(0)
@@ -168,7 +167,7 @@ class IssueDesk:
             "building_id": building_id,
             "generation": generation,
             **where,
-            **self._routed(where),
+            **self.routed(where),
             "state": "reported",
             "reporter_name": str(reporter_name),
             "reporter_phone": str(reporter_phone),
@@ -207,7 +206,7 @@ class IssueDesk:
     def _visible(self, view, issue_id) -> dict:
         try:
             return get_issue(view, issue_id)
-        except OutOfScopeError:  # a worker reporting next door: the report stands, they just cannot follow it
+        except NotFoundError:  # a worker reporting next door: the report stands, they just cannot follow it
             return {"id": issue_id, "state": "reported", "visible": False}
 
     def _assignee(self, code: str | None) -> dict:
@@ -219,8 +218,11 @@ class IssueDesk:
             "assignee_name": worker["name"] if worker else "",
         }
 
-    def _routed(self, where: dict) -> dict:
-        """Routing at intake: the worker of the issue's area, else of the next area up the ladder."""
+    def routed(self, where: dict) -> dict:
+        """Routing (at intake and import): the worker of the issue's area, else of the next area up the ladder.
+
+        ``where`` holds the issue's ``level`` and its ``*_code`` columns; the answer, its assignee columns.
+        """
         for level in LADDER[LADDER.index(where["level"]) :]:
             assignee = self._assignee(where.get(f"{level}_code"))
             if assignee["assignee_worker_id"] is not None:
@@ -251,11 +253,28 @@ class IssueDesk:
         ).inserted_primary_key[0]
 
     # -- workflow ----------------------------------------------------------------------------------
+    def check_allowed(self, issue: dict, action: str, can=None) -> None:
+        """Refuse ``action`` unless :func:`~issues.workflow.allowed_actions` offers it (the pages ask the same).
+
+        A role without the permission gets :class:`OutOfScopeError` (403); a move the issue's state or level
+        does not allow gets :class:`ConflictError` (409) naming the actions allowed now.
+        """
+        if can is not None and not can(permission_for(action)):
+            raise OutOfScopeError(f"您的角色不能执行该操作 your role may not {action} issues")
+        allowed = allowed_actions(issue, can)
+        if action not in allowed:
+            state = issue["state"]
+            raise ConflictError(
+                f"当前状态“{STATE_NAMES_ZH[state]}”不能执行该操作 cannot {action} an issue that is {state} "
+                f"at level {issue['level']}; allowed now: {', '.join(allowed) or 'nothing'}"
+            )
+
     def act(self, view: ScopedRegistry, issue_id: int, action: str, note: str = "", can=None, photos=()) -> dict:
         """Take a workflow step, or ``escalate``.
 
         Steps: ``accept``, ``file``, ``dispatch``, ``start``, ``check``, ``close``, ``reject``, ``void``, ``park``,
-        ``unpark``, ``reopen``; ``can(permission)`` says what the caller's role may do.
+        ``unpark``, ``reopen``; ``can(permission)`` says what the caller's role may do. The stage a step ends is
+        scored against the deadline it had when it started (an escalation on the way does not move it).
         """
         if action == "escalate":
             return self.escalate(view, issue_id, note, can)
@@ -269,18 +288,12 @@ class IssueDesk:
             raise OutOfScopeError(f"您的角色不能执行“{step.name_zh}” your role may not {action} issues")
         if step.needs_note and not str(note).strip():
             raise InvalidInputError(f"“{step.name_zh}”需要填写原因 {action} needs a note giving the reason")
-        checked = check_photos(photos, self.photo_max_bytes)
+        checked = check_photos(photos, self.photo_max_bytes, self.photo_max_pixels)
         issue = issue_row(view, issue_id)
+        self.check_allowed(issue, action, can)
         state = issue["state"]
-        if state not in step.sources:
-            raise ConflictError(
-                f"当前状态“{state}”不能{step.name_zh} cannot {action} an issue that is {state}; "
-                f"{action} applies to: {', '.join(step.sources)}"
-            )
         target = step.target or issue["parked_from"] or "filed"
         now = self.clock()
-        due_at = _aware(issue["due_at"])
-        stage = (state, due_at, None if due_at is None else now <= due_at) if state in ACTIVE_STATES else None
         values = {
             "state": target,
             "updated_at": now,
@@ -295,26 +308,13 @@ class IssueDesk:
             ).rowcount
             if changed != 1:
                 raise ConflictError("事件刚被他人处理 the issue changed meanwhile; reload it and try again")
+            due_at = stage_deadline(conn, issue)
+            stage = (state, due_at, None if due_at is None else now <= due_at) if state in ACTIVE_STATES else None
             event_id = self._event(
                 conn, issue["id"], view.actor, action, (state, target), (issue["level"],) * 2, note, now, stage
             )
             store_photos(conn, issue["id"], checked, event_id)
             record(conn, view.actor, action, "issue", issue["id"], {"state": state}, {"state": target, "note": note})
-        return get_issue(view, issue["id"])
-
-    def escalate(self, view: ScopedRegistry, issue_id: int, reason: str, can=None) -> dict:
-        """A handler sends the issue one level up the ladder, with the reason recorded."""
-        if can is not None and not can("issues:handle"):
-            raise OutOfScopeError("您的角色不能上报上级 your role may not escalate issues")
-        if not str(reason).strip():
-            raise InvalidInputError("上报上级需要填写原因 escalation needs a note giving the reason")
-        issue = issue_row(view, issue_id)
-        if issue["state"] not in ACTIVE_STATES:
-            raise ConflictError(
-                f"只有处理中的事件可以上报 only open issues can be escalated, this one is {issue['state']}"
-            )
-        if not self._escalate(issue, view.actor, reason, self.clock()):
-            raise ConflictError("已在最高层级或刚被他人处理 the issue is at the top of the ladder or changed meanwhile")
         return get_issue(view, issue["id"])
 
     def assign(self, view: ScopedRegistry, issue_id: int, area: str, note: str = "", can=None) -> dict:
@@ -327,10 +327,7 @@ class IssueDesk:
         if can is not None and not can("issues:dispatch"):
             raise OutOfScopeError("您的角色不能分派事件 your role may not assign issues")
         issue = issue_row(view, issue_id)
-        if issue["state"] not in ACTIVE_STATES:
-            raise ConflictError(
-                f"只有处理中的事件可以分派 only open issues can be assigned, this one is {issue['state']}"
-            )
+        self.check_allowed(issue, "assign", can)
         row = view.area(area)  # 404 / 403
         if row["level"] not in LADDER:
             raise InvalidInputError(f"不能分派到{row['level']} issues are handled by {', '.join(LADDER)} areas")
@@ -382,66 +379,6 @@ class IssueDesk:
                 {**values, "updated_at": now},
             )
         return get_issue(view, issue["id"])
-
-    def _next_level(self, issue) -> tuple[str, str] | None:
-        for level in LADDER[LADDER.index(issue["level"]) + 1 :]:
-            code = issue[f"{level}_code"]
-            if code:
-                return level, code
-        return None
-
-    def _escalate(self, issue: dict, actor: Actor, reason: str, now: datetime, overdue_only: bool = False) -> bool:
-        step = self._next_level(issue)
-        if step is None:
-            return False
-        level, code = step
-        values = {
-            "level": level,
-            "handler_code": code,
-            **self._assignee(code),
-            "escalations": issue["escalations"] + 1,
-            "updated_at": now,
-            "due_at": self.due(issue["category"], issue["state"], now),
-        }
-        c = t.issues.c
-        condition = [c.id == issue["id"], c.level == issue["level"], c.state == issue["state"]]
-        if overdue_only:
-            condition.append(c.due_at < now)
-        with self.registry.store.transaction() as conn:
-            if conn.execute(t.issues.update().where(*condition).values(**values)).rowcount != 1:
-                return False
-            self._event(
-                conn, issue["id"], actor, "escalate", (issue["state"],) * 2, (issue["level"], level), reason, now
-            )
-            record(
-                conn,
-                actor,
-                "escalate",
-                "issue",
-                issue["id"],
-                {"level": issue["level"], "handler_code": issue["handler_code"]},
-                {"level": level, "handler_code": code, "reason": reason},
-            )
-        return True
-
-    def escalate_overdue(self, now: datetime | None = None, limit: int = 1000) -> int:
-        """Move every overdue open issue one level up (once per level; running it again changes nothing)."""
-        now = now or self.clock()
-        c = t.issues.c
-        statement = (
-            sa.select(t.issues)
-            .where(c.state.in_(ACTIVE_STATES), c.due_at < now, c.level != LADDER[-1])
-            .order_by(c.due_at)
-            .limit(limit)
-        )
-        with self.registry.store.engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(statement).mappings()]
-        moved = 0
-        for issue in rows:
-            due = _aware(issue["due_at"])
-            reason = f"超时自动上报 overdue: stage {issue['state']} was due {due.isoformat()}"
-            moved += self._escalate(issue, SCHEDULER, reason, now, overdue_only=True)
-        return moved
 
 
 class _DuplicateError(Exception):

@@ -12,11 +12,13 @@ from datetime import datetime, timezone
 import pandas as pd
 import sqlalchemy as sa
 
-from boundaries.errors import NotFoundError, OutOfScopeError
+from boundaries.errors import NotFoundError
 from boundaries.levels import child_level
 from boundaries.scope import ScopedRegistry, mask_phone
 from boundaries.storage import tables as t
+from issues.locating import location_note
 from issues.workflow import ACTIVE_STATES, OPEN311_STATUS, STATE_NAMES_ZH, STATES
+from issues.worktime import to_utc
 
 __all__ = [
     "visible",
@@ -29,7 +31,12 @@ __all__ = [
     "issue_id_for_token",
     "last_notes",
     "EXPORT_HEADERS",
+    "NO_SUCH_ISSUE",
 ]
+
+#: The answer for an issue id that does not exist *or* lies outside the caller's areas: the same for both, so
+#: callers cannot learn which ids exist elsewhere.
+NO_SUCH_ISSUE = "事件不存在或不在您的辖区内 no such issue in your areas"
 
 _LEVEL_COLUMNS = t.LEVEL_CODE_COLUMNS
 
@@ -63,14 +70,16 @@ def _area_condition(view: ScopedRegistry, area: str | None):
 
 
 def issue_row(view: ScopedRegistry, issue_id: int) -> dict:
-    """The stored row of one issue the caller may see (:class:`NotFoundError` / :class:`OutOfScopeError`)."""
+    """The stored row of one issue the caller may see.
+
+    An unknown id and an issue outside the caller's areas both raise the same :class:`NotFoundError`
+    (:data:`NO_SUCH_ISSUE`), so the answer never tells which ids exist.
+    """
     c = t.issues.c
     with view.registry.store.engine.connect() as conn:
-        row = conn.execute(sa.select(t.issues).where(c.id == int(issue_id))).mappings().first()
-        if row is None:
-            raise NotFoundError(f"事件不存在 no issue with id {issue_id}")
-        if not conn.execute(sa.select(c.id).where(c.id == row["id"], visible(view))).first():
-            raise OutOfScopeError(f"无权查看该事件 issue {issue_id} is outside your areas")
+        row = conn.execute(sa.select(t.issues).where(c.id == int(issue_id), visible(view))).mappings().first()
+    if row is None:
+        raise NotFoundError(NO_SUCH_ISSUE)
     return dict(row)
 
 
@@ -87,6 +96,8 @@ def _public(view: ScopedRegistry, row: dict, now: datetime | None = None) -> dic
     out["state_zh"] = STATE_NAMES_ZH[row["state"]]
     out["status"] = OPEN311_STATUS[row["state"]]
     out["unlocated"] = row["micro_grid_code"] is None
+    if out["unlocated"]:
+        out.update(location_note(view.registry, row))
     return out
 
 
@@ -124,15 +135,17 @@ def list_issues(
     since: datetime | None = None,
     until: datetime | None = None,
     status: str | None = None,
+    tz: str = "Asia/Shanghai",
 ) -> tuple[list[dict], int]:
     """A queue page (newest first) and the total matching the filters.
 
     ``state`` is a workflow state or ``open`` (any state with a running clock); ``status`` is Open311's
-    ``open`` / ``closed``; ``since`` / ``until`` bound the report time; ``ids`` picks issues by id.
+    ``open`` / ``closed``; ``since`` (inclusive) / ``until`` (exclusive) bound the report time as instants
+    (naive values are read in ``tz``, the deployment's zone); ``ids`` picks issues by id.
     """
     c = t.issues.c
     now = now or datetime.now(timezone.utc)
-    conditions = [visible(view), _area_condition(view, area)]
+    conditions = [visible(view), _area_condition(view, area), *_window(since, until, tz)]
     if state is not None:
         conditions.append(c.state.in_(ACTIVE_STATES) if state == "open" else c.state == state)
     if category is not None:
@@ -144,10 +157,6 @@ def list_issues(
         conditions.append(c.micro_grid_code.is_(None) if unlocated else c.micro_grid_code.is_not(None))
     if ids is not None:
         conditions.append(c.id.in_([int(i) for i in ids]))
-    if since is not None:
-        conditions.append(c.created_at >= since)
-    if until is not None:
-        conditions.append(c.created_at < until)
     if status is not None:
         closed = c.state.in_([s for s, v in OPEN311_STATUS.items() if v == "closed"])
         conditions.append(closed if status == "closed" else sa.not_(closed))
@@ -182,8 +191,8 @@ def issue_id_for_token(view: ScopedRegistry, token: str) -> int:
     with view.registry.store.engine.connect() as conn:
         found = conn.execute(sa.select(c.id).where(c.token == str(token))).scalar()
     if found is None:
-        raise NotFoundError("令牌不存在 no request with this token")
-    issue_row(view, found)  # out of scope → 403
+        raise NotFoundError(NO_SUCH_ISSUE)
+    issue_row(view, found)  # out of scope: the same answer
     return int(found)
 
 
@@ -202,13 +211,16 @@ def photo(view: ScopedRegistry, issue_id: int, sha256: str) -> tuple[str, bytes]
     return row.content_type, row.data
 
 
-def _frame(view: ScopedRegistry, area, since, until) -> pd.DataFrame:
+def _window(since, until, tz) -> list:
+    """Conditions on the report time: the bounds as UTC instants, compared with the stored UTC times."""
     c = t.issues.c
-    conditions = [visible(view), _area_condition(view, area)]
-    if since is not None:
-        conditions.append(c.created_at >= since)
-    if until is not None:
-        conditions.append(c.created_at < until)
+    since, until = to_utc(since, tz, "since"), to_utc(until, tz, "until")
+    return [*([c.created_at >= since] if since else []), *([c.created_at < until] if until else [])]
+
+
+def _frame(view: ScopedRegistry, area, since, until, tz) -> pd.DataFrame:
+    c = t.issues.c
+    conditions = [visible(view), _area_condition(view, area), *_window(since, until, tz)]
     columns = [
         c.id,
         c.category,
@@ -225,14 +237,17 @@ def _frame(view: ScopedRegistry, area, since, until) -> pd.DataFrame:
         )
 
 
-def issue_stats(view: ScopedRegistry, area=None, since=None, until=None, period: str = "month", now=None) -> dict:
+def issue_stats(
+    view: ScopedRegistry, area=None, since=None, until=None, period: str = "month", now=None, tz="Asia/Shanghai"
+) -> dict:
     """Figures for an area (default: all the caller sees) and the areas one level below it.
 
-    Open issues by state, overdue count and list, on-time rate per stage (from the workflow history), mean hours
-    to close, and counts by category per ``period`` (``day``, ``week`` or ``month``).
+    Open issues by state, overdue count and list, on-time rate per stage (from the workflow history: each
+    stage counted once, when it ends), mean hours to close, and counts by category per ``period`` (``day``,
+    ``week`` or ``month`` in ``tz``). ``since`` / ``until`` are instants; naive values are read in ``tz``.
     """
     now = now or datetime.now(timezone.utc)
-    frame = _frame(view, area, since, until)
+    frame = _frame(view, area, since, until, tz)
     due = pd.to_datetime(frame["due_at"], utc=True)
     active = frame["state"].isin(ACTIVE_STATES)
     late = active & due.notna() & (due < pd.Timestamp(now))
@@ -241,7 +256,7 @@ def issue_stats(view: ScopedRegistry, area=None, since=None, until=None, period:
         pd.to_datetime(closed["closed_at"], utc=True) - pd.to_datetime(closed["created_at"], utc=True)
     ).dt.total_seconds() / 3600
     freq = {"day": "D", "week": "W-MON", "month": "M"}[period]
-    created = pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+    created = pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert(tz).dt.tz_localize(None)
     by_period = frame.assign(period=created.dt.to_period(freq).astype(str)).groupby(["period", "category"]).size()
     out = {
         "area": area,
@@ -268,7 +283,9 @@ def _on_time(view, ids) -> dict:
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]
             rows += conn.execute(
-                sa.select(e.stage, e.on_time).where(e.issue_id.in_(chunk), e.stage.is_not(None), e.on_time.is_not(None))
+                sa.select(e.stage, e.on_time).where(
+                    e.issue_id.in_(chunk), e.stage.is_not(None), e.on_time.is_not(None), e.action != "escalate"
+                )
             ).all()
     table = pd.DataFrame(rows, columns=["stage", "on_time"])
     return {

@@ -7,6 +7,7 @@ reopened with a reason; escalation moves it up the ladder 微网格 → 网格 �
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = [
@@ -18,6 +19,9 @@ __all__ = [
     "Action",
     "ACTIONS",
     "action_for",
+    "permission_for",
+    "next_level",
+    "allowed_actions",
 ]
 
 STATES = ("reported", "accepted", "filed", "dispatched", "in_progress", "checked", "closed", "void", "parked")
@@ -79,3 +83,47 @@ def action_for(name: str) -> Action:
     if name not in ACTIONS:
         raise KeyError(f"未知操作 unknown action {name!r}; expected one of {', '.join(ACTIONS)} or escalate")
     return ACTIONS[name]
+
+
+#: Permissions of the moves that are not state changes.
+_OTHER_PERMISSIONS = {"escalate": "issues:handle", "assign": "issues:dispatch"}
+
+
+def permission_for(name: str) -> str:
+    """The permission the action ``name`` (a step, ``escalate`` or ``assign``) needs."""
+    return _OTHER_PERMISSIONS[name] if name in _OTHER_PERMISSIONS else action_for(name).permission
+
+
+def next_level(issue: Mapping) -> tuple[str, str] | None:
+    """The next level up the ladder with an area for this issue, and that area's code (``None`` at the top)."""
+    for level in LADDER[LADDER.index(issue["level"]) + 1 :]:
+        code = issue.get(f"{level}_code")
+        if code:
+            return level, code
+    return None
+
+
+def allowed_actions(issue: Mapping, user=None) -> list[str]:
+    """Every action ``user`` may take on ``issue`` now: the one rule the desk enforces and the pages offer.
+
+    Parameters
+    ----------
+    issue : mapping
+        At least ``state``, ``level`` and the ``*_code`` columns of the ladder.
+    user : object with ``can(permission)``, or a callable ``can(permission)``, optional
+        ``None`` allows every permission (the command line, the scheduler).
+
+    Returns
+    -------
+    list of str
+        Workflow steps whose source is the issue's state and whose permission the user has, then
+        ``escalate`` (an open issue below the top of its ladder) and ``assign`` (an open issue).
+    """
+    can: Callable[[str], bool] = (lambda _: True) if user is None else getattr(user, "can", user)
+    state = issue["state"]
+    out = [a.name for a in ACTIONS.values() if state in a.sources and can(a.permission)]
+    if state in ACTIVE_STATES and can(_OTHER_PERMISSIONS["escalate"]) and next_level(issue) is not None:
+        out.append("escalate")
+    if state in ACTIVE_STATES and can(_OTHER_PERMISSIONS["assign"]):
+        out.append("assign")
+    return out

@@ -15,7 +15,60 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-__all__ = ["WorkCalendar"]
+from boundaries.errors import InvalidInputError
+
+__all__ = ["WorkCalendar", "to_utc", "zone"]
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``, or :class:`InvalidInputError` naming it."""
+    try:
+        return ZoneInfo(str(name))
+    except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+        raise InvalidInputError(
+            f"未知时区 unknown time zone {name!r}: give an IANA name such as Asia/Shanghai"
+        ) from exc
+
+
+def to_utc(value: datetime | None, tz: str | ZoneInfo = "Asia/Shanghai", name: str = "time") -> datetime | None:
+    """An instant as aware UTC; a naive ``value`` is read as wall-clock time in ``tz`` (the deployment's zone).
+
+    Every time filter converts its parameter with this before comparing it with stored (UTC) times, so one
+    instant written with any offset selects the same rows.
+
+    Parameters
+    ----------
+    value : datetime or None
+    tz : str or ZoneInfo
+        Zone of naive values.
+    name : str
+        The parameter's name, for the error message.
+
+    Returns
+    -------
+    datetime or None
+        Aware, in UTC.
+
+    Raises
+    ------
+    InvalidInputError
+        When the instant lies outside the years 1–9999 in UTC (e.g. ``0001-01-01T00:00:00+14:00``).
+
+    Examples
+    --------
+    >>> to_utc(datetime(2026, 11, 23, 15, 0)).isoformat()
+    '2026-11-23T07:00:00+00:00'
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz if isinstance(tz, ZoneInfo) else zone(tz))
+    try:
+        return value.astimezone(timezone.utc)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidInputError(
+            f"{name} 超出范围 {name} is out of range: the instant must fall within the years 1–9999 in UTC"
+        ) from exc
 
 
 def _parse_time(text: str) -> time:

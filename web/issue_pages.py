@@ -30,7 +30,7 @@ def queue():
     """The queue of the caller's areas, filterable by state, area, overdue and unlocated."""
     args, error = page_filters(IssueQuery())
     try:
-        rows, total = list_issues(scoped(), now=desk().clock(), **args)
+        rows, total = list_issues(scoped(), now=desk().clock(), tz=desk().calendar.tz, **args)
     except (InvalidInputError, NotFoundError) as exc:  # shown on the page; areas outside one's own answer 403
         rows, total, error = [], 0, str(exc)
     keys = ("state", "area", "category", "overdue", "unlocated")

@@ -63,6 +63,9 @@ class IssueCreate(Schema):
     photos = fields.List(fields.Nested(PhotoData), load_default=list, validate=validate.Length(max=9))
 
 
+_TIME_DOC = "ISO 8601; without a UTC offset it is read in the deployment's time zone (WORK_CALENDAR tz)"
+
+
 class IssueQuery(Schema):
     """Queue filters."""
 
@@ -71,6 +74,8 @@ class IssueQuery(Schema):
     category = fields.String(validate=validate.Length(max=32))
     overdue = fields.Boolean()
     unlocated = fields.Boolean()
+    since = fields.DateTime(metadata={"description": _TIME_DOC})
+    until = fields.DateTime(metadata={"description": "reported before this instant; " + _TIME_DOC})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
@@ -85,8 +90,8 @@ class StatsQuery(Schema):
     """An area and a time window."""
 
     area = fields.String(validate=validate.Length(max=32))
-    since = fields.AwareDateTime(metadata={"description": "ISO 8601 with time zone"})
-    until = fields.AwareDateTime()
+    since = fields.DateTime(metadata={"description": _TIME_DOC})
+    until = fields.DateTime(metadata={"description": "reported before this instant; " + _TIME_DOC})
     period = fields.String(load_default="month", validate=validate.OneOf(["day", "week", "month"]))
 
 
@@ -156,7 +161,7 @@ def create_issue():
 @issues_bp.response(200, description="One page of the queue, newest first")
 def list_issues_view(args):
     """The queue of the caller's areas (an intake channel sees its own reports)."""
-    rows, total = list_issues(scoped(), now=desk().clock(), **args)
+    rows, total = list_issues(scoped(), now=desk().clock(), tz=desk().calendar.tz, **args)
     return {"issues": rows, "total": total, "page": args["page"], "per_page": args["per_page"]}
 
 
@@ -201,7 +206,7 @@ def get_photo(issue_id, sha256):
 @issues_bp.response(200, description="Figures for an area and the areas below it")
 def issue_stats_view(args):
     """Open issues by state, overdue, on-time rate per stage, mean time to close, counts by category over time."""
-    return issue_stats(scoped(), now=desk().clock(), **args)
+    return issue_stats(scoped(), now=desk().clock(), tz=desk().calendar.tz, **args)
 
 
 @issues_bp.route("/issues/export")
@@ -212,7 +217,7 @@ def export_issues(args):
     """Every issue matching the filters, as xlsx or CSV with Chinese column headers."""
     fmt = args.pop("format")
     args.pop("page"), args.pop("per_page")
-    frame = export_frame(scoped(), desk().catalog, now=desk().clock(), **args)
+    frame = export_frame(scoped(), desk().catalog, now=desk().clock(), tz=desk().calendar.tz, **args)
     if fmt == "csv":
         data = frame.to_csv(index=False).encode("utf-8-sig")  # the BOM lets Excel read the Chinese headers
         mimetype = "text/csv"

@@ -2,15 +2,20 @@
 
 Categories are the services (``service_code`` = category code); our workflow states map to ``open`` /
 ``closed`` with the state and latest note in ``status_notes``. Every format is offered as ``.json`` and
-``.xml``. The service list is public; creating and reading requests needs ``api_key`` (one of our API tokens),
-and a key reads only what its scope allows — an intake channel its own reports — because reports carry
-residents' details.
+``.xml``. ``start_date`` / ``end_date`` are compared as instants (without an offset they are read in the
+deployment's time zone). A POST is idempotent only when the client sends an ``Idempotency-Key`` header: the
+same key from the same caller answers the first request again; ``device_id`` and ``account_id`` identify the
+submitter, not the request, so two reports from one phone are two requests.
+
+The service list is public; creating and reading requests needs ``api_key`` (one of our API tokens), and a key
+reads only what its scope allows — an intake channel its own reports — because reports carry residents'
+details.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, json, request, url_for
@@ -18,15 +23,18 @@ from flask import Blueprint, Response, json, request, url_for
 from boundaries.errors import InvalidInputError
 from issues.queries import get_issue, issue_id_for_token, last_notes, list_issues
 from issues.workflow import OPEN311_STATUS, STATE_NAMES_ZH
+from issues.worktime import to_utc
 from web.access import allow, public, scoped
+from web.api import MAX_ID
 from web.issues_api import desk
 
 __all__ = ["open311", "error_response"]
 
 open311 = Blueprint("open311", __name__, url_prefix="/open311/v2")
 _FMT = "<any(json, xml):fmt>"
-_LOCAL = ZoneInfo("Asia/Shanghai")
 _MAX_REQUESTS = 1000
+#: Longest ``Idempotency-Key`` accepted (it is kept as the request's external id).
+_MAX_KEY = 64
 
 
 def _w3c(value: str | datetime | None) -> str | None:
@@ -34,7 +42,7 @@ def _w3c(value: str | datetime | None) -> str | None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.astimezone(_LOCAL).isoformat(timespec="seconds")
+    return value.astimezone(ZoneInfo(desk().calendar.tz)).isoformat(timespec="seconds")
 
 
 def _xml(root: str, item: str, rows: list[dict]) -> bytes:
@@ -123,7 +131,8 @@ def _request(issue: dict, note: str | None = None) -> dict:
     }
 
 
-def _date(name: str):
+def _date(name: str) -> datetime | None:
+    """A W3C datetime parameter as an aware UTC instant (without an offset: the deployment's time zone)."""
     text = request.args.get(name)
     if not text:
         return None
@@ -133,27 +142,35 @@ def _date(name: str):
         raise InvalidInputError(
             f"{name} 须为 W3C 日期时间 must be a W3C datetime, e.g. 2026-11-26T09:00:00+08:00"
         ) from exc
-    return value if value.tzinfo else value.replace(tzinfo=_LOCAL)
+    return to_utc(value, desk().calendar.tz, name)
+
+
+def _ids(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        ids = [int(i) for i in text.split(",")]
+    except ValueError as exc:
+        raise InvalidInputError("service_request_id 须为编号列表 must be comma-separated ids") from exc
+    if not all(1 <= i <= MAX_ID for i in ids):
+        raise InvalidInputError(f"service_request_id 超出范围 service_request_id is out of range (1 to {MAX_ID})")
+    return ids
 
 
 @open311.route(f"/requests.{_FMT}")
 @allow("issues:read", "issues:status")
 def get_requests(fmt):
     """Requests by id, service, time window (default: the last 90 days) and status, newest first."""
-    ids = request.args.get("service_request_id")
     status = request.args.get("status")
     if status not in (None, "open", "closed"):
         raise InvalidInputError("status 须为 open 或 closed status must be open or closed")
-    try:
-        id_list = [int(i) for i in ids.split(",")] if ids else None
-    except ValueError as exc:
-        raise InvalidInputError("service_request_id 须为编号列表 must be comma-separated ids") from exc
+    id_list = _ids(request.args.get("service_request_id"))
     service = request.args.get("service_code")
     if service is not None:
         desk().catalog.get(service)
     since, until = _date("start_date"), _date("end_date")
     if since is None and id_list is None:
-        since = datetime.now(timezone.utc) - timedelta(days=90)
+        since = desk().clock() - timedelta(days=90)
     rows, _ = list_issues(
         scoped(), category=service, ids=id_list, since=since, until=until, status=status, per_page=_MAX_REQUESTS
     )
@@ -190,8 +207,11 @@ def post_request(fmt):
     except ValueError as exc:
         raise InvalidInputError("lat/long 必须是数字 lat and long must be numbers") from exc
     name = " ".join(v for v in (form.get("first_name", ""), form.get("last_name", "")) if v).strip()
+    key = request.headers.get("Idempotency-Key", "").strip() or None
+    if key is not None and len(key) > _MAX_KEY:
+        raise InvalidInputError(f"Idempotency-Key 过长 the Idempotency-Key header is longer than {_MAX_KEY} characters")
     photos = [(f.filename or "media", f.read()) for f in request.files.getlist("media")]
-    issue, _ = desk().report(
+    issue, created = desk().report(
         scoped(),
         form["service_code"],
         description=form.get("description", "")[:5000],
@@ -201,8 +221,7 @@ def post_request(fmt):
         address=form.get("address_string", "")[:500],
         reporter_name=name[:100],
         reporter_phone=form.get("phone", "")[:32],
-        external_id=(form.get("device_id") and form.get("account_id") and f"{form['device_id']}:{form['account_id']}")
-        or None,
+        external_id=key,
         channel="open311",
         photos=photos,
     )
@@ -212,4 +231,4 @@ def post_request(fmt):
         "service_notice": "",
         "account_id": form.get("account_id"),
     }
-    return _answer(fmt, "service_requests", "request", [row], 201)
+    return _answer(fmt, "service_requests", "request", [row], 201 if created else 200)

@@ -175,7 +175,7 @@ def test_unlocated_points_go_to_the_community_queue(world):
     assert issue["community_code"] == COMMUNITY and issue["level"] == "community" and issue["grid_code"] is None
     queue = c["staff"].get("/api/v1/issues?unlocated=true").get_json()
     assert [row["id"] for row in queue["issues"]] == [issue["id"]]
-    assert c["worker"].get(f"/api/v1/issues/{issue['id']}").status_code == 403  # not in the worker's grid
+    assert c["worker"].get(f"/api/v1/issues/{issue['id']}").status_code == 404  # not in the worker's grid: as if absent
     # staff assign it to the micro-grid that now covers the place: the worker's grid gets it
     act = f"/api/v1/issues/{issue['id']}/actions"
     assert c["staff"].post(act, json={"action": "assign"}).status_code == 400
