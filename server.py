@@ -231,8 +231,9 @@ def _coverage(args) -> None:
     print(
         f"{args.kind} 覆盖 coverage ({s['reach_m']:g} m, {'network' if args.network else 'straight line'}): "
         f"{s['households_covered']:,} / {s['households']:,} households ({(s['covered_share'] or 0):.1%}), "
-        f"{s['buildings_uncovered']:,} of {s['buildings']:,} buildings uncovered, "
-        f"nearest p50 {s['nearest_m']['p50']} m "
+        f"{s['buildings_uncovered']:,} of {s['buildings']:,} buildings uncovered "
+        f"({s['buildings_unreachable']:,} out of reach), nearest p50 "
+        f"{'beyond reach' if s['nearest_m']['p50'] is None else str(s['nearest_m']['p50']) + ' m'} "
         f"→ {args.out_file} ({time.perf_counter() - start:.1f}s)"
     )
     if args.suggest:

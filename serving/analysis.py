@@ -7,6 +7,13 @@ Reach is per service-point kind (``COVERAGE_REACH``, default 500 m), measured in
 metric CRS or along the walking network when roads are loaded. Sites just outside the caller's areas still
 count for the buildings they reach (a clinic across the street serves them), but only buildings, areas and
 points inside the caller's scope are returned.
+
+Out of reach: a building's nearest distance is known when some point of the kind is found for it — in a straight
+line whenever there is a point, along the network only within the reach (the walk stops there). Other buildings
+are *unreachable*: ``reachable`` is false and ``nearest_m`` / ``nearest_point`` are null (never ``inf`` or -1).
+Distance figures (median, 90th percentile, maximum) are over **all** buildings, the unreachable ones ranked beyond
+every finite distance; a figure that falls among them (or between the last reached one and them) is null, and the
+summary names it in ``nearest_m.beyond_reach``.
 """
 
 from __future__ import annotations
@@ -25,12 +32,56 @@ from geo.crs import from_wgs84, geometries_from_wgs84, geometries_to_wgs84, metr
 from geo.network import WalkNetwork, nearest_of
 from geo.reach import pairs_within, straight_reach
 
-__all__ = ["CoverageResult", "analyse", "reach_for", "DEFAULT_REACH_M", "DISTANCE_BINS"]
+__all__ = ["CoverageResult", "analyse", "reach_for", "check_kind", "DEFAULT_REACH_M", "DISTANCE_BINS", "KNOWN_KINDS"]
 
 #: Reach of a kind with no configured reach.
 DEFAULT_REACH_M = 500.0
 #: Upper edges (metres) of the nearest-distance distribution's bins.
 DISTANCE_BINS = (250, 500, 1000, 2000, np.inf)
+#: Service-point kinds known without any point loaded (besides the kinds present and those in ``COVERAGE_REACH``).
+KNOWN_KINDS = ("grid_station", "community_centre", "police", "clinic", "hospital", "school")
+_QUANTILES = (("p50", 0.5), ("p90", 0.9), ("max", 1.0))
+
+
+def check_kind(registry, kind: str, reach_table: dict | None = None) -> None:
+    """Refuse a kind no service point has and no one knows (:data:`KNOWN_KINDS`, ``COVERAGE_REACH``).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming the kinds present and the kinds known.
+    """
+    present = sorted({str(k) for k in assets.service_points(registry)["kind"]})
+    known = sorted(set(KNOWN_KINDS) | set(reach_table or {}))
+    if kind in present or kind in known:
+        return
+    raise InvalidInputError(
+        f"未知服务点类型 unknown service-point kind {kind!r}: "
+        f"已有 present: {', '.join(present) or '-'}; 已知 known: {', '.join(known)}"
+    )
+
+
+def quantile_over_all(distances, q: float) -> float | None:
+    """Quantile ``q`` of distances where NaN means out of reach, ranked beyond every finite distance.
+
+    Linear interpolation between order statistics, as :meth:`pandas.Series.quantile`; ``None`` when the quantile
+    touches an out-of-reach building (it lies beyond the reach, at an unknown distance).
+
+    Examples
+    --------
+    >>> quantile_over_all([110.0, 210.0, 310.0, np.nan, np.nan], 0.5)
+    310.0
+    >>> quantile_over_all([110.0, np.nan], 0.5) is None
+    True
+    """
+    values = np.sort(np.where(np.isnan(np.asarray(distances, float)), np.inf, distances))
+    if len(values) == 0:
+        return None
+    h = (len(values) - 1) * q
+    lo, hi = int(np.floor(h)), int(np.ceil(h))
+    if np.isinf(values[hi]) or np.isinf(values[lo]):
+        return None
+    return round(float(values[lo] + (h - lo) * (values[hi] - values[lo])), 1)
 
 
 def reach_for(kind: str, table: dict | None = None, reach_m: float | None = None) -> float:
@@ -66,9 +117,10 @@ class CoverageResult:
         b = self.buildings
         households = float(b["households"].sum())
         covered = float(b.loc[b["covered"], "households"].sum())
-        finite = b["nearest_m"].replace(np.inf, np.nan).dropna()
+        distances = b["nearest_m"].to_numpy(float)
         edges = [0, *DISTANCE_BINS]
-        hist = np.histogram(b["nearest_m"].to_numpy(float), bins=edges)[0]
+        hist = np.histogram(distances[np.isfinite(distances)], bins=edges)[0]
+        figures = {name: quantile_over_all(distances, q) for name, q in _QUANTILES}
         return {
             "kind": self.kind,
             "reach_m": self.reach_m,
@@ -77,23 +129,19 @@ class CoverageResult:
             "service_points": int(len(self.points)),
             "buildings": int(len(b)),
             "buildings_uncovered": int((~b["covered"]).sum()),
+            "buildings_unreachable": int((~b["reachable"]).sum()),
             "households": int(households),
             "households_covered": int(covered),
             "covered_share": round(covered / households, 4) if households else None,
             "nearest_m": {
-                "p50": _q(finite, 0.5),
-                "p90": _q(finite, 0.9),
-                "max": _q(finite, 1.0),
+                **figures,
+                "beyond_reach": [name for name, _ in _QUANTILES if figures[name] is None],
                 "histogram": [
                     {"up_to_m": None if np.isinf(e) else int(e), "buildings": int(n)}
                     for e, n in zip(DISTANCE_BINS, hist, strict=True)
                 ],
             },
         }
-
-
-def _q(values: pd.Series, q: float):
-    return None if values.empty else round(float(values.quantile(q)), 1)
 
 
 def _scope_bounds(view: ScopedRegistry, area: str | None):
@@ -137,6 +185,7 @@ def analyse(
     """
     reach = reach_for(kind, reach_table, reach_m)
     registry = view.registry
+    check_kind(registry, kind, reach_table)
     bounds = _scope_bounds(view, area)
     buildings = view.buildings(bbox=bounds, area_code=area)
     if buildings.empty:
@@ -162,10 +211,14 @@ def analyse(
         b_idx, s_idx, _ = pairs_within(bx, by, sx, sy, reach)
     reaching = _lists(len(bx), b_idx, site_ids[s_idx] if len(s_idx) else s_idx)
     covered = count > 0
+    reachable = np.isfinite(nearest_m) & (nearest >= 0)
     out = buildings.drop(columns=[c for c in ("minx", "miny", "maxx", "maxy") if c in buildings.columns]).copy()
     out["covered"] = covered
-    out["nearest_m"] = np.round(nearest_m, 1)
-    out["nearest_point"] = np.where(nearest >= 0, site_ids[np.clip(nearest, 0, None)] if len(site_ids) else -1, -1)
+    out["reachable"] = reachable
+    out["nearest_m"] = np.where(reachable, np.round(np.where(reachable, nearest_m, 0.0), 1), np.nan)
+    point_of = site_ids[np.clip(nearest, 0, None)] if len(site_ids) else np.zeros(len(nearest), int)
+    out["nearest_point"] = pd.array(np.where(reachable, point_of, 0), dtype="Int64")
+    out.loc[~reachable, "nearest_point"] = pd.NA
     out["points"] = reaching
     points = _points(sites, nearest, covered, buildings["households"].to_numpy(float), b_idx, s_idx)
     areas = _areas(view, out, area)
@@ -224,15 +277,20 @@ def _areas(view: ScopedRegistry, buildings: gpd.GeoDataFrame, area: str | None) 
     pairs["covered"] = b["covered"].to_numpy()[pairs["row"]]
     pairs["nearest_m"] = b["nearest_m"].to_numpy(float)[pairs["row"]]
     pairs["covered_households"] = np.where(pairs["covered"], pairs["households"], 0)
-    pairs["nearest_m"] = pairs["nearest_m"].replace(np.inf, np.nan)
+    pairs["unreachable"] = pairs["nearest_m"].isna()
+
+    def over_all(q):
+        return lambda s: np.nan if (v := quantile_over_all(s.to_numpy(float), q)) is None else v
+
     grouped = pairs.groupby("code").agg(
         buildings=("row", "size"),
         households=("households", "sum"),
         covered_households=("covered_households", "sum"),
         uncovered_buildings=("covered", lambda s: int((~s).sum())),
-        nearest_p50_m=("nearest_m", "median"),
-        nearest_p90_m=("nearest_m", lambda s: s.quantile(0.9)),
-        nearest_max_m=("nearest_m", "max"),
+        unreachable_buildings=("unreachable", "sum"),
+        nearest_p50_m=("nearest_m", over_all(0.5)),
+        nearest_p90_m=("nearest_m", over_all(0.9)),
+        nearest_max_m=("nearest_m", over_all(1.0)),
     )
     grouped["covered_share"] = np.where(
         grouped["households"] > 0, grouped["covered_households"] / grouped["households"].clip(lower=1), np.nan

@@ -1,4 +1,8 @@
-"""Coverage reports: the per-area, per-point and per-building tables with Chinese headers, as xlsx or CSV."""
+"""Coverage reports: the per-area, per-point and per-building tables with Chinese headers, as xlsx or CSV.
+
+A building out of reach (see :mod:`serving.analysis`) has an empty distance and nearest point and 是否可达 否;
+GeoJSON carries ``null`` there (never ``Infinity`` or ``NaN``).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ AREA_HEADERS = {
     "covered_households": "覆盖户数",
     "covered_share": "覆盖率",
     "uncovered_buildings": "未覆盖建筑数",
+    "unreachable_buildings": "不可达建筑数",
     "nearest_p50_m": "最近服务点距离中位数(米)",
     "nearest_p90_m": "最近服务点距离90分位(米)",
     "nearest_max_m": "最近服务点最远距离(米)",
@@ -41,6 +46,7 @@ BUILDING_HEADERS = {
     "address": "地址",
     "households": "户数",
     "covered": "是否覆盖",
+    "reachable": "是否可达",
     "nearest_m": "最近服务点距离(米)",
     "nearest_point": "最近服务点",
     "points": "可达服务点",
@@ -52,7 +58,8 @@ BUILDING_HEADERS = {
 def report_tables(result: CoverageResult) -> dict[str, pd.DataFrame]:
     """Sheet name → table: 区域 (areas), 服务点 (points), 建筑 (buildings)."""
     buildings = pd.DataFrame(result.buildings)[list(BUILDING_HEADERS)].copy()
-    buildings["covered"] = buildings["covered"].map({True: "是", False: "否"})
+    for column in ("covered", "reachable"):
+        buildings[column] = buildings[column].map({True: "是", False: "否"})
     return {
         "区域": result.areas.reindex(columns=list(AREA_HEADERS)).rename(columns=AREA_HEADERS),
         "服务点": pd.DataFrame(result.points).reindex(columns=list(POINT_HEADERS)).rename(columns=POINT_HEADERS),
