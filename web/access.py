@@ -19,6 +19,7 @@ from accounts.tokens import resolve_token
 from accounts.users import User, get_user
 from boundaries.errors import NotFoundError
 from boundaries.scope import ScopedRegistry
+from web.bodies import init_bodies
 from web.errors import ApiError
 
 __all__ = [
@@ -215,3 +216,4 @@ def init_access(app: Flask) -> None:
         return _SessionUser(user, key)
 
     app.before_request(_enforce)
+    init_bodies(app)  # JSON bodies are checked once the caller is known (anonymous callers get 401 first)

@@ -218,7 +218,13 @@ def _bulk_input(args):
     if not raw:
         raise ApiError("请求体为空 empty request body: send GeoJSON points or CSV", "empty_body")
     if content_type in ("text/csv", "application/csv"):
-        return read_points_table(io.BytesIO(raw), crs=args["crs"]), "csv"
+        try:
+            return read_points_table(io.BytesIO(raw), crs=args["crs"]), "csv"
+        except UnicodeDecodeError as exc:  # neither UTF-8 nor GB18030: binary, or another encoding
+            raise ApiError(
+                f"CSV 不是 UTF-8 或 GB18030 文本 the CSV is neither UTF-8 nor GB18030 text (byte {exc.start})",
+                "bad_encoding",
+            ) from exc
     data = parse_json(raw)
     if (
         not isinstance(data, dict)

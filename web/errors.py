@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -29,11 +27,14 @@ class ApiError(Exception):
 
 
 def parse_json(raw: bytes):
-    """A request body as JSON, or :class:`ApiError` ``malformed_json`` saying where it breaks."""
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(f"JSON 格式错误 malformed JSON: {exc}", "malformed_json") from exc
+    """A request body as JSON, or :class:`ApiError` ``malformed_json`` saying what is wrong with it.
+
+    Hostile JSON (lone surrogates, deep nesting, huge numbers, non-UTF-8 bytes …) is refused as well; see
+    :func:`web.bodies.loads`.
+    """
+    from web.bodies import parsed_body  # web.bodies raises ApiError: imported here, not at the top
+
+    return parsed_body(raw)
 
 
 #: Domain error classes and their HTTP status; the most specific class wins.
