@@ -6,6 +6,7 @@ The default follows Beijing DB11/T 2157-2023: 6 digits county (GB/T 2260) + 3 st
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,45 @@ import shapely
 from boundaries.errors import InvalidInputError
 from boundaries.levels import LEVELS, check_level
 
-__all__ = ["CodeLayout", "DEFAULT_LAYOUT", "order_west_east_north_south"]
+__all__ = [
+    "CodeLayout",
+    "DEFAULT_LAYOUT",
+    "CODE_PATTERN",
+    "RESERVED_CODES",
+    "check_code",
+    "order_west_east_north_south",
+]
+
+#: An area code: 1 to 32 ASCII letters, digits, ``-``, ``_`` or ``.``, starting with a letter or digit. Codes
+#: appear in URLs (``/api/v1/areas/{code}``), so nothing that a URL would split, escape or normalise
+#: (``/``, ``?``, ``#``, ``%``, whitespace, control characters, ``..``) is allowed. Hong Kong's ``A01`` and the
+#: 15- to 18-digit codes of the default layout both fit.
+CODE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+#: Codes that would collide with fixed routes (``/api/v1/areas/tree``).
+RESERVED_CODES = frozenset({"tree"})
+
+
+def check_code(code: str) -> str:
+    """Return ``code`` if it is an addressable area code (:data:`CODE_PATTERN`), else raise an error.
+
+    Raises :class:`InvalidInputError` for codes a URL could not carry as one path segment, and for ``tree``.
+
+    Examples
+    --------
+    >>> check_code("A01"), check_code("510104001001001")
+    ('A01', '510104001001001')
+    >>> check_code("a/b")
+    Traceback (most recent call last):
+    ...
+    boundaries.errors.InvalidInputError: 编码格式错误 code 'a/b' ...
+    """
+    if not isinstance(code, str) or not CODE_PATTERN.fullmatch(code) or code in RESERVED_CODES:
+        raise InvalidInputError(
+            f"编码格式错误 code {code!r} is not addressable: use 1-32 letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit (no '/', '?', '#', '%', spaces or control characters)"
+            + ("; 'tree' is reserved" if code in RESERVED_CODES else "")
+        )
+    return code
 
 
 @dataclass(frozen=True)

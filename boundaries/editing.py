@@ -9,11 +9,15 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from boundaries import drafts
 from boundaries.audit import record
+from boundaries.codes import check_code
+from boundaries.drafts import OUTSIDE_PARENT_TOLERANCE_M2
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
 from boundaries.levels import check_kind, check_level, parent_level
 from boundaries.registry import wkb_row
 from boundaries.scope import ScopedRegistry
+from boundaries.versions import area_version, check_version, row_version
 from geo import topology
 from geo.crs import check_lonlat
 
@@ -29,6 +33,7 @@ __all__ = [
     "delete_service_point",
     "BUILDING_FIELDS",
     "SERVICE_POINT_FIELDS",
+    "OUTSIDE_PARENT_TOLERANCE_M2",
 ]
 
 _AREA_KEYS = ("code", "level", "name", "kind", "parent_code")
@@ -38,8 +43,31 @@ BUILDING_FIELDS = ("name", "address", "floors", "households", "use")
 SERVICE_POINT_FIELDS = ("name", "kind", "opening_hours", "capacity", "address", "lon", "lat")
 
 
+def _closed_rings(geometry: dict) -> None:
+    """Refuse GeoJSON polygons whose rings are not closed (shapely would close them silently)."""
+    kind, coordinates = geometry.get("type"), geometry.get("coordinates")
+    polygons = [coordinates] if kind == "Polygon" else coordinates if kind == "MultiPolygon" else None
+    if not isinstance(polygons, list):
+        return  # not a polygon: refused below with its type
+    for p, rings in enumerate(polygons):
+        if not isinstance(rings, list):
+            raise InvalidInputError(f"几何格式错误 invalid GeoJSON geometry: polygon {p} is not a list of rings")
+        for r, ring in enumerate(rings):
+            if not isinstance(ring, list) or len(ring) < 4:
+                raise InvalidInputError(
+                    f"环的点数不足 ring {r} of polygon {p} needs at least 4 positions (closed: last = first)"
+                )
+            if ring[0] != ring[-1]:
+                raise InvalidInputError(
+                    f"环未闭合 ring {r} of polygon {p} is not closed: its last position {ring[-1]} must equal its "
+                    f"first {ring[0]} (RFC 7946)"
+                )
+
+
 def _polygon(geometry) -> shapely.Geometry:
     """A valid WGS84 polygon from GeoJSON (dict) or shapely, or a clear error."""
+    if isinstance(geometry, dict):
+        _closed_rings(geometry)
     try:
         geom = geometry if isinstance(geometry, shapely.Geometry) else shapely.geometry.shape(geometry)
     except (AttributeError, KeyError, TypeError, ValueError, IndexError, shapely.errors.GEOSException) as exc:
@@ -56,15 +84,18 @@ def _polygon(geometry) -> shapely.Geometry:
     return geom
 
 
-def _checks(view: ScopedRegistry, conn, draft, code, geom, parent_code) -> dict:
+def _checks(store, conn, draft, code, geom, parent_code) -> dict:
     """Drawing-rule findings for one area: outside its parent, overlapping its siblings (m²)."""
-    store = view.registry.store
     found = {"outside_parent_m2": 0.0, "overlaps": []}
     if parent_code is not None:
         parent = store.areas(draft, codes=[parent_code], conn=conn)
         if parent:
             parent_geom = shapely.from_wkb(parent[0]["geometry"])
-            outside = topology.outside_parent(np.array([geom], dtype=object), np.array([parent_geom], dtype=object))
+            outside = topology.outside_parent(
+                np.array([geom], dtype=object),
+                np.array([parent_geom], dtype=object),
+                min_area_m2=OUTSIDE_PARENT_TOLERANCE_M2,
+            )
             found["outside_parent_m2"] = round(float(outside[0]), 2)
     siblings = [r for r in store.areas(draft, parent_code=parent_code, conn=conn) if r["code"] != code]
     if siblings:
@@ -77,6 +108,15 @@ def _checks(view: ScopedRegistry, conn, draft, code, geom, parent_code) -> dict:
     return found
 
 
+def _refuse_outside_parent(code, parent_code, outside_m2: float) -> None:
+    if outside_m2 > 0:
+        raise InvalidInputError(
+            f"区域 {code} 超出上级区域 {parent_code} {outside_m2:.2f} 平方米 area {code!r} lies {outside_m2:.2f} m² "
+            f"outside its parent area {parent_code!r} (tolerance {OUTSIDE_PARENT_TOLERANCE_M2:g} m²): "
+            f"redraw it inside {parent_code}"
+        )
+
+
 def _as_record(row: dict) -> dict:
     out = {k: row[k] for k in _AREA_KEYS}
     if "geometry" in row:
@@ -86,122 +126,122 @@ def _as_record(row: dict) -> dict:
     return out
 
 
-def _draft(view: ScopedRegistry, code=None, parent_code=None) -> int:
-    """The draft generation after checking the caller may change ``code`` (or add under ``parent_code``).
-
-    The check runs against the draft, or the current generation when there is no draft yet; the draft is
-    created (empty) only after the check passed, so a refused request leaves nothing behind.
-    """
-    store = view.registry.store
-    draft = store.draft_generation_id()
-    generation = draft or store.current_generation_id()
-    if code is not None:
-        rows = store.areas(generation, codes=[code], geometry=False) if generation else []
-        if not rows:
-            raise NotFoundError(f"区域不存在 no area with code {code!r}")
-        parent_code = rows[0]["parent_code"]
-    if generation is not None or not view.scope.unrestricted:
-        view.require_below(parent_code, generation)
-    if draft is None:
-        with store.transaction() as conn:
-            draft = store.draft_generation_id(conn) or store.create_generation(conn, "")
-    return draft
-
-
-def _draft_row(view, conn, draft, code) -> dict | None:
-    rows = view.registry.store.areas(draft, codes=[code], conn=conn)
+def _draft_row(store, conn, draft, code) -> dict | None:
+    rows = store.areas(draft, codes=[code], conn=conn)
     return rows[0] if rows else None
 
 
+def _state(draft: int, row: dict) -> dict:
+    """An area as the change answers show it."""
+    return {"generation": draft, "area": _as_record(row)}
+
+
 def create_area(view: ScopedRegistry, code, level, name, parent_code, geometry, kind="general") -> dict:
-    """Add an area to the draft under ``parent_code`` (which must be in the caller's scope)."""
+    """Add an area to the draft under ``parent_code`` (which must be in the caller's scope).
+
+    The answer carries the new row's ``version`` (its ETag). An area drawn more than
+    :data:`OUTSIDE_PARENT_TOLERANCE_M2` outside its parent is refused, naming the parent.
+    """
     check_level(level)
     check_kind(kind)
     code, name = str(code).strip(), str(name).strip()
     if not code or not name:
         raise InvalidInputError("编码和名称不能为空 code and name are required")
+    check_code(code)
     geom = _polygon(geometry)
-    draft = _draft(view, parent_code=parent_code)
-    with view.registry.store.transaction() as conn:
-        if _draft_row(view, conn, draft, code) is not None:
+    store = view.registry.store
+    with store.transaction() as conn:
+        draft = drafts.open_draft(store, conn)
+        drafts.require_below(view, conn, draft, parent_code)
+        if _draft_row(store, conn, draft, code) is not None:
             raise ConflictError(f"编码已存在 an area with code {code!r} already exists in the draft")
-        parent = view.registry.store.areas(draft, codes=[parent_code], conn=conn) if parent_code else []
+        parent = store.areas(draft, codes=[parent_code], geometry=False, conn=conn) if parent_code else []
         if parent_code and not parent:
             raise NotFoundError(f"上级区域不存在 parent {parent_code!r} is not in the draft")
         if parent and parent_level(level) != parent[0]["level"]:
             raise InvalidInputError(
                 f"层级不匹配 a {level} must lie under a {parent_level(level)}, not a {parent[0]['level']}"
             )
+        checks = _checks(store, conn, draft, code, geom, parent_code)
+        _refuse_outside_parent(code, parent_code, checks["outside_parent_m2"])
         row = {"code": code, "level": level, "name": name, "kind": kind, "parent_code": parent_code}
-        view.registry.store.insert_areas(conn, [{**row, "generation_low": draft, **wkb_row(geom)}])
-        checks = _checks(view, conn, draft, code, geom, parent_code)
+        new_id = store.insert_area(conn, {**row, "generation_low": draft, **wkb_row(geom)})
         record(conn, view.actor, "create", "area", code, None, {**_as_record({**row, "geometry": geom})})
     view.registry._invalidate()
-    return {"generation": draft, "area": row, "checks": checks}
+    version = area_version({**row, "id": new_id, "generation_low": draft, "geometry": geom})
+    return {"generation": draft, "area": row, "checks": checks, "version": version}
 
 
-def update_area(view: ScopedRegistry, code, name=None, kind=None, geometry=None) -> dict:
-    """Change an area's name, kind and/or boundary in the draft."""
+def update_area(view: ScopedRegistry, code, name=None, kind=None, geometry=None, if_match=None) -> dict:
+    """Change an area's name, kind and/or boundary in the draft.
+
+    ``if_match``: the versions (ETags) the caller accepts, ``{"*"}``, or ``None`` (no condition); a stale one
+    is refused with :class:`~boundaries.versions.PreconditionFailedError` carrying the current state.
+    """
     if name is None and kind is None and geometry is None:
         raise InvalidInputError("没有要修改的字段 nothing to change: send name, kind or geometry")
     if kind is not None:
         check_kind(kind)
+    if name is not None and not str(name).strip():
+        raise InvalidInputError("名称不能为空 name must not be empty")
     geom = _polygon(geometry) if geometry is not None else None
-    draft = _draft(view, code=code)
-    with view.registry.store.transaction() as conn:
-        old = _draft_row(view, conn, draft, code)
+    store = view.registry.store
+    with store.transaction() as conn:
+        draft = drafts.open_draft(store, conn)
+        old = _draft_row(store, conn, draft, code)
         if old is None:
             raise NotFoundError(f"区域不存在 no area with code {code!r} in the draft")
+        drafts.require_below(view, conn, draft, old["parent_code"])
+        check_version(if_match, area_version(old), _state(draft, old), ("区域", "area"))
         new = {k: old[k] for k in _AREA_KEYS}
         if name is not None:
-            if not str(name).strip():
-                raise InvalidInputError("名称不能为空 name must not be empty")
             new["name"] = str(name).strip()
         if kind is not None:
             new["kind"] = kind
         new_geom = geom if geom is not None else shapely.from_wkb(old["geometry"])
-        view.registry.store.replace_draft_area(conn, draft, old, {**new, **wkb_row(new_geom)})
-        checks = _checks(view, conn, draft, code, new_geom, new["parent_code"])
+        checks = _checks(store, conn, draft, code, new_geom, new["parent_code"])
+        if geom is not None:
+            _refuse_outside_parent(code, new["parent_code"], checks["outside_parent_m2"])
+        new_id = store.replace_draft_area(conn, draft, old, {**new, **wkb_row(new_geom)})
         record(conn, view.actor, "update", "area", code, _as_record(old), _as_record({**new, "geometry": new_geom}))
     view.registry._invalidate()
-    return {"generation": draft, "area": new, "checks": checks}
+    version = area_version({**new, "id": new_id, "generation_low": draft, "geometry": new_geom})
+    return {"generation": draft, "area": new, "checks": checks, "version": version}
 
 
-def retire_area(view: ScopedRegistry, code) -> dict:
-    """Remove an area from the draft; refused while areas below it remain."""
-    draft = _draft(view, code=code)
-    with view.registry.store.transaction() as conn:
-        old = _draft_row(view, conn, draft, code)
+def retire_area(view: ScopedRegistry, code, if_match=None) -> dict:
+    """Remove an area from the draft; refused while areas below it remain.
+
+    ``if_match`` as in :func:`update_area`.
+    """
+    store = view.registry.store
+    with store.transaction() as conn:
+        draft = drafts.open_draft(store, conn)
+        old = _draft_row(store, conn, draft, code)
         if old is None:
             raise NotFoundError(f"区域不存在 no area with code {code!r} in the draft")
-        if view.registry.store.areas(draft, parent_code=code, geometry=False, conn=conn):
+        drafts.require_below(view, conn, draft, old["parent_code"])
+        check_version(if_match, area_version(old), _state(draft, old), ("区域", "area"))
+        if store.areas(draft, parent_code=code, geometry=False, conn=conn):
             raise ConflictError(f"区域 {code} 下仍有下级区域 area {code!r} still has areas below it; remove them first")
-        view.registry.store.replace_draft_area(conn, draft, old, None)
+        store.replace_draft_area(conn, draft, old, None)
         record(conn, view.actor, "delete", "area", code, _as_record(old), None)
     view.registry._invalidate()
     return {"generation": draft, "code": code}
 
 
-def _check_draft_scope(view: ScopedRegistry):
-    def check(conn, draft, changes):
-        if view.scope.unrestricted:
-            return
-        current = view.registry.store.current_generation_id()
-        for row in changes:
-            generation = draft if row["generation_low"] == draft else current
-            view.require_below(row["parent_code"], generation)
-
-    return check
-
-
 def publish(view: ScopedRegistry) -> int:
-    """Publish the draft; a planner may publish only a draft whose every change lies under their areas."""
-    return view.registry.publish(view.actor, _check_draft_scope(view))
+    """Publish the draft; a planner may publish only a draft whose every change lies under their areas.
+
+    The scope of every change (by code, and by geometry: see :func:`boundaries.drafts.scope_check`) is
+    checked in the transaction that flips the draft to published.
+    """
+    return view.registry.publish(view.actor, drafts.scope_check(view))
 
 
 def discard(view: ScopedRegistry) -> int:
-    """Discard the draft (same scope rule as :func:`publish`)."""
-    return view.registry.discard_draft(view.actor, _check_draft_scope(view))
+    """Discard the draft (same scope rule as :func:`publish`), removing everything written into it."""
+    return view.registry.discard_draft(view.actor, drafts.scope_check(view))
 
 
 def _clean(values: dict, allowed) -> dict:
@@ -213,17 +253,37 @@ def _clean(values: dict, allowed) -> dict:
     return {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
 
 
-def update_building(view: ScopedRegistry, building_id: int, changes: dict) -> dict:
-    """Edit a building's attributes (its footprint comes from imports)."""
+def _asset(view: ScopedRegistry, conn, table: str, row_id: int) -> dict:
+    """One building or service point read in the write transaction, in the caller's scope."""
+    store = view.registry.store
+    if table == "buildings":
+        rows, what = store.buildings(ids=[int(row_id)], geometry=False, conn=conn), ("建筑", "building")
+    else:
+        rows, what = store.service_points(ids=[int(row_id)], conn=conn), ("服务点", "service point")
+    if not rows:
+        raise NotFoundError(f"{what[0]}不存在 {what[1]} {row_id} not found")
+    view.require_point(rows[0]["lon"], rows[0]["lat"])
+    return rows[0]
+
+
+def update_building(view: ScopedRegistry, building_id: int, changes: dict, if_match=None) -> dict:
+    """Edit a building's attributes (its footprint comes from imports); returns the row as stored now.
+
+    ``if_match`` as in :func:`update_area`, against :func:`~boundaries.versions.row_version`.
+    """
     changes = _clean(changes, BUILDING_FIELDS)
     for key in ("floors", "households"):
         if key in changes and (not isinstance(changes[key], int) or changes[key] < 0):
             raise InvalidInputError(f"{key} 必须是非负整数 must be a non-negative integer")
-    old = view.building(building_id)
-    with view.registry.store.transaction() as conn:
-        view.registry.store.update_one(conn, "buildings", int(building_id), changes)
-        record(conn, view.actor, "update", "building", building_id, old, {**old, **changes})
-    return {**old, **changes}
+    view.building(building_id)  # 404 / 403 before taking the write lock
+    store = view.registry.store
+    with store.transaction() as conn:
+        old = _asset(view, conn, "buildings", building_id)
+        check_version(if_match, row_version(old), old, ("建筑", "building"))
+        store.update_one(conn, "buildings", int(building_id), changes)
+        new = _asset(view, conn, "buildings", building_id)
+        record(conn, view.actor, "update", "building", building_id, old, new)
+    return new
 
 
 def _point_values(values: dict) -> dict:
@@ -245,34 +305,45 @@ def _point_values(values: dict) -> dict:
 
 
 def create_service_point(view: ScopedRegistry, values: dict) -> dict:
-    """Add a service point inside the caller's areas."""
+    """Add a service point inside the caller's areas; returns the row as stored."""
     values = _point_values(_clean(values, SERVICE_POINT_FIELDS))
     missing = [k for k in ("name", "kind", "lon", "lat") if k not in values]
     if missing:
         raise InvalidInputError(f"缺少字段 missing fields: {', '.join(missing)}")
     view.require_point(values["lon"], values["lat"])
-    with view.registry.store.transaction() as conn:
-        point_id = view.registry.store.insert_one(conn, "service_points", values)
+    store = view.registry.store
+    with store.transaction() as conn:
+        point_id = store.insert_one(conn, "service_points", values)
         record(conn, view.actor, "create", "service_point", point_id, None, values)
-    return {"id": point_id, **values}
+        return _asset(view, conn, "service_points", point_id)
 
 
-def update_service_point(view: ScopedRegistry, point_id: int, changes: dict) -> dict:
-    """Change a service point; moving it requires the new place to be in scope too."""
+def update_service_point(view: ScopedRegistry, point_id: int, changes: dict, if_match=None) -> dict:
+    """Change a service point; moving it requires the new place to be in scope too.
+
+    ``if_match`` as in :func:`update_building`.
+    """
     changes = _point_values(_clean(changes, SERVICE_POINT_FIELDS))
-    old = view.service_point(point_id)
-    new = {**old, **changes}
-    view.require_point(new["lon"], new["lat"])
-    with view.registry.store.transaction() as conn:
-        view.registry.store.update_one(conn, "service_points", int(point_id), changes)
+    view.service_point(point_id)  # 404 / 403 before taking the write lock
+    store = view.registry.store
+    with store.transaction() as conn:
+        old = _asset(view, conn, "service_points", point_id)
+        check_version(if_match, row_version(old), old, ("服务点", "service point"))
+        new = {**old, **changes}
+        view.require_point(new["lon"], new["lat"])
+        store.update_one(conn, "service_points", int(point_id), changes)
+        new = _asset(view, conn, "service_points", point_id)
         record(conn, view.actor, "update", "service_point", point_id, old, new)
     return new
 
 
-def delete_service_point(view: ScopedRegistry, point_id: int) -> dict:
-    """Delete a service point."""
-    old = view.service_point(point_id)
-    with view.registry.store.transaction() as conn:
-        view.registry.store.delete_one(conn, "service_points", int(point_id))
+def delete_service_point(view: ScopedRegistry, point_id: int, if_match=None) -> dict:
+    """Delete a service point (``if_match`` as in :func:`update_building`); returns what was deleted."""
+    view.service_point(point_id)  # 404 / 403 before taking the write lock
+    store = view.registry.store
+    with store.transaction() as conn:
+        old = _asset(view, conn, "service_points", point_id)
+        check_version(if_match, row_version(old), old, ("服务点", "service point"))
+        store.delete_one(conn, "service_points", int(point_id))
         record(conn, view.actor, "delete", "service_point", point_id, old, None)
     return old

@@ -77,7 +77,9 @@ class Store:
             with conn.begin():
                 yield conn
 
-    def _read(self, statement) -> list[dict]:
+    def _read(self, statement, conn: sa.Connection | None = None) -> list[dict]:
+        if conn is not None:
+            return [dict(row) for row in conn.execute(statement).mappings()]
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(statement).mappings()]
 
@@ -109,33 +111,68 @@ class Store:
         """Whether a generation is published (remembered once seen: publishing is final)."""
         return generation_id in self._published or self.generation(generation_id)["state"] == "published"
 
-    def current_generation_id(self) -> int | None:
-        """The newest published generation, or ``None``."""
+    def current_generation_id(self, conn: sa.Connection | None = None) -> int | None:
+        """The newest published generation, or ``None`` (read in ``conn``'s transaction when given)."""
         g = t.generations.c
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.max(g.id)).where(g.state == "published")).scalar()
-
-    def draft_generation_id(self, conn: sa.Connection | None = None) -> int | None:
-        """The open draft generation, or ``None``."""
-        g = t.generations.c
-        statement = sa.select(g.id).where(g.state == "draft")
+        statement = sa.select(sa.func.max(g.id)).where(g.state == "published")
         if conn is not None:
             return conn.execute(statement).scalar()
         with self.engine.connect() as c:
             return c.execute(statement).scalar()
 
+    def draft_generation_id(self, conn: sa.Connection | None = None) -> int | None:
+        """The open draft generation, or ``None``.
+
+        Inside a write transaction (``conn``) the draft's row is locked (``FOR UPDATE``; SQLite's
+        ``BEGIN IMMEDIATE`` already excludes every other writer), so it cannot be published or discarded
+        before the transaction ends: a write that reads the draft here writes into a draft that is still open.
+        """
+        g = t.generations.c
+        statement = sa.select(g.id).where(g.state == "draft")
+        if conn is not None:
+            return conn.execute(statement.with_for_update()).scalar()
+        with self.engine.connect() as c:
+            return c.execute(statement).scalar()
+
+    def require_draft(self, conn: sa.Connection, generations: Iterable[int | None]) -> None:
+        """Refuse (:class:`ConflictError`) to write area rows valid from or retired at a non-draft generation.
+
+        Published generations never change, and a discarded draft keeps nothing: this guard makes every area
+        write of the store check it, inside the writer's transaction.
+        """
+        wanted = {int(g) for g in generations if g is not None}
+        if not wanted:
+            return
+        g = t.generations.c
+        drafts = set(conn.execute(sa.select(g.id).where(g.id.in_(sorted(wanted)), g.state == "draft")).scalars())
+        closed = sorted(wanted - drafts)
+        if closed:
+            raise ConflictError(
+                f"版本 {closed[0]} 不是草稿 generation {closed[0]} is not the open draft: "
+                "published generations never change and discarded ones keep nothing; try again"
+            )
+
     def set_generation_state(self, conn: sa.Connection, generation_id: int, state: str) -> None:
-        """Mark a generation published or discarded."""
+        """Mark the draft generation published or discarded (a generation leaves the draft state only once)."""
         values = {"state": state}
         if state == "published":
             values["published_at"] = datetime.now(timezone.utc)
-        conn.execute(t.generations.update().where(t.generations.c.id == generation_id).values(**values))
+        g = t.generations.c
+        result = conn.execute(t.generations.update().where(g.id == generation_id, g.state == "draft").values(**values))
+        if result.rowcount != 1:
+            raise ConflictError(f"版本 {generation_id} 不是草稿 generation {generation_id} is not the open draft")
 
     # -- areas -------------------------------------------------------------------------------------
     def insert_areas(self, conn: sa.Connection, rows: list[dict]) -> None:
-        """Insert area rows (``geometry`` as WKB with ``minx`` … ``maxy``)."""
+        """Insert area rows (``geometry`` as WKB with ``minx`` … ``maxy``) into the draft generation."""
+        self.require_draft(conn, {r["generation_low"] for r in rows} | {r.get("generation_high") for r in rows})
         for start in range(0, len(rows), _BATCH):
             conn.execute(t.areas.insert(), rows[start : start + _BATCH])
+
+    def insert_area(self, conn: sa.Connection, row: dict) -> int:
+        """Insert one area row into the draft generation; returns its id."""
+        self.require_draft(conn, [row["generation_low"], row.get("generation_high")])
+        return int(conn.execute(t.areas.insert().values(**row)).inserted_primary_key[0])
 
     def areas(
         self,
@@ -171,7 +208,8 @@ class Store:
             return conn.execute(statement).first() is not None
 
     def retire_areas(self, conn: sa.Connection, ids: list[int], generation: int) -> None:
-        """End the validity of areas at ``generation`` (they stay in older generations)."""
+        """End the validity of areas at the draft ``generation`` (they stay in older generations)."""
+        self.require_draft(conn, [generation])
         for start in range(0, len(ids), _BATCH):
             chunk = ids[start : start + _BATCH]
             conn.execute(t.areas.update().where(t.areas.c.id.in_(chunk)).values(generation_high=generation))
@@ -188,6 +226,7 @@ class Store:
 
     def undo_draft_areas(self, conn: sa.Connection, generation: int, area_ids: list[int] | None = None) -> None:
         """Forget the draft's changes: delete rows it added, revive rows it retired (optionally only some)."""
+        self.require_draft(conn, [generation])
         a = t.areas.c
         added = sa.delete(t.areas).where(a.generation_low == generation)
         revived = t.areas.update().where(a.generation_high == generation).values(generation_high=None)
@@ -204,18 +243,20 @@ class Store:
         for start in range(0, len(rows), _BATCH):
             conn.execute(table.insert(), rows[start : start + _BATCH])
 
-    def buildings(self, bbox=None, ids=None, geometry: bool = True) -> list[dict]:
-        """Buildings, optionally within a bounding box or by id."""
+    def buildings(self, bbox=None, ids=None, geometry: bool = True, conn: sa.Connection | None = None) -> list[dict]:
+        """Buildings, optionally within a bounding box or by id (read in ``conn``'s transaction when given)."""
         b = t.buildings
         statement = sa.select(*[c for c in b.c if geometry or c.name != "geometry"]).order_by(b.c.id)
         if bbox is not None:
             statement = statement.where(_bbox_filter(b, bbox))
         if ids is not None:
             statement = statement.where(b.c.id.in_(list(ids)))
-        return self._read(statement)
+        return self._read(statement, conn)
 
-    def service_points(self, bbox=None, kind: str | None = None, ids=None) -> list[dict]:
-        """Service points, optionally within a bounding box, of one kind or by id."""
+    def service_points(
+        self, bbox=None, kind: str | None = None, ids=None, conn: sa.Connection | None = None
+    ) -> list[dict]:
+        """Service points, optionally within a bounding box, of one kind or by id (``conn`` as in :meth:`buildings`)."""
         s = t.service_points
         statement = sa.select(s).order_by(s.c.id)
         if ids is not None:
@@ -225,7 +266,7 @@ class Store:
             statement = statement.where(s.c.lon.between(minx, maxx), s.c.lat.between(miny, maxy))
         if kind is not None:
             statement = statement.where(s.c.kind == kind)
-        return self._read(statement)
+        return self._read(statement, conn)
 
     def roads(self, bbox=None) -> list[dict]:
         """Road centre lines, optionally within a bounding box."""
@@ -239,33 +280,38 @@ class Store:
         table = {"buildings": t.buildings, "service_points": t.service_points}[table_name]
         return int(conn.execute(table.insert().values(**values)).inserted_primary_key[0])
 
-    def update_one(self, conn: sa.Connection, table_name: str, row_id: int, values: dict) -> None:
-        """Update one building or service point."""
+    def update_one(self, conn: sa.Connection, table_name: str, row_id: int, values: dict) -> bool:
+        """Update one building or service point; ``False`` when it no longer exists."""
         table = {"buildings": t.buildings, "service_points": t.service_points}[table_name]
-        conn.execute(table.update().where(table.c.id == row_id).values(**values))
+        return conn.execute(table.update().where(table.c.id == row_id).values(**values)).rowcount == 1
 
-    def delete_one(self, conn: sa.Connection, table_name: str, row_id: int) -> None:
-        """Delete one building or service point."""
+    def delete_one(self, conn: sa.Connection, table_name: str, row_id: int) -> bool:
+        """Delete one building or service point; ``False`` when it no longer exists."""
         table = {"buildings": t.buildings, "service_points": t.service_points}[table_name]
-        conn.execute(sa.delete(table).where(table.c.id == row_id))
+        return conn.execute(sa.delete(table).where(table.c.id == row_id)).rowcount == 1
 
-    def draft_changes(self, conn: sa.Connection, generation: int) -> list[dict]:
-        """Area rows (no geometry) the draft added (``generation_low``) or retired (``generation_high``)."""
+    def draft_changes(self, conn: sa.Connection, generation: int, geometry: bool = False) -> list[dict]:
+        """Area rows the draft added (``generation_low``) or retired (``generation_high``).
+
+        Without their geometry unless ``geometry`` is true.
+        """
         a = t.areas
-        columns = [c for c in a.c if c.name != "geometry"]
+        columns = [c for c in a.c if geometry or c.name != "geometry"]
         statement = sa.select(*columns).where(
             sa.or_(a.c.generation_low == generation, a.c.generation_high == generation)
         )
         return [dict(row) for row in conn.execute(statement).mappings()]
 
-    def replace_draft_area(self, conn: sa.Connection, generation: int, old: dict, new: dict | None) -> None:
-        """Replace (or with ``new=None`` retire) one area in the draft generation."""
+    def replace_draft_area(self, conn: sa.Connection, generation: int, old: dict, new: dict | None) -> int | None:
+        """Replace (or with ``new=None`` retire) one area in the draft generation; returns the new row's id."""
+        self.require_draft(conn, [generation])
         if old["generation_low"] == generation:  # added by this draft: nothing older to keep
             conn.execute(sa.delete(t.areas).where(t.areas.c.id == old["id"]))
         else:
             conn.execute(t.areas.update().where(t.areas.c.id == old["id"]).values(generation_high=generation))
-        if new is not None:
-            conn.execute(t.areas.insert().values(**new, generation_low=generation))
+        if new is None:
+            return None
+        return int(conn.execute(t.areas.insert().values(**new, generation_low=generation)).inserted_primary_key[0])
 
     def bulk_insert(self, conn: sa.Connection, table_name: str, frame) -> None:
         """Insert a DataFrame's rows (columns named as the table's) as fast as the database allows.
