@@ -257,38 +257,52 @@ def _export(args) -> None:
 
 def _locate(args) -> None:
     import numpy as np
+    import pandas as pd
+    import shapely
 
-    from geo.io import read_points_table, read_vector, write_vector
+    from geo.io import TABLE_SUFFIXES, read_points_table, read_vector, write_vector
 
     path = Path(args.in_file)
     registry = _registry(args)
-    if path.suffix.lower() in (".csv", ".txt"):
-        frame = read_points_table(path, crs=args.crs, lon=args.lon, lat=args.lat)
+    table = path.suffix.lower() in TABLE_SUFFIXES
+    if table:
+        if not path.exists():
+            raise SystemExit(f"文件不存在 file not found: {path}")
+        frame = read_points_table(path, crs=args.crs, lon=args.lon, lat=args.lat, keep_invalid=True)
     else:
         frame = read_vector(path, crs=args.crs)
-    if not (frame.geometry.geom_type == "Point").all():
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if (shapely.get_type_id(geoms[valid]) != 0).any():
         raise SystemExit("只能定位点 locate needs point features")
-    xs, ys = frame.geometry.x.to_numpy(), frame.geometry.y.to_numpy()
+    xs, ys = shapely.get_x(geoms[valid]), shapely.get_y(geoms[valid])
     level = args.level or registry.lowest_level(args.generation)
     registry.index(level, args.generation)  # build the index before timing
     start, parts = time.perf_counter(), []
     step = 500_000
     for i in tqdm(range(0, len(xs), step), desc="定位 locating", unit=" chunks"):
         parts.append(registry.locate(xs[i : i + step], ys[i : i + step], level=level, generation=args.generation))
-    import pandas as pd
-
-    result = pd.concat(parts, ignore_index=True)
     elapsed = time.perf_counter() - start
-    out = frame.assign(
-        code=result["code"].to_numpy(), name=result["name"].to_numpy(), status=result["status"].to_numpy()
-    )
+    code, name, status = (np.full(len(frame), v, dtype=object) for v in ("", "", "invalid"))
+    if parts:
+        result = pd.concat(parts, ignore_index=True)
+        code[valid], name[valid], status[valid] = (result[c].to_numpy(dtype=object) for c in ("code", "name", "status"))
+    out = frame.assign(code=code, name=name, status=status)
     out_path = Path(args.out_file)
-    if out_path.suffix.lower() == ".csv" and path.suffix.lower() in (".csv", ".txt"):
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = out_path.suffix.lower()
+    if suffix == ".xlsx":
+        pd.DataFrame(out.drop(columns="geometry")).to_excel(out_path, index=False)
+    elif suffix == ".csv" and table:
         out.drop(columns="geometry").to_csv(out_path, index=False, encoding="utf-8-sig")
     else:
         write_vector(out, out_path)
-    counts = {k: int(v) for k, v in zip(*np.unique(result["status"], return_counts=True), strict=True)}
-    print(f"定位 located {len(out)} points in {elapsed:.2f}s: {counts} → {out_path}")
+    counts = {str(k): int(v) for k, v in zip(*np.unique(status.astype(str), return_counts=True), strict=True)}
+    print(f"定位 located {int(valid.sum())} of {len(out)} points in {elapsed:.2f}s: {counts} → {out_path}")
+    if not valid.all():
+        rows = np.flatnonzero(~valid) + (2 if table else 1)  # the file's rows: a table's header is row 1
+        listed = ", ".join(str(r) for r in rows[:20]) + (f" … {len(rows) - 20} more" if len(rows) > 20 else "")
+        print(f"  无效坐标 rows without valid coordinates (status=invalid): {listed}")
 
 
 def _publish(args) -> None:

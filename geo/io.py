@@ -1,9 +1,10 @@
-"""Reading and writing vector files through pyogrio/GDAL: GeoJSON, GeoPackage, zipped Shapefile, KML, CSV.
+"""Reading and writing vector files through pyogrio/GDAL: GeoJSON, GeoPackage, zipped Shapefile, KML, CSV, Excel.
 
 Every reader returns a GeoDataFrame in WGS84. The input CRS comes from the file, or from ``crs`` when given
 (which overrides the file: AMap exports say EPSG:4326 but are GCJ-02). Shapefile attributes are decoded with
 the encoding named by ``encoding``, else the ``.cpg`` file, else detected: UTF-8 when the DBF decodes as UTF-8,
 otherwise GB18030 (a superset of GBK, the usual encoding of Chinese Shapefiles without a ``.cpg``).
+Tables (CSV, Excel ``.xlsx``: its first sheet) carry lon/lat (or x/y, 经度/纬度) or WKT columns.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import shapely
 from geo.crs import WGS84, check_lonlat, geometries_from_wgs84, geometries_to_wgs84, normalize_crs
 from geo.errors import CoordinateRangeError, EncodingError, FileFormatError, GeoError
 
-__all__ = ["read_vector", "read_points_table", "write_vector", "detect_dbf_encoding", "FORMATS"]
+__all__ = ["read_vector", "read_points_table", "write_vector", "detect_dbf_encoding", "FORMATS", "TABLE_SUFFIXES"]
 
 #: File extensions and the GDAL driver that writes them.
 FORMATS = {
@@ -40,6 +41,8 @@ FORMATS = {
 _LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
 _LAT_NAMES = ("lat", "latitude", "y", "纬度")
 _WKT_NAMES = ("wkt", "geometry", "geom", "the_geom")
+#: Suffixes read as tables of points (or WKT) rather than through GDAL.
+TABLE_SUFFIXES = (".csv", ".txt", ".xlsx")
 
 
 def detect_dbf_encoding(dbf_bytes: bytes, cpg: str | None = None) -> str:
@@ -91,13 +94,23 @@ def _is_shapefile(path: Path) -> bool:
     return False
 
 
-def _to_wgs84(gdf: gpd.GeoDataFrame, crs) -> gpd.GeoDataFrame:
-    """Convert to WGS84 with our CRS module (it knows GCJ-02 and BD-09) and check the coordinate range."""
+def _to_wgs84(gdf: gpd.GeoDataFrame, crs, keep_invalid: bool = False) -> gpd.GeoDataFrame:
+    """Convert to WGS84 with our CRS module (it knows GCJ-02 and BD-09) and check the coordinate range.
+
+    With ``keep_invalid``, points out of range lose their geometry (as rows without coordinates do) unless every
+    point is out of range, which still raises (the data are projected, or longitude and latitude swapped).
+    """
     source = normalize_crs(crs) if crs is not None else (normalize_crs(gdf.crs) if gdf.crs is not None else WGS84)
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     out = geoms.copy()
     out[present] = geometries_to_wgs84(geoms[present], source)
+    if keep_invalid and present.any() and (shapely.get_type_id(out[present]) == 0).all():
+        x, y = shapely.get_x(out[present]), shapely.get_y(out[present])
+        bad = ~(np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180) & (np.abs(y) <= 90))
+        if not bad.all():
+            out[np.flatnonzero(present)[bad]] = None
+            present[np.flatnonzero(present)[bad]] = False
     if present.any():
         coords = shapely.get_coordinates(out[present])
         try:
@@ -111,17 +124,30 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, crs) -> gpd.GeoDataFrame:
     return result
 
 
-def read_points_table(path, crs=None, lon: str | None = None, lat: str | None = None, encoding=None):
-    """Read a CSV or Excel-like table with lon/lat (or x/y) or WKT columns into a WGS84 GeoDataFrame.
+def _read_excel(raw: bytes) -> pd.DataFrame:
+    try:
+        return pd.read_excel(io.BytesIO(raw), sheet_name=0, dtype=str, keep_default_na=False)
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        raise FileFormatError(f"Excel 文件无法读取 cannot read the workbook (.xlsx): {exc}") from exc
+
+
+def read_points_table(
+    path, crs=None, lon: str | None = None, lat: str | None = None, encoding=None, keep_invalid: bool = False
+):
+    """Read a CSV or Excel (``.xlsx``, first sheet) table with lon/lat (or x/y) or WKT columns into WGS84.
 
     Parameters
     ----------
     path : str or Path or file-like
+        A file-like object is read as CSV.
     crs : CRS of the coordinates (default WGS84)
     lon, lat : str, optional
         Column names; detected from common names (``lon``/``lng``/``longitude``/``x``, ``lat``/``y``, 经度/纬度).
     encoding : str, optional
-        Text encoding; detected (UTF-8, else GB18030) when omitted.
+        Text encoding of a CSV; detected (UTF-8, else GB18030) when omitted.
+    keep_invalid : bool, default False
+        Keep rows whose coordinates are missing, not numbers, out of range or malformed WKT, with no geometry
+        (``None``), instead of refusing the file. A file where every point is out of range is still refused.
 
     Returns
     -------
@@ -130,6 +156,10 @@ def read_points_table(path, crs=None, lon: str | None = None, lat: str | None = 
     raw = path.read() if hasattr(path, "read") else Path(path).read_bytes()
     if not raw.strip():
         raise FileFormatError("文件为空 the file is empty")
+    if not hasattr(path, "read") and Path(path).suffix.lower() == ".xlsx":
+        df = _read_excel(raw)
+        df.columns = [str(c) for c in df.columns]
+        return _points_from_columns(df, crs, lon, lat, keep_invalid)
     if encoding is None:
         try:
             text = raw.decode("utf-8-sig")
@@ -141,6 +171,10 @@ def read_points_table(path, crs=None, lon: str | None = None, lat: str | None = 
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise FileFormatError(f"CSV 格式错误 malformed CSV: {exc}") from exc
+    return _points_from_columns(df, crs, lon, lat, keep_invalid)
+
+
+def _points_from_columns(df: pd.DataFrame, crs, lon, lat, keep_invalid: bool) -> gpd.GeoDataFrame:
     lower = {c.strip().lower(): c for c in df.columns}
     lon_col = lon or next((lower[n] for n in _LON_NAMES if n in lower), None)
     lat_col = lat or next((lower[n] for n in _LAT_NAMES if n in lower), None)
@@ -152,20 +186,23 @@ def read_points_table(path, crs=None, lon: str | None = None, lat: str | None = 
         xs = pd.to_numeric(df[lon_col].str.strip(), errors="coerce").to_numpy()
         ys = pd.to_numeric(df[lat_col].str.strip(), errors="coerce").to_numpy()
         bad = ~(np.isfinite(xs) & np.isfinite(ys))
-        if bad.any():
+        if bad.any() and not keep_invalid:
             raise FileFormatError(
                 f"第 {int(np.flatnonzero(bad)[0]) + 2} 行坐标不是数字 row has a non-numeric coordinate"
             )
-        geoms = shapely.points(xs, ys)
+        geoms = np.asarray(shapely.points(xs, ys), dtype=object)
+        geoms[bad] = None
     elif wkt_col:
+        text = df[wkt_col].astype(str).str.strip().to_numpy(dtype=object)
+        text[text == ""] = None
         try:
-            geoms = shapely.from_wkt(df[wkt_col].to_numpy(), on_invalid="raise")
+            geoms = shapely.from_wkt(text, on_invalid="ignore" if keep_invalid else "raise")
         except shapely.errors.GEOSException as exc:
             raise FileFormatError(f"WKT 格式错误 malformed WKT in column {wkt_col!r}: {exc}") from exc
     else:
         raise FileFormatError("找不到坐标列 no lon/lat (or x/y) or WKT column: name them with --lon/--lat")
     gdf = gpd.GeoDataFrame(df, geometry=geoms, crs=None)
-    return _to_wgs84(gdf, crs if crs is not None else WGS84)
+    return _to_wgs84(gdf, crs if crs is not None else WGS84, keep_invalid)
 
 
 def read_vector(path, crs=None, encoding: str | None = None, layer=None) -> gpd.GeoDataFrame:
@@ -174,7 +211,7 @@ def read_vector(path, crs=None, encoding: str | None = None, layer=None) -> gpd.
     Parameters
     ----------
     path : str or Path
-        ``.geojson``/``.json``, ``.gpkg``, ``.zip`` (zipped Shapefile), ``.shp``, ``.kml`` or ``.csv``.
+        ``.geojson``/``.json``, ``.gpkg``, ``.zip`` (zipped Shapefile), ``.shp``, ``.kml``, ``.csv`` or ``.xlsx``.
     crs : optional
         CRS of the coordinates, overriding the file's (see :func:`geo.crs.normalize_crs`).
     encoding : str, optional
@@ -196,7 +233,7 @@ def read_vector(path, crs=None, encoding: str | None = None, layer=None) -> gpd.
         raise FileFormatError(f"文件不存在 file not found: {path}")
     if path.stat().st_size == 0:
         raise FileFormatError(f"{path.name}: 文件为空 the file is empty")
-    if path.suffix.lower() in (".csv", ".txt"):
+    if path.suffix.lower() in TABLE_SUFFIXES:
         return read_points_table(path, crs=crs, encoding=encoding)
     if _is_shapefile(path):
         encoding = encoding or _shapefile_encoding(path)

@@ -112,3 +112,19 @@ def test_wrong_explicit_encoding_is_a_clear_error(frame, tmp_path):
     with pytest.raises(EncodingError, match="--encoding"):
         read_vector(tmp_path / "a.shp", encoding="utf-8")
     assert read_vector(tmp_path / "a.shp")["name"].tolist() == NAMES
+
+
+def test_excel_tables_are_read_like_csv(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "sites.xlsx"
+    pd.DataFrame({"name": ["甲", "乙"], "wkt": ["POINT (104.08 30.65)", "LINESTRING (104 30, 104.1 30.1)"]}).to_excel(
+        path, index=False
+    )
+    gdf = read_vector(path)
+    assert gdf["name"].tolist() == ["甲", "乙"] and gdf.geometry.geom_type.tolist() == ["Point", "LineString"]
+    pd.DataFrame({"经度": ["104.08", ""], "纬度": ["30.65", "30.6"]}).to_excel(path, index=False)
+    with pytest.raises(FileFormatError, match="row"):
+        read_points_table(path)
+    kept = read_points_table(path, keep_invalid=True)
+    assert kept.geometry.iloc[0].equals(shapely.Point(104.08, 30.65)) and kept.geometry.iloc[1] is None
