@@ -1,15 +1,20 @@
 """Locate points in polygons: which area of one level contains each point.
 
 :class:`PolygonIndex` answers millions of points per second. It lays a regular grid of cells over the
-polygons (about ``cells_per_polygon`` cells per polygon) and classifies every cell once:
+polygons, sized by their number of edges (a few detailed outlines get as fine a grid as many simple shapes),
+and classifies every cell once, with no GEOS call:
 
-* a **pure** cell has no polygon edge touching it, so every point in it shares one answer; pure cells are
-  grouped into connected components and one representative point per component is located exactly with GEOS;
-* a **mixed** cell keeps the list of edge pieces that touch it and a reference point whose containing polygon
-  is known exactly. A query point in a mixed cell is answered by counting, per polygon, how many of those
-  edges the segment from the point to the reference point crosses (a crossing-number test over only the edges
-  in that cell, vectorised in numpy): the point is inside a polygon when the reference's status flips an odd
-  number of times.
+* every grid **corner** is labelled by a scanline: along each horizontal grid line the crossings of each
+  polygon's edges, sorted left to right, alternate in and out (half-open rule at vertices), so a cumulative
+  count tells which polygon the line is inside at every corner;
+* a **pure** cell has no polygon edge touching it, so every point in it shares its corner's answer;
+* a **mixed** cell keeps the list of edges that touch it, sorted by polygon, and a reference corner clear of
+  them. A query point in a mixed cell is answered by counting, per polygon, how many of those edges the
+  segment from the point to the reference corner crosses (a crossing-number test over only the edges in that
+  cell, vectorised in numpy): the point is inside a polygon when the reference's status flips an odd number
+  of times.
+
+The arrays of a built index can be saved and memory-mapped again (``geo.index_files``).
 
 Points that need judgement go to GEOS: points within ``1e-6`` cell of an edge (on a boundary), points in more
 than one polygon (overlaps), and cells where polygons overlap. Answers follow these rules:
@@ -27,7 +32,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from scipy import ndimage
 
 from geo.errors import GeometryTypeError
 
@@ -40,8 +44,8 @@ _FALLBACK = -2  # cell code: answer with GEOS
 _MIXED0 = -3  # cell code for mixed cell k is -3 - k
 _NEAR = 1e-6  # in cell units: closer than this to an edge goes to GEOS
 _REF_CLEARANCE = 1e-3  # a reference point must be this far from every edge (cell units)
-_REF_OFFSETS = ((0.5, 0.5), (0.3137, 0.7291), (0.7713, 0.1927), (0.1411, 0.2683))
 _CHUNK = 2_000_000
+_MAX_EDGE = 8.0  # cells: longer edges are cut, so an edge touches at most a 10x10 block of cells
 
 
 @dataclass
@@ -126,15 +130,26 @@ def locate_exact(polygons, x, y, tree: shapely.STRtree | None = None) -> LocateR
 class PolygonIndex:
     """A grid index over polygons for fast, exact point location.
 
+    The grid is sized by the number of polygon edges (``cells_per_edge`` cells per edge), so a few polygons
+    with detailed outlines get as fine a grid as many simple ones, and memory stays proportional to the edges.
+    Building needs no GEOS call: every grid corner is labelled by a scanline over the horizontal grid lines
+    (the polygons an edge crossing toggles, counted left to right), so a pure cell takes the label of its
+    corner and a mixed cell uses one of its corners, clear of every edge in the cell, as the reference of the
+    crossing-number test. The arrays (:attr:`arrays`) can be saved and loaded again without rebuilding.
+
     Parameters
     ----------
     polygons : array_like of shapely Polygon or MultiPolygon
         The areas of one level, in one planar coordinate system (lon/lat degrees are fine: the test is planar,
         as GEOS's is).
-    cells_per_polygon : float, default 256
-        Grid density. More cells make more points pure (fast) at the cost of memory and build time.
-    max_cells : int, default 2**26
+    cells_per_edge : float, default 3
+        Grid density per polygon edge. More cells make more points pure (fast) at the cost of memory.
+    cells_per_polygon : float, optional
+        A lower bound on the density, in cells per polygon (for a handful of simple polygons).
+    max_cells : int, default 2**25
         Upper bound on the number of grid cells (4 bytes each).
+    cell : float, optional
+        The cell size in the polygons' units, instead of one derived from the density (within ``max_cells``).
 
     Examples
     --------
@@ -144,19 +159,79 @@ class PolygonIndex:
     [0, 1, -1]
     """
 
-    def __init__(self, polygons, cells_per_polygon: float = 256, max_cells: int = 2**26):
+    #: Names of the arrays that make up a built index (see :meth:`from_arrays`).
+    ARRAY_NAMES = ("grid", "u", "v", "vertex_poly", "ptr", "pair_vertex", "ref", "ref_poly")
+
+    def __init__(
+        self,
+        polygons,
+        cells_per_edge: float = 3.0,
+        cells_per_polygon: float | None = None,
+        max_cells: int = 2**25,
+        cell: float | None = None,
+    ):
         self.polygons = _polygons(polygons)
-        self.tree = shapely.STRtree(self.polygons)
+        self._tree = None
         n = len(self.polygons)
         minx, miny, maxx, maxy = shapely.total_bounds(self.polygons) if n else (0.0, 0.0, 1.0, 1.0)
         width, height = max(maxx - minx, 1e-9), max(maxy - miny, 1e-9)
-        cell = np.sqrt(width * height / max(n * cells_per_polygon, 1))
-        cell = max(cell, np.sqrt(width * height / max_cells), width / 2**15, height / 2**15)
+        edges = int(shapely.get_num_coordinates(self.polygons).sum()) if n else 0
+        wanted = max(edges * cells_per_edge, n * (cells_per_polygon or 0), 1)
+        cell = cell or np.sqrt(width * height / min(wanted, max_cells))
+        cell = max(cell, width / 2**15, height / 2**15, np.sqrt(width * height / max_cells))
         self.origin = (float(minx), float(miny))
         self.cell = float(cell)
         self.nx = int(width // cell) + 1
         self.ny = int(height // cell) + 1
         self._build()
+
+    @classmethod
+    def from_arrays(cls, polygons, origin, cell: float, shape, arrays: dict) -> PolygonIndex:
+        """An index over ``polygons`` from the arrays of one built before (no rebuilding).
+
+        Parameters
+        ----------
+        polygons : array_like of shapely Polygon or MultiPolygon
+            The same polygons, in the same order, as the index was built on.
+        origin : (float, float)
+            :attr:`origin` of the built index.
+        cell : float
+            :attr:`cell` of the built index.
+        shape : (int, int)
+            ``(nx, ny)`` of the built index.
+        arrays : dict of numpy.ndarray
+            :attr:`arrays` of the built index (memory-mapped arrays are used as they are).
+
+        Returns
+        -------
+        PolygonIndex
+        """
+        self = cls.__new__(cls)
+        self.polygons = _polygons(polygons)
+        self._tree = None
+        self.origin = (float(origin[0]), float(origin[1]))
+        self.cell = float(cell)
+        self.nx, self.ny = int(shape[0]), int(shape[1])
+        missing = set(cls.ARRAY_NAMES) - set(arrays)
+        if missing:
+            raise ValueError(f"index arrays missing: {sorted(missing)}")
+        for name in cls.ARRAY_NAMES:
+            setattr(self, f"_{name}", arrays[name])
+        if len(self._grid) != self.nx * self.ny:
+            raise ValueError("index arrays do not match the grid shape")
+        return self
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays of the built index, by name (with :attr:`origin`, :attr:`cell`, ``nx`` and ``ny``)."""
+        return {name: getattr(self, f"_{name}") for name in self.ARRAY_NAMES}
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """An STRtree over the polygons, for the points GEOS decides (built on first use)."""
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.polygons)
+        return self._tree
 
     # -- build -------------------------------------------------------------------------------------
     def _to_cells(self, x, y):
@@ -164,144 +239,159 @@ class PolygonIndex:
             np.asarray(y, dtype="float64") - self.origin[1]
         ) / self.cell
 
-    def _edge_pieces(self):
+    def _vertices(self):
+        """Ring vertices in cell units, long edges cut so no edge is longer than ``_MAX_EDGE`` cells.
+
+        Returns ``u, v`` and the polygon of each vertex, ``-1`` for the last vertex of a ring (no edge starts
+        there): the edges are ``(i, i + 1)`` for every ``i`` with a polygon.
+        """
         parts, part_poly = shapely.get_parts(self.polygons, return_index=True)
         rings, ring_part = shapely.get_rings(parts, return_index=True)
         coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
         u, v = self._to_cells(coords[:, 0], coords[:, 1])
-        same = coord_ring[1:] == coord_ring[:-1]
-        ax, ay, bx, by = u[:-1][same], v[:-1][same], u[1:][same], v[1:][same]
-        poly = part_poly[ring_part[coord_ring[:-1][same]]]
-        # Split edges into pieces no longer than one cell so each touches at most a 3x3 block of cells.
-        k = np.maximum(np.ceil(np.maximum(np.abs(bx - ax), np.abs(by - ay))).astype("int64"), 1)
-        seg = np.repeat(np.arange(len(ax)), k)
-        j = np.arange(len(seg)) - np.repeat(np.cumsum(k) - k, k)
-        t0, t1 = j / k[seg], (j + 1) / k[seg]
-        last = j + 1 == k[seg]
-        dx, dy = bx - ax, by - ay
-        px0, py0 = ax[seg] + dx[seg] * t0, ay[seg] + dy[seg] * t0
-        px1 = np.where(last, bx[seg], ax[seg] + dx[seg] * t1)
-        py1 = np.where(last, by[seg], ay[seg] + dy[seg] * t1)
-        return px0, py0, px1, py1, poly[seg].astype("int32")
+        del coords
+        has_edge = np.r_[coord_ring[1:] == coord_ring[:-1], False]
+        poly = np.where(has_edge, part_poly[ring_part[coord_ring]], -1).astype("int32")
+        nu, nv = np.r_[u[1:], 0.0], np.r_[v[1:], 0.0]
+        k = np.where(has_edge, np.ceil(np.maximum(np.abs(nu - u), np.abs(nv - v)) / _MAX_EDGE), 1)
+        k = np.maximum(k, 1).astype("int64")
+        if (k == 1).all():
+            return u, v, poly
+        src = np.repeat(np.arange(len(u)), k)
+        t = (np.arange(len(src)) - np.repeat(np.cumsum(k) - k, k)) / k[src]
+        return u[src] + (nu - u)[src] * t, v[src] + (nv - v)[src] * t, poly[src]
 
-    def _cell_pairs(self, ax, ay, bx, by):
-        """(cell id, piece id) for every cell whose closed square a piece touches (conservatively)."""
+    def _cell_pairs(self, u, v, poly):
+        """(cell id, edge id) for every cell whose closed square an edge touches (conservatively)."""
         tol = 1e-7
-        cells, pieces = [], []
-        for start in range(0, len(ax), _CHUNK // 4):
-            sl = slice(start, start + _CHUNK // 4)
-            x0 = np.clip(np.floor(np.minimum(ax[sl], bx[sl]) - tol), 0, self.nx - 1).astype("int64")
-            x1 = np.clip(np.floor(np.maximum(ax[sl], bx[sl]) + tol), 0, self.nx - 1).astype("int64")
-            y0 = np.clip(np.floor(np.minimum(ay[sl], by[sl]) - tol), 0, self.ny - 1).astype("int64")
-            y1 = np.clip(np.floor(np.maximum(ay[sl], by[sl]) + tol), 0, self.ny - 1).astype("int64")
+        cells, edges = [], []
+        starts = np.flatnonzero(poly >= 0)
+        for chunk in range(0, len(starts), _CHUNK // 8):
+            e = starts[chunk : chunk + _CHUNK // 8]
+            ax, ay, bx, by = u[e], v[e], u[e + 1], v[e + 1]
+            x0 = np.clip(np.floor(np.minimum(ax, bx) - tol), 0, self.nx - 1).astype("int64")
+            x1 = np.clip(np.floor(np.maximum(ax, bx) + tol), 0, self.nx - 1).astype("int64")
+            y0 = np.clip(np.floor(np.minimum(ay, by) - tol), 0, self.ny - 1).astype("int64")
+            y1 = np.clip(np.floor(np.maximum(ay, by) + tol), 0, self.ny - 1).astype("int64")
             cx, cy = x1 - x0 + 1, y1 - y0 + 1
             m = cx * cy
-            piece = np.repeat(np.arange(start, start + len(m)), m)
-            local = np.arange(len(piece)) - np.repeat(np.cumsum(m) - m, m)
-            r = piece - start
+            r = np.repeat(np.arange(len(m)), m)
+            local = np.arange(len(r)) - np.repeat(np.cumsum(m) - m, m)
             ix = x0[r] + local % cx[r]
             iy = y0[r] + local // cx[r]
             # Separating-axis test: the segment misses the square iff all four corners lie strictly on one side.
-            ex, ey = bx[piece] - ax[piece], by[piece] - ay[piece]
-            ox, oy = ix - ax[piece], iy - ay[piece]
-            s00 = ex * oy - ey * ox
+            ex, ey = (bx - ax)[r], (by - ay)[r]
+            s00 = ex * (iy - ay[r]) - ey * (ix - ax[r])
             s10 = s00 - ey
             s01 = s00 + ex
-            s11 = s00 + ex - ey
+            s11 = s01 - ey
             scale = tol * (np.abs(ex) + np.abs(ey))
             lo = np.minimum(np.minimum(s00, s10), np.minimum(s01, s11))
             hi = np.maximum(np.maximum(s00, s10), np.maximum(s01, s11))
             hit = (lo <= scale) & (hi >= -scale)
             cells.append(iy[hit] * self.nx + ix[hit])
-            pieces.append(piece[hit].astype("int32"))
+            edges.append(e[r[hit]].astype("int32"))
         if not cells:
             return np.empty(0, "int64"), np.empty(0, "int32")
-        return np.concatenate(cells), np.concatenate(pieces)
+        return np.concatenate(cells), np.concatenate(edges)
 
     def _build(self):
-        ax, ay, bx, by, poly = self._edge_pieces()
-        self._ax, self._ay, self._bx, self._by, self._piece_poly = ax, ay, bx, by, poly
-        cell_ids, piece_ids = self._cell_pairs(ax, ay, bx, by)
-        order = np.argsort(cell_ids, kind="stable")
-        cell_ids, piece_ids = cell_ids[order], piece_ids[order]
-        mixed, start = np.unique(cell_ids, return_index=True)
-        self._ptr = np.r_[start, len(cell_ids)].astype("int64")
-        self._pair_piece = piece_ids
-        code = np.empty(self.nx * self.ny, dtype="int32")
-        self._label_pure_cells(mixed, code)
-        self._set_references(mixed, code)
-        self._code = code
+        u, v, poly = self._vertices()
+        corners = self._corner_labels(u, v, poly)
+        self._u, self._v, self._vertex_poly = u, v, poly
+        cell_ids, edge_ids = self._cell_pairs(u, v, poly)
+        # pairs grouped by cell, and inside a cell by polygon (the query counts crossings per polygon in runs)
+        order = np.argsort(cell_ids * np.int64(max(len(self.polygons), 1)) + poly[edge_ids])
+        cell_ids, edge_ids = cell_ids[order], edge_ids[order]
+        del order
+        start = np.flatnonzero(np.r_[True, cell_ids[1:] != cell_ids[:-1]]) if len(cell_ids) else np.empty(0, "int64")
+        mixed = cell_ids[start]
+        del cell_ids
+        self._ptr = np.r_[start, len(edge_ids)].astype("int32" if len(edge_ids) < 2**31 else "int64")
+        self._pair_vertex = edge_ids
+        cells = np.arange(self.nx * self.ny, dtype="int64")
+        grid = corners[(cells // self.nx) * (self.nx + 1) + cells % self.nx]
+        del cells
+        self._set_references(mixed, grid, corners)
+        self._grid = grid
 
-    def _exact_single(self, x, y):
-        """Exact answer for points known to be off every edge: polygon, OUTSIDE, or _FALLBACK if several."""
-        result = locate_exact(self.polygons, x, y, self.tree)
-        return np.where(result.index == AMBIGUOUS, _FALLBACK, result.index)
+    def _corner_labels(self, u, v, poly) -> np.ndarray:
+        """The polygon containing every grid corner (row-major, ``(ny + 1) * (nx + 1)``), by a scanline.
 
-    def _label_pure_cells(self, mixed, code):
-        pure = np.ones(self.nx * self.ny, dtype=bool)
-        pure[mixed] = False
-        labels, n_components = ndimage.label(pure.reshape(self.ny, self.nx))
-        labels = labels.ravel()
-        comp, first = np.unique(labels, return_index=True)
-        keep = comp > 0
-        comp, first = comp[keep], first[keep]
-        cx = self.origin[0] + (first % self.nx + 0.5) * self.cell
-        cy = self.origin[1] + (first // self.nx + 0.5) * self.cell
-        comp_code = np.full(n_components + 1, _FALLBACK, dtype="int32")
-        comp_code[comp] = self._exact_single(cx, cy)
-        code[:] = comp_code[labels]
+        Along grid line ``y = j`` an edge is crossed where ``ay <= j < by`` or ``by <= j < ay`` (half-open, so a
+        vertex on the line counts once); walking the line left to right, the crossings of one polygon alternate
+        in and out. The label of a corner is the one polygon the walk is inside just before it, ``OUTSIDE`` if
+        none, ``_FALLBACK`` if several (overlaps). Exact for corners off every edge; corners near an edge are
+        never used as references (see :meth:`_set_references`).
+        """
+        e = np.flatnonzero(poly >= 0)
+        ax, ay, bx, by = u[e], v[e], u[e + 1], v[e + 1]
+        first = np.ceil(np.minimum(ay, by)).astype("int64")
+        count = np.where(by == ay, 0, np.ceil(np.maximum(ay, by)).astype("int64") - first)
+        edge = np.repeat(np.arange(len(e)), count)
+        row = np.repeat(first, count) + (np.arange(len(edge)) - np.repeat(np.cumsum(count) - count, count))
+        slope = (bx - ax) / np.where(by == ay, 1.0, by - ay)
+        x = ax[edge] + (row - ay[edge]) * slope[edge]
+        p = poly[e][edge].astype("int64")
+        del edge, ax, ay, bx, by, slope
+        # in or out: the crossings of one polygon on one line, ranked left to right, alternate in and out
+        group = row * max(len(self.polygons), 1) + p
+        order = np.lexsort((x, group))
+        g = group[order]
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        rank = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)]))
+        sign = np.empty(len(g), dtype="int64")
+        sign[order] = 1 - 2 * (rank % 2)
+        del group, order, g, rank
+        order = np.lexsort((x, row))
+        n_after = np.cumsum(sign[order])
+        id_after = np.cumsum(sign[order] * p[order])
+        # the first corner right of each crossing takes the state after it; the corners after it inherit it
+        corner = row[order] * (self.nx + 1) + np.clip(np.floor(x[order]).astype("int64") + 1, 0, self.nx)
+        last = np.r_[corner[1:] != corner[:-1], True]
+        n_corners = (self.nx + 1) * (self.ny + 1)
+        marker = np.full(n_corners, -1, dtype="int64")
+        marker[corner[last]] = np.flatnonzero(last)
+        seen = np.maximum.accumulate(marker)
+        del marker, corner
+        labels = np.full(n_corners, OUTSIDE, dtype="int32")
+        hit = seen >= 0
+        n_in, ids = n_after[seen[hit]], id_after[seen[hit]]
+        labels[hit] = np.where(n_in == 0, OUTSIDE, np.where(n_in == 1, ids, _FALLBACK))
+        return labels
 
-    def _set_references(self, mixed, code):
+    def _set_references(self, mixed, grid, corners):
+        """For each mixed cell, a corner clear of every edge in the cell with a known label, or GEOS."""
         n = len(mixed)
-        ref_u = np.full(n, np.nan)
-        ref_v = np.full(n, np.nan)
-        cell_of_pair = np.repeat(np.arange(n), np.diff(self._ptr))
-        piece = self._pair_piece
-        ix, iy = mixed % self.nx, mixed // self.nx
-        for ou, ov in _REF_OFFSETS:
-            todo = np.isnan(ref_u)
-            if not todo.any():
-                break
-            ru, rv = ix + ou, iy + ov
-            sel = todo[cell_of_pair]
-            d = _segment_distance(
-                ru[cell_of_pair[sel]],
-                rv[cell_of_pair[sel]],
-                self._ax[piece[sel]],
-                self._ay[piece[sel]],
-                self._bx[piece[sel]],
-                self._by[piece[sel]],
-            )
-            clear = np.ones(n, dtype=bool)
-            np.logical_and.at(clear, cell_of_pair[sel], d >= _REF_CLEARANCE)
-            ok = todo & clear
-            ref_u[ok], ref_v[ok] = ru[ok], rv[ok]
+        ref = np.full(n, -1, dtype="int8")
         ref_poly = np.full(n, _FALLBACK, dtype="int32")
-        found = ~np.isnan(ref_u)
-        ref_poly[found] = self._exact_single(
-            self.origin[0] + ref_u[found] * self.cell, self.origin[1] + ref_v[found] * self.cell
-        )
-        self._ref_u, self._ref_v, self._ref_poly = ref_u, ref_v, ref_poly
-        code[mixed] = np.where(ref_poly == _FALLBACK, _FALLBACK, _MIXED0 - np.arange(n)).astype("int32")
+        ix, iy = mixed % self.nx, mixed // self.nx
+        counts = np.diff(self._ptr).astype("int64")
+        for c in range(4):
+            todo = np.flatnonzero(ref < 0)
+            if not len(todo):
+                break
+            du, dv = c & 1, c >> 1
+            label = corners[(iy[todo] + dv) * (self.nx + 1) + ix[todo] + du]
+            cell_of_pair = np.repeat(np.arange(len(todo)), counts[todo])
+            pairs = _ranges(self._ptr[todo], counts[todo])
+            e = self._pair_vertex[pairs]
+            ax, ay = self._u[e], self._v[e]
+            ex, ey = self._u[e + 1] - ax, self._v[e + 1] - ay
+            # near the edge's line (a superset of near the edge: another corner is tried)
+            cross = ex * ((iy[todo] + dv)[cell_of_pair] - ay) - ey * ((ix[todo] + du)[cell_of_pair] - ax)
+            near = np.abs(cross) < _REF_CLEARANCE * (np.abs(ex) + np.abs(ey))
+            blocked = np.bincount(cell_of_pair[near], minlength=len(todo)) > 0
+            ok = ~blocked & (label != _FALLBACK)
+            ref[todo[ok]], ref_poly[todo[ok]] = c, label[ok]
+        self._ref, self._ref_poly = ref, ref_poly
+        grid[mixed] = np.where(ref < 0, _FALLBACK, _MIXED0 - np.arange(n)).astype("int32")
 
     # -- query -------------------------------------------------------------------------------------
     @property
     def memory_bytes(self) -> int:
-        """Approximate memory held by the index arrays."""
-        arrays = (
-            self._code,
-            self._ptr,
-            self._pair_piece,
-            self._ax,
-            self._ay,
-            self._bx,
-            self._by,
-            self._piece_poly,
-            self._ref_u,
-            self._ref_v,
-            self._ref_poly,
-        )
-        return int(sum(a.nbytes for a in arrays))
+        """Memory held by the index arrays."""
+        return int(sum(a.nbytes for a in self.arrays.values()))
 
     def locate(self, x, y) -> LocateResult:
         """Locate points given as coordinate arrays in the polygons' coordinate system.
@@ -334,12 +424,12 @@ class PolygonIndex:
         inside_grid = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
         code = np.full(len(x), OUTSIDE, dtype="int64")
         cell = (iy[inside_grid] * self.nx + ix[inside_grid]).astype("int64")
-        code[inside_grid] = self._code[cell]
+        code[inside_grid] = self._grid[cell]
         index = np.where(code >= OUTSIDE, code, OUTSIDE)
         exact = code == _FALLBACK
         mixed = np.flatnonzero(code <= _MIXED0)
         if len(mixed):
-            answer = self._crossing(mixed, u[mixed], v[mixed], _MIXED0 - code[mixed])
+            answer = self._crossing(u[mixed], v[mixed], _MIXED0 - code[mixed])
             index[mixed] = answer
             exact[mixed[answer == _FALLBACK]] = True
         on_boundary = np.zeros(len(x), dtype=bool)
@@ -352,48 +442,54 @@ class PolygonIndex:
             ambiguous = {int(todo[k]): v for k, v in sub.ambiguous.items()}
         return LocateResult(index, on_boundary, ambiguous)
 
-    def _crossing(self, points, u, v, k):
-        """Crossing-number answer for points in mixed cells ``k``; _FALLBACK where GEOS must decide."""
-        m = len(points)
-        counts = self._ptr[k + 1] - self._ptr[k]
+    def _crossing(self, u, v, k):
+        """Crossing-number answer for points at ``u, v`` in mixed cells ``k``; _FALLBACK where GEOS must decide.
+
+        The segment from the point to its cell's reference corner crosses edges of some polygons; the point is
+        in a polygon when the reference's membership flips an odd number of times. A cell's edges are sorted
+        by polygon, so the crossings of one polygon form a run and no sort is needed.
+        """
+        m = len(u)
+        counts = (self._ptr[k + 1] - self._ptr[k]).astype("int64")
         owner = np.repeat(np.arange(m), counts)
-        offset = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
-        piece = self._pair_piece[self._ptr[k][owner] + offset]
+        e = self._pair_vertex[_ranges(self._ptr[k], counts)]
         px, py = u[owner], v[owner]
-        ax, ay, bx, by = self._ax[piece], self._ay[piece], self._bx[piece], self._by[piece]
-        near = _segment_distance(px, py, ax, ay, bx, by) < _NEAR
-        rx, ry = self._ref_u[k][owner], self._ref_v[k][owner]
-        dx, dy = rx - px, ry - py
-        side_a = dx * (ay - py) - dy * (ax - px) > 0
-        side_b = dx * (by - py) - dy * (bx - px) > 0
+        ax, ay, bx, by = self._u[e], self._v[e], self._u[e + 1], self._v[e + 1]
+        corner = self._ref[k].astype("int64")
+        rx = (np.floor(u) + (corner & 1))[owner]
+        ry = (np.floor(v) + (corner >> 1))[owner]
         ex, ey = bx - ax, by - ay
-        side_p = ex * (py - ay) - ey * (px - ax) > 0
-        side_r = ex * (ry - ay) - ey * (rx - ax) > 0
-        crosses = (side_a != side_b) & (side_p != side_r)
-        n_poly = np.int64(len(self.polygons))
-        ref = self._ref_poly[k]
-        has_ref = np.flatnonzero(ref >= 0)
-        keys = np.concatenate(
-            [owner[crosses] * n_poly + self._piece_poly[piece[crosses]], has_ref * n_poly + ref[has_ref]]
+        cross_p = ex * (py - ay) - ey * (px - ax)
+        # within _NEAR of the edge's line (|e|_1 >= |e|_2, so this flags every point that near the edge)
+        near = np.abs(cross_p) < _NEAR * (np.abs(ex) + np.abs(ey))
+        dx, dy = rx - px, ry - py
+        crosses = ((dx * (ay - py) - dy * (ax - px) > 0) != (dx * (by - py) - dy * (bx - px) > 0)) & (
+            (cross_p > 0) != (ex * (ry - ay) - ey * (rx - ax) > 0)
         )
-        keys, times = np.unique(keys, return_counts=True)
-        odd = keys[times % 2 == 1]
-        point_of, poly_of = odd // n_poly, odd % n_poly
-        n_in = np.bincount(point_of, minlength=m)
-        answer = np.full(m, OUTSIDE, dtype="int64")
-        single = n_in[point_of] == 1
-        answer[point_of[single]] = poly_of[single]
+        del px, py, ax, ay, bx, by, ex, ey, dx, dy, cross_p
+        # odd runs: polygons whose boundary the segment crosses an odd number of times
+        poly = self._vertex_poly[e].astype("int64")
+        key = owner * np.int64(len(self.polygons)) + poly
+        run = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        odd = np.add.reduceat(crosses.astype("int64"), run) % 2 == 1 if len(run) else np.zeros(0, bool)
+        odd_owner, odd_poly = owner[run][odd], poly[run][odd]
+        ref = self._ref_poly[k].astype("int64")
+        ref_flipped = odd_poly == ref[odd_owner]
+        flipped = np.bincount(odd_owner[ref_flipped], minlength=m) > 0
+        others = ~ref_flipped
+        n_in = np.bincount(odd_owner[others], minlength=m) + ((ref >= 0) & ~flipped)
+        total = np.bincount(odd_owner[others], weights=odd_poly[others], minlength=m).astype("int64")
+        answer = np.where(n_in == 0, OUTSIDE, np.where((ref >= 0) & ~flipped, ref + total, total))
         answer[n_in >= 2] = _FALLBACK
-        is_near = np.zeros(m, dtype=bool)
-        is_near[owner[near]] = True
-        answer[is_near] = _FALLBACK
+        answer[np.bincount(owner[near], minlength=m) > 0] = _FALLBACK
         return answer
 
 
-def _segment_distance(px, py, ax, ay, bx, by):
-    ex, ey = bx - ax, by - ay
-    length2 = ex * ex + ey * ey
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = np.where(length2 > 0, ((px - ax) * ex + (py - ay) * ey) / length2, 0.0)
-    t = np.clip(t, 0.0, 1.0)
-    return np.hypot(px - (ax + t * ex), py - (ay + t * ey))
+def _ranges(starts, counts) -> np.ndarray:
+    """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])``, vectorised."""
+    counts = np.asarray(counts, dtype="int64")
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, "int64")
+    offsets = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(np.asarray(starts, dtype="int64"), counts) + (np.arange(total) - offsets)

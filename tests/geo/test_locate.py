@@ -89,3 +89,73 @@ def test_rejects_non_polygons_and_handles_empty_input():
     index = PolygonIndex([shapely.box(0, 0, 1, 1)])
     assert index.locate([], []).index.tolist() == []
     assert index.locate([np.nan], [0.5]).index.tolist() == [OUTSIDE]
+
+
+def wiggly_polygons(n_vertices: int, seed: int = 0) -> np.ndarray:
+    """Three large star-shaped polygons with detailed, coastline-like outlines, and one inside another's hole."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for cx, cy, r in ((0.0, 0.0, 1.0), (2.6, 0.3, 1.1), (1.2, 2.4, 0.9)):
+        theta = np.linspace(0, 2 * np.pi, n_vertices, endpoint=False)
+        radius = r * (
+            1 + 0.15 * np.sin(7 * theta) + 0.05 * rng.standard_normal(n_vertices).cumsum() / np.sqrt(n_vertices)
+        )
+        out.append(shapely.Polygon(np.column_stack([cx + radius * np.cos(theta), cy + radius * np.sin(theta)])))
+    out[0] = out[0].difference(shapely.Point(0, 0).buffer(0.3, 64))
+    out.append(shapely.Point(0, 0).buffer(0.2, 64))  # an island in the hole
+    return np.asarray([shapely.make_valid(p) if not p.is_valid else p for p in out])
+
+
+def test_few_large_detailed_polygons_equal_exact():
+    polys = wiggly_polygons(20_000)
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(-1.5, 4.0, 100_000), rng.uniform(-1.5, 3.6, 100_000)
+    # points on the outline itself, at vertices and on edges
+    ring = shapely.get_coordinates(polys[1].exterior)[:50]
+    x = np.r_[x, ring[:, 0], (ring[:-1, 0] + ring[1:, 0]) / 2]
+    y = np.r_[y, ring[:, 1], (ring[:-1, 1] + ring[1:, 1]) / 2]
+    index = PolygonIndex(polys)
+    fast = index.locate(x, y)
+    exact = locate_exact(polys, x, y)
+    np.testing.assert_array_equal(fast.index, exact.index)
+    np.testing.assert_array_equal(fast.on_boundary, exact.on_boundary)
+    assert fast.on_boundary.sum() >= 50 and {0, 1, 2, 3, OUTSIDE} <= set(fast.index.tolist())
+    # memory follows the edges, not a fixed number of cells per polygon
+    coordinate_bytes = shapely.get_num_coordinates(polys).sum() * 16
+    assert index.memory_bytes < 6 * coordinate_bytes
+
+
+def test_vertices_exactly_on_grid_lines_and_corners():
+    """Vertices on grid lines are where a scanline miscounts if its rule at vertices is wrong."""
+    step = 0.125  # a power of two: cell coordinates of snapped vertices are exact integers
+    polys = shapely.set_precision(tessellation(200, 4), step)
+    polys = polys[~shapely.is_empty(polys) & (shapely.get_type_id(polys) == 3)]
+    index = PolygonIndex(polys, cell=step)
+    assert index.origin == (0.0, 0.0) and index.cell == step
+    gx, gy = np.meshgrid(np.arange(index.nx + 1), np.arange(index.ny + 1))
+    rng = np.random.default_rng(5)
+    offsets = rng.uniform(0, 1, (2, 200_000))  # inside cells, all over the grid
+    cx, cy = rng.integers(0, index.nx, 200_000), rng.integers(0, index.ny, 200_000)
+    vertices = shapely.get_coordinates(polys)
+    x = np.r_[vertices[:, 0], gx.ravel() * step, (cx + offsets[0]) * step]
+    y = np.r_[vertices[:, 1], gy.ravel() * step, (cy + offsets[1]) * step]
+    fast = index.locate(x, y)
+    exact = locate_exact(polys, x, y)
+    np.testing.assert_array_equal(fast.index, exact.index)
+
+
+def test_a_saved_index_loads_and_answers_the_same(tmp_path):
+    from geo.index_files import load_index, save_index
+
+    polys = tessellation(500, 9)
+    index = PolygonIndex(polys)
+    save_index(index, tmp_path / "idx")
+    loaded = load_index(polys, tmp_path / "idx")
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(-0.5, 10.5, 50_000), rng.uniform(-0.5, 10.5, 50_000)
+    np.testing.assert_array_equal(loaded.locate(x, y).index, index.locate(x, y).index)
+    assert isinstance(loaded.arrays["grid"], np.memmap)
+    with pytest.raises(ValueError, match="polygons"):
+        load_index(polys[:10], tmp_path / "idx")
+    with pytest.raises(ValueError, match="no saved index"):
+        load_index(polys, tmp_path / "elsewhere")

@@ -1,0 +1,63 @@
+"""Saving a built :class:`~geo.locate.PolygonIndex` to files and memory-mapping it again.
+
+A new process (the command line, a second web worker, a restart) loads a saved index in a fraction of the
+time it takes to build one, and processes that map the same files share their pages.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from geo.locate import PolygonIndex, _polygons
+
+__all__ = ["save_index", "load_index"]
+
+
+def save_index(index: PolygonIndex, folder) -> None:
+    """Write a built index's arrays to ``folder`` (one ``.npy`` file each, plus ``grid.json``).
+
+    Parameters
+    ----------
+    index : PolygonIndex
+    folder : str or os.PathLike
+        Created when missing; files already there are replaced.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, array in index.arrays.items():
+        np.save(folder / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+    meta = {"origin": index.origin, "cell": index.cell, "nx": index.nx, "ny": index.ny, "n": len(index.polygons)}
+    (folder / "grid.json").write_text(json.dumps(meta), "utf-8")
+
+
+def load_index(polygons, folder) -> PolygonIndex:
+    """An index saved by :func:`save_index`, its arrays memory-mapped (read-only, shared between processes).
+
+    Parameters
+    ----------
+    polygons : array_like of shapely Polygon or MultiPolygon
+        The polygons the index was built on, in the same order.
+    folder : str or os.PathLike
+
+    Returns
+    -------
+    PolygonIndex
+
+    Raises
+    ------
+    ValueError
+        When files are missing or do not match ``polygons``.
+    """
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "grid.json").read_text("utf-8"))
+        arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in PolygonIndex.ARRAY_NAMES}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"no saved index in {folder}: {exc}") from exc
+    polygons = _polygons(polygons)
+    if meta["n"] != len(polygons):
+        raise ValueError(f"saved index is for {meta['n']} polygons, not {len(polygons)}")
+    return PolygonIndex.from_arrays(polygons, meta["origin"], meta["cell"], (meta["nx"], meta["ny"]), arrays)
