@@ -110,6 +110,7 @@ def _print_report(report) -> None:
         ("overlaps", "重叠 overlapping pairs"),
         ("gaps", "缝隙 gaps"),
         ("outside_parent", "超出上级 outside their parent"),
+        ("named_by_code", "名称为空，以编码为名 blank names, named by their code"),
     ):
         items = data[key]
         print(f"  {label}: {len(items)}")

@@ -4,6 +4,9 @@ The import of one level (optionally under one parent) replaces that level's set 
 draft: areas whose code, name, kind, parent and geometry are unchanged are kept as they are, changed areas
 get a new row valid from the draft, and areas missing from the file are retired in the draft. Importing the
 same file again into the same draft gives the same result. Nothing is written when a check refuses the input.
+
+Blank values (missing, empty or only spaces): a blank code refuses the import, naming the features; a blank name
+falls back to the area's code, and the report lists those features (``named_by_code``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from boundaries.audit import SYSTEM, Actor, record
@@ -40,6 +44,7 @@ class ImportReport:
     overlaps: list[dict] = field(default_factory=list)
     gaps: list[dict] = field(default_factory=list)
     outside_parent: list[dict] = field(default_factory=list)
+    named_by_code: list[dict] = field(default_factory=list)  # features with a blank name: named by their code
 
     def as_dict(self) -> dict:
         """The report as JSON-ready dict."""
@@ -51,7 +56,12 @@ def _column(gdf, name, what):
         raise InvalidInputError(
             f"字段不存在 {what} field {name!r} is not in the file; fields: {', '.join(map(str, gdf.columns[:-1]))}"
         )
-    return gdf[name].astype(str).str.strip().to_numpy(dtype=object)
+    values = gdf[name].to_numpy(dtype=object)
+    return np.array(["" if _blank(v) else str(v).strip() for v in values], dtype=object)
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA or not str(value).strip()
 
 
 def _check_polygons(geoms) -> None:
@@ -73,7 +83,7 @@ def _parents(registry, gdf, geoms, level, parent, parent_field):
         registry.area(parent, generation=_draft_or_current(registry))
         return np.full(len(gdf), parent, dtype=object)
     if parent_field is not None:
-        return _column(gdf, parent_field, "parent")
+        return np.array([v or None for v in _column(gdf, parent_field, "parent")], dtype=object)
     above = parent_level(level)
     if above is None:
         return np.full(len(gdf), None, dtype=object)
@@ -158,7 +168,15 @@ def import_areas(
     codes = _column(gdf, code_field, "code") if code_field else None
     if codes is None:
         codes = _codes(registry, np.asarray(shapely.make_valid(geoms), dtype=object), parents, level)
+    blank_codes = [i for i, c in enumerate(codes) if not c]
+    if blank_codes:
+        listed = ", ".join(f"#{i + 1}" for i in blank_codes[:20]) + (" …" if len(blank_codes) > 20 else "")
+        raise InvalidInputError(
+            f"编码为空 {len(blank_codes)} feature(s) have a blank code ({listed}); nothing was imported"
+        )
     names = _column(gdf, name_field, "name") if name_field else codes.copy()
+    report.named_by_code = [{"feature": i + 1, "code": codes[i]} for i, n in enumerate(names) if not n]
+    names = np.where(names == "", codes, names)
     kinds = _column(gdf, kind_field, "kind") if kind_field else np.full(len(gdf), "general", dtype=object)
     for kind in set(kinds):
         check_kind(kind)
