@@ -1,10 +1,20 @@
-"""Benchmark: bulk locate against geopandas.sjoin, and single-point API latency.
+"""Benchmark: bulk locate, cold and warm, against geopandas.sjoin and shapely STRtree + contains_xy.
 
-    python bench/locate.py [--cells 126000] [--points 1000000]
+    python bench/locate.py                       # all three cases, full size
+    python bench/locate.py --case city --points 200000 --repeat 3
 
-A Voronoi tessellation of ``--cells`` micro-grids over a 60 km square around Chengdu (EPSG:4544 metres,
-converted to WGS84 like stored data) and ``--points`` uniform random points. Both methods run in this process
-on the same data; results are checked equal before timing is reported.
+Cases (``--case``, default all):
+
+* ``city``: a Voronoi tessellation of ``--cells`` micro-grids (default 126,000, Chengdu's count) over a 60 km
+  square around Chengdu (EPSG:4544 metres, converted to WGS84 like stored data), ``--points`` uniform points;
+* ``hongkong``: the Hong Kong DCCA boundaries of ``../shared/data/hongkong`` dissolved to their 18 districts
+  (real coastlines; the set overlaps a little), ``--detailed-points`` uniform points over them;
+* ``detailed``: five generated polygons of ``--vertices`` vertices each (default 100,000), coastline-like.
+
+Every method runs in this process on the same data. *Cold* is what a new process pays: Weige builds its
+index (or loads a saved one) and locates; sjoin builds its tree and joins; STRtree is built and queried.
+*Warm* is the best of ``--repeat`` runs with the index or tree already built. Answers are checked against
+sjoin before any figure is printed: a disagreement stops the benchmark.
 """
 
 from __future__ import annotations
@@ -19,15 +29,18 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from boundaries.registry import Registry, wkb_row  # noqa: E402
-from boundaries.storage import open_store  # noqa: E402
 from geo.crs import geometries_to_wgs84, to_wgs84  # noqa: E402
-from geo.locate import PolygonIndex  # noqa: E402
+from geo.index_files import load_index, save_index  # noqa: E402
+from geo.locate import AMBIGUOUS, OUTSIDE, PolygonIndex  # noqa: E402
+
+HONGKONG = ROOT.parent / "shared" / "data" / "hongkong" / "dcca_2001.geojson"
 
 
 def tessellation(n: int, size: float = 60_000.0, seed: int = 1):
+    """``n`` Voronoi micro-grids over a square around Chengdu, in WGS84, and the square (EPSG:4544)."""
     rng = np.random.default_rng(seed)
     x0, y0 = 500_000 - size / 2, 3_392_000 - size / 2  # around 104.0 E, 30.65 N in EPSG:4544
     frame = shapely.box(x0, y0, x0 + size, y0 + size)
@@ -36,81 +49,175 @@ def tessellation(n: int, size: float = 60_000.0, seed: int = 1):
     return geometries_to_wgs84(cells, "EPSG:4544"), (x0, y0, size)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--cells", type=int, default=126_000)
-    parser.add_argument("--points", type=int, default=1_000_000)
-    parser.add_argument("--api-queries", type=int, default=2000)
-    args = parser.parse_args()
-
-    t = time.perf_counter()
+def city_case(args, rng):
     polys, (x0, y0, size) = tessellation(args.cells)
-    print(f"tessellation: {len(polys):,} micro-grids in {time.perf_counter() - t:.1f}s")
-    rng = np.random.default_rng(2)
     lon, lat = to_wgs84(rng.uniform(x0, x0 + size, args.points), rng.uniform(y0, y0 + size, args.points), "EPSG:4544")
+    return f"city: {len(polys):,} Voronoi micro-grids, {len(lon):,} points", polys, lon, lat
 
+
+def hongkong_case(args, rng):
+    if not HONGKONG.exists():
+        return None
+    dcca = gpd.read_file(HONGKONG)
+    dcca["geometry"] = shapely.make_valid(dcca.geometry.values)
+    districts = dcca.dissolve(by="DC").geometry.values
+    polys = np.asarray(
+        [shapely.union_all([p for p in shapely.get_parts(g) if p.geom_type == "Polygon"]) for g in districts]
+    )
+    minx, miny, maxx, maxy = shapely.total_bounds(polys)
+    lon, lat = rng.uniform(minx, maxx, args.detailed_points), rng.uniform(miny, maxy, args.detailed_points)
+    return f"hongkong: {len(polys)} districts dissolved from DCCA, {len(lon):,} points", polys, lon, lat
+
+
+def detailed_case(args, rng):
+    polys = []
+    for i in range(5):
+        theta = np.linspace(0, 2 * np.pi, args.vertices, endpoint=False)
+        wiggle = 0.2 * np.sin(9 * theta) + 0.08 * rng.standard_normal(args.vertices).cumsum() / np.sqrt(args.vertices)
+        radius = 0.02 * (1 + wiggle)
+        cx, cy = 114.0 + 0.05 * i, 22.3 + 0.02 * (i % 2)
+        polys.append(
+            shapely.make_valid(
+                shapely.Polygon(np.column_stack([cx + radius * np.cos(theta), cy + radius * np.sin(theta)]))
+            )
+        )
+    polys = np.asarray(
+        [g if g.geom_type in ("Polygon", "MultiPolygon") else shapely.union_all(shapely.get_parts(g)) for g in polys]
+    )
+    minx, miny, maxx, maxy = shapely.total_bounds(polys)
+    lon, lat = rng.uniform(minx, maxx, args.detailed_points), rng.uniform(miny, maxy, args.detailed_points)
+    n = shapely.get_num_coordinates(polys)
+    return f"detailed: 5 polygons of {n.min():,}-{n.max():,} vertices, {len(lon):,} points", polys, lon, lat
+
+
+def best(fn, repeat):
+    """Best wall time of ``repeat`` runs of ``fn`` and its last answer."""
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def sjoin_answer(joined, n):
+    """Per point: the one polygon sjoin found, OUTSIDE for none, AMBIGUOUS for several."""
+    right = joined["index_right"].to_numpy()
+    found = ~np.isnan(right.astype("float64"))
+    counts = np.bincount(joined.index.to_numpy()[found], minlength=n)
+    answer = np.full(n, OUTSIDE, dtype="int64")
+    single = found & (counts[joined.index.to_numpy()] == 1)
+    answer[joined.index.to_numpy()[single]] = right[single].astype("int64")
+    answer[counts >= 2] = AMBIGUOUS
+    return answer
+
+
+def strtree_answer(tree, polys, lon, lat, points):
+    pt, poly = tree.query(points)
+    inside = shapely.contains_xy(polys[poly], lon[pt], lat[pt])
+    counts = np.bincount(pt[inside], minlength=len(lon))
+    answer = np.full(len(lon), OUTSIDE, dtype="int64")
+    answer[pt[inside]] = poly[inside]
+    answer[counts >= 2] = AMBIGUOUS
+    return answer
+
+
+def check(name, ours, theirs, label):
+    """Stop unless ``ours`` (a LocateResult) agrees with ``theirs`` off the boundaries."""
+    comparable = ~ours.on_boundary
+    wrong = np.flatnonzero(comparable & (ours.index != theirs))
+    if len(wrong):
+        i = int(wrong[0])
+        raise SystemExit(
+            f"{name}: {label} disagrees on {len(wrong)} points, e.g. point {i}: {ours.index[i]} vs {theirs[i]}"
+        )
+
+
+def run_case(title, polys, lon, lat, repeat):
+    print(f"\n## {title}")
+    n = len(lon)
+    coordinate_mb = shapely.get_num_coordinates(polys).sum() * 16 / 1e6
+    points = shapely.points(lon, lat)
+    point_frame = gpd.GeoDataFrame(geometry=points, crs="EPSG:4326")
+
+    # Weige cold: build + locate; then warm
     t = time.perf_counter()
     index = PolygonIndex(polys)
     build = time.perf_counter() - t
-    print(f"Weige index build: {build:.1f}s, {index.nx}x{index.ny} cells, {index.memory_bytes / 1e6:.0f} MB")
-
-    t = time.perf_counter()
     ours = index.locate(lon, lat)
-    ours_s = time.perf_counter() - t
-
-    areas = gpd.GeoDataFrame(geometry=polys, crs="EPSG:4326")
-    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
-    areas.sindex  # noqa: B018 - build the tree outside the timing, as ours is
-    t = time.perf_counter()
-    joined = gpd.sjoin(points, areas, predicate="within", how="left")
-    sjoin_s = time.perf_counter() - t
-
-    joined = joined[~joined.index.duplicated(keep="first")]
-    theirs = joined["index_right"].fillna(-1).to_numpy().astype(int)
-    interior = ~ours.on_boundary & (ours.index >= -1)
-    agree = (theirs[interior] == ours.index[interior]).mean()
-    print(f"agreement with sjoin on {interior.sum():,} points: {agree * 100:.4f}%")
-    n = args.points
-    print(f"Weige bulk locate : {ours_s:6.2f}s  {n / ours_s:12,.0f} points/s")
-    print(f"geopandas.sjoin   : {sjoin_s:6.2f}s  {n / sjoin_s:12,.0f} points/s")
-    print(f"ratio             : {sjoin_s / ours_s:.1f}x sjoin")
-
-    with tempfile.TemporaryDirectory() as tmp:
-        store = open_store(f"sqlite:///{tmp}/bench.db")
-        with store.transaction() as conn:
-            gen = store.create_generation(conn, "bench")
-            rows = [
-                {
-                    "code": f"{i:09d}",
-                    "level": "micro_grid",
-                    "name": f"微网格{i}",
-                    "kind": "general",
-                    "parent_code": None,
-                    "generation_low": gen,
-                    **wkb_row(g),
-                }
-                for i, g in enumerate(polys)
-            ]
-            store.insert_areas(conn, rows)
-            store.set_generation_state(conn, gen, "published")
-        from web import create_app
-
-        app = create_app({"DATABASE_URL": f"sqlite:///{tmp}/bench.db", "REGISTRY": Registry(store)})
-        client = app.test_client()
+    weige_cold = time.perf_counter() - t
+    weige_warm, ours = best(lambda: index.locate(lon, lat), repeat)
+    with tempfile.TemporaryDirectory() as folder:
+        save_index(index, folder)
         t = time.perf_counter()
-        client.get(f"/api/v1/locate?lon={lon[0]}&lat={lat[0]}")
-        print(f"API first query (loads and indexes {len(polys):,} micro-grids): {time.perf_counter() - t:.1f}s")
-        latencies = []
-        for i in range(args.api_queries):
-            t = time.perf_counter()
-            r = client.get(f"/api/v1/locate?lon={lon[i]}&lat={lat[i]}")
-            latencies.append(time.perf_counter() - t)
-            assert r.status_code == 200
-        ms = np.array(latencies) * 1000
+        loaded = load_index(polys, folder)
+        load_s = time.perf_counter() - t
+        from_disk = loaded.locate(lon, lat)
+        weige_loaded = time.perf_counter() - t
+        del loaded
+    # sjoin cold (its tree built inside the call) and warm (tree cached on the frame)
+    areas = gpd.GeoDataFrame(geometry=polys, crs="EPSG:4326")
+    t = time.perf_counter()
+    joined = gpd.sjoin(point_frame, areas, predicate="within", how="left")
+    sjoin_cold = time.perf_counter() - t
+    sjoin_warm, joined = best(lambda: gpd.sjoin(point_frame, areas, predicate="within", how="left"), repeat)
+    theirs = sjoin_answer(joined, n)
+    # STRtree + contains_xy
+    t = time.perf_counter()
+    tree = shapely.STRtree(polys)
+    strtree_cold_answer = strtree_answer(tree, polys, lon, lat, points)
+    strtree_cold = time.perf_counter() - t
+    strtree_warm, strtree = best(lambda: strtree_answer(tree, polys, lon, lat, points), repeat)
+
+    check(title, ours, theirs, "Weige (warm)")
+    check(title, from_disk, theirs, "Weige (loaded index)")
+    np.testing.assert_array_equal(strtree, strtree_cold_answer)
+    mismatch = (~ours.on_boundary) & (strtree != theirs)
+    if mismatch.any():
+        raise SystemExit(f"{title}: STRtree + contains_xy disagrees with sjoin on {int(mismatch.sum())} points")
+    counts = ours.counts()
+    print(
+        f"answers agree with sjoin on {int((~ours.on_boundary).sum()):,} of {n:,} points "
+        f"(ok {counts['ok']:,}, outside {counts['outside']:,}, ambiguous {counts['ambiguous']:,}; "
+        f"{int(ours.on_boundary.sum())} on a boundary, not compared)"
+    )
+    print(
+        f"Weige index: build {build:.2f}s, load of a saved index {load_s * 1000:.0f} ms, {index.nx}x{index.ny} cells, "
+        f"{index.memory_bytes / 1e6:.1f} MB = {index.memory_bytes / 1e6 / coordinate_mb:.2f}x the polygons' "
+        f"coordinates ({coordinate_mb:.1f} MB)"
+    )
+    rows = [
+        ("Weige PolygonIndex", weige_cold, weige_warm),
+        ("Weige, saved index loaded", weige_loaded, weige_warm),
+        ("geopandas.sjoin within", sjoin_cold, sjoin_warm),
+        ("shapely STRtree + contains_xy", strtree_cold, strtree_warm),
+    ]
+    print("| method | cold s | warm s | warm points/s | cold vs sjoin | warm vs sjoin |")
+    print("|---|---|---|---|---|---|")
+    for name, cold, warm in rows:
         print(
-            f"API single-point locate (in-process WSGI, {args.api_queries} queries): "
-            f"median {np.median(ms):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms"
+            f"| {name} | {cold:.3f} | {warm:.3f} | {n / warm:,.0f} "
+            f"| {sjoin_cold / cold:.1f}x | {sjoin_warm / warm:.1f}x |"
         )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=["city", "hongkong", "detailed"], action="append")
+    parser.add_argument("--cells", type=int, default=126_000)
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--vertices", type=int, default=100_000)
+    parser.add_argument("--detailed-points", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(2)
+    makers = {"city": city_case, "hongkong": hongkong_case, "detailed": detailed_case}
+    for name in args.case or list(makers):
+        case = makers[name](args, rng)
+        if case is None:
+            print(f"\n## {name}: skipped, {HONGKONG} is absent")
+            continue
+        run_case(*case, repeat=args.repeat)
 
 
 if __name__ == "__main__":

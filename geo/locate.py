@@ -160,7 +160,7 @@ class PolygonIndex:
     """
 
     #: Names of the arrays that make up a built index (see :meth:`from_arrays`).
-    ARRAY_NAMES = ("grid", "u", "v", "vertex_poly", "ptr", "pair_vertex", "ref", "ref_poly")
+    ARRAY_NAMES = ("grid", "uv", "vertex_poly", "ptr", "pair_vertex", "ref", "ref_poly")
 
     def __init__(
         self,
@@ -298,7 +298,7 @@ class PolygonIndex:
     def _build(self):
         u, v, poly = self._vertices()
         corners = self._corner_labels(u, v, poly)
-        self._u, self._v, self._vertex_poly = u, v, poly
+        self._uv, self._vertex_poly = np.column_stack([u, v]), poly
         cell_ids, edge_ids = self._cell_pairs(u, v, poly)
         # pairs grouped by cell, and inside a cell by polygon (the query counts crossings per polygon in runs)
         order = np.argsort(cell_ids * np.int64(max(len(self.polygons), 1)) + poly[edge_ids])
@@ -308,11 +308,17 @@ class PolygonIndex:
         mixed = cell_ids[start]
         del cell_ids
         self._ptr = np.r_[start, len(edge_ids)].astype("int32" if len(edge_ids) < 2**31 else "int64")
-        self._pair_vertex = edge_ids
+        # an edge that starts a run of one polygon's edges inside a cell is stored as ~edge (negative); the
+        # first edge of every cell starts one
+        run = np.ones(len(edge_ids), dtype=bool)
+        if len(edge_ids):
+            run[1:] = poly[edge_ids[1:]] != poly[edge_ids[:-1]]
+            run[start] = True
+        self._pair_vertex = np.where(run, ~edge_ids, edge_ids)
         cells = np.arange(self.nx * self.ny, dtype="int64")
         grid = corners[(cells // self.nx) * (self.nx + 1) + cells % self.nx]
         del cells
-        self._set_references(mixed, grid, corners)
+        self._set_references(mixed, grid, corners, edge_ids)
         self._grid = grid
 
     def _corner_labels(self, u, v, poly) -> np.ndarray:
@@ -360,7 +366,7 @@ class PolygonIndex:
         labels[hit] = np.where(n_in == 0, OUTSIDE, np.where(n_in == 1, ids, _FALLBACK))
         return labels
 
-    def _set_references(self, mixed, grid, corners):
+    def _set_references(self, mixed, grid, corners, edge_ids):
         """For each mixed cell, a corner clear of every edge in the cell with a known label, or GEOS."""
         n = len(mixed)
         ref = np.full(n, -1, dtype="int8")
@@ -375,9 +381,9 @@ class PolygonIndex:
             label = corners[(iy[todo] + dv) * (self.nx + 1) + ix[todo] + du]
             cell_of_pair = np.repeat(np.arange(len(todo)), counts[todo])
             pairs = _ranges(self._ptr[todo], counts[todo])
-            e = self._pair_vertex[pairs]
-            ax, ay = self._u[e], self._v[e]
-            ex, ey = self._u[e + 1] - ax, self._v[e + 1] - ay
+            e = edge_ids[pairs]
+            ax, ay = self._uv[e, 0], self._uv[e, 1]
+            ex, ey = self._uv[e + 1, 0] - ax, self._uv[e + 1, 1] - ay
             # near the edge's line (a superset of near the edge: another corner is tried)
             cross = ex * ((iy[todo] + dv)[cell_of_pair] - ay) - ey * ((ix[todo] + du)[cell_of_pair] - ax)
             near = np.abs(cross) < _REF_CLEARANCE * (np.abs(ex) + np.abs(ey))
@@ -453,8 +459,14 @@ class PolygonIndex:
         counts = (self._ptr[k + 1] - self._ptr[k]).astype("int64")
         owner = np.repeat(np.arange(m), counts)
         e = self._pair_vertex[_ranges(self._ptr[k], counts)]
+        run = np.flatnonzero(e < 0)
+        e = np.where(e < 0, ~e, e)
         px, py = u[owner], v[owner]
-        ax, ay, bx, by = self._u[e], self._v[e], self._u[e + 1], self._v[e + 1]
+        uv = self._uv
+        edges = np.lib.stride_tricks.as_strided(
+            uv, shape=(max(len(uv) - 1, 0), 4), strides=(uv.strides[0], uv.strides[1]), writeable=False
+        )[e]
+        ax, ay, bx, by = edges[:, 0], edges[:, 1], edges[:, 2], edges[:, 3]
         corner = self._ref[k].astype("int64")
         rx = (np.floor(u) + (corner & 1))[owner]
         ry = (np.floor(v) + (corner >> 1))[owner]
@@ -468,11 +480,8 @@ class PolygonIndex:
         )
         del px, py, ax, ay, bx, by, ex, ey, dx, dy, cross_p
         # odd runs: polygons whose boundary the segment crosses an odd number of times
-        poly = self._vertex_poly[e].astype("int64")
-        key = owner * np.int64(len(self.polygons)) + poly
-        run = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
         odd = np.add.reduceat(crosses.astype("int64"), run) % 2 == 1 if len(run) else np.zeros(0, bool)
-        odd_owner, odd_poly = owner[run][odd], poly[run][odd]
+        odd_owner, odd_poly = owner[run][odd], self._vertex_poly[e[run[odd]]].astype("int64")
         ref = self._ref_poly[k].astype("int64")
         ref_flipped = odd_poly == ref[odd_owner]
         flipped = np.bincount(odd_owner[ref_flipped], minlength=m) > 0
