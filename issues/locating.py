@@ -69,11 +69,11 @@ def place_points(registry: Registry, lon, lat, generation: int, near_m: float = 
         status = result["status"].to_numpy()
         ok = status == "ok"
         for j, codes in zip(idx[status == "ambiguous"], result["code"].to_numpy()[status == "ambiguous"], strict=True):
+            codes = sorted(codes.split(";"))
             if placed.candidates[j] is None:
-                placed.candidates[j] = sorted(codes.split(";"))
-        if level == "street":  # overlapping streets: queue at the lowest-coded one, as on a shared edge
-            for j in idx[status == "ambiguous"]:
-                _place(placed, j, level, placed.candidates[j][0], index_of)
+                placed.candidates[j] = codes
+            if level == "street":  # overlapping streets: queue at the lowest-coded one, as on a shared edge
+                _place(placed, j, level, codes[0], index_of)
         for j, code in zip(idx[ok], result["code"].to_numpy()[ok], strict=True):
             _place(placed, j, level, code, index_of)
         placed.on_boundary[idx[ok]] = result["on_boundary"].to_numpy()[ok]
@@ -129,7 +129,8 @@ def location_note(registry: Registry, issue: dict) -> dict:
         what = found or "area"
         note = (
             f"位置在多个{LEVEL_NAMES_ZH.get(found, '区域')}重叠处（{', '.join(codes)}），{queue_zh}，边界需要修正 "
-            f"the place lies where several {what}s overlap ({', '.join(codes)}); {queue} — the boundaries need fixing"
+            f"the place lies where several {what} areas overlap ({', '.join(codes)}); {queue} — the boundaries need "
+            "fixing"
         )
         return {"location_note": note, "location_candidates": codes, "candidates_level": found}
     note = (

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from accounts.roles import ROLE_NAMES_ZH
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
 from issues.queries import get_issue, list_issues
-from issues.workflow import ACTIONS, ACTIVE_STATES, STATE_NAMES_ZH, STATES
+from issues.workflow import ACTIONS, STATE_NAMES_ZH, STATES, allowed_actions
 from web.access import allow, caller, scoped
 from web.issues_api import IssueQuery, desk
 from web.maps import add_areas, offline_map
@@ -61,10 +61,9 @@ def _issue_map(issue: dict) -> str | None:
 def detail(issue_id):
     """One issue: where, who, state, time limit, every step, and the steps the caller can take now."""
     issue = get_issue(scoped(), issue_id, now=desk().clock())
-    user = caller()
-    steps = [a for a in ACTIONS.values() if issue["state"] in a.sources and user.can(a.permission)]
-    can_escalate = user.can("issues:handle") and issue["level"] != "street" and issue["status"] == "open"
-    can_assign = user.can("issues:dispatch") and issue["state"] in ACTIVE_STATES
+    allowed = allowed_actions(issue, caller())  # the same rule the desk enforces
+    steps = [ACTIONS[name] for name in allowed if name in ACTIONS]
+    can_escalate, can_assign = "escalate" in allowed, "assign" in allowed
     return render_template(
         "issue.html",
         issue=issue,
