@@ -58,9 +58,15 @@ def stage_deadline(conn: sa.Connection, issue: dict) -> datetime | None:
 
 
 def _late_before_import():
-    """SQL: the issue's stage deadline passed before it was imported (history, not to be escalated)."""
+    """SQL: the issue's stage deadline passed before it was imported (history, not to be escalated).
+
+    Issues imported before imports marked their entry have no history at all: they count as history too until
+    someone takes a step on them.
+    """
     c, e = t.issues.c, t.issue_events.c
-    return sa.exists().where(e.issue_id == c.id, e.action == IMPORT_ACTION, e.at > c.due_at)
+    marked_late = sa.exists().where(e.issue_id == c.id, e.action == IMPORT_ACTION, e.at > c.due_at)
+    unmarked = sa.and_(c.channel == "import", ~sa.exists().where(e.issue_id == c.id))
+    return sa.or_(marked_late, unmarked)
 
 
 class Escalation:

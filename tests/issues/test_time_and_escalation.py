@@ -203,3 +203,11 @@ def test_imported_open_issues_are_routed_and_not_escalated_retroactively(world):
     assert get_issue(world.view, imported["id"])["level"] == "grid"
     events = get_issue(world.view, imported["id"])["history"]
     assert events[0]["action"] == "import" and "history.csv" in events[0]["note"]
+
+
+def test_issues_imported_without_an_entry_mark_are_not_escalated_either(world):
+    world.clock.now = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+    import_issues(world.desk, _frame(world, ["2026-11-02 09:00"], state="dispatched"))
+    with world.registry.store.transaction() as conn:  # as an import made before entries were marked
+        conn.execute(t.issue_events.delete())
+    assert world.desk.escalate_overdue() == 0
