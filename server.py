@@ -145,6 +145,16 @@ def _import_areas(args) -> None:
     _print_report(report)
 
 
+def _print_asset_report(report, label: str) -> None:
+    r = report.as_dict()
+    print(
+        f"{label}: {r['count']} in the file (matched by {r['matched_by']}): {r['added']} added, "
+        f"{r['updated']} updated, {r['unchanged']} unchanged"
+        + (f", {r['removed']} removed (--replace)" if r["replace"] else "")
+        + (f"; {r['merged']} pieces merged into features sharing an id" if r["merged"] else "")
+    )
+
+
 def _import_buildings(args) -> None:
     from boundaries.assets import import_buildings
 
@@ -158,9 +168,11 @@ def _import_buildings(args) -> None:
         households_field=args.households_field,
         height_field=args.height_field,
         use_field=args.use_field,
+        id_field=args.id_field,
+        replace=args.replace,
         actor=_actor(),
     )
-    print(f"导入建筑 imported {n} buildings")
+    _print_asset_report(n, "导入建筑 buildings")
 
 
 def _import_service_points(args) -> None:
@@ -175,9 +187,11 @@ def _import_service_points(args) -> None:
         name_field=args.name_field,
         hours_field=args.hours_field,
         capacity_field=args.capacity_field,
+        id_field=args.id_field,
+        replace=args.replace,
         actor=_actor(),
     )
-    print(f"导入服务点 imported {n} service points")
+    _print_asset_report(n, "导入服务点 service points")
 
 
 def _import_issues(args) -> None:
@@ -213,8 +227,16 @@ def _import_roads(args) -> None:
     from boundaries.assets import import_roads
 
     gdf = _layer(args)
-    n = import_roads(_registry(args), gdf, name_field=args.name_field, kind_field=args.kind_field, actor=_actor())
-    print(f"导入道路 imported {n} road centre lines")
+    report = import_roads(
+        _registry(args),
+        gdf,
+        name_field=args.name_field,
+        kind_field=args.kind_field,
+        id_field=args.id_field,
+        replace=args.replace,
+        actor=_actor(),
+    )
+    _print_asset_report(report, "导入道路 road centre lines")
 
 
 def _coverage(args) -> None:
@@ -363,10 +385,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--publish", action="store_true", help="publish the draft after importing")
     s.set_defaults(func=_import_areas)
 
-    s = sub.add_parser("import-buildings", help="import building footprints")
+    def asset_import_options(sp, what):
+        sp.add_argument(
+            "--id-field", default=None, help="source id field: matches features to stored ones (else same geometry)"
+        )
+        sp.add_argument("--replace", action="store_true", help=f"remove stored {what} the file does not hold")
+
+    s = sub.add_parser("import-buildings", help="import building footprints (again: matched, not duplicated)")
     file_options(s)
     for f in ("address", "floors", "households", "height", "use"):
         s.add_argument(f"--{f}-field", default=None)
+    asset_import_options(s, "buildings")
     s.set_defaults(func=_import_buildings)
 
     s = sub.add_parser("import-service-points", help="import service points")
@@ -374,11 +403,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--kind", default=None, help="kind of every point (e.g. grid_station, clinic, police)")
     for f in ("kind", "hours", "capacity"):
         s.add_argument(f"--{f}-field", default=None)
+    asset_import_options(s, "service points of the imported kinds")
     s.set_defaults(func=_import_service_points)
 
     s = sub.add_parser("import-roads", help="import road centre lines (for network reach of service points)")
     file_options(s)
     s.add_argument("--kind-field", default=None, help="road kind (rail, ferry, motorway … are not walked)")
+    asset_import_options(s, "roads")
     s.set_defaults(func=_import_roads)
 
     s = sub.add_parser("coverage", help="service-point coverage report (.xlsx, .csv per area, .geojson buildings)")

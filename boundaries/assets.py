@@ -15,10 +15,13 @@ import shapely
 from boundaries.audit import SYSTEM, Actor, record
 from boundaries.errors import InvalidInputError
 from boundaries.registry import Registry, frame_from_rows, wkb_row
+from boundaries.syncing import AssetImportReport, geometry_key, merge_pieces, source_ids, sync_rows
 from geo import topology
 
 __all__ = [
     "SQUARE_METRES_PER_HOUSEHOLD",
+    "AssetImportReport",
+    "import_roads",
     "estimate_households",
     "import_buildings",
     "import_service_points",
@@ -54,6 +57,29 @@ def _field(gdf, name, default=""):
     return gdf[name].where(gdf[name].notna(), default).to_numpy(dtype=object)
 
 
+def _wkb_key(row: dict) -> str:
+    return geometry_key(shapely.from_wkb(bytes(row["geometry"])))
+
+
+def _point_key(kind, lon: float, lat: float) -> tuple:
+    return (str(kind), round(float(lon), 8), round(float(lat), 8))
+
+
+def _prepare(gdf, id_field, object_type, lines=False):
+    """The features to import (pieces sharing an id merged) with their ids (``None`` without an id field)."""
+    report = AssetImportReport(object_type, matched_by=f"id field {id_field}" if id_field else "geometry")
+    if id_field is None:
+        report.count = len(gdf)
+        return gdf, np.full(len(gdf), None, dtype=object), report
+    gdf, report.merged = merge_pieces(gdf, source_ids(gdf, id_field), lines=lines)
+    report.count = len(gdf)
+    return gdf, gdf["__ref"].to_numpy(dtype=object), report
+
+
+def _audit(conn, actor, report, **extra) -> None:
+    record(conn, actor, "import", report.object_type, "", None, {**report.as_dict(), **extra})
+
+
 def import_buildings(
     registry: Registry,
     gdf: gpd.GeoDataFrame,
@@ -63,12 +89,22 @@ def import_buildings(
     households_field=None,
     height_field=None,
     use_field=None,
-    ref_field=None,
+    id_field=None,
+    replace: bool = False,
     actor: Actor = SYSTEM,
-) -> int:
-    """Add building footprints (WGS84 polygons) to the registry; returns the number added.
+    ref_field=None,
+) -> AssetImportReport:
+    """Import building footprints (WGS84 polygons): add new ones, update changed ones, leave the same ones.
 
+    Features are matched to stored buildings by ``id_field`` (stored as ``ref``), else by geometry; with
+    ``replace`` stored buildings the file does not hold are removed (see :mod:`boundaries.syncing`).
     Households come from ``households_field`` where given and numeric, else from :func:`estimate_households`.
+    ``ref_field`` is the former name of ``id_field``.
+
+    Returns
+    -------
+    AssetImportReport
+        Added, updated, unchanged and removed counts.
     """
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     polygonal = np.array(
@@ -78,16 +114,19 @@ def import_buildings(
         raise InvalidInputError(
             f"建筑必须是面 buildings must be polygons: feature #{int(np.flatnonzero(~polygonal)[0]) + 1} is not"
         )
-    geoms = topology.repair_polygons(geoms)
+    gdf = gdf.set_geometry(topology.repair_polygons(geoms))
+    gdf, refs, report = _prepare(gdf, id_field or ref_field, "building")
+    report.replace = replace
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
     floors, estimate = estimate_households(geoms, _field(gdf, floors_field, np.nan), _field(gdf, height_field, np.nan))
     given = pd.to_numeric(pd.Series(_field(gdf, households_field, np.nan)), errors="coerce").to_numpy(float)
     households = np.where(np.isfinite(given) & (given >= 0), given, estimate).astype(int)
     pts = shapely.point_on_surface(geoms)
     names, addresses = _field(gdf, name_field), _field(gdf, address_field)
-    uses, refs = _field(gdf, use_field, "residential"), _field(gdf, ref_field, None)
+    uses = _field(gdf, use_field, "residential")
     rows = [
         {
-            "ref": None if refs[i] is None else str(refs[i]),
+            "ref": refs[i],
             "name": str(names[i]),
             "address": str(addresses[i]),
             "floors": int(floors[i]),
@@ -99,10 +138,11 @@ def import_buildings(
         }
         for i in range(len(geoms))
     ]
+    keys = [geometry_key(g) for g in geoms]
     with registry.store.transaction() as conn:
-        registry.store.insert_rows(conn, "buildings", rows)
-        record(conn, actor, "import", "building", "", None, {"count": len(rows)})
-    return len(rows)
+        sync_rows(registry.store, conn, "buildings", rows, keys, _wkb_key, replace, report)
+        _audit(conn, actor, report)
+    return report
 
 
 def import_service_points(
@@ -114,20 +154,34 @@ def import_service_points(
     hours_field=None,
     capacity_field=None,
     address_field=None,
+    id_field=None,
+    replace: bool = False,
     actor: Actor = SYSTEM,
-) -> int:
-    """Add service points (WGS84 points; polygons are reduced to a point on their surface)."""
+) -> AssetImportReport:
+    """Import service points (WGS84 points; polygons are reduced to a point on their surface).
+
+    Matched by ``id_field``, else by kind and place; with ``replace`` the stored points of the imported kinds that
+    the file does not hold are removed (see :mod:`boundaries.syncing`).
+    """
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     if any(g is None or g.is_empty for g in geoms):
         raise InvalidInputError("服务点缺少位置 a service point has no geometry")
-    pts = shapely.point_on_surface(geoms)
     if kind is None and kind_field is None:
         raise InvalidInputError("请指定服务点类型 give the service-point kind (--kind) or a kind field")
+    if id_field is not None:
+        ids = source_ids(gdf, id_field)
+        repeated = sorted({i for i in ids if list(ids).count(i) > 1})
+        if repeated:
+            raise InvalidInputError(f"编号重复 service points share an id: {', '.join(repeated[:10])}")
+    gdf, refs, report = _prepare(gdf, id_field, "service_point")
+    report.replace = replace
+    pts = shapely.point_on_surface(np.asarray(gdf.geometry.values, dtype=object))
     kinds = _field(gdf, kind_field, kind) if kind_field else np.full(len(gdf), kind, dtype=object)
     capacity = pd.to_numeric(pd.Series(_field(gdf, capacity_field, np.nan)), errors="coerce").to_numpy(float)
     names, hours, addresses = _field(gdf, name_field), _field(gdf, hours_field), _field(gdf, address_field)
     rows = [
         {
+            "ref": refs[i],
             "name": str(names[i]) or f"{kinds[i]} {i + 1}",
             "kind": str(kinds[i]),
             "opening_hours": str(hours[i]),
@@ -138,10 +192,15 @@ def import_service_points(
         }
         for i in range(len(pts))
     ]
+    keys = [_point_key(r["kind"], r["lon"], r["lat"]) for r in rows]
+    imported_kinds = sorted({r["kind"] for r in rows})
     with registry.store.transaction() as conn:
-        registry.store.insert_rows(conn, "service_points", rows)
-        record(conn, actor, "import", "service_point", "", None, {"count": len(rows), "kinds": sorted(set(kinds))})
-    return len(rows)
+        sync_rows(
+            registry.store, conn, "service_points", rows, keys,
+            lambda r: _point_key(r["kind"], r["lon"], r["lat"]), replace, report, kinds=imported_kinds,
+        )  # fmt: skip
+        _audit(conn, actor, report, kinds=imported_kinds)
+    return report
 
 
 #: Road kinds people do not walk along (everything else is walkable in both directions).
@@ -149,9 +208,15 @@ NOT_WALKABLE = {"rail", "railway", "subway", "ferry", "motorway", "motorway_link
 
 
 def import_roads(
-    registry: Registry, gdf: gpd.GeoDataFrame, name_field=None, kind_field=None, actor: Actor = SYSTEM
-) -> int:
-    """Add road centre lines (WGS84 lines); returns the number added.
+    registry: Registry,
+    gdf: gpd.GeoDataFrame,
+    name_field=None,
+    kind_field=None,
+    id_field=None,
+    replace: bool = False,
+    actor: Actor = SYSTEM,
+) -> AssetImportReport:
+    """Import road centre lines (WGS84 lines), matched by ``id_field`` else by geometry (see ``import_buildings``).
 
     Kinds in :data:`NOT_WALKABLE` are kept but left out of the walking network.
     """
@@ -164,9 +229,13 @@ def import_roads(
         raise InvalidInputError(
             f"道路必须是线 roads must be lines: feature #{bad + 1} is {getattr(geoms[bad], 'geom_type', 'empty')}"
         )
+    gdf, refs, report = _prepare(gdf, id_field, "road", lines=True)
+    report.replace = replace
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
     names, kinds = _field(gdf, name_field), _field(gdf, kind_field)
     rows = [
         {
+            "ref": refs[i],
             "name": str(names[i]),
             "kind": str(kinds[i]),
             "walkable": str(kinds[i]) not in NOT_WALKABLE,
@@ -174,10 +243,11 @@ def import_roads(
         }
         for i in range(len(geoms))
     ]
+    keys = [geometry_key(g) for g in geoms]
     with registry.store.transaction() as conn:
-        registry.store.insert_rows(conn, "roads", rows)
-        record(conn, actor, "import", "road", "", None, {"count": len(rows)})
-    return len(rows)
+        sync_rows(registry.store, conn, "roads", rows, keys, _wkb_key, replace, report)
+        _audit(conn, actor, report)
+    return report
 
 
 def roads(registry: Registry, bbox=None) -> gpd.GeoDataFrame:

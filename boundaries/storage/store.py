@@ -243,6 +243,27 @@ class Store:
         for start in range(0, len(rows), _BATCH):
             conn.execute(table.insert(), rows[start : start + _BATCH])
 
+    def asset_rows(self, conn: sa.Connection, table_name: str, kinds: Iterable[str] | None = None) -> list[dict]:
+        """Every row of ``buildings``, ``service_points`` (optionally of ``kinds``) or ``roads``, read in ``conn``."""
+        table = {"buildings": t.buildings, "service_points": t.service_points, "roads": t.roads}[table_name]
+        statement = sa.select(table).order_by(table.c.id)
+        if kinds is not None:
+            statement = statement.where(table.c.kind.in_(list(kinds)))
+        return [dict(row) for row in conn.execute(statement).mappings()]
+
+    def update_rows(self, conn: sa.Connection, table_name: str, rows: list[dict]) -> None:
+        """Update rows of ``buildings``, ``service_points`` or ``roads`` by their ``id`` (other keys: new values)."""
+        table = {"buildings": t.buildings, "service_points": t.service_points, "roads": t.roads}[table_name]
+        for row in rows:
+            values = {k: v for k, v in row.items() if k != "id"}
+            conn.execute(table.update().where(table.c.id == row["id"]).values(**values))
+
+    def delete_rows(self, conn: sa.Connection, table_name: str, ids: list[int]) -> None:
+        """Delete rows of ``buildings``, ``service_points`` or ``roads`` by id."""
+        table = {"buildings": t.buildings, "service_points": t.service_points, "roads": t.roads}[table_name]
+        for start in range(0, len(ids), _BATCH):
+            conn.execute(sa.delete(table).where(table.c.id.in_(ids[start : start + _BATCH])))
+
     def buildings(self, bbox=None, ids=None, geometry: bool = True, conn: sa.Connection | None = None) -> list[dict]:
         """Buildings, optionally within a bounding box or by id (read in ``conn``'s transaction when given)."""
         b = t.buildings

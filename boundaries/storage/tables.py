@@ -67,7 +67,7 @@ buildings = sa.Table(
     "buildings",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("ref", sa.String(64)),
+    sa.Column("ref", sa.String(64)),  # source id of an import (--id-field)
     sa.Column("name", sa.Text, nullable=False, server_default=""),
     sa.Column("address", sa.Text, nullable=False, server_default=""),
     sa.Column("floors", sa.Integer),
@@ -77,6 +77,7 @@ buildings = sa.Table(
     sa.Column("lat", sa.Float, nullable=False),
     *_geometry_columns(),
     sa.Index("ix_buildings_bbox", "minx", "maxx", "miny", "maxy"),
+    sa.Index("ix_buildings_ref", "ref"),
 )
 
 service_points = sa.Table(
@@ -90,7 +91,9 @@ service_points = sa.Table(
     sa.Column("address", sa.Text, nullable=False, server_default=""),
     sa.Column("lon", sa.Float, nullable=False),
     sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("ref", sa.String(64)),  # source id of an import (--id-field)
     sa.Index("ix_service_points_lonlat", "lon", "lat"),
+    sa.Index("ix_service_points_ref", "ref"),
 )
 
 workers = sa.Table(
@@ -273,5 +276,7 @@ roads = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False, server_default=""),
     sa.Column("walkable", sa.Boolean, nullable=False, server_default=sa.true()),
     *_geometry_columns(),  # LineString / MultiLineString, WGS84
+    sa.Column("ref", sa.String(64)),  # source id of an import (--id-field)
     sa.Index("ix_roads_bbox", "minx", "maxx", "miny", "maxy"),
+    sa.Index("ix_roads_ref", "ref"),
 )

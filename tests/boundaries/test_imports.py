@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import geopandas as gpd
 import pytest
 import shapely
+import shapely.affinity
 
 import server
+from boundaries import assets
+from boundaries.audit import entries
 from boundaries.errors import InvalidInputError
 from boundaries.importer import import_areas
+from boundaries.registry import Registry
+from boundaries.storage import open_store
+from geo.io import read_vector
+from tests.conftest import shared_file
 
 
 def _squares(n: int, **columns) -> gpd.GeoDataFrame:
@@ -41,3 +49,137 @@ def test_import_areas_command_reports_blank_names(tmp_path, capsys):
     assert server.main([*argv, "--name-field", "name"]) == 0
     out = capsys.readouterr().out
     assert "名称为空" in out and json.dumps({"feature": 2, "code": "002"}) in out
+
+
+# -- importing buildings, service points and roads again -------------------------------------------------------
+
+
+def _buildings(n: int = 4) -> gpd.GeoDataFrame:
+    gdf = _squares(n, bid=[f"b{i}" for i in range(n)], name=[f"楼{i}" for i in range(n)], households=[30] * n)
+    gdf["geometry"] = gdf.geometry.scale(0.5, 0.5)  # footprints, not touching
+    return gdf
+
+
+def _points(kind: str, n: int, dx: float = 0.0) -> gpd.GeoDataFrame:
+    pts = [shapely.Point(104.0 + 0.003 * i + dx, 30.605) for i in range(n)]
+    return gpd.GeoDataFrame({"pid": [f"{kind}{i}" for i in range(n)], "name": [f"{kind} {i}" for i in range(n)],
+                             "kind": [kind] * n}, geometry=pts, crs=4326)  # fmt: skip
+
+
+def _roads(n: int = 3) -> gpd.GeoDataFrame:
+    lines = [shapely.LineString([(104.0, 30.6 + 0.001 * i), (104.05, 30.6 + 0.001 * i)]) for i in range(n)]
+    return gpd.GeoDataFrame({"rid": [f"r{i}" for i in range(n)], "name": [f"路{i}" for i in range(n)]},
+                            geometry=lines, crs=4326)  # fmt: skip
+
+
+def _counts(report) -> tuple:
+    return report.added, report.updated, report.unchanged, report.removed
+
+
+def test_buildings_imported_twice_by_geometry_are_kept_once(registry):
+    first = assets.import_buildings(registry, _buildings(), name_field="name", households_field="households")
+    again = assets.import_buildings(registry, _buildings(), name_field="name", households_field="households")
+    assert _counts(first) == (4, 0, 0, 0) and _counts(again) == (0, 0, 4, 0)
+    assert len(registry.store.buildings()) == 4
+    changed = _buildings()
+    changed.loc[1, "households"] = 99  # same footprint, new figure: updated in place
+    report = assets.import_buildings(registry, changed, name_field="name", households_field="households")
+    assert _counts(report) == (0, 1, 3, 0)
+    stored = registry.store.buildings(geometry=False)
+    assert len(stored) == 4 and sorted(b["households"] for b in stored) == [30, 30, 30, 99]
+
+
+def test_buildings_matched_by_id_field_update_and_replace(registry):
+    assets.import_buildings(registry, _buildings(), name_field="name", id_field="bid")
+    moved = _buildings(5)
+    moved.loc[0, "geometry"] = shapely.affinity.translate(moved.geometry[0], 0.0001, 0)  # redrawn: same id
+    moved.loc[2, "name"] = "新楼名"
+    report = assets.import_buildings(registry, moved, name_field="name", id_field="bid")
+    assert _counts(report) == (1, 2, 2, 0)
+    stored = {b["ref"]: b for b in registry.store.buildings()}
+    assert set(stored) == {"b0", "b1", "b2", "b3", "b4"} and stored["b2"]["name"] == "新楼名"
+    assert shapely.from_wkb(stored["b0"]["geometry"]).equals(moved.geometry[0])
+    report = assets.import_buildings(registry, moved.iloc[1:], name_field="name", id_field="bid", replace=True)
+    assert _counts(report) == (0, 0, 4, 1)
+    assert {b["ref"] for b in registry.store.buildings(geometry=False)} == {"b1", "b2", "b3", "b4"}
+
+
+def test_a_missing_id_is_refused_naming_the_feature(registry):
+    gdf = _buildings()
+    gdf.loc[2, "bid"] = None
+    with pytest.raises(InvalidInputError, match="#3"):
+        assets.import_buildings(registry, gdf, id_field="bid")
+    with pytest.raises(InvalidInputError, match="nope"):
+        assets.import_buildings(registry, gdf, id_field="nope")
+    assert registry.store.buildings() == []
+
+
+def test_replace_removes_duplicates_left_by_earlier_imports(registry):
+    assets.import_buildings(registry, _buildings())
+    with registry.store.transaction() as conn:  # what the old import did on a second run
+        registry.store.insert_rows(conn, "buildings", [dict(b, id=None) for b in registry.store.buildings()])
+    assert len(registry.store.buildings()) == 8
+    report = assets.import_buildings(registry, _buildings(), replace=True)
+    assert _counts(report) == (0, 0, 4, 4) and len(registry.store.buildings()) == 4
+
+
+def test_service_points_imported_twice_and_replaced_per_kind(registry):
+    for _ in range(2):
+        police = assets.import_service_points(registry, _points("police", 3), kind="police", name_field="name")
+        clinics = assets.import_service_points(registry, _points("clinic", 2), kind_field="kind", name_field="name")
+    assert _counts(police) == (0, 0, 3, 0) and _counts(clinics) == (0, 0, 2, 0)
+    # the same place holds a police post and a clinic: matched by kind and place
+    both = assets.import_service_points(registry, _points("clinic", 1), kind="clinic", name_field="name")
+    assert _counts(both) == (0, 0, 1, 0)
+    fewer = assets.import_service_points(registry, _points("police", 1), kind="police", name_field="name", replace=True)
+    assert _counts(fewer) == (0, 0, 1, 2)
+    kinds = sorted(p["kind"] for p in registry.store.service_points())
+    assert kinds == ["clinic", "clinic", "police"]  # clinics untouched by a police replace
+    by_id = assets.import_service_points(registry, _points("clinic", 2), kind="clinic", id_field="pid")
+    assert _counts(by_id) == (0, 2, 0, 0)  # the clinics stored without ids, found by place, now carry their ids
+    moved = assets.import_service_points(registry, _points("clinic", 2, dx=0.0001), kind="clinic", id_field="pid")
+    assert _counts(moved) == (0, 2, 0, 0)  # moved, found by id
+    assert sorted(p["ref"] or "" for p in registry.store.service_points()) == ["", "clinic0", "clinic1"]
+
+
+def test_roads_imported_twice_are_kept_once(registry):
+    assert _counts(assets.import_roads(registry, _roads(), name_field="name")) == (3, 0, 0, 0)
+    assert _counts(assets.import_roads(registry, _roads(), name_field="name")) == (0, 0, 3, 0)
+    assert _counts(assets.import_roads(registry, _roads(2), name_field="name", replace=True)) == (0, 0, 2, 1)
+    assert len(registry.store.roads()) == 2
+
+
+def test_each_import_writes_one_audit_entry_with_its_counts(registry):
+    assets.import_buildings(registry, _buildings())
+    assets.import_buildings(registry, _buildings())
+    log, _ = entries(registry.store.engine, object_type="building")
+    assert [(e["action"], e["after"]["added"], e["after"]["unchanged"]) for e in log] == [
+        ("import", 0, 4),
+        ("import", 4, 0),
+    ]
+
+
+@pytest.mark.realdata
+def test_lujiazui_buildings_imported_twice_on_the_command_line(tmp_path, capsys):
+    source = str(shared_file("lujiazui/buildings.geojson"))
+    url = f"sqlite:///{tmp_path / 'weige.db'}"
+    registry = Registry(open_store(url))
+    argv = ["--db", url, "import-buildings", source, "--height-field", "height"]
+    households = []
+    for _ in range(2):
+        assert server.main(argv) == 0
+        stored = registry.store.buildings(geometry=False)
+        households.append((len(stored), sum(b["households"] for b in stored)))
+    first, second = capsys.readouterr().out.strip().splitlines()
+    assert "1572 added, 0 updated, 0 unchanged" in first and "0 added, 0 updated, 1572 unchanged" in second
+    assert households[0] == households[1] and households[0][0] == 1572 and households[0][1] > 100_000
+    # by the OSM id: pieces clipped at tile edges share an id and become one building; --replace drops the pieces
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the OSM extract repeats feature ids; pyogrio says so
+        ids = read_vector(source)["id"].nunique()
+    assert server.main([*argv, "--id-field", "id", "--replace"]) == 0
+    assert len(registry.store.buildings(geometry=False)) == ids == 1450
+    assert "122 pieces merged" in capsys.readouterr().out
+    assert server.main([*argv, "--id-field", "id"]) == 0
+    assert "1450 in the file (matched by id field id): 0 added, 0 updated, 1450 unchanged" in capsys.readouterr().out
+    assert len(registry.store.buildings(geometry=False)) == 1450

@@ -125,7 +125,7 @@ def test_hong_kong_import_reports_invalid_rings_and_overlaps(registry):
 def test_lujiazui_buildings_import_and_locate(registry):
     buildings = read_vector(shared_file("lujiazui/buildings.geojson"))
     buildings = buildings.dissolve(by="id", as_index=False)  # pieces clipped at tile edges share an id
-    n = assets.import_buildings(registry, buildings, height_field="height", ref_field="id")
+    n = assets.import_buildings(registry, buildings, height_field="height", id_field="id").added
     assert n == buildings["id"].nunique()
     minx, miny, maxx, maxy = buildings.total_bounds
     xs, ys = np.linspace(minx, maxx, 4), np.linspace(miny, maxy, 4)
