@@ -363,7 +363,11 @@ class Store:
         b = t.buildings.c
         with self.engine.connect() as conn:
             return tuple(
-                conn.execute(sa.select(sa.func.count(b.id), sa.func.max(b.id), sa.func.sum(b.households))).one()
+                conn.execute(
+                    sa.select(
+                        sa.func.count(b.id), sa.func.max(b.id), sa.func.sum(b.households), sa.func.sum(b.lon + b.lat)
+                    )
+                ).one()
             )
 
     # -- workers -----------------------------------------------------------------------------------

@@ -183,3 +183,15 @@ def test_lujiazui_buildings_imported_twice_on_the_command_line(tmp_path, capsys)
     assert server.main([*argv, "--id-field", "id"]) == 0
     assert "1450 in the file (matched by id field id): 0 added, 0 updated, 1450 unchanged" in capsys.readouterr().out
     assert len(registry.store.buildings(geometry=False)) == 1450
+
+
+def test_household_counts_follow_a_building_moved_by_an_import(registry):
+    import_areas(registry, _squares(2, code=["001", "002"]), "district", code_field="code", publish=True)
+    one = _buildings(1)
+    assets.import_buildings(registry, one, id_field="bid", households_field="households")
+    assert assets.household_counts(registry).loc["001", "households"] == 30
+    one["geometry"] = one.geometry.translate(0.01, 0)  # redrawn into the next district, same households
+    report = assets.import_buildings(registry, one, id_field="bid", households_field="households")
+    assert report.updated == 1
+    counts = assets.household_counts(registry)
+    assert counts.loc["001", "households"] == 0 and counts.loc["002", "households"] == 30
