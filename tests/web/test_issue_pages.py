@@ -56,4 +56,10 @@ def test_staff_works_an_issue_through_the_pages(with_issue):
         page.click("button[value=escalate]")
         page.wait_for_load_state("networkidle")
         assert "micro_grid → grid" in page.inner_text("#history")
+        page.fill("textarea[name=note]", "等待燃气公司")
+        page.click("button[value=park]")
+        page.wait_for_load_state("networkidle")
+        assert page.inner_text("#state") == "挂账"
+        offered = {b.get_attribute("value") for b in page.locator("button[name=action]").all()}
+        assert offered == {"unpark"}  # what allowed_actions says: no escalation of a parked issue
     assert log["console_errors"] == [] and log["page_errors"] == [] and log["blocked"] == []
