@@ -204,7 +204,9 @@ def _import_issues(args) -> None:
     desk = issue_desk(_registry(args), args.settings)
     start = time.perf_counter()
     with tqdm(total=len(frame), desc="导入事件 importing issues", unit=" rows") as bar:
-        report = import_issues(desk, frame, args.crs or "wgs84", _actor(), bar.update, source=str(args.file))
+        report = import_issues(
+            desk, frame, args.crs or "wgs84", _actor(), bar.update, source=str(args.file), timezone=args.timezone
+        )
     elapsed = time.perf_counter() - start
     if report.errors:
         out = Path(args.errors or f"{args.file}.errors.csv")
@@ -219,7 +221,8 @@ def _import_issues(args) -> None:
         )
     print(
         f"导入事件 imported {report.imported} issues ({report.skipped} already imported, "
-        f"{report.unlocated} outside any micro-grid) in {elapsed:.1f}s"
+        f"{report.unlocated} outside any micro-grid, {report.routed} open ones routed) in {elapsed:.1f}s; "
+        f"times without an offset read in {report.timezone} 无时区的时间按 {report.timezone} 读取"
     )
 
 
@@ -426,6 +429,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--crs", default=None, help="CRS of rows without a crs column (default wgs84)")
     s.add_argument("--encoding", default=None, help="CSV encoding (default: UTF-8, else GB18030)")
     s.add_argument("--errors", default=None, help="where to write the error report (default FILE.errors.csv)")
+    s.add_argument(
+        "--timezone", default=None, help="IANA zone of times without an offset (default: the WORK_CALENDAR zone)"
+    )
     s.set_defaults(func=_import_issues)
 
     s = sub.add_parser("export", help="export one level's areas to a file (.geojson .gpkg .zip .kml .csv)")

@@ -164,3 +164,20 @@ def test_constraints_pin_every_package_exactly():
     assert lines and all("==" in line for line in lines), [x for x in lines if "==" not in x]
     names = {line.split("==")[0].lower().replace("_", "-") for line in lines}
     assert {"pytest", "schemathesis", "flask", "shapely", "playwright"} <= names
+
+
+def test_import_issues_reads_times_without_offset_in_the_named_zone(demo_db, tmp_path, capsys):
+    url = copy_demo(demo_db, tmp_path)
+    registry = Registry(open_store(url))
+    point = shapely.point_on_surface(registry.areas(level="micro_grid").geometry.values[0])
+    path = tmp_path / "issues.csv"
+    path.write_text(
+        "external_id,category,description,lon,lat,reported_at,state,closed_at\n"
+        f"t1,dispute,纠纷,{point.x},{point.y},2025-03-01 09:00,closed,2025-03-01 10:00\n",
+        encoding="utf-8",
+    )
+    assert server.main(["import-issues", str(path), "--db", url, "--timezone", "America/Los_Angeles"]) == 0
+    assert "America/Los_Angeles" in capsys.readouterr().out
+    with registry.store.engine.connect() as conn:
+        created = conn.execute(sa.select(t.issues.c.created_at)).scalar_one()
+    assert created.replace(tzinfo=None).isoformat() == "2025-03-01T17:00:00"  # 09:00 PST is 17:00 UTC

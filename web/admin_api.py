@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone
-
-from flask import request
+from flask import current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -66,8 +64,8 @@ class AuditQuery(Schema):
     user = fields.String(validate=validate.Length(max=64))
     object_type = fields.String(validate=validate.Length(max=32))
     object_id = fields.String(validate=validate.Length(max=64))
-    since = fields.AwareDateTime(default_timezone=timezone.utc)
-    until = fields.AwareDateTime(default_timezone=timezone.utc)
+    since = fields.DateTime()  # without an offset: in the deployment's zone (WORK_CALENDAR tz)
+    until = fields.DateTime()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
@@ -148,8 +146,15 @@ def revoke_token(token_id):
 
 def audit_page_args(args: dict) -> dict:
     """Keyword arguments of :func:`boundaries.audit.entries` from parsed :class:`AuditQuery` values."""
+    from issues.worktime import to_utc
+
     keys = ("user", "object_type", "object_id", "since", "until", "page", "per_page")
-    return {k: args[k] for k in keys if args.get(k) is not None}
+    out = {k: args[k] for k in keys if args.get(k) is not None}
+    zone = current_app.extensions["weige.issues"].calendar.tz
+    for key in ("since", "until"):
+        if key in out:
+            out[key] = to_utc(out[key], zone, key)
+    return out
 
 
 @audit_bp.route("/audit")

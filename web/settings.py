@@ -37,6 +37,7 @@ DEFAULTS: dict = {
     "WORK_CALENDAR": None,
     "NEAR_BOUNDARY_M": 10.0,
     "PHOTO_MAX_BYTES": 8 * 1024 * 1024,
+    "PHOTO_MAX_PIXELS": 100_000_000,
     "ESCALATION_INTERVAL_S": 60,
     "COVERAGE_REACH": {},
     "LANGUAGES": ("zh", "en"),
@@ -193,4 +194,5 @@ def issue_desk(registry, settings: dict, clock=None):
         near_boundary_m=float(setting(settings, "NEAR_BOUNDARY_M")),
         clock=clock or settings.get("ISSUE_CLOCK") or utcnow,
         photo_max_bytes=int(setting(settings, "PHOTO_MAX_BYTES")),
+        photo_max_pixels=int(setting(settings, "PHOTO_MAX_PIXELS")),
     )

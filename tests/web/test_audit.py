@@ -77,6 +77,27 @@ def test_audit_is_paged_and_for_admins_only(fresh):
     assert admin.get("/api/v1/audit?since=yesterday").status_code == 422
 
 
+def test_audit_time_filters_compare_instants_in_the_deployment_zone(fresh):
+    app, registry, _, admin, planner = fresh
+    before = datetime.now(timezone.utc) - timedelta(seconds=2)
+    planner.patch("/api/v1/buildings/1", json={"name": "新楼名"})
+    shanghai = before.astimezone(timezone(timedelta(hours=8)))
+    totals = {
+        written: admin.get("/api/v1/audit", query_string={"object_type": "building", "since": written}).get_json()[
+            "total"
+        ]
+        for written in (
+            before.isoformat().replace("+00:00", "Z"),
+            shanghai.isoformat(),
+            before.astimezone(timezone(timedelta(hours=-8))).isoformat(),
+            shanghai.replace(tzinfo=None).isoformat(),  # no offset: read in Asia/Shanghai
+        )
+    }
+    assert set(totals.values()) == {1}, totals
+    answer = admin.get("/api/v1/audit", query_string={"since": "0001-01-01T00:00:00+14:00"})
+    assert answer.status_code == 400 and "since" in answer.get_json()["error"]["message"]
+
+
 def test_audit_page_lists_and_filters(fresh):
     app, registry, _, admin, planner = fresh
     planner.patch("/api/v1/buildings/1", json={"name": "审计页面测试楼"})
