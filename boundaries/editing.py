@@ -47,20 +47,21 @@ def _closed_rings(geometry: dict) -> None:
     """Refuse GeoJSON polygons whose rings are not closed (shapely would close them silently)."""
     kind, coordinates = geometry.get("type"), geometry.get("coordinates")
     polygons = [coordinates] if kind == "Polygon" else coordinates if kind == "MultiPolygon" else None
-    if not isinstance(polygons, list):
-        return  # not a polygon: refused below with its type
+    if not isinstance(polygons, list | tuple):
+        return  # not a polygon, or no coordinates: refused below with shapely's reason
     for p, rings in enumerate(polygons):
-        if not isinstance(rings, list):
+        if not isinstance(rings, list | tuple):
             raise InvalidInputError(f"几何格式错误 invalid GeoJSON geometry: polygon {p} is not a list of rings")
         for r, ring in enumerate(rings):
-            if not isinstance(ring, list) or len(ring) < 4:
+            if not isinstance(ring, list | tuple) or len(ring) < 4:
                 raise InvalidInputError(
                     f"环的点数不足 ring {r} of polygon {p} needs at least 4 positions (closed: last = first)"
                 )
-            if ring[0] != ring[-1]:
+            first, last = ring[0], ring[-1]
+            if isinstance(first, list | tuple) and isinstance(last, list | tuple) and list(first) != list(last):
                 raise InvalidInputError(
-                    f"环未闭合 ring {r} of polygon {p} is not closed: its last position {ring[-1]} must equal its "
-                    f"first {ring[0]} (RFC 7946)"
+                    f"环未闭合 ring {r} of polygon {p} is not closed: its last position {list(last)} must equal its "
+                    f"first {list(first)} (RFC 7946)"
                 )
 
 

@@ -40,8 +40,15 @@ def _digest(values) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def _plain(key: str, value):
+    """A stored value as Python has it (rows from data frames carry numpy integers and NaN for NULL)."""
+    if key in ("id", "generation_low"):
+        return int(value)
+    return None if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
 def area_version(row: Mapping) -> str:
-    """The version of a stored area row (``geometry`` as WKB or shapely).
+    """The version of a stored area row (a mapping or a data-frame row; ``geometry`` as WKB or shapely).
 
     Examples
     --------
@@ -55,7 +62,7 @@ def area_version(row: Mapping) -> str:
     geometry = row["geometry"]
     if isinstance(geometry, bytes | memoryview):
         geometry = shapely.from_wkb(bytes(geometry))
-    values = {k: (int(row[k]) if k in ("id", "generation_low") else row[k]) for k in _AREA_FIELDS}
+    values = {k: _plain(k, row[k]) for k in _AREA_FIELDS}
     return _digest({**values, "geometry": shapely.to_wkb(geometry, hex=True, output_dimension=2)})
 
 

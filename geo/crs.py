@@ -84,7 +84,8 @@ def normalize_crs(crs: str | int | pyproj.CRS | None) -> str | pyproj.CRS:
     ----------
     crs : str, int, pyproj.CRS or None
         ``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09`` (case-insensitive, with aliases such as ``EPSG:4326``),
-        an EPSG code, or anything :meth:`pyproj.CRS.from_user_input` accepts. ``None`` means WGS84.
+        an EPSG code (``EPSG:4544`` or ``4544``), or a :class:`pyproj.CRS` (e.g. a file's). ``None`` means WGS84.
+        Other text (PROJ strings, WKT, other authorities) is refused.
 
     Returns
     -------
@@ -108,8 +109,11 @@ def normalize_crs(crs: str | int | pyproj.CRS | None) -> str | pyproj.CRS:
     key = str(crs).strip().lower()
     if key in _ALIASES:
         return _ALIASES[key]
+    code = key.removeprefix("epsg:")
     try:
-        parsed = pyproj.CRS.from_user_input(int(key) if key.isdigit() else str(crs))
+        if not (code.isascii() and code.isdigit() and len(code) <= 6):  # only the documented names and EPSG codes
+            raise ValueError(key)
+        parsed = pyproj.CRS.from_user_input(f"EPSG:{int(code)}")
     except (pyproj.exceptions.CRSError, ValueError, TypeError) as exc:
         raise UnknownCRSError(
             f"未知坐标系 unknown CRS {crs!r}: use wgs84, cgcs2000, gcj02, bd09 or an EPSG code"

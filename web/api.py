@@ -16,9 +16,11 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from boundaries.levels import LEVELS
+from boundaries.versions import area_version, row_version
 from geo.crs import normalize_crs
 from geo.io import read_points_table
 from web.access import allow, scoped
+from web.edit_api import etag_header
 from web.errors import ApiError, parse_json
 
 __all__ = ["blueprints"]
@@ -142,11 +144,12 @@ def get_area(args, code):
     """One area by code."""
     view = scoped()
     view.require(code, args.get("generation"))
-    frame = _with_households(view.areas(codes=[code], generation=args.get("generation")), args.get("generation"))
-    feature = json.loads(frame.to_json(drop_id=True))["features"][0]
+    areas = view.areas(codes=[code], generation=args.get("generation"))
+    version = area_version(areas.iloc[0])  # of the row shown: an edit sent with it as If-Match applies to it
+    feature = json.loads(_with_households(areas, args.get("generation")).to_json(drop_id=True))["features"][0]
     feature["properties"]["chain"] = view.chain(code, args.get("generation"))
     feature["properties"]["workers"] = view.workers([code])
-    return feature
+    return feature, 200, etag_header(version)
 
 
 @areas_bp.route("/generations")
@@ -280,13 +283,15 @@ def _row_feature(row: dict) -> dict:
 @allow("assets:read")
 @assets_bp.response(200, description="GeoJSON Feature (representative point) of one building")
 def get_building(building_id):
-    """One building's attributes."""
-    return _row_feature(scoped().building(building_id))
+    """One building's attributes (``ETag``: its version, for ``If-Match``)."""
+    row = scoped().building(building_id)
+    return _row_feature(row), 200, etag_header(row_version(row))
 
 
 @assets_bp.route("/service-points/<int(min=1, max=2147483647):point_id>")
 @allow("assets:read")
 @assets_bp.response(200, description="GeoJSON Feature of one service point")
 def get_service_point(point_id):
-    """One service point."""
-    return _row_feature(scoped().service_point(point_id))
+    """One service point (``ETag``: its version, for ``If-Match``)."""
+    row = scoped().service_point(point_id)
+    return _row_feature(row), 200, etag_header(row_version(row))

@@ -6,20 +6,58 @@ Each view checks the role (``@allow``) and hands the caller's scoped registry to
 
 from __future__ import annotations
 
+from flask import jsonify, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
+from werkzeug.http import quote_etag
 
 from boundaries import editing
 from boundaries.levels import KINDS, LEVELS
+from boundaries.versions import ANY, PreconditionFailedError, row_version
 from web.access import allow, scoped
 
-__all__ = ["blueprints"]
+__all__ = ["blueprints", "if_match", "etag_header"]
 
 draw_bp = Blueprint("draw", __name__, url_prefix="/api/v1", description="绘制与发布 drawing areas and publishing")
 edit_bp = Blueprint("edit", __name__, url_prefix="/api/v1", description="编辑建筑与服务点 editing assets")
 blueprints = [draw_bp, edit_bp]
 
 _TEXT = validate.Length(min=1, max=200)
+
+
+def if_match() -> set[str] | None:
+    """The entity tags of the request's ``If-Match`` (RFC 9110 §13.1.1), for the domain's version check.
+
+    ``None`` when the header is absent or empty: the condition is optional, and a write without it goes ahead
+    (last writer wins). ``{"*"}`` for ``*``. Otherwise the strong tags only: ``If-Match`` uses the strong
+    comparison, so a weak tag (``W/"…"``) never matches and the write is refused with 412.
+    """
+    if not request.headers.get("If-Match", "").strip():
+        return None
+    tags = request.if_match
+    return {ANY} if tags.star_tag else set(tags.as_set())
+
+
+def etag_header(version: str) -> dict:
+    """The ``ETag`` header of a version (a strong, quoted entity tag)."""
+    return {"ETag": quote_etag(version)}
+
+
+def _precondition_failed(exc: PreconditionFailedError):
+    """412 with the current state (and its ETag), so the caller can merge and send again."""
+    body = {"error": {"code": exc.code, "message": str(exc), "current": exc.current}}
+    return jsonify(body), 412, etag_header(exc.version)
+
+
+def _asset_answer(row: dict, status: int = 200):
+    out = {k: v for k, v in row.items() if k not in ("geometry", "minx", "miny", "maxx", "maxy")}
+    return out, status, etag_header(row_version(row))
+
+
+def _area_answer(result: dict, status: int = 200):
+    result = dict(result)
+    version = result.pop("version", None)
+    return (result, status, etag_header(version)) if version else (result, status)
 
 
 class AreaCreate(Schema):
@@ -72,13 +110,17 @@ class ServicePointCreate(ServicePointBase):
     lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90), allow_nan=False)
 
 
+for _bp in blueprints:
+    _bp.register_error_handler(PreconditionFailedError, _precondition_failed)
+
+
 @draw_bp.route("/areas", methods=["POST"])
 @allow("areas:write")
 @draw_bp.arguments(AreaCreate)
 @draw_bp.response(201, description="The area as added to the draft, with drawing-rule findings")
 def create_area(body):
     """Draw a new area in the draft under a parent in your areas."""
-    return editing.create_area(scoped(), **body)
+    return _area_answer(editing.create_area(scoped(), **body), 201)
 
 
 @draw_bp.route("/areas/<code>", methods=["PATCH"])
@@ -86,16 +128,16 @@ def create_area(body):
 @draw_bp.arguments(AreaUpdate)
 @draw_bp.response(200, description="The changed area in the draft, with drawing-rule findings")
 def update_area(body, code):
-    """Rename or redraw an area in the draft."""
-    return editing.update_area(scoped(), code, **body)
+    """Rename or redraw an area in the draft (honours ``If-Match``: 412 when stale)."""
+    return _area_answer(editing.update_area(scoped(), code, **body, if_match=if_match()))
 
 
 @draw_bp.route("/areas/<code>", methods=["DELETE"])
 @allow("areas:write")
 @draw_bp.response(200, description="The area was removed from the draft")
 def retire_area(code):
-    """Remove an area (with no areas below it) from the draft."""
-    return editing.retire_area(scoped(), code)
+    """Remove an area (with no areas below it) from the draft (honours ``If-Match``)."""
+    return editing.retire_area(scoped(), code, if_match=if_match())
 
 
 @draw_bp.route("/generations/draft/publish", methods=["POST"])
@@ -119,9 +161,8 @@ def discard_draft():
 @edit_bp.arguments(BuildingUpdate)
 @edit_bp.response(200, description="The building after the change")
 def update_building(body, building_id):
-    """Correct a building's name, address, floors, households or use."""
-    row = editing.update_building(scoped(), building_id, body)
-    return {k: v for k, v in row.items() if k not in ("geometry", "minx", "miny", "maxx", "maxy")}
+    """Correct a building's name, address, floors, households or use (honours ``If-Match``)."""
+    return _asset_answer(editing.update_building(scoped(), building_id, body, if_match=if_match()))
 
 
 @edit_bp.route("/service-points", methods=["POST"])
@@ -130,7 +171,7 @@ def update_building(body, building_id):
 @edit_bp.response(201, description="The new service point")
 def create_service_point(body):
     """Add a service point inside your areas."""
-    return editing.create_service_point(scoped(), body)
+    return _asset_answer(editing.create_service_point(scoped(), body), 201)
 
 
 @edit_bp.route("/service-points/<int(min=1, max=2147483647):point_id>", methods=["PATCH"])
@@ -138,13 +179,13 @@ def create_service_point(body):
 @edit_bp.arguments(ServicePointBase)
 @edit_bp.response(200, description="The service point after the change")
 def update_service_point(body, point_id):
-    """Change or move a service point."""
-    return editing.update_service_point(scoped(), point_id, body)
+    """Change or move a service point (honours ``If-Match``)."""
+    return _asset_answer(editing.update_service_point(scoped(), point_id, body, if_match=if_match()))
 
 
 @edit_bp.route("/service-points/<int(min=1, max=2147483647):point_id>", methods=["DELETE"])
 @allow("service_points:write")
 @edit_bp.response(200, description="The deleted service point")
 def delete_service_point(point_id):
-    """Delete a service point."""
-    return editing.delete_service_point(scoped(), point_id)
+    """Delete a service point (honours ``If-Match``)."""
+    return editing.delete_service_point(scoped(), point_id, if_match=if_match())

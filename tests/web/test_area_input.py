@@ -1,0 +1,95 @@
+"""Area writes over HTTP: refused writes leave no draft, codes are addressable, rings closed, crs values checked
+(issue 9, items 4 and 6)."""
+
+from __future__ import annotations
+
+import pytest
+import shapely
+
+from accounts.tokens import create_token
+from accounts.users import find_user
+from boundaries.registry import Registry
+from boundaries.storage import open_store
+from tests.conftest import TEST_CONFIG, copy_demo, token_client
+
+GRID, OTHER_COMMUNITY = "510104001001001", "510104001002"
+
+
+@pytest.fixture
+def fresh(demo_db, tmp_path):
+    from web import create_app
+
+    url = copy_demo(demo_db, tmp_path)
+    registry = Registry(open_store(url))
+    app = create_app({**TEST_CONFIG, "DATABASE_URL": url, "REGISTRY": registry})
+    planner = token_client(app, create_token(registry, find_user(registry, "planner").id, "t", 1)[0])
+    return registry, planner
+
+
+def _square(registry, code):
+    return shapely.geometry.mapping(shapely.buffer(registry.area(code).geometry, -0.00002))
+
+
+def test_refused_area_writes_leave_no_empty_draft(fresh):
+    registry, planner = fresh
+    leaf = registry.areas(parent_code=GRID).iloc[0]["code"]
+    body = {"code": leaf, "name": "x", "level": "micro_grid", "parent_code": GRID, "geometry": _square(registry, leaf)}
+    generations = planner.get("/api/v1/generations").get_json()["generations"]
+    for change, status in (
+        ({}, 409),  # duplicate code
+        ({"code": f"{GRID}951", "parent_code": f"{GRID}999"}, 403),  # unknown parent: not in the planner's areas
+        ({"code": f"{GRID}951", "level": "grid"}, 400),  # wrong level under a grid
+        ({"code": "a/b"}, 400),
+    ):
+        answer = planner.post("/api/v1/areas", json={**body, **change})
+        assert answer.status_code == status, answer.get_json()
+        assert planner.get("/api/v1/generations").get_json()["generations"] == generations
+
+
+def test_codes_must_be_addressable_and_rings_closed(fresh):
+    registry, planner = fresh
+    leaf = registry.areas(parent_code=GRID).iloc[0]["code"]
+    body = {"name": "x", "level": "micro_grid", "parent_code": GRID, "geometry": _square(registry, leaf)}
+    for code in ("a/b", "a b", "a?b", "a#b", "50%", "a\tb", "a\x7fb", "tree"):
+        answer = planner.post("/api/v1/areas", json={**body, "code": code})
+        assert answer.status_code == 400 and "编码格式错误" in answer.get_json()["error"]["message"], code
+    ring = [list(p) for p in shapely.buffer(registry.area(leaf).geometry, -0.00002).exterior.coords]
+    unclosed = {"type": "Polygon", "coordinates": [ring[:-1]]}
+    answer = planner.patch(f"/api/v1/areas/{leaf}", json={"geometry": unclosed})
+    assert answer.status_code == 400 and "not closed" in answer.get_json()["error"]["message"]
+    made = planner.post("/api/v1/areas", json={**body, "code": "A01.b-2_c"})
+    assert made.status_code == 201 and planner.get("/api/v1/areas/A01.b-2_c?generation=2").status_code == 200
+
+
+def test_a_drawing_outside_the_parent_is_refused_naming_the_parent(fresh):
+    registry, planner = fresh
+    spilled = shapely.union_all(
+        [registry.area(GRID).geometry, registry.areas(parent_code=OTHER_COMMUNITY).geometry.iloc[0]]
+    )
+    answer = planner.patch(f"/api/v1/areas/{GRID}", json={"geometry": shapely.geometry.mapping(spilled.convex_hull)})
+    assert answer.status_code == 400
+    assert "outside its parent area '510104001001'" in answer.get_json()["error"]["message"]
+    assert registry.store.draft_generation_id() is None
+
+
+@pytest.mark.parametrize(
+    "crs",
+    [
+        "+proj=longlat +datum=WGS84 +no_defs",
+        "ESRI:102100",
+        "urn:ogc:def:crs:EPSG::4544",
+        "IGNF:LAMB93",
+        "EPSG:4326+5773",
+    ],
+)
+def test_crs_accepts_only_the_documented_names_and_epsg_codes(fresh, crs):
+    _, planner = fresh
+    answer = planner.get("/api/v1/locate", query_string={"lon": 104.0685, "lat": 30.6569, "crs": crs})
+    assert answer.status_code == 400 and "unknown CRS" in answer.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize("crs", ["wgs84", "cgcs2000", "gcj02", "bd09", "EPSG:4326", "4490"])
+def test_documented_crs_values_work(fresh, crs):
+    _, planner = fresh
+    answer = planner.get("/api/v1/locate", query_string={"lon": 104.0685, "lat": 30.6569, "crs": crs})
+    assert answer.status_code == 200 and answer.get_json()["status"] in ("ok", "outside", "out_of_scope")
