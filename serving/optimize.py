@@ -66,6 +66,15 @@ def _candidates(result: CoverageResult, candidates) -> tuple[np.ndarray, np.ndar
     raise InvalidInputError("候选点须为 buildings 或点集 candidates must be 'buildings' or a set of points")
 
 
+def _cbc_path() -> str | None:
+    """The CBC solver of the cbcbox package (pulp[cbc]), found without relying on ``PATH`` (an unactivated venv)."""
+    try:
+        import cbcbox
+    except ImportError:
+        return None  # PuLP looks for ``cbc`` on PATH
+    return str(cbcbox.cbc_bin_path())
+
+
 def suggest(
     result: CoverageResult, model: str = "mclp", k: int = 1, candidates=None, time_limit: int = 20
 ) -> Suggestion:
@@ -105,7 +114,7 @@ def suggest(
     reachable = (cost <= reach).any(axis=1)
     predefined = np.r_[np.ones(len(existing), bool), np.zeros(len(cand_xy), bool)]
     before_mask = (cost[:, : len(existing)] <= reach).any(axis=1) if len(existing) else np.zeros(len(demand_xy), bool)
-    solver = pulp.COIN_CMD(msg=False, timeLimit=time_limit)  # CBC from the cbcbox package (pulp[cbc])
+    solver = pulp.COIN_CMD(path=_cbc_path(), msg=False, timeLimit=time_limit)
     from spopt.locate import LSCP, MCLP
 
     with warnings.catch_warnings():
