@@ -21,6 +21,7 @@ __all__ = [
     "CODE_PATTERN",
     "RESERVED_CODES",
     "check_code",
+    "is_addressable",
     "order_west_east_north_south",
 ]
 
@@ -31,6 +32,11 @@ __all__ = [
 CODE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
 #: Codes that would collide with fixed routes (``/api/v1/areas/tree``).
 RESERVED_CODES = frozenset({"tree"})
+
+
+def is_addressable(code) -> bool:
+    """Whether ``code`` can be an area code (see :data:`CODE_PATTERN`)."""
+    return isinstance(code, str) and CODE_PATTERN.fullmatch(code) is not None and code not in RESERVED_CODES
 
 
 def check_code(code: str) -> str:
@@ -47,7 +53,7 @@ def check_code(code: str) -> str:
     ...
     boundaries.errors.InvalidInputError: 编码格式错误 code 'a/b' ...
     """
-    if not isinstance(code, str) or not CODE_PATTERN.fullmatch(code) or code in RESERVED_CODES:
+    if not is_addressable(code):
         raise InvalidInputError(
             f"编码格式错误 code {code!r} is not addressable: use 1-32 letters, digits, '-', '_' or '.', "
             "starting with a letter or digit (no '/', '?', '#', '%', spaces or control characters)"

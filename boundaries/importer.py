@@ -19,7 +19,7 @@ import pandas as pd
 import shapely
 
 from boundaries.audit import SYSTEM, Actor, record
-from boundaries.codes import order_west_east_north_south
+from boundaries.codes import is_addressable, order_west_east_north_south
 from boundaries.errors import InvalidInputError
 from boundaries.levels import check_kind, check_level, parent_level
 from boundaries.registry import Registry, wkb_row
@@ -173,6 +173,12 @@ def import_areas(
         listed = ", ".join(f"#{i + 1}" for i in blank_codes[:20]) + (" …" if len(blank_codes) > 20 else "")
         raise InvalidInputError(
             f"编码为空 {len(blank_codes)} feature(s) have a blank code ({listed}); nothing was imported"
+        )
+    unaddressable = [f"#{i + 1} {c!r}" for i, c in enumerate(codes) if not is_addressable(c)]
+    if unaddressable:
+        raise InvalidInputError(
+            f"编码格式错误 {len(unaddressable)} feature(s) have codes a URL cannot carry "
+            f"({', '.join(unaddressable[:10])}): use 1-32 letters, digits, '-', '_' or '.'; nothing was imported"
         )
     names = _column(gdf, name_field, "name") if name_field else codes.copy()
     report.named_by_code = [{"feature": i + 1, "code": codes[i]} for i, n in enumerate(names) if not n]

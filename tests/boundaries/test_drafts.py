@@ -158,3 +158,14 @@ def test_an_edit_checks_the_callers_version_in_its_transaction(writable):
     with pytest.raises(PreconditionFailedError):
         editing.retire_area(admin, leaf["code"], if_match={first["version"]})
     assert writable.area(leaf["code"], generation=first["generation"])["name"] == "二"
+
+
+def test_an_import_with_unaddressable_codes_is_refused_naming_them(registry):
+    frame = gpd.GeoDataFrame(
+        {"code": ["A01", "a/b", "c d"], "name": ["一", "二", "三"]},
+        geometry=[shapely.box(104 + i * 0.01, 30.6, 104.01 + i * 0.01, 30.61) for i in range(3)],
+        crs="EPSG:4326",
+    )
+    with pytest.raises(InvalidInputError, match=r"2 feature\(s\) .*#2 'a/b', #3 'c d'"):
+        import_areas(registry, frame, "grid", code_field="code", name_field="name")
+    assert registry.generations() == []
