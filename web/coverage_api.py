@@ -143,8 +143,12 @@ def coverage_page():
         shapes = scoped().areas(codes=list(lowest["code"]))[["code", "geometry"]].merge(lowest, on="code")
         add_choropleth(fmap, shapes, "covered_share", "户数覆盖率 households covered")
         add_areas(fmap, shapes, shapes["level"].iloc[0], "区域边界", ["code", "name"], ["编码", "名称"])
-    add_reach_polygons(fmap, result.reach_polygons)
-    add_coverage_buildings(fmap, result.buildings)
+    if not result.reach_polygons.empty:  # folium refuses a tooltip over an empty layer
+        add_reach_polygons(fmap, result.reach_polygons)
+    shown = result.buildings.assign(  # out of reach: said in words, not "nan"
+        nearest_m=[v if v == v else "超出服务半径 beyond reach" for v in result.buildings["nearest_m"]]
+    )
+    add_coverage_buildings(fmap, shown)
     if not result.points.empty:
         add_service_points(fmap, result.points)
     suggestion = None

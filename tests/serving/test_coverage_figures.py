@@ -125,3 +125,12 @@ def test_unknown_kind_on_the_command_line(demo_db, tmp_path, capsys):
     assert server.main(["--db", url, "coverage", "--kind", "spaceship", str(out)]) == 2
     err = capsys.readouterr().err
     assert "spaceship" in err and "grid_station" in err and not out.exists()
+
+
+def test_the_map_page_says_out_of_reach_in_words(app, demo_tokens):
+    staff = token_client(app, demo_tokens["staff"])
+    page = staff.get("/coverage?kind=hospital&area=510104001001")  # a known kind with no point in the demo
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "超出服务半径 beyond reach" in text
+    map_html = text[text.index("srcdoc=") :]
+    assert map_html.count("beyond reach") > 100 and "nan" not in map_html.replace("nant", "")
