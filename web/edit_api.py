@@ -49,6 +49,25 @@ def _precondition_failed(exc: PreconditionFailedError):
     return jsonify(body), 412, etag_header(exc.version)
 
 
+def conditional(blueprint: Blueprint):
+    """Document a write that honours ``If-Match`` (the header parameter and the 412 answer)."""
+
+    def wrap(view):
+        view = blueprint.alt_response(
+            412, description="If-Match is stale: error.current holds the current state, the ETag header its version"
+        )(view)
+        header = {
+            "in": "header",
+            "name": "If-Match",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "ETag of the version you read (optional; without it the write goes ahead)",
+        }
+        return blueprint.doc(parameters=[header])(view)
+
+    return wrap
+
+
 def _asset_answer(row: dict, status: int = 200):
     out = {k: v for k, v in row.items() if k not in ("geometry", "minx", "miny", "maxx", "maxy")}
     return out, status, etag_header(row_version(row))
@@ -124,6 +143,7 @@ def create_area(body):
 
 
 @draw_bp.route("/areas/<code>", methods=["PATCH"])
+@conditional(draw_bp)
 @allow("areas:write")
 @draw_bp.arguments(AreaUpdate)
 @draw_bp.response(200, description="The changed area in the draft, with drawing-rule findings")
@@ -133,6 +153,7 @@ def update_area(body, code):
 
 
 @draw_bp.route("/areas/<code>", methods=["DELETE"])
+@conditional(draw_bp)
 @allow("areas:write")
 @draw_bp.response(200, description="The area was removed from the draft")
 def retire_area(code):
@@ -157,6 +178,7 @@ def discard_draft():
 
 
 @edit_bp.route("/buildings/<int(min=1, max=2147483647):building_id>", methods=["PATCH"])
+@conditional(edit_bp)
 @allow("buildings:write")
 @edit_bp.arguments(BuildingUpdate)
 @edit_bp.response(200, description="The building after the change")
@@ -175,6 +197,7 @@ def create_service_point(body):
 
 
 @edit_bp.route("/service-points/<int(min=1, max=2147483647):point_id>", methods=["PATCH"])
+@conditional(edit_bp)
 @allow("service_points:write")
 @edit_bp.arguments(ServicePointBase)
 @edit_bp.response(200, description="The service point after the change")
@@ -184,6 +207,7 @@ def update_service_point(body, point_id):
 
 
 @edit_bp.route("/service-points/<int(min=1, max=2147483647):point_id>", methods=["DELETE"])
+@conditional(edit_bp)
 @allow("service_points:write")
 @edit_bp.response(200, description="The deleted service point")
 def delete_service_point(point_id):
