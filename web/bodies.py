@@ -28,8 +28,8 @@ MAX_DEPTH = 64
 #: Longest number accepted, in characters.
 MAX_NUMBER_CHARS = 100
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)  # a JSON string literal (escapes included)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+_STRING = re.compile(rb'"[^"]*"')  # a string once escapes are gone and only quotes and brackets remain
 _OPEN = np.zeros(256, dtype=np.int8)
 _OPEN[list(b"[{")] = 1
 _OPEN[list(b"]}")] = -1
@@ -44,9 +44,10 @@ def _malformed(message: str) -> ApiError:
 
 def _depth(raw: bytes) -> int:
     """The deepest nesting of arrays and objects in ``raw`` (strings skipped), in bounded memory."""
-    brackets = _STRING.sub(b'""', raw).translate(None, _NOT_BRACKETS)
-    if len(brackets) <= MAX_DEPTH:
-        return len(brackets)
+    # Drop escaped backslashes, then escaped quotes (pairing left to right as JSON does), keep only quotes and
+    # brackets, and drop what is left between quotes: the brackets outside strings remain.
+    structure = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    brackets = _STRING.sub(b"", structure)
     deepest = level = 0
     for start in range(0, len(brackets), _CHUNK):
         steps = _OPEN[np.frombuffer(brackets, dtype=np.uint8, count=min(_CHUNK, len(brackets) - start), offset=start)]

@@ -186,3 +186,23 @@ def test_the_error_body_is_plain_json(hostile):
     assert error["code"] == "malformed_json" and "\\ud800" in error["message"]
     assert not any("\ud800" <= ch <= "\udfff" for ch in json.dumps(error, ensure_ascii=False))
     assert "details" not in error  # nothing of the body is sent back
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ('{"a": "' + "[" * 200 + '"}', 1),  # brackets inside strings do not count
+        ('{"a": "\\"' + "{" * 200 + '\\\\"}', 1),  # nor after escaped quotes and backslashes
+        ('["\\\\\\"]]]]", [[]]]', 3),
+        ("[" * 65 + '"' + "]" * 65 + '"' + "]" * 65, 65),  # closers inside a string cannot hide the depth
+    ],
+)
+def test_depth_skips_strings(text, depth):
+    from web.bodies import MAX_DEPTH, _depth, loads
+
+    assert _depth(text.encode()) == depth
+    if depth <= MAX_DEPTH:
+        json.loads(text)  # the cases are valid JSON
+    else:
+        with pytest.raises(Exception, match="nested deeper"):
+            loads(text.encode())
