@@ -162,7 +162,10 @@ ODD_URLS = [
     "/api/v1/tokens?user_id={o}",
     "/api/v1/generations?{o}={o}",
     "/api/v1/{o}",
+    "/api/v1/issues?area={o}&category={o}&state={o}",
+    "/api/v1/issues/stats?area={o}",
     "/audit?user={o}",
+    "/issues?area={o}&category={o}",
     "/login?next={o}",
 ]
 
