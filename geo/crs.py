@@ -77,6 +77,11 @@ _TOLERANCE_DEG = 1e-10
 _MAX_ITERATIONS = 30
 
 
+def _is_lonlat(crs) -> bool:
+    """Whether a normalised CRS is WGS84 or CGCS2000 (a name: comparing a pyproj CRS with text parses the text)."""
+    return isinstance(crs, str) and crs in (WGS84, CGCS2000)
+
+
 def normalize_crs(crs: str | int | pyproj.CRS | None) -> str | pyproj.CRS:
     """Return the canonical name of a CRS, or a :class:`pyproj.CRS` for other systems.
 
@@ -234,11 +239,11 @@ def to_wgs84(x, y, crs: str | int | pyproj.CRS | None = WGS84) -> tuple[np.ndarr
     """
     crs = normalize_crs(crs)
     x, y = _arrays(x, y)
-    if crs in (WGS84, CGCS2000):
+    if _is_lonlat(crs):
         return x.copy(), y.copy()
-    if crs == GCJ02:
+    if isinstance(crs, str) and crs == GCJ02:
         return gcj02_to_wgs84(x, y)
-    if crs == BD09:
+    if isinstance(crs, str) and crs == BD09:
         return gcj02_to_wgs84(*bd09_to_gcj02(x, y))
     return _transformer(crs.to_wkt(), "EPSG:4326").transform(x, y)
 
@@ -247,11 +252,11 @@ def from_wgs84(lon, lat, crs: str | int | pyproj.CRS | None = WGS84) -> tuple[np
     """Convert WGS84 longitude/latitude to ``crs`` (inverse of :func:`to_wgs84`)."""
     crs = normalize_crs(crs)
     lon, lat = _arrays(lon, lat)
-    if crs in (WGS84, CGCS2000):
+    if _is_lonlat(crs):
         return lon.copy(), lat.copy()
-    if crs == GCJ02:
+    if isinstance(crs, str) and crs == GCJ02:
         return wgs84_to_gcj02(lon, lat)
-    if crs == BD09:
+    if isinstance(crs, str) and crs == BD09:
         return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
     return _transformer("EPSG:4326", crs.to_wkt()).transform(lon, lat)
 
@@ -268,14 +273,14 @@ def _transform_geometries(geoms, func):
 
 def geometries_to_wgs84(geoms, crs: str | int | pyproj.CRS | None = WGS84) -> np.ndarray:
     """Convert an array of shapely geometries from ``crs`` to WGS84 (vectorised over all vertices)."""
-    if normalize_crs(crs) in (WGS84, CGCS2000):
+    if _is_lonlat(normalize_crs(crs)):
         return np.asarray(geoms, dtype=object)
     return _transform_geometries(geoms, lambda x, y: to_wgs84(x, y, crs))
 
 
 def geometries_from_wgs84(geoms, crs: str | int | pyproj.CRS | None = WGS84) -> np.ndarray:
     """Convert an array of WGS84 shapely geometries to ``crs``."""
-    if normalize_crs(crs) in (WGS84, CGCS2000):
+    if _is_lonlat(normalize_crs(crs)):
         return np.asarray(geoms, dtype=object)
     return _transform_geometries(geoms, lambda x, y: from_wgs84(x, y, crs))
 
