@@ -295,7 +295,7 @@ def household_counts(registry: Registry, generation=None) -> pd.DataFrame:
         Indexed by code, columns ``buildings`` and ``households``.
     """
     g = registry.resolve_generation(generation)
-    key = ("households", g, registry.store.data_version(), registry._draft_version)
+    key = ("households", g, registry.store.data_version(), registry.cache_version(g))
     cached = registry.cache.get(key)
     if cached is not None:
         return cached

@@ -280,5 +280,4 @@ def load_demo(registry: Registry, seed: int = 2026, progress=None, actor: Actor 
         store.set_generation_state(conn, generation, "published")
         summary = {"areas": len(demo.areas), "buildings": len(demo.buildings), "seed": seed}
         record(conn, actor, "load_demo", "generation", generation, None, summary)
-    registry._invalidate()
     return demo

@@ -168,7 +168,6 @@ def create_area(view: ScopedRegistry, code, level, name, parent_code, geometry, 
         row = {"code": code, "level": level, "name": name, "kind": kind, "parent_code": parent_code}
         new_id = store.insert_area(conn, {**row, "generation_low": draft, **wkb_row(geom)})
         record(conn, view.actor, "create", "area", code, None, {**_as_record({**row, "geometry": geom})})
-    view.registry._invalidate()
     version = area_version({**row, "id": new_id, "generation_low": draft, "geometry": geom})
     return {"generation": draft, "area": row, "checks": checks, "version": version}
 
@@ -205,7 +204,6 @@ def update_area(view: ScopedRegistry, code, name=None, kind=None, geometry=None,
             _refuse_outside_parent(code, new["parent_code"], checks["outside_parent_m2"])
         new_id = store.replace_draft_area(conn, draft, old, {**new, **wkb_row(new_geom)})
         record(conn, view.actor, "update", "area", code, _as_record(old), _as_record({**new, "geometry": new_geom}))
-    view.registry._invalidate()
     version = area_version({**new, "id": new_id, "generation_low": draft, "geometry": new_geom})
     return {"generation": draft, "area": new, "checks": checks, "version": version}
 
@@ -227,7 +225,6 @@ def retire_area(view: ScopedRegistry, code, if_match=None) -> dict:
             raise ConflictError(f"区域 {code} 下仍有下级区域 area {code!r} still has areas below it; remove them first")
         store.replace_draft_area(conn, draft, old, None)
         record(conn, view.actor, "delete", "area", code, _as_record(old), None)
-    view.registry._invalidate()
     return {"generation": draft, "code": code}
 
 

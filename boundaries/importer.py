@@ -273,4 +273,3 @@ def _write(registry, report, level, parent, geoms, codes, names, kinds, parents,
         record(
             conn, actor, "import", "area", parent or level, None, {**summary, "codes": sorted(r["code"] for r in rows)}
         )
-    registry._invalidate()

@@ -8,6 +8,7 @@ current generation switch atomically. Old generations stay queryable.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import geopandas as gpd
@@ -16,6 +17,7 @@ import pandas as pd
 import shapely
 
 from boundaries.audit import SYSTEM, Actor, record
+from boundaries.caches import Cache, IndexFolder
 from boundaries.codes import DEFAULT_LAYOUT, CodeLayout
 from boundaries.errors import NoGenerationError, NotFoundError
 from boundaries.levels import LEVELS, check_level
@@ -44,25 +46,6 @@ def frame_from_rows(rows: list[dict], columns: list[str]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(df[keep], geometry=geoms, crs="EPSG:4326")
 
 
-class _Cache:
-    """A small thread-safe cache of derived values, keyed by everything they depend on."""
-
-    def __init__(self, size: int = 16):
-        self._items: dict = {}
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            return self._items.get(key)
-
-    def put(self, key, value) -> None:
-        with self._lock:
-            if len(self._items) >= self._size:
-                self._items.pop(next(iter(self._items)))
-            self._items[key] = value
-
-
 class Registry:
     """Domain operations on areas and generations over a :class:`~boundaries.storage.Store`.
 
@@ -71,15 +54,27 @@ class Registry:
     store : Store
     layout : CodeLayout, optional
         Digit widths of generated codes.
+    index_dir : str or os.PathLike or False, optional
+        Where published generations' point indexes are saved for other processes (default: ``indexes`` beside
+        a SQLite file; none for a server database unless given; ``False``: never).
+    prepare_on_publish : bool
+        Build the new generation's point index in a background thread right after publishing (the service
+        does; commands and tests build on first use).
+
+    Notes
+    -----
+    Caches are keyed by :meth:`cache_version`: the generation alone once published (published generations
+    never change), the database's ``areas`` revision for a draft, so a write by any process invalidates them.
     """
 
-    def __init__(self, store: Store, layout: CodeLayout = DEFAULT_LAYOUT):
+    def __init__(self, store: Store, layout: CodeLayout = DEFAULT_LAYOUT, index_dir=None, prepare_on_publish=False):
         self.store = store
         self.layout = layout
-        self._indexes: dict[tuple, tuple[PolygonIndex, gpd.GeoDataFrame]] = {}
-        self._lock = threading.Lock()
-        self._draft_version = 0
-        self.cache = _Cache()
+        self.indexes = Cache(size=4)
+        self.cache = Cache(size=32)
+        folder = store.default_index_dir() if index_dir is None else (index_dir or None)  # False: never save
+        self.index_folder = IndexFolder(folder) if folder is not None else None
+        self.prepare_on_publish = prepare_on_publish
 
     # -- generations -------------------------------------------------------------------------------
     def current_generation(self) -> int:
@@ -135,13 +130,20 @@ class Registry:
                 "retired_or_replaced": sorted(r["code"] for r in changes if r["generation_high"] == draft),
             }
             record(conn, actor, verb, "generation", draft, {"state": "draft"}, summary)
-        self._invalidate()
+        if state == "published" and self.prepare_on_publish:
+            threading.Thread(target=self._prepare, args=(draft,), name=f"index-g{draft}", daemon=True).start()
         return draft
 
-    def _invalidate(self) -> None:
-        with self._lock:
-            self._draft_version += 1
-            self._indexes = {k: v for k, v in self._indexes.items() if k[2] is None}
+    def _prepare(self, generation: int) -> None:
+        """Build (and save) the point index of a generation's lowest level before the first request needs it."""
+        try:
+            self.index(self.lowest_level(generation), generation)
+        except Exception:  # noqa: BLE001 - a failed preparation is only a missed head start: the request builds it
+            logging.getLogger(__name__).exception("preparing the index of generation %s failed", generation)
+
+    def cache_version(self, generation: int):
+        """What cached values of ``generation`` are keyed by: ``None`` once published, else the areas revision."""
+        return None if self.store.is_published(generation) else ("rev", self.store.revision("areas"))
 
     # -- areas -------------------------------------------------------------------------------------
     def areas(self, level=None, generation=None, parent_code=None, codes=None, bbox=None) -> gpd.GeoDataFrame:
@@ -187,7 +189,7 @@ class Registry:
     def ancestors(self, generation=None) -> dict[str, dict[str, str]]:
         """For every area code of a generation: ``{level: code}`` of the area and all above it (cached)."""
         g = self.resolve_generation(generation)
-        key = ("ancestors", g, None if self.store.is_published(g) else self._draft_version)
+        key = ("ancestors", g, self.cache_version(g))
         cached = self.cache.get(key)
         if cached is None:
             rows = self.store.areas(g, geometry=False)
@@ -206,26 +208,36 @@ class Registry:
 
     # -- locating ----------------------------------------------------------------------------------
     def index(self, level: str, generation=None) -> tuple[PolygonIndex, gpd.GeoDataFrame]:
-        """The (cached) point index of one level's areas in a generation, with the areas it indexes."""
+        """The point index of one level's areas in a generation, with the areas it indexes.
+
+        Cached per generation (and revision, for a draft); built once however many threads ask at once. A
+        published generation's index is saved in :attr:`index_folder`, so other processes load it.
+        """
         check_level(level)
         g = self.resolve_generation(generation)
-        draft = not self.store.is_published(g)
-        key = (level, g, self._draft_version if draft else None)
-        with self._lock:
-            cached = self._indexes.get(key)
-        if cached is None:
+        version = self.cache_version(g)
+
+        def build():
             frame = self.areas(level=level, generation=g)
             if frame.empty:
                 raise NotFoundError(f"该版本没有 {level} 层级的区域 no {level} areas in generation {g}")
-            cached = (PolygonIndex(np.asarray(frame.geometry.values, dtype=object)), frame.reset_index(drop=True))
-            with self._lock:
-                self._indexes[key] = cached
-        return cached
+            polygons = np.asarray(frame.geometry.values, dtype=object)
+            if version is None and self.index_folder is not None:
+                row = self.store.generation(g)
+                stamp = f"{row['created_at']}|{row.get('published_at')}"
+                index = self.index_folder.load_or_build(
+                    self.index_folder.path(level, g, stamp, frame["code"]), polygons
+                )
+            else:
+                index = PolygonIndex(polygons)
+            return index, frame.reset_index(drop=True)
+
+        return self.indexes.get_or_build((level, g, version), build)
 
     def levels_present(self, generation=None) -> tuple[str, ...]:
         """The levels that have areas in a generation, top down (cached per generation and draft change)."""
         g = self.resolve_generation(generation)
-        key = ("levels", g, None if self.store.is_published(g) else self._draft_version)
+        key = ("levels", g, self.cache_version(g))
         found = self.cache.get(key)
         if found is None:
             found = tuple(level for level in LEVELS if self.store.has_areas(g, level))
@@ -241,8 +253,9 @@ class Registry:
 
     def positions(self, level: str, generation=None) -> dict[str, int]:
         """Code → row of :meth:`index`'s frame, for one level and generation (cached with the index)."""
-        index, frame = self.index(level, generation)
-        key = ("positions", id(index))
+        g = self.resolve_generation(generation)
+        index, frame = self.index(level, g)
+        key = ("positions", level, g, self.cache_version(g))
         found = self.cache.get(key)
         if found is None:
             found = {code: i for i, code in enumerate(frame["code"])}

@@ -74,7 +74,7 @@ class ScopedRegistry:
         if self.scope.unrestricted:
             return None
         g = self.registry.resolve_generation(generation)
-        key = ("scope-codes", self.scope.roots, g, self.registry._draft_version)
+        key = ("scope-codes", self.scope.roots, g, self.registry.cache_version(g))
         cached = self.registry.cache.get(key)
         if cached is None:  # an area is in scope when one of its ancestors (or itself) is a bound root
             roots = self.scope.roots

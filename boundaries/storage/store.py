@@ -358,17 +358,32 @@ class Store:
         statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"
         conn.exec_driver_sql(statement, list(zip(*values, strict=True)))
 
+    def default_index_dir(self) -> Path | None:
+        """Where saved point indexes live by default: ``indexes`` beside a SQLite file; none for a server."""
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            return Path(url.database).resolve().parent / "indexes"
+        return None
+
+    def revision(self, name: str = "areas", conn: sa.Connection | None = None) -> int:
+        """The counter the database bumps on every write to an aggregate (``areas`` or ``assets``).
+
+        Triggers bump it whoever writes (this process, another worker, the command line, a SQL prompt), so a
+        cache keyed by it is right in every process.
+        """
+        r = t.revisions.c
+        statement = sa.select(r.value).where(r.name == name)
+        if conn is not None:
+            return int(conn.execute(statement).scalar_one())
+        with self.engine.connect() as c:
+            return int(c.execute(statement).scalar_one())
+
     def data_version(self) -> tuple:
-        """A value that changes whenever buildings change (for caches of derived household counts)."""
-        b = t.buildings.c
+        """A value that changes whenever buildings or areas change (for caches of derived household counts)."""
+        r = t.revisions.c
         with self.engine.connect() as conn:
-            return tuple(
-                conn.execute(
-                    sa.select(
-                        sa.func.count(b.id), sa.func.max(b.id), sa.func.sum(b.households), sa.func.sum(b.lon + b.lat)
-                    )
-                ).one()
-            )
+            rows = dict(conn.execute(sa.select(r.name, r.value)).all())
+        return (rows["assets"], rows["areas"])
 
     # -- workers -----------------------------------------------------------------------------------
     def insert_worker(self, conn: sa.Connection, name: str, role: str, phone: str, area_codes: list[str]) -> int:

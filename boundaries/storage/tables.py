@@ -32,6 +32,14 @@ generations = sa.Table(
     sa.Column("note", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("published_at", sa.DateTime(timezone=True)),
+    # one draft at a time, kept by the database itself (migration 0007)
+    sa.Index(
+        "ix_generations_one_draft",
+        "state",
+        unique=True,
+        sqlite_where=sa.text("state = 'draft'"),
+        postgresql_where=sa.text("state = 'draft'"),
+    ),
 )
 
 
@@ -279,4 +287,13 @@ roads = sa.Table(
     sa.Column("ref", sa.String(64)),  # source id of an import (--id-field)
     sa.Index("ix_roads_bbox", "minx", "maxx", "miny", "maxy"),
     sa.Index("ix_roads_ref", "ref"),
+)
+
+#: Counters the database bumps (by trigger, migration 0007) on every write to an aggregate's tables:
+#: ``areas`` (areas, generations) and ``assets`` (buildings, service points, roads, workers).
+revisions = sa.Table(
+    "revisions",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False, server_default="0"),
 )
