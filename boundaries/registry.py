@@ -172,39 +172,44 @@ class Registry:
             (parent["children"] if parent else roots).append(nodes[r["code"]])
         return roots
 
+    def hierarchy(self, generation=None) -> dict[str, dict]:
+        """Every area of a generation: code → ``{code, name, level, kind, parent_code}`` (cached, no geometry)."""
+        g = self.resolve_generation(generation)
+
+        def build():
+            keys = ("code", "name", "level", "kind", "parent_code")
+            return {r["code"]: {k: r[k] for k in keys} for r in self.store.areas(g, geometry=False)}
+
+        return self.cache.get_or_build(("hierarchy", g, self.cache_version(g)), build)
+
     def chain(self, code: str, generation=None) -> list[dict]:
         """The area and its ancestors, from the area up to the top, as property dicts."""
-        g = self.resolve_generation(generation)
+        nodes = self.hierarchy(generation)
         result, seen = [], set()
-        while code and code not in seen:
+        while code and code not in seen and code in nodes:
             seen.add(code)
-            rows = self.store.areas(g, codes=[code], geometry=False)
-            if not rows:
-                break
-            row = rows[0]
-            result.append({k: row[k] for k in ("code", "name", "level", "kind")})
-            code = row["parent_code"]
+            node = nodes[code]
+            result.append({k: node[k] for k in ("code", "name", "level", "kind")})
+            code = node["parent_code"]
         return result
 
     def ancestors(self, generation=None) -> dict[str, dict[str, str]]:
         """For every area code of a generation: ``{level: code}`` of the area and all above it (cached)."""
         g = self.resolve_generation(generation)
-        key = ("ancestors", g, self.cache_version(g))
-        cached = self.cache.get(key)
-        if cached is None:
-            rows = self.store.areas(g, geometry=False)
-            parent = {r["code"]: r["parent_code"] for r in rows}
-            level = {r["code"]: r["level"] for r in rows}
-            cached = {}
-            for code in parent:
+
+        def build():
+            nodes = self.hierarchy(g)
+            out = {}
+            for code in nodes:
                 chain, seen, c = {}, set(), code
-                while c and c in level and c not in seen:
+                while c and c in nodes and c not in seen:
                     seen.add(c)
-                    chain.setdefault(level[c], c)
-                    c = parent[c]
-                cached[code] = chain
-            self.cache.put(key, cached)
-        return cached
+                    chain.setdefault(nodes[c]["level"], c)
+                    c = nodes[c]["parent_code"]
+                out[code] = chain
+            return out
+
+        return self.cache.get_or_build(("ancestors", g, self.cache_version(g)), build)
 
     # -- locating ----------------------------------------------------------------------------------
     def index(self, level: str, generation=None) -> tuple[PolygonIndex, gpd.GeoDataFrame]:
@@ -282,6 +287,15 @@ class Registry:
             Columns ``code``, ``name`` and ``status`` (``ok``, ``outside``, ``ambiguous``; for ambiguous points
             ``code`` and ``name`` list every containing area, ``;``-separated), and ``on_boundary``.
         """
+        code_out, name_out, status, on_boundary = self._locate_arrays(lon, lat, level, generation, crs)
+        return pd.DataFrame({"code": code_out, "name": name_out, "status": status, "on_boundary": on_boundary})
+
+    def locate_point(self, lon: float, lat: float, level: str | None = None, generation=None, crs="wgs84") -> dict:
+        """Locate one point without building a table: ``{status, code, name, on_boundary}`` (see :meth:`locate`)."""
+        code, name, status, on_boundary = self._locate_arrays([lon], [lat], level, generation, crs)
+        return {"code": code[0], "name": name[0], "status": str(status[0]), "on_boundary": bool(on_boundary[0])}
+
+    def _locate_arrays(self, lon, lat, level, generation, crs):
         lon, lat = to_wgs84(lon, lat, crs)
         lon, lat = np.atleast_1d(lon).ravel(), np.atleast_1d(lat).ravel()
         check_lonlat(lon, lat, "点坐标 point")
@@ -299,4 +313,4 @@ class Registry:
             code_out[i] = ";".join(codes[polys])
             name_out[i] = ";".join(names[polys])
         status = np.where(found, "ok", np.where(result.index == AMBIGUOUS, "ambiguous", "outside"))
-        return pd.DataFrame({"code": code_out, "name": name_out, "status": status, "on_boundary": result.on_boundary})
+        return code_out, name_out, status, result.on_boundary

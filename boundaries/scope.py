@@ -67,13 +67,14 @@ class ScopedRegistry:
         self.registry = registry
         self.scope = scope
         self.actor = actor
+        self._current: int | None = None  # the current generation, read once for this object's life (a request)
 
     # -- scope tests -------------------------------------------------------------------------------
     def codes(self, generation=None) -> frozenset[str] | None:
         """Codes the scope covers in a generation (``None`` when unrestricted)."""
         if self.scope.unrestricted:
             return None
-        g = self.registry.resolve_generation(generation)
+        g = self.resolve_generation(generation)
         key = ("scope-codes", self.scope.roots, g, self.registry.cache_version(g))
         cached = self.registry.cache.get(key)
         if cached is None:  # an area is in scope when one of its ancestors (or itself) is a bound root
@@ -89,10 +90,12 @@ class ScopedRegistry:
 
     def require(self, code: str, generation=None) -> None:
         """Raise :class:`NotFoundError` for an unknown area, :class:`OutOfScopeError` for one outside the scope."""
-        if self.covers(code, generation) and not self.scope.unrestricted:
+        g = self.resolve_generation(generation)
+        if self.covers(code, g) and not self.scope.unrestricted:
             return
-        self.registry.area(code, generation)  # unknown codes are "not found" for everyone
-        if not self.covers(code, generation):
+        if code not in self.registry.hierarchy(g):  # unknown codes are "not found" for everyone
+            raise NotFoundError(f"区域不存在 no area with code {code!r} in this generation")
+        if not self.covers(code, g):
             raise OutOfScopeError(f"无权访问该区域 area {code!r} is outside your areas")
 
     def require_below(self, parent_code: str | None, generation=None) -> None:
@@ -135,8 +138,12 @@ class ScopedRegistry:
         return self.registry.generations()
 
     def resolve_generation(self, generation=None) -> int:
-        """See :meth:`Registry.resolve_generation`."""
-        return self.registry.resolve_generation(generation)
+        """See :meth:`Registry.resolve_generation`; the current generation is read once per object (request)."""
+        if generation is not None:
+            return self.registry.resolve_generation(generation)
+        if self._current is None:
+            self._current = self.registry.resolve_generation(None)
+        return self._current
 
     def areas(self, level=None, generation=None, parent_code=None, codes=None, bbox=None) -> gpd.GeoDataFrame:
         """Areas in scope; asking for the children of an area outside it is refused."""
@@ -168,8 +175,9 @@ class ScopedRegistry:
 
     def chain(self, code: str, generation=None) -> list[dict]:
         """The area (in scope) and its ancestors, for context."""
-        self.require(code, generation)
-        return self.registry.chain(code, generation)
+        g = self.resolve_generation(generation)
+        self.require(code, g)
+        return self.registry.chain(code, g)
 
     def household_counts(self, generation=None) -> pd.DataFrame:
         """Buildings and households per area in scope."""
@@ -179,6 +187,7 @@ class ScopedRegistry:
 
     def locate(self, lon, lat, level=None, generation=None, crs="wgs84") -> pd.DataFrame:
         """:meth:`Registry.locate`, with areas outside the scope reported as ``out_of_scope`` and no code."""
+        generation = self.resolve_generation(generation)
         result = self.registry.locate(lon, lat, level=level, generation=generation, crs=crs)
         allowed = self.codes(generation)
         if allowed is None:
@@ -189,6 +198,15 @@ class ScopedRegistry:
         result.loc[hidden, ["code", "name"]] = ""
         result.loc[hidden, "status"] = "out_of_scope"
         return result
+
+    def locate_point(self, lon: float, lat: float, level=None, generation=None, crs="wgs84") -> dict:
+        """One point, as :meth:`locate` answers it, without a table: ``{status, code, name, on_boundary}``."""
+        generation = self.resolve_generation(generation)
+        found = self.registry.locate_point(lon, lat, level=level, generation=generation, crs=crs)
+        allowed = self.codes(generation)
+        if allowed is not None and found["code"] and not all(c in allowed for c in found["code"].split(";")):
+            found.update(code="", name="", status="out_of_scope")
+        return found
 
     # -- assets ------------------------------------------------------------------------------------
     def _in_scope(self, frame):

@@ -198,20 +198,19 @@ def list_service_points(args):
 def locate_one(args):
     """Locate one point: micro-grid › grid › community › street, with the micro-grid's worker."""
     view = scoped()
-    crs = normalize_crs(args["crs"])
-    result = view.locate(
-        [args["lon"]], [args["lat"]], level=args.get("level"), generation=args.get("generation"), crs=crs
+    generation = view.resolve_generation(args.get("generation"))
+    found = view.locate_point(
+        args["lon"], args["lat"], level=args.get("level"), generation=generation, crs=normalize_crs(args["crs"])
     )
-    row = result.iloc[0]
     body = {
-        "status": row["status"],
-        "generation": view.resolve_generation(args.get("generation")),
-        "on_boundary": bool(row["on_boundary"]),
-        "codes": row["code"].split(";") if row["code"] else [],
+        "status": found["status"],
+        "generation": generation,
+        "on_boundary": found["on_boundary"],
+        "codes": found["code"].split(";") if found["code"] else [],
     }
-    if row["status"] == "ok":
-        body["chain"] = view.chain(row["code"], args.get("generation"))
-        body["workers"] = view.workers([row["code"]] + [c["code"] for c in body["chain"][1:2]])
+    if found["status"] == "ok":
+        body["chain"] = view.chain(found["code"], generation)
+        body["workers"] = view.workers([found["code"]] + [c["code"] for c in body["chain"][1:2]])
     return body
 
 
