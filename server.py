@@ -18,11 +18,11 @@ from tqdm import tqdm
 __all__ = ["main"]
 
 
-def _registry(args):
+def _registry(args, prepare_on_publish: bool = False):
     from boundaries.registry import Registry
     from boundaries.storage import open_store
 
-    return Registry(open_store(args.db))
+    return Registry(open_store(args.db), prepare_on_publish=prepare_on_publish)
 
 
 def _layer(args):
@@ -79,7 +79,7 @@ def _serve(args) -> None:
     from accounts.users import list_users
     from web import create_app
 
-    registry = _registry(args)
+    registry = _registry(args, prepare_on_publish=True)
     if registry.store.current_generation_id() is None and not registry.store.generations():
         print("数据目录为空，生成示例数据 empty data folder: building the demo street")
         _demo(args, registry)

@@ -14,22 +14,18 @@
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,8 +36,12 @@ from accounts.users import find_user  # noqa: E402
 from boundaries.demo import load_demo  # noqa: E402
 from boundaries.registry import Registry  # noqa: E402
 from boundaries.storage import open_store  # noqa: E402
+from boundaries.storage.tables import issues as t_issues  # noqa: E402
 from issues.bulk import import_issues  # noqa: E402
 from issues.desk import IssueDesk  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from http_load import hammer, print_rows, served  # noqa: E402
 
 
 def street_points(registry: Registry, n: int, seed: int = 7):
@@ -56,89 +56,24 @@ def street_points(registry: Registry, n: int, seed: int = 7):
     return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _percentile(values, q):
-    return float(np.percentile(np.asarray(values) * 1000, q))
-
-
-def hammer(port, token, n, concurrency, body_for):
-    """Send ``n`` requests from ``concurrency`` threads (one keep-alive connection each); latencies and wall time."""
-    latencies, failures, lock = [], [], threading.Lock()
-    counter = iter(range(n))
-
-    def worker():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        while True:
-            with lock:
-                i = next(counter, None)
-            if i is None:
-                break
-            method, path, body = body_for(i)
-            t = time.perf_counter()
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            elapsed = time.perf_counter() - t
-            with lock:
-                latencies.append(elapsed)
-                if response.status >= 300:
-                    failures.append(response.status)
-        conn.close()
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        for _ in range(concurrency):
-            pool.submit(worker)
-    wall = time.perf_counter() - start
-    return latencies, failures, wall
-
-
 def http_bench(folder: Path, registry: Registry, token: str, args) -> None:
     url = f"sqlite:///{folder / 'weige.db'}"
-    config = folder / "bench.json"
-    limits = "1000000 per minute"
-    config.write_text(json.dumps({"INTAKE_RATE_LIMIT": limits, "API_RATE_LIMIT": limits, "ESCALATION_INTERVAL_S": 0}))
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "server.py"), "--db", url, "--config", str(config), "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        xs, ys = street_points(registry, args.requests + 200)
-        categories = ["exposed_rubbish", "road_cleaning", "dispute", "damaged_facility", "fire_hazard"]
+    xs, ys = street_points(registry, args.requests + 200)
+    categories = ["exposed_rubbish", "road_cleaning", "dispute", "damaged_facility", "fire_hazard"]
 
-        def report(i):
-            body = {"category": categories[i % 5], "description": f"压测事件 {i}", "lon": xs[i], "lat": ys[i]}
-            return "POST", "/api/v1/issues", json.dumps(body)
+    def report(i):
+        body = {"category": categories[i % 5], "description": f"压测事件 {i}", "lon": xs[i], "lat": ys[i]}
+        return "POST", "/api/v1/issues", json.dumps(body)
 
+    with served(url, folder) as port:
         hammer(port, token, 200, args.concurrency, lambda i: report(args.requests + i))  # warm up (index, caches)
         results = []
         for concurrency in sorted({1, args.concurrency}):
             for name, body in (("POST /api/v1/issues", report), ("GET /api/v1/me (floor)", me)):
                 results.append((name, concurrency, *hammer(port, token, args.requests, concurrency, body)))
-    finally:
-        server.terminate()
-        server.wait(10)
-    print(f"\nHTTP, waitress (8 threads) + SQLite in its own process, {args.requests:,} requests per row:")
-    print(f"{'':26}{'clients':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
-    rates = {}
-    for name, concurrency, lat, fail, wall in results:
-        rates[(name, concurrency)] = len(lat) / wall
-        p50, p99 = _percentile(lat, 50), _percentile(lat, 99)
-        print(f"{name:26}{concurrency:8}{len(lat) / wall:10,.0f}{p50:10.2f}{p99:10.2f}{len(fail):8}")
+    rates = print_rows(
+        f"HTTP, waitress (8 threads) + SQLite in its own process, {args.requests:,} requests per row:", results
+    )
     for concurrency in sorted({1, args.concurrency}):
         ratio = rates[("POST /api/v1/issues", concurrency)] / rates[("GET /api/v1/me (floor)", concurrency)]
         print(f"intake with {concurrency} client(s) = {ratio:.2f} x the HTTP floor's rate")
@@ -189,6 +124,17 @@ def bulk_bench(folder: Path, registry: Registry, args) -> None:
     with sqlite3.connect(folder / "baseline.db") as conn:
         table.to_sql("issues", conn, index=False, chunksize=20_000)
     base = time.perf_counter() - t
+    with registry.store.engine.connect() as conn:
+        ours_codes = dict(
+            conn.execute(
+                sa.select(t_issues.c.external_id, t_issues.c.micro_grid_code).where(t_issues.c.channel == "import")
+            ).all()
+        )
+    theirs_codes = dict(zip(table["external_id"], table["code"].fillna(""), strict=True))
+    differ = sum(1 for k, v in theirs_codes.items() if (ours_codes.get(k) or "") != v)
+    if differ:
+        raise SystemExit(f"Weige and sjoin disagree on the micro-grid of {differ} rows")
+    print(f"micro-grids agree with sjoin on all {len(theirs_codes):,} rows")
     print(f"{'':44}{'seconds':>10}{'rows/s':>12}")
     print(f"{'Weige import_issues (checks, locate, write)':44}{ours:10.1f}{args.rows / ours:12,.0f}")
     print(f"{'baseline sjoin + to_sql (no checks)':44}{base:10.1f}{args.rows / base:12,.0f}")

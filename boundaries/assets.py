@@ -330,6 +330,21 @@ def add_worker(registry: Registry, name: str, role: str, phone: str = "", area_c
         return registry.store.insert_worker(conn, name, role, phone, list(area_codes))
 
 
-def workers_of(registry: Registry, codes) -> list[dict]:
-    """Workers assigned to any of the given area codes, each with the code they answer for."""
-    return registry.store.workers(area_codes=list(codes))
+def workers_of(registry: Registry, codes, assets_revision: int | None = None) -> list[dict]:
+    """Workers assigned to any of the given area codes, each with the code they answer for.
+
+    With ``assets_revision`` (the database's, read by the caller) the answer comes from a table of every
+    assignment cached under that revision: no query.
+    """
+    if assets_revision is None:
+        return registry.store.workers(area_codes=list(codes))
+
+    def build():
+        table: dict[str, list[dict]] = {}
+        for row in registry.store.workers():
+            if row["area_code"] is not None:
+                table.setdefault(row["area_code"], []).append(row)
+        return table
+
+    table = registry.cache.get_or_build(("workers", assets_revision), build)
+    return [row for code in dict.fromkeys(codes) for row in table.get(code, ())]

@@ -67,7 +67,7 @@ class ScopedRegistry:
         self.registry = registry
         self.scope = scope
         self.actor = actor
-        self._current: int | None = None  # the current generation, read once for this object's life (a request)
+        self._snapshot: dict | None = None  # current generation and revisions, read once for this object's life
 
     # -- scope tests -------------------------------------------------------------------------------
     def codes(self, generation=None) -> frozenset[str] | None:
@@ -141,9 +141,15 @@ class ScopedRegistry:
         """See :meth:`Registry.resolve_generation`; the current generation is read once per object (request)."""
         if generation is not None:
             return self.registry.resolve_generation(generation)
-        if self._current is None:
-            self._current = self.registry.resolve_generation(None)
-        return self._current
+        if self.snapshot()["current"] is None:
+            return self.registry.resolve_generation(None)  # raises NoGenerationError
+        return self.snapshot()["current"]
+
+    def snapshot(self) -> dict:
+        """The current generation and the database's revisions, read in one query the first time (a request)."""
+        if self._snapshot is None:
+            self._snapshot = self.registry.store.snapshot()
+        return self._snapshot
 
     def areas(self, level=None, generation=None, parent_code=None, codes=None, bbox=None) -> gpd.GeoDataFrame:
         """Areas in scope; asking for the children of an area outside it is refused."""
@@ -242,7 +248,7 @@ class ScopedRegistry:
     def workers(self, codes) -> list[dict]:
         """Workers of the given areas in scope; phones masked unless the scope shows them in full."""
         codes = [c for c in codes if self.covers(c)]
-        rows = assets.workers_of(self.registry, codes)
+        rows = assets.workers_of(self.registry, codes, self.snapshot()["assets"])
         return [
             {
                 "name": w["name"],

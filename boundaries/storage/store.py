@@ -378,6 +378,16 @@ class Store:
         with self.engine.connect() as c:
             return int(c.execute(statement).scalar_one())
 
+    def snapshot(self) -> dict:
+        """In one query: the current generation (``current``) and the ``areas`` and ``assets`` revisions."""
+        g, r = t.generations.c, t.revisions.c
+        current = sa.select(sa.func.max(g.id)).where(g.state == "published").scalar_subquery()
+        areas = sa.select(r.value).where(r.name == "areas").scalar_subquery()
+        assets = sa.select(r.value).where(r.name == "assets").scalar_subquery()
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(current.label("current"), areas.label("areas"), assets.label("assets"))).one()
+        return {"current": row.current, "areas": int(row.areas), "assets": int(row.assets)}
+
     def data_version(self) -> tuple:
         """A value that changes whenever buildings or areas change (for caches of derived household counts)."""
         r = t.revisions.c
