@@ -17,3 +17,23 @@ def test_locate_benchmark_runs_and_checks_its_answers():
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("answers agree with sjoin") >= 2  # city and detailed (hongkong needs shared data)
     assert "| geopandas.sjoin within |" in done.stdout
+
+
+def _run(script: str, *argv: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *argv], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+def test_api_benchmark_runs_over_a_socket_and_checks_its_answers():
+    out = _run("api.py", "--cells", "300", "--requests", "40", "--concurrency", "2")
+    assert "first locate after a start" in out
+    assert "| GET /api/v1/locate | 2 |" in out and "| POST /api/v1/issues | 2 |" in out
+
+
+def test_intake_benchmark_runs_and_checks_its_answers():
+    out = _run("intake.py", "--requests", "40", "--concurrency", "2", "--rows", "2000")
+    assert "micro-grids agree with sjoin on all 2,000 rows" in out
+    assert "intake with 2 client(s)" in out
