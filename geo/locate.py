@@ -242,24 +242,29 @@ class PolygonIndex:
     def _vertices(self):
         """Ring vertices in cell units, long edges cut so no edge is longer than ``_MAX_EDGE`` cells.
 
-        Returns ``u, v`` and the polygon of each vertex, ``-1`` for the last vertex of a ring (no edge starts
-        there): the edges are ``(i, i + 1)`` for every ``i`` with a polygon.
+        Returns ``u, v``, the polygon of each vertex (``-1`` for the last vertex of a ring, where no edge
+        starts: the edges are ``(i, i + 1)`` for every ``i`` with a polygon) and the side of each edge's ring:
+        ``+1`` when the polygon lies left of the ring's direction (a counter-clockwise exterior or a clockwise
+        hole), ``-1`` otherwise.
         """
         parts, part_poly = shapely.get_parts(self.polygons, return_index=True)
         rings, ring_part = shapely.get_rings(parts, return_index=True)
+        exterior = np.r_[True, ring_part[1:] != ring_part[:-1]] if len(rings) else np.zeros(0, bool)
+        ring_side = np.where(shapely.is_ccw(rings) == exterior, 1, -1).astype("int8")
         coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
         u, v = self._to_cells(coords[:, 0], coords[:, 1])
         del coords
         has_edge = np.r_[coord_ring[1:] == coord_ring[:-1], False]
         poly = np.where(has_edge, part_poly[ring_part[coord_ring]], -1).astype("int32")
+        side = ring_side[coord_ring]
         nu, nv = np.r_[u[1:], 0.0], np.r_[v[1:], 0.0]
         k = np.where(has_edge, np.ceil(np.maximum(np.abs(nu - u), np.abs(nv - v)) / _MAX_EDGE), 1)
         k = np.maximum(k, 1).astype("int64")
         if (k == 1).all():
-            return u, v, poly
+            return u, v, poly, side
         src = np.repeat(np.arange(len(u)), k)
         t = (np.arange(len(src)) - np.repeat(np.cumsum(k) - k, k)) / k[src]
-        return u[src] + (nu - u)[src] * t, v[src] + (nv - v)[src] * t, poly[src]
+        return u[src] + (nu - u)[src] * t, v[src] + (nv - v)[src] * t, poly[src], side[src]
 
     def _cell_pairs(self, u, v, poly):
         """(cell id, edge id) for every cell whose closed square an edge touches (conservatively)."""
@@ -296,8 +301,9 @@ class PolygonIndex:
         return np.concatenate(cells), np.concatenate(edges)
 
     def _build(self):
-        u, v, poly = self._vertices()
-        corners = self._corner_labels(u, v, poly)
+        u, v, poly, side = self._vertices()
+        corners = self._corner_labels(u, v, poly, side)
+        del side
         self._uv, self._vertex_poly = np.column_stack([u, v]), poly
         cell_ids, edge_ids = self._cell_pairs(u, v, poly)
         # pairs grouped by cell, and inside a cell by polygon (the query counts crossings per polygon in runs)
@@ -321,12 +327,14 @@ class PolygonIndex:
         self._set_references(mixed, grid, corners, edge_ids)
         self._grid = grid
 
-    def _corner_labels(self, u, v, poly) -> np.ndarray:
+    def _corner_labels(self, u, v, poly, side) -> np.ndarray:
         """The polygon containing every grid corner (row-major, ``(ny + 1) * (nx + 1)``), by a scanline.
 
         Along grid line ``y = j`` an edge is crossed where ``ay <= j < by`` or ``by <= j < ay`` (half-open, so a
-        vertex on the line counts once); walking the line left to right, the crossings of one polygon alternate
-        in and out. The label of a corner is the one polygon the walk is inside just before it, ``OUTSIDE`` if
+        vertex on the line counts once). Walking the line left to right, a crossing enters the polygon when the
+        polygon lies left of the edge's direction and the edge goes down, or right of it and the edge goes up
+        (winding numbers: for valid polygons, in and out alternate). The label of a corner is the one polygon
+        the walk is inside just before it, ``OUTSIDE`` if
         none, ``_FALLBACK`` if several (overlaps). Exact for corners off every edge; corners near an edge are
         never used as references (see :meth:`_set_references`).
         """
@@ -339,17 +347,10 @@ class PolygonIndex:
         slope = (bx - ax) / np.where(by == ay, 1.0, by - ay)
         x = ax[edge] + (row - ay[edge]) * slope[edge]
         p = poly[e][edge].astype("int64")
+        sign = (side[e] * np.where(by < ay, 1, -1))[edge].astype("int64")  # +1: the walk enters the polygon
         del edge, ax, ay, bx, by, slope
-        # in or out: the crossings of one polygon on one line, ranked left to right, alternate in and out
-        group = row * max(len(self.polygons), 1) + p
-        order = np.lexsort((x, group))
-        g = group[order]
-        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-        rank = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)]))
-        sign = np.empty(len(g), dtype="int64")
-        sign[order] = 1 - 2 * (rank % 2)
-        del group, order, g, rank
-        order = np.lexsort((x, row))
+        # left to right along each line, lines in order (x < nx + 1, so one float key orders both)
+        order = np.argsort(row * float(self.nx + 2) + x)
         n_after = np.cumsum(sign[order])
         id_after = np.cumsum(sign[order] * p[order])
         # the first corner right of each crossing takes the state after it; the corners after it inherit it
