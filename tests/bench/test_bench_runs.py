@@ -37,3 +37,8 @@ def test_intake_benchmark_runs_and_checks_its_answers():
     out = _run("intake.py", "--requests", "40", "--concurrency", "2", "--rows", "2000")
     assert "micro-grids agree with sjoin on all 2,000 rows" in out
     assert "intake with 2 client(s)" in out
+
+
+def test_coverage_benchmark_runs_and_checks_its_answers():
+    out = _run("coverage.py", "--buildings", "20000", "--sites", "300", "--areas", "50")
+    assert "counts in reach equal for all 20,000 buildings" in out
