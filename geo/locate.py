@@ -45,6 +45,7 @@ _MIXED0 = -3  # cell code for mixed cell k is -3 - k
 _NEAR = 1e-6  # in cell units: closer than this to an edge goes to GEOS
 _REF_CLEARANCE = 1e-3  # a reference point must be this far from every edge (cell units)
 _CHUNK = 2_000_000
+_LINE_LEFT = 4  # _ref of a line cell (see PolygonIndex._find_line_cells)
 _MAX_EDGE = 8.0  # cells: longer edges are cut, so an edge touches at most a 10x10 block of cells
 
 
@@ -160,7 +161,7 @@ class PolygonIndex:
     """
 
     #: Names of the arrays that make up a built index (see :meth:`from_arrays`).
-    ARRAY_NAMES = ("grid", "uv", "vertex_poly", "ptr", "pair_vertex", "ref", "ref_poly")
+    ARRAY_NAMES = ("grid", "uv", "ring_start", "ring_poly", "ptr", "pair_vertex", "ref", "ref_poly", "other_poly")
 
     def __init__(
         self,
@@ -304,7 +305,11 @@ class PolygonIndex:
         u, v, poly, side = self._vertices()
         corners = self._corner_labels(u, v, poly, side)
         del side
-        self._uv, self._vertex_poly = np.column_stack([u, v]), poly
+        self._uv = np.column_stack([u, v])
+        # the polygon of an edge, by its ring: rings are runs of vertices (poly -1 marks a ring's last vertex)
+        ends = np.flatnonzero(poly < 0)
+        self._ring_start = np.r_[0, ends[:-1] + 1].astype("int64")
+        self._ring_poly = poly[self._ring_start].astype("int32")
         cell_ids, edge_ids = self._cell_pairs(u, v, poly)
         # pairs grouped by cell, and inside a cell by polygon (the query counts crossings per polygon in runs)
         order = np.argsort(cell_ids * np.int64(max(len(self.polygons), 1)) + poly[edge_ids])
@@ -370,10 +375,13 @@ class PolygonIndex:
     def _set_references(self, mixed, grid, corners, edge_ids):
         """For each mixed cell, a corner clear of every edge in the cell with a known label, or GEOS."""
         n = len(mixed)
-        ref = np.full(n, -1, dtype="int8")
-        ref_poly = np.full(n, _FALLBACK, dtype="int32")
-        ix, iy = mixed % self.nx, mixed // self.nx
+        self._ref = np.full(n, -1, dtype="int8")
+        self._ref_poly = np.full(n, _FALLBACK, dtype="int32")
+        self._other_poly = np.full(n, _FALLBACK, dtype="int32")
         counts = np.diff(self._ptr).astype("int64")
+        self._find_line_cells(mixed, corners, edge_ids, counts)
+        ref, ref_poly = self._ref, self._ref_poly
+        ix, iy = mixed % self.nx, mixed // self.nx
         for c in range(4):
             todo = np.flatnonzero(ref < 0)
             if not len(todo):
@@ -381,8 +389,7 @@ class PolygonIndex:
             du, dv = c & 1, c >> 1
             label = corners[(iy[todo] + dv) * (self.nx + 1) + ix[todo] + du]
             cell_of_pair = np.repeat(np.arange(len(todo)), counts[todo])
-            pairs = _ranges(self._ptr[todo], counts[todo])
-            e = edge_ids[pairs]
+            e = edge_ids[_ranges(self._ptr[todo], counts[todo])]
             ax, ay = self._uv[e, 0], self._uv[e, 1]
             ex, ey = self._uv[e + 1, 0] - ax, self._uv[e + 1, 1] - ay
             # near the edge's line (a superset of near the edge: another corner is tried)
@@ -391,8 +398,56 @@ class PolygonIndex:
             blocked = np.bincount(cell_of_pair[near], minlength=len(todo)) > 0
             ok = ~blocked & (label != _FALLBACK)
             ref[todo[ok]], ref_poly[todo[ok]] = c, label[ok]
-        self._ref, self._ref_poly = ref, ref_poly
         grid[mixed] = np.where(ref < 0, _FALLBACK, _MIXED0 - np.arange(n)).astype("int32")
+        # a line cell needs only its first edge: drop the second, collinear one
+        line = np.flatnonzero((ref == _LINE_LEFT) & (counts == 2))
+        if len(line):
+            drop = np.zeros(len(self._pair_vertex), dtype=bool)
+            drop[self._ptr[line].astype("int64") + 1] = True
+            self._pair_vertex = self._pair_vertex[~drop]
+            counts[line] = 1
+            self._ptr = np.r_[0, np.cumsum(counts)].astype(self._ptr.dtype)
+
+    def _find_line_cells(self, mixed, corners, edge_ids, counts):
+        """Mark mixed cells whose edges all lie on one straight line (most: one edge shared by two areas).
+
+        Such a line cuts the cell into two parts no edge enters, so a point's answer is the label of a clear
+        corner on its side of the line: one cross product instead of a crossing-number test. ``_ref`` becomes
+        ``_LINE_LEFT``, ``_ref_poly`` labels the left of the line (seen along its first edge) and
+        ``_other_poly`` the right.
+        """
+        # cells of one edge, or of two on one line (an edge shared by two areas, or a long edge cut in two)
+        rows = np.flatnonzero(counts <= 2)
+        starts = self._ptr[rows].astype("int64")
+        first = edge_ids[starts]
+        a = self._uv[first]
+        d = self._uv[first + 1] - a
+        scale = np.abs(d).sum(axis=1)
+        line = scale > 0
+        two = np.flatnonzero(counts[rows] == 2)
+        second = edge_ids[starts[two] + 1]
+        tol = 1e-9 * scale[two] ** 2  # collinear to far below the 1e-6-cell margin that goes to GEOS
+        for point in (self._uv[second] - a[two], self._uv[second + 1] - a[two]):
+            line[two] &= np.abs(d[two, 0] * point[:, 1] - d[two, 1] * point[:, 0]) <= tol
+        keep = np.flatnonzero(line)
+        rows, a, d, scale = rows[keep], a[keep], d[keep], scale[keep]
+        ix, iy = mixed[rows] % self.nx, mixed[rows] // self.nx
+        left = np.full(len(rows), _FALLBACK, dtype="int32")
+        right = np.full(len(rows), _FALLBACK, dtype="int32")
+        for c in range(4):
+            cu, cv = ix + (c & 1), iy + (c >> 1)
+            side = d[:, 0] * (cv - a[:, 1]) - d[:, 1] * (cu - a[:, 0])
+            label = corners[cv * (self.nx + 1) + cu]
+            clear = (np.abs(side) >= _REF_CLEARANCE * scale) & (label != _FALLBACK)
+            take = clear & (side > 0) & (left == _FALLBACK)
+            left[take] = label[take]
+            take = clear & (side < 0) & (right == _FALLBACK)
+            right[take] = label[take]
+        found = (left != _FALLBACK) & (right != _FALLBACK)
+        rows = rows[found]
+        self._ref[rows] = _LINE_LEFT
+        self._ref_poly[rows] = left[found]
+        self._other_poly[rows] = right[found]
 
     # -- query -------------------------------------------------------------------------------------
     @property
@@ -436,9 +491,14 @@ class PolygonIndex:
         exact = code == _FALLBACK
         mixed = np.flatnonzero(code <= _MIXED0)
         if len(mixed):
-            answer = self._crossing(u[mixed], v[mixed], _MIXED0 - code[mixed])
-            index[mixed] = answer
-            exact[mixed[answer == _FALLBACK]] = True
+            k = _MIXED0 - code[mixed]
+            line = self._ref[k] == _LINE_LEFT
+            for sel, method in ((line, self._line_side), (~line, self._crossing)):
+                points = mixed[sel]
+                if len(points):
+                    answer = method(u[points], v[points], k[sel])
+                    index[points] = answer
+                    exact[points[answer == _FALLBACK]] = True
         on_boundary = np.zeros(len(x), dtype=bool)
         ambiguous: dict[int, np.ndarray] = {}
         todo = np.flatnonzero(exact)
@@ -448,6 +508,17 @@ class PolygonIndex:
             on_boundary[todo] = sub.on_boundary
             ambiguous = {int(todo[k]): v for k, v in sub.ambiguous.items()}
         return LocateResult(index, on_boundary, ambiguous)
+
+    def _line_side(self, u, v, k):
+        """Answer for points in line cells ``k``: the label of their side of the line; _FALLBACK on the line."""
+        pv = self._pair_vertex[self._ptr[k]]
+        e = np.where(pv < 0, ~pv, pv)
+        ax, ay = self._uv[e, 0], self._uv[e, 1]
+        dx, dy = self._uv[e + 1, 0] - ax, self._uv[e + 1, 1] - ay
+        side = dx * (v - ay) - dy * (u - ax)
+        answer = np.where(side > 0, self._ref_poly[k], self._other_poly[k]).astype("int64")
+        answer[np.abs(side) < _NEAR * (np.abs(dx) + np.abs(dy))] = _FALLBACK
+        return answer
 
     def _crossing(self, u, v, k):
         """Crossing-number answer for points at ``u, v`` in mixed cells ``k``; _FALLBACK where GEOS must decide.
@@ -482,7 +553,9 @@ class PolygonIndex:
         del px, py, ax, ay, bx, by, ex, ey, dx, dy, cross_p
         # odd runs: polygons whose boundary the segment crosses an odd number of times
         odd = np.add.reduceat(crosses.astype("int64"), run) % 2 == 1 if len(run) else np.zeros(0, bool)
-        odd_owner, odd_poly = owner[run][odd], self._vertex_poly[e[run[odd]]].astype("int64")
+        odd_edges = e[run[odd]]
+        odd_owner = owner[run][odd]
+        odd_poly = self._ring_poly[np.searchsorted(self._ring_start, odd_edges, side="right") - 1].astype("int64")
         ref = self._ref_poly[k].astype("int64")
         ref_flipped = odd_poly == ref[odd_owner]
         flipped = np.bincount(odd_owner[ref_flipped], minlength=m) > 0
