@@ -34,13 +34,14 @@ import numpy as np
 import shapely
 
 from geo.errors import GeometryTypeError
+from geo.scanline import FALLBACK as _FALLBACK
+from geo.scanline import cell_pairs, corner_labels, ranges
 
 __all__ = ["OUTSIDE", "AMBIGUOUS", "LocateResult", "PolygonIndex", "locate_exact"]
 
 OUTSIDE = -1
 AMBIGUOUS = -2
 
-_FALLBACK = -2  # cell code: answer with GEOS
 _MIXED0 = -3  # cell code for mixed cell k is -3 - k
 _NEAR = 1e-6  # in cell units: closer than this to an edge goes to GEOS
 _REF_CLEARANCE = 1e-3  # a reference point must be this far from every edge (cell units)
@@ -267,50 +268,16 @@ class PolygonIndex:
         t = (np.arange(len(src)) - np.repeat(np.cumsum(k) - k, k)) / k[src]
         return u[src] + (nu - u)[src] * t, v[src] + (nv - v)[src] * t, poly[src], side[src]
 
-    def _cell_pairs(self, u, v, poly):
-        """(cell id, edge id) for every cell whose closed square an edge touches (conservatively)."""
-        tol = 1e-7
-        cells, edges = [], []
-        starts = np.flatnonzero(poly >= 0)
-        for chunk in range(0, len(starts), _CHUNK // 8):
-            e = starts[chunk : chunk + _CHUNK // 8]
-            ax, ay, bx, by = u[e], v[e], u[e + 1], v[e + 1]
-            x0 = np.clip(np.floor(np.minimum(ax, bx) - tol), 0, self.nx - 1).astype("int64")
-            x1 = np.clip(np.floor(np.maximum(ax, bx) + tol), 0, self.nx - 1).astype("int64")
-            y0 = np.clip(np.floor(np.minimum(ay, by) - tol), 0, self.ny - 1).astype("int64")
-            y1 = np.clip(np.floor(np.maximum(ay, by) + tol), 0, self.ny - 1).astype("int64")
-            cx, cy = x1 - x0 + 1, y1 - y0 + 1
-            m = cx * cy
-            r = np.repeat(np.arange(len(m)), m)
-            local = np.arange(len(r)) - np.repeat(np.cumsum(m) - m, m)
-            ix = x0[r] + local % cx[r]
-            iy = y0[r] + local // cx[r]
-            # Separating-axis test: the segment misses the square iff all four corners lie strictly on one side.
-            ex, ey = (bx - ax)[r], (by - ay)[r]
-            s00 = ex * (iy - ay[r]) - ey * (ix - ax[r])
-            s10 = s00 - ey
-            s01 = s00 + ex
-            s11 = s01 - ey
-            scale = tol * (np.abs(ex) + np.abs(ey))
-            lo = np.minimum(np.minimum(s00, s10), np.minimum(s01, s11))
-            hi = np.maximum(np.maximum(s00, s10), np.maximum(s01, s11))
-            hit = (lo <= scale) & (hi >= -scale)
-            cells.append(iy[hit] * self.nx + ix[hit])
-            edges.append(e[r[hit]].astype("int32"))
-        if not cells:
-            return np.empty(0, "int64"), np.empty(0, "int32")
-        return np.concatenate(cells), np.concatenate(edges)
-
     def _build(self):
         u, v, poly, side = self._vertices()
-        corners = self._corner_labels(u, v, poly, side)
+        corners = corner_labels(u, v, poly, side, self.nx, self.ny)
         del side
         self._uv = np.column_stack([u, v])
         # the polygon of an edge, by its ring: rings are runs of vertices (poly -1 marks a ring's last vertex)
         ends = np.flatnonzero(poly < 0)
         self._ring_start = np.r_[0, ends[:-1] + 1].astype("int64")
         self._ring_poly = poly[self._ring_start].astype("int32")
-        cell_ids, edge_ids = self._cell_pairs(u, v, poly)
+        cell_ids, edge_ids = cell_pairs(u, v, poly, self.nx, self.ny)
         # pairs grouped by cell, and inside a cell by polygon (the query counts crossings per polygon in runs)
         order = np.argsort(cell_ids * np.int64(max(len(self.polygons), 1)) + poly[edge_ids])
         cell_ids, edge_ids = cell_ids[order], edge_ids[order]
@@ -332,46 +299,6 @@ class PolygonIndex:
         self._set_references(mixed, grid, corners, edge_ids)
         self._grid = grid
 
-    def _corner_labels(self, u, v, poly, side) -> np.ndarray:
-        """The polygon containing every grid corner (row-major, ``(ny + 1) * (nx + 1)``), by a scanline.
-
-        Along grid line ``y = j`` an edge is crossed where ``ay <= j < by`` or ``by <= j < ay`` (half-open, so a
-        vertex on the line counts once). Walking the line left to right, a crossing enters the polygon when the
-        polygon lies left of the edge's direction and the edge goes down, or right of it and the edge goes up
-        (winding numbers: for valid polygons, in and out alternate). The label of a corner is the one polygon
-        the walk is inside just before it, ``OUTSIDE`` if
-        none, ``_FALLBACK`` if several (overlaps). Exact for corners off every edge; corners near an edge are
-        never used as references (see :meth:`_set_references`).
-        """
-        e = np.flatnonzero(poly >= 0)
-        ax, ay, bx, by = u[e], v[e], u[e + 1], v[e + 1]
-        first = np.ceil(np.minimum(ay, by)).astype("int64")
-        count = np.where(by == ay, 0, np.ceil(np.maximum(ay, by)).astype("int64") - first)
-        edge = np.repeat(np.arange(len(e)), count)
-        row = np.repeat(first, count) + (np.arange(len(edge)) - np.repeat(np.cumsum(count) - count, count))
-        slope = (bx - ax) / np.where(by == ay, 1.0, by - ay)
-        x = ax[edge] + (row - ay[edge]) * slope[edge]
-        p = poly[e][edge].astype("int64")
-        sign = (side[e] * np.where(by < ay, 1, -1))[edge].astype("int64")  # +1: the walk enters the polygon
-        del edge, ax, ay, bx, by, slope
-        # left to right along each line, lines in order (x < nx + 1, so one float key orders both)
-        order = np.argsort(row * float(self.nx + 2) + x)
-        n_after = np.cumsum(sign[order])
-        id_after = np.cumsum(sign[order] * p[order])
-        # the first corner right of each crossing takes the state after it; the corners after it inherit it
-        corner = row[order] * (self.nx + 1) + np.clip(np.floor(x[order]).astype("int64") + 1, 0, self.nx)
-        last = np.r_[corner[1:] != corner[:-1], True]
-        n_corners = (self.nx + 1) * (self.ny + 1)
-        marker = np.full(n_corners, -1, dtype="int64")
-        marker[corner[last]] = np.flatnonzero(last)
-        seen = np.maximum.accumulate(marker)
-        del marker, corner
-        labels = np.full(n_corners, OUTSIDE, dtype="int32")
-        hit = seen >= 0
-        n_in, ids = n_after[seen[hit]], id_after[seen[hit]]
-        labels[hit] = np.where(n_in == 0, OUTSIDE, np.where(n_in == 1, ids, _FALLBACK))
-        return labels
-
     def _set_references(self, mixed, grid, corners, edge_ids):
         """For each mixed cell, a corner clear of every edge in the cell with a known label, or GEOS."""
         n = len(mixed)
@@ -389,7 +316,7 @@ class PolygonIndex:
             du, dv = c & 1, c >> 1
             label = corners[(iy[todo] + dv) * (self.nx + 1) + ix[todo] + du]
             cell_of_pair = np.repeat(np.arange(len(todo)), counts[todo])
-            e = edge_ids[_ranges(self._ptr[todo], counts[todo])]
+            e = edge_ids[ranges(self._ptr[todo], counts[todo])]
             ax, ay = self._uv[e, 0], self._uv[e, 1]
             ex, ey = self._uv[e + 1, 0] - ax, self._uv[e + 1, 1] - ay
             # near the edge's line (a superset of near the edge: another corner is tried)
@@ -530,7 +457,7 @@ class PolygonIndex:
         m = len(u)
         counts = (self._ptr[k + 1] - self._ptr[k]).astype("int64")
         owner = np.repeat(np.arange(m), counts)
-        e = self._pair_vertex[_ranges(self._ptr[k], counts)]
+        e = self._pair_vertex[ranges(self._ptr[k], counts)]
         run = np.flatnonzero(e < 0)
         e = np.where(e < 0, ~e, e)
         px, py = u[owner], v[owner]
@@ -566,13 +493,3 @@ class PolygonIndex:
         answer[n_in >= 2] = _FALLBACK
         answer[np.bincount(owner[near], minlength=m) > 0] = _FALLBACK
         return answer
-
-
-def _ranges(starts, counts) -> np.ndarray:
-    """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])``, vectorised."""
-    counts = np.asarray(counts, dtype="int64")
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, "int64")
-    offsets = np.repeat(np.cumsum(counts) - counts, counts)
-    return np.repeat(np.asarray(starts, dtype="int64"), counts) + (np.arange(total) - offsets)
