@@ -80,59 +80,41 @@ def _print_asset_report(report, label: str) -> None:
     )
 
 
-def _import_buildings(args, registry) -> None:
-    from boundaries.assets import import_buildings
+def _import_assets(args, registry, function: str, label: str, **fields) -> None:
+    """Run one of ``boundaries.assets``' imports on the command's file and print its report."""
+    from boundaries import assets
 
-    gdf = _layer(args)
-    n = import_buildings(
+    report = getattr(assets, function)(
         registry,
-        gdf,
+        _layer(args),
         name_field=args.name_field,
-        address_field=args.address_field,
-        floors_field=args.floors_field,
-        households_field=args.households_field,
-        height_field=args.height_field,
-        use_field=args.use_field,
         id_field=args.id_field,
         replace=args.replace,
         actor=cli_actor(),
+        **fields,
     )
-    _print_asset_report(n, "导入建筑 buildings")
+    _print_asset_report(report, label)
+
+
+def _import_buildings(args, registry) -> None:
+    fields = {f"{f}_field": getattr(args, f"{f}_field") for f in ("address", "floors", "households", "height", "use")}
+    _import_assets(args, registry, "import_buildings", "导入建筑 buildings", **fields)
 
 
 def _import_service_points(args, registry) -> None:
-    from boundaries.assets import import_service_points
-
-    gdf = _layer(args)
-    n = import_service_points(
+    fields = {"kind": args.kind, "kind_field": args.kind_field, "hours_field": args.hours_field}
+    _import_assets(
+        args,
         registry,
-        gdf,
-        kind=args.kind,
-        kind_field=args.kind_field,
-        name_field=args.name_field,
-        hours_field=args.hours_field,
+        "import_service_points",
+        "导入服务点 service points",
         capacity_field=args.capacity_field,
-        id_field=args.id_field,
-        replace=args.replace,
-        actor=cli_actor(),
+        **fields,
     )
-    _print_asset_report(n, "导入服务点 service points")
 
 
 def _import_roads(args, registry) -> None:
-    from boundaries.assets import import_roads
-
-    gdf = _layer(args)
-    report = import_roads(
-        registry,
-        gdf,
-        name_field=args.name_field,
-        kind_field=args.kind_field,
-        id_field=args.id_field,
-        replace=args.replace,
-        actor=cli_actor(),
-    )
-    _print_asset_report(report, "导入道路 road centre lines")
+    _import_assets(args, registry, "import_roads", "导入道路 road centre lines", kind_field=args.kind_field)
 
 
 def _export(args, registry) -> None:

@@ -19,19 +19,7 @@ from boundaries.storage import open_store
 from boundaries.storage import tables as t
 from geo.crs import wgs84_to_gcj02
 from tests.conftest import TEST_CONFIG, copy_demo, token_client
-
-WORKER_GRID = "510104001001001"
-COMMUNITY = "510104001001"
-
-
-class Clock:
-    """A simulated clock the app reads through ``ISSUE_CLOCK``."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.issues.conftest import COMMUNITY, WORKER_GRID, Clock
 
 
 @pytest.fixture
