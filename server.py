@@ -71,6 +71,7 @@ def _serve(args) -> None:
     from accounts.users import list_users
     from web import create_app
 
+    _check_port_free(args.host, args.port)
     registry = _registry(args, prepare_on_publish=True)
     if registry.store.current_generation_id() is None and not registry.store.generations():
         print("数据目录为空，生成示例数据 empty data folder: building the demo street")
@@ -89,6 +90,37 @@ def _serve(args) -> None:
         )
     print(f"微格 Weige: http://{args.host}:{args.port}/  (API: /api/v1, OpenAPI: /api/v1/openapi.json)")
     serve(app, host=args.host, port=args.port, threads=8)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse to start (clearly, before any work) when the address cannot be bound."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise SystemExit(f"错误 error: 无法解析主机 cannot resolve host {host!r}: {exc}") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise SystemExit(
+                f"错误 error: 端口 {port} 无法使用 cannot listen on {host}:{port} ({exc.strerror}): "
+                "is another server running? choose another with --port"
+            ) from exc
+
+
+def _port(text: str) -> int:
+    """A TCP port number, 1–65535 (argparse type)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"端口应为 1–65535 port must be a number from 1 to 65535, not {text!r}")
+    return port
 
 
 def _import_issues(args) -> None:
@@ -129,6 +161,11 @@ def _coverage(args) -> None:
     from serving.optimize import suggest
     from serving.report import write_report
 
+    out = Path(args.out_file)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SystemExit(f"错误 error: 无法创建输出目录 cannot create the folder of {out}: {exc.strerror}") from exc
     view = ScopedRegistry(_registry(args), Scope.everything(), _actor())
     reach_table = args.settings.get("COVERAGE_REACH")
     start = time.perf_counter()
@@ -165,7 +202,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run the web service (default)")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)))
+    s.add_argument("--port", type=_port, default=_port(os.environ.get("PORT", "5000")))
     s.set_defaults(func=_serve)
 
     s = sub.add_parser("coverage", help="service-point coverage report (.xlsx, .csv per area, .geojson buildings)")
@@ -238,6 +275,8 @@ def _with_command(parser: argparse.ArgumentParser, rest: list[str]) -> list[str]
 
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
+    from sqlalchemy import exc as sa_exc
+
     from boundaries.errors import RegistryError
     from geo.errors import GeoError
     from web.settings import SettingsError, load_settings
@@ -255,6 +294,10 @@ def main(argv=None) -> int:
         args.func(args)
     except (RegistryError, GeoError) as exc:
         print(f"错误 error: {exc}", file=sys.stderr)
+        return 2
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, sa_exc.OperationalError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"错误 error: 无法打开数据库 cannot open the database {args.db!r}: {reason}", file=sys.stderr)
         return 2
     return 0
 

@@ -181,3 +181,37 @@ def test_import_issues_reads_times_without_offset_in_the_named_zone(demo_db, tmp
     with registry.store.engine.connect() as conn:
         created = conn.execute(sa.select(t.issues.c.created_at)).scalar_one()
     assert created.replace(tzinfo=None).isoformat() == "2025-03-01T17:00:00"  # 09:00 PST is 17:00 UTC
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "http"])
+def test_a_port_out_of_range_is_refused_before_anything_runs(monkeypatch, tmp_path, capsys, port):
+    monkeypatch.setattr(server, "_serve", lambda args: pytest.fail("served"))
+    with pytest.raises(SystemExit) as stop:
+        server.main(["--port", port, "--db", f"sqlite:///{tmp_path / 'w.db'}"])
+    assert stop.value.code == 2 and "1 to 65535" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_a_clear_error_not_a_traceback(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit, match=f"cannot listen on 127.0.0.1:{port}"):
+            server.main(["--port", str(port), "--db", f"sqlite:///{tmp_path / 'w.db'}"])
+    assert not (tmp_path / "w.db").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("url", ["nonsense://x", "postgresql+psycopg://nobody@127.0.0.1:1/weige"])
+def test_a_database_that_cannot_be_opened_is_a_clear_error(capsys, url):
+    assert server.main(["generations", "--db", url]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the database" in err and "Traceback" not in err
+
+
+def test_coverage_creates_the_folder_of_its_report(demo_db, tmp_path, capsys):
+    url = copy_demo(demo_db, tmp_path)
+    out = tmp_path / "new" / "folder" / "coverage.csv"
+    assert server.main(["coverage", str(out), "--kind", "grid_station", "--db", url]) == 0
+    assert out.exists()
