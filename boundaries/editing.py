@@ -252,16 +252,13 @@ def _clean(values: dict, allowed) -> dict:
 
 
 def _asset(view: ScopedRegistry, conn, table: str, row_id: int) -> dict:
-    """One building or service point read in the write transaction, in the caller's scope."""
-    store = view.registry.store
+    """One building or service point read in the write transaction, in the caller's scope.
+
+    One outside the scope answers exactly like a missing one (:meth:`ScopedRegistry.asset_in_scope`).
+    """
     if table == "buildings":
-        rows, what = store.buildings(ids=[int(row_id)], geometry=False, conn=conn), ("建筑", "building")
-    else:
-        rows, what = store.service_points(ids=[int(row_id)], conn=conn), ("服务点", "service point")
-    if not rows:
-        raise NotFoundError(f"{what[0]}不存在 {what[1]} {row_id} not found")
-    view.require_point(rows[0]["lon"], rows[0]["lat"])
-    return rows[0]
+        return view.building(row_id, conn=conn)
+    return view.service_point(row_id, conn=conn)
 
 
 def update_building(view: ScopedRegistry, building_id: int, changes: dict, if_match=None) -> dict:
@@ -273,7 +270,7 @@ def update_building(view: ScopedRegistry, building_id: int, changes: dict, if_ma
     for key in ("floors", "households"):
         if key in changes and (not isinstance(changes[key], int) or changes[key] < 0):
             raise InvalidInputError(f"{key} 必须是非负整数 must be a non-negative integer")
-    view.building(building_id)  # 404 / 403 before taking the write lock
+    view.building(building_id)  # 404 before taking the write lock
     store = view.registry.store
     with store.transaction() as conn:
         old = _asset(view, conn, "buildings", building_id)
@@ -322,7 +319,7 @@ def update_service_point(view: ScopedRegistry, point_id: int, changes: dict, if_
     ``if_match`` as in :func:`update_building`.
     """
     changes = _point_values(_clean(changes, SERVICE_POINT_FIELDS))
-    view.service_point(point_id)  # 404 / 403 before taking the write lock
+    view.service_point(point_id)  # 404 before taking the write lock
     store = view.registry.store
     with store.transaction() as conn:
         old = _asset(view, conn, "service_points", point_id)
@@ -337,7 +334,7 @@ def update_service_point(view: ScopedRegistry, point_id: int, changes: dict, if_
 
 def delete_service_point(view: ScopedRegistry, point_id: int, if_match=None) -> dict:
     """Delete a service point (``if_match`` as in :func:`update_building`); returns what was deleted."""
-    view.service_point(point_id)  # 404 / 403 before taking the write lock
+    view.service_point(point_id)  # 404 before taking the write lock
     store = view.registry.store
     with store.transaction() as conn:
         old = _asset(view, conn, "service_points", point_id)

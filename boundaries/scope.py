@@ -20,7 +20,14 @@ from boundaries.audit import SYSTEM, Actor
 from boundaries.errors import NotFoundError, OutOfScopeError
 from boundaries.registry import Registry
 
-__all__ = ["Scope", "ScopedRegistry", "mask_phone"]
+__all__ = ["NO_SUCH_ASSET", "Scope", "ScopedRegistry", "mask_phone"]
+
+
+#: The answer for a building or service point that does not exist or lies outside the caller's areas.
+NO_SUCH_ASSET = {
+    "building": "建筑不存在或不在您的辖区内 no such building in your areas",
+    "service_point": "服务点不存在或不在您的辖区内 no such service point in your areas",
+}
 
 
 @dataclass(frozen=True)
@@ -231,18 +238,23 @@ class ScopedRegistry:
         frame = assets.service_points(self.registry, bbox=bbox, area_code=area_code, kind=kind, generation=generation)
         return self._in_scope(frame)
 
-    def building(self, building_id: int) -> dict:
-        """One building row (no geometry) in scope."""
-        return self._row(self.registry.store.buildings(ids=[int(building_id)], geometry=False), "建筑 building")
+    def building(self, building_id: int, conn=None) -> dict:
+        """One building row (no geometry) in scope; see :meth:`asset_in_scope`."""
+        rows = self.registry.store.buildings(ids=[int(building_id)], geometry=False, conn=conn)
+        return self.asset_in_scope(rows, "building")
 
-    def service_point(self, point_id: int) -> dict:
-        """One service point row in scope."""
-        return self._row(self.registry.store.service_points(ids=[int(point_id)]), "服务点 service point")
+    def service_point(self, point_id: int, conn=None) -> dict:
+        """One service point row in scope; see :meth:`asset_in_scope`."""
+        return self.asset_in_scope(self.registry.store.service_points(ids=[int(point_id)], conn=conn), "service_point")
 
-    def _row(self, rows, what) -> dict:
-        if not rows:
-            raise NotFoundError(f"{what}不存在 not found")
-        self.require_point(rows[0]["lon"], rows[0]["lat"])
+    def asset_in_scope(self, rows: list[dict], object_type: str) -> dict:
+        """The one row of ``rows`` if it lies in the scope, else :class:`NotFoundError`.
+
+        A building or service point outside the caller's areas answers exactly like an id that does not exist
+        (:data:`NO_SUCH_ASSET`: same error, same message, no coordinates), so ids elsewhere cannot be probed.
+        """
+        if not rows or not self.covers_points([rows[0]["lon"]], [rows[0]["lat"]])[0]:
+            raise NotFoundError(NO_SUCH_ASSET[object_type])
         return rows[0]
 
     def workers(self, codes) -> list[dict]:

@@ -20,7 +20,7 @@ from boundaries import assets
 from boundaries.audit import SYSTEM
 from boundaries.editing import update_area
 from boundaries.registry import Registry
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import NO_SUCH_ASSET, Scope, ScopedRegistry
 from boundaries.storage import open_store
 from issues.desk import IssueDesk
 from issues.queries import NO_SUCH_ISSUE
@@ -326,6 +326,8 @@ def _outcome(response) -> str:
         return "deny"
     if response.status_code == 404 and NO_SUCH_ISSUE in response.get_data(as_text=True):
         return "deny"  # an issue outside one's areas answers exactly like a missing one
+    if response.status_code == 404 and any(m in response.get_data(as_text=True) for m in NO_SUCH_ASSET.values()):
+        return "deny"  # so do buildings and service points
     if response.status_code == 302 and "/login?next=" in response.headers.get("Location", ""):
         return "deny"
     body = response.get_json(silent=True)
