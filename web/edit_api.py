@@ -6,6 +6,8 @@ Each view checks the role (``@allow``) and hands the caller's scoped registry to
 
 from __future__ import annotations
 
+import re
+
 from flask import jsonify, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -15,6 +17,7 @@ from boundaries import editing
 from boundaries.levels import KINDS, LEVELS
 from boundaries.versions import ANY, PreconditionFailedError, row_version
 from web.access import allow, scoped
+from web.errors import ApiError
 
 __all__ = ["blueprints", "if_match", "etag_header"]
 
@@ -23,6 +26,9 @@ edit_bp = Blueprint("edit", __name__, url_prefix="/api/v1", description="编辑�
 blueprints = [draw_bp, edit_bp]
 
 _TEXT = validate.Length(min=1, max=200)
+#: A list of entity-tags (RFC 9110 §8.8.3, §5.6.1): each an optional ``W/`` and a quoted string of etagc.
+_TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
+_ENTITY_TAGS = re.compile(rf"(?:,[ \t]*)*{_TAG}(?:[ \t]*,(?:[ \t]*{_TAG})?)*")
 
 
 def if_match() -> set[str] | None:
@@ -30,10 +36,19 @@ def if_match() -> set[str] | None:
 
     ``None`` when the header is absent or empty: the condition is optional, and a write without it goes ahead
     (last writer wins). ``{"*"}`` for ``*``. Otherwise the strong tags only: ``If-Match`` uses the strong
-    comparison, so a weak tag (``W/"…"``) never matches and the write is refused with 412.
+    comparison, so a weak tag (``W/"…"``) never matches and the write is refused with 412. A value that is
+    neither ``*`` nor a list of quoted entity-tags (``abc``, ``"abc``) is malformed: 400 ``bad_if_match``, never
+    a match and never ignored.
     """
-    if not request.headers.get("If-Match", "").strip():
+    value = request.headers.get("If-Match", "").strip()
+    if not value:
         return None
+    if value != "*" and not _ENTITY_TAGS.fullmatch(value):
+        raise ApiError(
+            f"If-Match 格式错误 malformed If-Match {value[:100]!r}: send * or the ETag exactly as received, "
+            'quoted (e.g. If-Match: "…"; RFC 9110 entity-tags are quoted strings)',
+            "bad_if_match",
+        )
     tags = request.if_match
     return {ANY} if tags.star_tag else set(tags.as_set())
 

@@ -114,3 +114,17 @@ def test_read_modify_write_from_two_clients_loses_no_update(fresh):
         thread.join()
     name = registry.store.buildings(ids=[2], geometry=False)[0]["name"]
     assert sorted(name.rstrip(";").split(";")) == sorted(f"{m}{i}" for m in "ap" for i in range(rounds))
+
+
+@pytest.mark.parametrize("header", ["abc", "W/abc", '"abc', 'abc"', '"a", b', "*, \"a\"", 'W/ "a"'])
+def test_an_if_match_that_is_not_entity_tags_is_refused_as_malformed(fresh, header):
+    """RFC 9110 §8.8.3: entity-tags are quoted; an unquoted value is a malformed header (400), never a match."""
+    registry, admin, _ = fresh
+    before = registry.store.buildings(ids=[1], geometry=False)
+    answer = admin.patch("/api/v1/buildings/1", json={"households": 77}, headers={"If-Match": header})
+    assert answer.status_code == 400, answer.get_json()
+    error = answer.get_json()["error"]
+    assert error["code"] == "bad_if_match" and "If-Match" in error["message"] and "quoted" in error["message"]
+    assert registry.store.buildings(ids=[1], geometry=False) == before
+    for path in ("/api/v1/areas/510104001001001001", "/api/v1/service-points/1"):
+        assert admin.delete(path, headers={"If-Match": header}).status_code == 400
