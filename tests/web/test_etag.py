@@ -116,7 +116,7 @@ def test_read_modify_write_from_two_clients_loses_no_update(fresh):
     assert sorted(name.rstrip(";").split(";")) == sorted(f"{m}{i}" for m in "ap" for i in range(rounds))
 
 
-@pytest.mark.parametrize("header", ["abc", "W/abc", '"abc', 'abc"', '"a", b', "*, \"a\"", 'W/ "a"'])
+@pytest.mark.parametrize("header", ["abc", "W/abc", '"abc', 'abc"', '"a", b', '*, "a"', 'W/ "a"'])
 def test_an_if_match_that_is_not_entity_tags_is_refused_as_malformed(fresh, header):
     """RFC 9110 §8.8.3: entity-tags are quoted; an unquoted value is a malformed header (400), never a match."""
     registry, admin, _ = fresh
