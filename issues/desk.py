@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -24,13 +25,37 @@ from issues.escalation import SCHEDULER, Escalation, stage_deadline
 from issues.locating import place_points
 from issues.photos import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, check_photos, store_photos
 from issues.queries import get_issue, issue_row
+from issues.text import text_problem
 from issues.workflow import ACTIVE_STATES, LADDER, STATE_NAMES_ZH, action_for, allowed_actions, permission_for
 from issues.worktime import WorkCalendar
 
-__all__ = ["IssueDesk", "HAZARD_LEVELS", "SCHEDULER", "utcnow"]
+__all__ = ["IssueDesk", "HAZARD_LEVELS", "SCHEDULER", "ReusedKeyError", "check_text", "utcnow"]
 
 #: Hazard levels (一般 / 较大 / 重大).
 HAZARD_LEVELS = {"general": "一般", "major": "较大", "severe": "重大"}
+
+
+class ReusedKeyError(ConflictError):
+    """An external id (a channel's idempotency key) sent again with a different report."""
+
+    def __init__(self, key: str, issue_id: int):
+        super().__init__(
+            f"外部编号已用于另一个不同的上报 external id {key!r} was already used for a different report "
+            f"(issue {issue_id})"
+        )
+        self.key, self.issue_id = key, issue_id
+
+
+#: What a repeated report must match of the first, column by column (with the photos sent with it).
+_SAME_REPORT = ("category", "description", "address", "hazard_level", "reporter_name", "reporter_phone", "building_id")
+
+
+def check_text(**values) -> None:
+    """Refuse text an issue may not hold (see :mod:`issues.text`), naming the field."""
+    for name, value in values.items():
+        problem = text_problem(str(value))
+        if problem:
+            raise InvalidInputError(f"{name} 文本无效 {name} {problem}")
 
 
 def utcnow() -> datetime:
@@ -107,6 +132,35 @@ class IssueDesk(Escalation):
             sa.select(c.id).where(c.channel == channel, c.created_by == created_by, c.external_id == external_id)
         ).scalar()
 
+    @staticmethod
+    def _fingerprint(values: dict, lon, lat, crs, photos) -> dict:
+        """What identifies a report, in the form it is stored (to tell a repeat from a reused key)."""
+        out = {k: values[k] for k in _SAME_REPORT}
+        out["building_id"] = None if out["building_id"] is None else int(out["building_id"])
+        if out["building_id"] is None:
+            try:
+                out["lon_reported"], out["lat_reported"] = float(lon), float(lat)
+            except (TypeError, ValueError):
+                out["lon_reported"], out["lat_reported"] = lon, lat
+            out["crs_reported"] = str(normalize_crs(crs or "wgs84"))
+        out["photos"] = sorted(hashlib.sha256(data).hexdigest() for _, data in photos)
+        return out
+
+    def _repeat(self, view, issue_id: int, external_id: str, wanted: dict) -> tuple[dict, bool]:
+        """The answer to a repeated external id: the first issue if the report is the same, else ReusedKeyError."""
+        c, p, e = t.issues.c, t.issue_photos.c, t.issue_events.c
+        with self.registry.store.engine.connect() as conn:
+            row = conn.execute(sa.select(t.issues).where(c.id == issue_id)).mappings().one()
+            photos = conn.execute(
+                sa.select(p.sha256)
+                .join(t.issue_events, e.id == p.event_id)
+                .where(p.issue_id == issue_id, e.action == "report")
+            ).scalars()
+            stored = {**{k: row[k] for k in wanted if k != "photos"}, "photos": sorted(photos)}
+        if stored != wanted:
+            raise ReusedKeyError(external_id, issue_id)
+        return self._visible(view, issue_id), False
+
     def report(
         self,
         view: ScopedRegistry,
@@ -134,12 +188,20 @@ class IssueDesk(Escalation):
         if hazard_level not in HAZARD_LEVELS:
             raise InvalidInputError(f"未知隐患等级 unknown hazard level {hazard_level!r}: {', '.join(HAZARD_LEVELS)}")
         external_id = str(external_id).strip() if external_id not in (None, "") else None
+        text = {"description": str(description), "address": str(address), "reporter_name": str(reporter_name)}
+        text |= {"reporter_phone": str(reporter_phone), "external_id": external_id or ""}
+        check_text(**text)
+        photos = list(photos)
         created_by = view.actor.user_id
         if external_id:
+            wanted = self._fingerprint(
+                {**text, "category": cat.code, "hazard_level": hazard_level, "building_id": building_id},
+                lon, lat, crs, photos,
+            )  # fmt: skip
             with self.registry.store.engine.connect() as conn:
                 found = self._existing(conn, channel, created_by, external_id)
             if found is not None:
-                return self._visible(view, found), False
+                return self._repeat(view, found, external_id, wanted)
         lon84, lat84, crs_name, lon_in, lat_in = self._where(lon, lat, crs, building_id)
         checked = check_photos(photos, self.photo_max_bytes, self.photo_max_pixels)
         generation = self.registry.current_generation()
@@ -200,7 +262,7 @@ class IssueDesk(Escalation):
                 found = self._existing(conn, channel, created_by, external_id)
             if found is None:
                 raise
-            return self._visible(view, found), False
+            return self._repeat(view, found, external_id, wanted)
         return self._visible(view, issue_id), True
 
     def _visible(self, view, issue_id) -> dict:
@@ -286,6 +348,7 @@ class IssueDesk(Escalation):
             raise InvalidInputError(str(exc.args[0])) from exc
         if can is not None and not can(step.permission):
             raise OutOfScopeError(f"您的角色不能执行“{step.name_zh}” your role may not {action} issues")
+        check_text(note=note)
         if step.needs_note and not str(note).strip():
             raise InvalidInputError(f"“{step.name_zh}”需要填写原因 {action} needs a note giving the reason")
         checked = check_photos(photos, self.photo_max_bytes, self.photo_max_pixels)
@@ -326,6 +389,7 @@ class IssueDesk(Escalation):
         """
         if can is not None and not can("issues:dispatch"):
             raise OutOfScopeError("您的角色不能分派事件 your role may not assign issues")
+        check_text(note=note)
         issue = issue_row(view, issue_id)
         self.check_allowed(issue, "assign", can)
         row = view.area(area)  # 404 / 403

@@ -21,6 +21,7 @@ from boundaries.errors import ConflictError, InvalidInputError, OutOfScopeError
 from boundaries.scope import ScopedRegistry
 from boundaries.storage import tables as t
 from issues.queries import get_issue, issue_row
+from issues.text import text_problem
 from issues.workflow import ACTIVE_STATES, LADDER, next_level
 
 __all__ = ["Escalation", "SCHEDULER", "stage_deadline", "IMPORT_ACTION"]
@@ -78,6 +79,9 @@ class Escalation:
             raise OutOfScopeError("您的角色不能上报上级 your role may not escalate issues")
         if not str(reason).strip():
             raise InvalidInputError("上报上级需要填写原因 escalation needs a note giving the reason")
+        problem = text_problem(str(reason))
+        if problem:
+            raise InvalidInputError(f"note 文本无效 note {problem}")
         issue = issue_row(view, issue_id)
         self.check_allowed(issue, "escalate", can)
         if not self._escalate(issue, view.actor, reason, self.clock()):

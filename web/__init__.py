@@ -52,9 +52,11 @@ def create_app(config: dict | None = None) -> Flask:
     it is never started when ``TESTING``), ``COVERAGE_REACH`` (service-point kind → reach in metres; default
     500 m), ``ISSUE_CLOCK`` (a callable returning aware UTC "now", for tests).
     """
+    from web.forms import StrictRequest
     from web.settings import DEFAULTS, check_settings, issue_desk
 
     app = Flask(__name__)
+    app.request_class = StrictRequest  # forms decoded strictly in their charset (web/forms.py)
     app.config.update(
         {**DEFAULTS, "DATABASE_URL": default_database_url()},
         JSON_AS_ASCII=False,

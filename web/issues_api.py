@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from issues.desk import HAZARD_LEVELS, IssueDesk
+from issues.desk import HAZARD_LEVELS, IssueDesk, ReusedKeyError
+from issues.exports import EXPORT_TYPES, export_file
 from issues.queries import export_frame, get_issue, issue_stats, list_issues, photo
+from issues.text import text_problem
 from issues.workflow import ACTIONS, STATES
 from web.access import allow, authenticated, caller, scoped
 from web.api import MAX_ID
 from web.errors import ApiError, parse_json
 
-__all__ = ["blueprints", "desk", "IssueCreate"]
+__all__ = ["blueprints", "desk", "IssueCreate", "Text", "load_report", "report"]
 
 issues_bp = Blueprint("issues", __name__, url_prefix="/api/v1", description="事件 issues from the field")
 blueprints = [issues_bp]
@@ -33,33 +34,45 @@ def desk() -> IssueDesk:
     return current_app.extensions["weige.issues"]
 
 
+def _plain(value: str) -> None:
+    problem = text_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
+class Text(fields.String):
+    """A string of plain text: no control characters but tab and line breaks, no lone surrogates."""
+
+    def __init__(self, *args, validate=None, **kwargs):
+        validators = [_plain, *([validate] if callable(validate) else list(validate or []))]
+        super().__init__(*args, validate=validators, **kwargs)
+
+
 class PhotoData(Schema):
     """A photo sent inside JSON."""
 
-    filename = fields.String(load_default="photo", validate=validate.Length(max=200))
+    filename = Text(load_default="photo", validate=validate.Length(max=200))
     content_base64 = fields.String(required=True, metadata={"description": "the image file, base64"})
 
 
 class IssueCreate(Schema):
     """A report from the field: where (lon/lat in a CRS, or a building), what, who."""
 
-    category = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    category = Text(required=True, validate=validate.Length(min=1, max=32))
+    description = Text(load_default="", validate=validate.Length(max=5000))
     lon = fields.Float(allow_nan=False, metadata={"description": "longitude in `crs` (not needed with building_id)"})
     lat = fields.Float(allow_nan=False, metadata={"description": "latitude in `crs`"})
-    crs = fields.String(
+    crs = Text(
         load_default="wgs84",
         validate=validate.Length(max=16),
         metadata={"description": "wgs84 | cgcs2000 | gcj02 | bd09"},
     )
     building_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
-    external_id = fields.String(
-        validate=validate.Length(max=64), metadata={"description": "the channel's id: idempotent"}
-    )
-    address = fields.String(load_default="", validate=validate.Length(max=500))
+    external_id = Text(validate=validate.Length(max=64), metadata={"description": "the channel's id: idempotent"})
+    address = Text(load_default="", validate=validate.Length(max=500))
     hazard_level = fields.String(load_default="general", validate=validate.OneOf(list(HAZARD_LEVELS)))
-    reporter_name = fields.String(load_default="", validate=validate.Length(max=100))
-    reporter_phone = fields.String(load_default="", validate=validate.Length(max=32))
+    reporter_name = Text(load_default="", validate=validate.Length(max=100))
+    reporter_phone = Text(load_default="", validate=validate.Length(max=32))
     photos = fields.List(fields.Nested(PhotoData), load_default=list, validate=validate.Length(max=9))
 
 
@@ -99,7 +112,7 @@ class ActionBody(Schema):
     """A workflow step."""
 
     action = fields.String(required=True, validate=validate.OneOf([*ACTIONS, "escalate", "assign"]))
-    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    note = Text(load_default="", validate=validate.Length(max=2000))
     area = fields.String(validate=validate.Length(min=1, max=32), metadata={"description": "for assign: the area"})
     photos = fields.List(fields.Nested(PhotoData), load_default=list, validate=validate.Length(max=9))
 
@@ -114,6 +127,52 @@ def _decoded(items) -> list[tuple[str, bytes]]:
     return out
 
 
+def load_report(values: dict, names: dict | None = None) -> dict:
+    """A report checked by :class:`IssueCreate`: the one validation of every intake channel.
+
+    The JSON API, its multipart form and Open311's form all come through here, so limits and text rules
+    (:func:`issues.text.text_problem`) are the same whichever way a report arrives.
+
+    Parameters
+    ----------
+    values : dict
+        The report's fields under :class:`IssueCreate`'s names.
+    names : dict, optional
+        The channel's name for a field (e.g. Open311's ``address_string`` for ``address``), used in messages.
+
+    Returns
+    -------
+    dict
+        The loaded report.
+
+    Raises
+    ------
+    web.errors.ApiError
+        422 ``unprocessable_entity``, naming every bad field in the message and in ``details``.
+    """
+    try:
+        return IssueCreate().load(values)
+    except ValidationError as exc:
+        details = {(names or {}).get(k, k): v for k, v in exc.messages.items()}
+        summary = "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in details.items())
+        raise ApiError(
+            f"请求参数错误 invalid request parameters: {summary}", "unprocessable_entity", 422, details
+        ) from exc
+
+
+def report(key_name: str = "external_id", **kwargs) -> tuple[dict, bool]:
+    """:meth:`IssueDesk.report` for the caller; a key reused for another report is a 422 naming ``key_name``."""
+    try:
+        return desk().report(scoped(), **kwargs)
+    except ReusedKeyError as exc:
+        raise ApiError(
+            f"{key_name} 已用于另一个不同的上报 the {key_name} {exc.key!r} was already used for a different "
+            f"report (issue {exc.issue_id}); send a new {key_name} for a new report, or repeat the first exactly",
+            "idempotency_key_reused",
+            422,
+        ) from exc
+
+
 def _intake_body() -> tuple[dict, list[tuple[str, bytes]]]:
     """The report from a JSON body, or from a multipart form with files named ``photos``."""
     if request.mimetype == "multipart/form-data":
@@ -124,10 +183,7 @@ def _intake_body() -> tuple[dict, list[tuple[str, bytes]]]:
         if not isinstance(fields_, dict):
             raise ApiError("请求体须为 JSON 对象 the body must be a JSON object", "malformed_json")
         files = []
-    try:
-        body = IssueCreate().load(fields_)
-    except ValidationError as exc:
-        raise ApiError("请求参数错误 invalid request parameters", "unprocessable_entity", 422, exc.messages) from exc
+    body = load_report(fields_)
     return body, files + _decoded(body.pop("photos"))
 
 
@@ -151,7 +207,7 @@ _INTAKE_DOC = {
 def create_issue():
     """Report an issue: located in its micro-grid (or its community's unlocated queue) and routed to its worker."""
     body, photos = _intake_body()
-    issue, created = desk().report(scoped(), channel="api", photos=photos, **body)
+    issue, created = report(channel="api", photos=photos, **body)
     return Response(json.dumps(issue, ensure_ascii=False), status=201 if created else 200, mimetype="application/json")
 
 
@@ -218,15 +274,11 @@ def export_issues(args):
     fmt = args.pop("format")
     args.pop("page"), args.pop("per_page")
     frame = export_frame(scoped(), desk().catalog, now=desk().clock(), tz=desk().calendar.tz, **args)
-    if fmt == "csv":
-        data = frame.to_csv(index=False).encode("utf-8-sig")  # the BOM lets Excel read the Chinese headers
-        mimetype = "text/csv"
-    else:
-        buffer = io.BytesIO()
-        frame.to_excel(buffer, index=False, sheet_name="事件")
-        data = buffer.getvalue()
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(data, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename=issues.{fmt}"})
+    return Response(
+        export_file(frame, fmt),
+        mimetype=EXPORT_TYPES[fmt],
+        headers={"Content-Disposition": f"attachment; filename=issues.{fmt}"},
+    )
 
 
 @issues_bp.route("/issue-categories")

@@ -20,13 +20,14 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, json, request, url_for
 
-from boundaries.errors import InvalidInputError
+from boundaries.errors import InvalidInputError, NotFoundError
 from issues.queries import get_issue, issue_id_for_token, last_notes, list_issues
+from issues.text import xml_text
 from issues.workflow import OPEN311_STATUS, STATE_NAMES_ZH
 from issues.worktime import to_utc
 from web.access import allow, public, scoped
 from web.api import MAX_ID
-from web.issues_api import desk
+from web.issues_api import desk, load_report, report
 
 __all__ = ["open311", "error_response"]
 
@@ -35,6 +36,16 @@ _FMT = "<any(json, xml):fmt>"
 _MAX_REQUESTS = 1000
 #: Longest ``Idempotency-Key`` accepted (it is kept as the request's external id).
 _MAX_KEY = 64
+#: Our intake field → the GeoReport v2 field it comes from (named in error messages).
+_FIELD_NAMES = {
+    "category": "service_code",
+    "lon": "long",
+    "lat": "lat",
+    "address": "address_string",
+    "reporter_name": "first_name/last_name",
+    "reporter_phone": "phone",
+    "external_id": "Idempotency-Key",
+}
 
 
 def _w3c(value: str | datetime | None) -> str | None:
@@ -45,25 +56,33 @@ def _w3c(value: str | datetime | None) -> str | None:
     return value.astimezone(ZoneInfo(desk().calendar.tz)).isoformat(timespec="seconds")
 
 
-def _xml(root: str, item: str, rows: list[dict]) -> bytes:
+def _fill(node: ET.Element, row: dict) -> None:
+    for key, value in row.items():
+        child = ET.SubElement(node, key)
+        if isinstance(value, bool):
+            child.text = "true" if value else "false"
+        elif isinstance(value, list):
+            child.text = ",".join(map(str, value))
+        elif value is not None:
+            child.text = xml_text(str(value))  # text stored before intake refused control characters
+
+
+def _xml(root: str, item: str | None, rows: list[dict]) -> bytes:
+    """``rows`` as ``<root><item>…</item>…</root>``; with ``item`` ``None``, the one row's fields in ``root``."""
     top = ET.Element(root)
-    for row in rows:
-        node = ET.SubElement(top, item)
-        for key, value in row.items():
-            child = ET.SubElement(node, key)
-            if isinstance(value, bool):
-                child.text = "true" if value else "false"
-            elif isinstance(value, list):
-                child.text = ",".join(map(str, value))
-            elif value is not None:
-                child.text = str(value)
+    if item is None:
+        _fill(top, rows[0])
+    for row in rows if item is not None else ():
+        _fill(ET.SubElement(top, item), row)
     return b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(top, encoding="utf-8")
 
 
-def _answer(fmt: str, root: str, item: str, rows: list[dict], status: int = 200) -> Response:
+def _answer(fmt: str, root: str, item: str | None, rows: list[dict], status: int = 200) -> Response:
+    """A list of ``rows`` (or, with ``item`` ``None``, the one object ``rows[0]``) as JSON or XML."""
     if fmt == "xml":
         return Response(_xml(root, item, rows), status=status, mimetype="text/xml")
-    return Response(json.dumps(rows, ensure_ascii=False), status=status, mimetype="application/json")
+    body = rows if item is not None else rows[0]
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
 
 
 def error_response(status: int, message: str) -> Response:
@@ -94,9 +113,10 @@ def services(fmt):
 @open311.route(f"/services/<string(maxlength=32):code>.{_FMT}")
 @public
 def service_definition(code, fmt):
-    """A service's definition: ours take no extra attributes."""
-    desk().catalog.get(code)
-    return _answer(fmt, "service_definition", "service_definition", [{"service_code": code, "attributes": []}])
+    """A service's definition (one object, as the specification shows): ours take no extra attributes."""
+    if code not in desk().catalog:
+        raise NotFoundError(f"未知服务 no service {code!r}: see services.{fmt}")
+    return _answer(fmt, "service_definition", None, [{"service_code": code, "attributes": []}])
 
 
 def _request(issue: dict, note: str | None = None) -> dict:
@@ -202,29 +222,25 @@ def post_request(fmt):
         raise InvalidInputError("缺少 service_code (the category)")
     if not form.get("lat") or not form.get("long"):
         raise InvalidInputError("缺少位置 lat and long are required (addresses are not geocoded here)")
-    try:
-        lat, lon = float(form["lat"]), float(form["long"])
-    except ValueError as exc:
-        raise InvalidInputError("lat/long 必须是数字 lat and long must be numbers") from exc
     name = " ".join(v for v in (form.get("first_name", ""), form.get("last_name", "")) if v).strip()
     key = request.headers.get("Idempotency-Key", "").strip() or None
     if key is not None and len(key) > _MAX_KEY:
         raise InvalidInputError(f"Idempotency-Key 过长 the Idempotency-Key header is longer than {_MAX_KEY} characters")
+    values = {
+        "category": form["service_code"],
+        "description": form.get("description", ""),
+        "lon": form["long"],
+        "lat": form["lat"],
+        "address": form.get("address_string", ""),
+        "reporter_name": name,
+        "reporter_phone": form.get("phone", ""),
+    }
+    if key is not None:
+        values["external_id"] = key
+    body = load_report(values, _FIELD_NAMES)  # the JSON API's own checks: limits, plain text, numbers
+    body.pop("photos")
     photos = [(f.filename or "media", f.read()) for f in request.files.getlist("media")]
-    issue, created = desk().report(
-        scoped(),
-        form["service_code"],
-        description=form.get("description", "")[:5000],
-        lon=lon,
-        lat=lat,
-        crs="wgs84",
-        address=form.get("address_string", "")[:500],
-        reporter_name=name[:100],
-        reporter_phone=form.get("phone", "")[:32],
-        external_id=key,
-        channel="open311",
-        photos=photos,
-    )
+    issue, created = report("Idempotency-Key", channel="open311", photos=photos, **body)
     row = {
         "service_request_id": issue["id"],
         "token": issue.get("token"),

@@ -48,9 +48,9 @@ def test_services_list_and_definition_in_json_and_xml(o311):
     assert root.tag == "services" and len(root.findall("service")) == len(services)
     assert {child.tag for child in root.find("service")} == SERVICE_FIELDS
     definition = client.get("/open311/v2/services/gas_hazard.xml")
-    assert ET.fromstring(definition.data).find("service_definition/service_code").text == "gas_hazard"
+    assert ET.fromstring(definition.data).find("service_code").text == "gas_hazard"
     missing = client.get("/open311/v2/services/nothing.json")
-    assert missing.status_code == 400 and missing.get_json()[0]["code"] == 400
+    assert missing.status_code == 404 and missing.get_json()[0]["code"] == 404
 
 
 def test_post_then_read_by_id_token_and_list(o311):
