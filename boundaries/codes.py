@@ -13,7 +13,7 @@ import numpy as np
 import shapely
 
 from boundaries.errors import InvalidInputError
-from boundaries.levels import LEVELS, check_level
+from boundaries.levels import LEVELS, check_level, parent_level
 
 __all__ = [
     "CodeLayout",
@@ -82,6 +82,45 @@ class CodeLayout:
         if not 1 <= sequence < 10**width:
             raise InvalidInputError(f"sequence {sequence} does not fit in {width} digits at level {level}")
         return f"{parent_code}{sequence:0{width}d}"
+
+    def follows(self, code, level: str) -> bool:
+        """Whether ``code`` is a code of this layout at ``level`` (only ASCII digits, of the level's length)."""
+        return isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == self.length(level)
+
+    def child_problem(self, code: str, level: str, parent_code: str | None) -> str | None:
+        """Why ``code`` cannot be the code of an area at ``level`` under ``parent_code``, or ``None`` if it can.
+
+        Under a parent whose code follows the layout (at the level above), a code must extend it: the parent's
+        code followed by this level's digits. Under a parent outside the layout (Hong Kong's ``A``) or no parent,
+        any addressable code is kept as given.
+
+        Examples
+        --------
+        >>> DEFAULT_LAYOUT.child_problem("510104001001002", "grid", "510104001001") is None
+        True
+        >>> DEFAULT_LAYOUT.child_problem("A01", "street", "A") is None
+        True
+        >>> problem = DEFAULT_LAYOUT.child_problem("510104001002777", "grid", "510104001001")
+        >>> "code '510104001002777' must extend its parent's code '510104001001'" in problem
+        True
+        """
+        above = parent_level(check_level(level))
+        if not parent_code or above is None or not self.follows(parent_code, above):
+            return None
+        if self.follows(code, level) and code.startswith(parent_code):
+            return None
+        width = self.widths[LEVELS.index(level)]
+        return (
+            f"编码 {code} 须以上级编码 {parent_code} 开头并加 {width} 位数字 code {code!r} must extend its parent's "
+            f"code {parent_code!r} ({self.length(level)} digits at level {level}: {parent_code} followed by "
+            f"{width} digits)"
+        )
+
+    def check_child(self, code: str, level: str, parent_code: str | None) -> None:
+        """Raise :class:`InvalidInputError` when :meth:`child_problem` finds one."""
+        problem = self.child_problem(code, level, parent_code)
+        if problem:
+            raise InvalidInputError(problem)
 
     def check(self, code: str, level: str, parent_code: str | None = None) -> None:
         """Raise :class:`InvalidInputError` unless ``code`` is well formed for ``level`` (and ``parent_code``)."""

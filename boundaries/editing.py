@@ -141,7 +141,8 @@ def create_area(view: ScopedRegistry, code, level, name, parent_code, geometry, 
     """Add an area to the draft under ``parent_code`` (which must be in the caller's scope).
 
     The answer carries the new row's ``version`` (its ETag). An area drawn more than
-    :data:`OUTSIDE_PARENT_TOLERANCE_M2` outside its parent is refused, naming the parent.
+    :data:`OUTSIDE_PARENT_TOLERANCE_M2` outside its parent is refused, naming the parent; so is a code that does
+    not extend a parent code of the registry's layout (:meth:`~boundaries.codes.CodeLayout.child_problem`).
     """
     check_level(level)
     check_kind(kind)
@@ -163,6 +164,7 @@ def create_area(view: ScopedRegistry, code, level, name, parent_code, geometry, 
             raise InvalidInputError(
                 f"层级不匹配 a {level} must lie under a {parent_level(level)}, not a {parent[0]['level']}"
             )
+        view.registry.layout.check_child(code, level, parent_code)
         checks = _checks(store, conn, draft, code, geom, parent_code)
         _refuse_outside_parent(code, parent_code, checks["outside_parent_m2"])
         row = {"code": code, "level": level, "name": name, "kind": kind, "parent_code": parent_code}

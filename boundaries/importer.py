@@ -3,7 +3,10 @@
 The import of one level (optionally under one parent) replaces that level's set within the parent in the
 draft: areas whose code, name, kind, parent and geometry are unchanged are kept as they are, changed areas
 get a new row valid from the draft, and areas missing from the file are retired in the draft. Importing the
-same file again into the same draft gives the same result. Nothing is written when a check refuses the input.
+same file again into the same draft gives the same result, and its report counts against the draft as it stood
+before the run (a second run says every area is unchanged). Nothing is written when a check refuses the input.
+Under a parent whose code follows the registry's :class:`~boundaries.codes.CodeLayout`, every code must extend
+the parent's code; codes under other parents (Hong Kong's ``A01``) are kept as given.
 
 Blank values (missing, empty or only spaces): a blank code refuses the import, naming the features; a blank name
 falls back to the area's code, and the report lists those features (``named_by_code``).
@@ -21,7 +24,7 @@ import shapely
 from boundaries.audit import SYSTEM, Actor, record
 from boundaries.codes import is_addressable, order_west_east_north_south
 from boundaries.errors import InvalidInputError
-from boundaries.levels import check_kind, check_level, parent_level
+from boundaries.levels import LEVELS, check_kind, check_level, parent_level
 from boundaries.registry import Registry, wkb_row
 from geo import topology
 
@@ -180,6 +183,7 @@ def import_areas(
             f"编码格式错误 {len(unaddressable)} feature(s) have codes a URL cannot carry "
             f"({', '.join(unaddressable[:10])}): use 1-32 letters, digits, '-', '_' or '.'; nothing was imported"
         )
+    _check_layout(registry, codes, level, parents)
     names = _column(gdf, name_field, "name") if name_field else codes.copy()
     report.named_by_code = [{"feature": i + 1, "code": codes[i]} for i, n in enumerate(names) if not n]
     names = np.where(names == "", codes, names)
@@ -202,6 +206,23 @@ def import_areas(
     _check_rules(registry, report, geoms, codes, parents)
     _write(registry, report, level, parent, geoms, codes, names, kinds, parents, note, publish, actor)
     return report
+
+
+def _check_layout(registry, codes, level, parents) -> None:
+    """Under a parent whose code follows the layout, every code must extend it (see ``CodeLayout.child_problem``)."""
+    wrong = [
+        (i, codes[i], parents[i])
+        for i in range(len(codes))
+        if registry.layout.child_problem(codes[i], level, parents[i]) is not None
+    ]
+    if wrong:
+        listed = "; ".join(f"#{i + 1} {code!r} under {parent!r}" for i, code, parent in wrong[:10])
+        width = registry.layout.widths[LEVELS.index(level)]
+        raise InvalidInputError(
+            f"编码不以上级编码开头 {len(wrong)} feature(s) have codes that do not extend their parent's code ({listed}"
+            f"{' …' if len(wrong) > 10 else ''}): a {level} code is its parent's code followed by {width} digits; "
+            "nothing was imported"
+        )
 
 
 def _check_rules(registry, report, geoms, codes, parents) -> None:
@@ -239,31 +260,40 @@ def _gap_rows(gaps, parent_code):
     ]
 
 
+def _same_area(row: dict, attrs: dict, geom) -> bool:
+    return all(row[k] == v for k, v in attrs.items()) and shapely.equals_exact(
+        shapely.normalize(shapely.from_wkb(row["geometry"])), shapely.normalize(geom), tolerance=1e-9
+    )
+
+
 def _write(registry, report, level, parent, geoms, codes, names, kinds, parents, note, publish, actor) -> None:
     store = registry.store
     with store.transaction() as conn:
         draft = store.draft_generation_id(conn) or store.create_generation(conn, note)
         report.generation = draft
+        # the report compares with the draft as it stands (an earlier run's rows included) ...
+        before = {r["code"]: r for r in store.areas(draft, level=level, parent_code=parent, conn=conn)}
+        # ... the rows are written against the generation below it, so a run replaces the previous run's rows
         store.undo_draft_areas(conn, draft, store.draft_area_ids(conn, draft, level, parent))
         existing = {r["code"]: r for r in store.areas(draft, level=level, parent_code=parent, conn=conn)}
         rows, retire = [], []
         for i, code in enumerate(codes):
-            old = existing.pop(code, None)
             attrs = {"code": code, "level": level, "name": names[i], "kind": kinds[i], "parent_code": parents[i]}
+            shown = before.pop(code, None)
+            if shown is None:
+                report.added += 1
+            elif _same_area(shown, attrs, geoms[i]):
+                report.unchanged += 1
+            else:
+                report.changed += 1
+            old = existing.pop(code, None)
             if old is not None:
-                same = all(old[k] == v for k, v in attrs.items()) and shapely.equals_exact(
-                    shapely.normalize(shapely.from_wkb(old["geometry"])), shapely.normalize(geoms[i]), tolerance=1e-9
-                )
-                if same:
-                    report.unchanged += 1
+                if _same_area(old, attrs, geoms[i]):
                     continue
                 retire.append(old["id"])
-                report.changed += 1
-            else:
-                report.added += 1
             rows.append({**attrs, "generation_low": draft, **wkb_row(geoms[i])})
         retire += [r["id"] for r in existing.values()]
-        report.retired = len(existing)
+        report.retired = len(before)
         store.retire_areas(conn, retire, draft)
         store.insert_areas(conn, rows)
         if publish:

@@ -195,3 +195,45 @@ def test_household_counts_follow_a_building_moved_by_an_import(registry):
     assert report.updated == 1
     counts = assets.household_counts(registry)
     assert counts.loc["001", "households"] == 0 and counts.loc["002", "households"] == 30
+
+
+def test_import_areas_run_again_into_the_same_draft_reports_unchanged(registry, capsys):
+    """Outside test (lesser): the second run wrote nothing new, so its report says unchanged, not added."""
+    gdf = _squares(3, code=["001", "002", "003"], name=["甲", "乙", "丙"])
+    first = import_areas(registry, gdf, "district", code_field="code", name_field="name")
+    again = import_areas(registry, gdf, "district", code_field="code", name_field="name")
+    assert (first.added, first.changed, first.unchanged, first.retired) == (3, 0, 0, 0)
+    assert (again.added, again.changed, again.unchanged, again.retired) == (0, 0, 3, 0)
+    assert again.generation == first.generation and len(registry.store.areas(first.generation)) == 3
+    # one renamed, one dropped: counted against the draft as it stood before this run
+    third = import_areas(registry, gdf.iloc[:2].assign(name=["甲", "乙二"]), "district", code_field="code",
+                         name_field="name")  # fmt: skip
+    assert (third.added, third.changed, third.unchanged, third.retired) == (0, 1, 1, 1)
+    assert sorted(r["code"] for r in registry.store.areas(first.generation)) == ["001", "002"]
+
+
+def test_codes_under_a_layout_parent_must_extend_the_parent_code(registry):
+    """Outside test, item 10: under a parent whose code follows the layout, a code must extend it."""
+    parent = _squares(1, code=["510104001001"], name=["桂花社区"])
+    parent["geometry"] = [shapely.box(104.0, 30.6, 104.02, 30.62)]
+    import_areas(registry, parent, "community", code_field="code", publish=True)
+    cells = [shapely.box(104.0 + 0.01 * i, 30.6, 104.01 + 0.01 * i, 30.62) for i in range(2)]
+    wrong = gpd.GeoDataFrame({"code": ["510104001001001", "510104001002777"]}, geometry=cells, crs=4326)
+    with pytest.raises(InvalidInputError) as refused:
+        import_areas(registry, wrong, "grid", parent="510104001001", code_field="code")
+    assert "510104001002777" in str(refused.value) and "510104001001" in str(refused.value)
+    assert "510104001001001'" not in str(refused.value)  # the good one is not listed
+    assert registry.store.draft_generation_id() is None  # nothing written
+    good = wrong.assign(code=["510104001001001", "510104001001002"])
+    assert import_areas(registry, good, "grid", parent="510104001001", code_field="code").added == 2
+
+
+def test_codes_that_do_not_follow_the_layout_keep_working(registry):
+    """Hong Kong's district and DCCA codes (A, A01) are kept as given under parents outside the layout."""
+    district = _squares(1, code=["A"], name=["Central and Western"])
+    district["geometry"] = [shapely.box(104.0, 30.6, 104.02, 30.62)]
+    import_areas(registry, district, "district", code_field="code", publish=True)
+    cells = [shapely.box(104.0 + 0.01 * i, 30.6, 104.01 + 0.01 * i, 30.62) for i in range(2)]
+    children = gpd.GeoDataFrame({"code": ["A01", "X99"]}, geometry=cells, crs=4326)
+    report = import_areas(registry, children, "street", parent="A", code_field="code", publish=True)
+    assert report.added == 2 and sorted(registry.areas(level="street")["code"]) == ["A01", "X99"]

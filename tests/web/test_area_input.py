@@ -8,6 +8,7 @@ import shapely
 
 from accounts.tokens import create_token
 from accounts.users import find_user
+from boundaries.codes import check_code
 from boundaries.registry import Registry
 from boundaries.storage import open_store
 from tests.conftest import TEST_CONFIG, copy_demo, token_client
@@ -57,8 +58,38 @@ def test_codes_must_be_addressable_and_rings_closed(fresh):
     unclosed = {"type": "Polygon", "coordinates": [ring[:-1]]}
     answer = planner.patch(f"/api/v1/areas/{leaf}", json={"geometry": unclosed})
     assert answer.status_code == 400 and "not closed" in answer.get_json()["error"]["message"]
-    made = planner.post("/api/v1/areas", json={**body, "code": "A01.b-2_c"})
-    assert made.status_code == 201 and planner.get("/api/v1/areas/A01.b-2_c?generation=2").status_code == 200
+    assert check_code("A01.b-2_c") == "A01.b-2_c"  # addressable (under a parent outside the layout: see below)
+    made = planner.post("/api/v1/areas", json={**body, "code": f"{GRID}951"})
+    assert made.status_code == 201 and planner.get(f"/api/v1/areas/{GRID}951?generation=2").status_code == 200
+
+
+def test_a_code_must_extend_its_parents_code_under_the_layout(fresh):
+    """Outside test, item 10: a planner of 510104001001 drew a grid coded into the next community."""
+    registry, planner = fresh
+    community = "510104001001"
+    body = {"name": "x", "level": "grid", "parent_code": community, "geometry": _square(registry, GRID)}
+    for code in ("510104001002777", "5101040010", "5101040010019999", "A01", "510104001001x01"):
+        answer = planner.post("/api/v1/areas", json={**body, "code": code})
+        assert answer.status_code == 400, (code, answer.get_json())
+        message = answer.get_json()["error"]["message"]
+        assert f"code {code!r} must extend its parent's code {community!r}" in message, message
+        assert registry.store.draft_generation_id() is None
+
+
+def test_codes_outside_the_layout_keep_working_over_the_api(fresh, tmp_path):
+    """Imported codes like Hong Kong's A01 stay usable: areas below them take any addressable code."""
+    registry, _ = fresh
+    from web import create_app
+
+    admin_app = create_app({**TEST_CONFIG, "DATABASE_URL": registry.store.engine.url.render_as_string(False),
+                            "REGISTRY": registry})  # fmt: skip
+    admin = token_client(admin_app, create_token(registry, find_user(registry, "admin").id, "t", 1)[0])
+    square = shapely.geometry.mapping(shapely.box(114.15, 22.28, 114.16, 22.29))
+    made = admin.post("/api/v1/areas", json={"code": "A", "name": "中西区", "level": "district", "geometry": square})
+    assert made.status_code == 201, made.get_json()
+    inner = shapely.geometry.mapping(shapely.box(114.151, 22.281, 114.159, 22.289))
+    child = {"code": "A01.b-2_c", "name": "中环", "level": "street", "parent_code": "A", "geometry": inner}
+    assert admin.post("/api/v1/areas", json=child).status_code == 201
 
 
 def test_a_drawing_outside_the_parent_is_refused_naming_the_parent(fresh):
