@@ -12,6 +12,7 @@ Stage limits not given fall back to :data:`DEFAULT_STAGE_LIMITS`.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,17 +95,75 @@ class Catalog:
             raise InvalidInputError(f"未知事件类别 unknown category {code!r}; expected one of {known}") from None
 
 
+def _limits(code: str, limits) -> dict[str, float]:
+    """A category's stage limits: known stages, positive finite numbers of working hours."""
+    if not isinstance(limits, dict):
+        raise InvalidInputError(
+            f"类别 {code} 的 limits 应为对象 category {code!r}: limits must be an object of stage → hours"
+        )
+    out = {}
+    for stage, hours in limits.items():
+        if stage not in DEFAULT_STAGE_LIMITS:
+            raise InvalidInputError(
+                f"类别 {code} 的环节未知 category {code!r}: unknown stage {stage!r} in limits; "
+                f"stages: {', '.join(DEFAULT_STAGE_LIMITS)}"
+            )
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or not math.isfinite(hours) or hours <= 0:
+            raise InvalidInputError(
+                f"类别 {code} 的时限无效 category {code!r}: the limit of {stage} must be a positive number of "
+                f"working hours, not {hours!r}"
+            )
+        out[stage] = float(hours)
+    return out
+
+
+def _category(code: str, spec) -> Category:
+    if not isinstance(spec, dict):
+        raise InvalidInputError(
+            f"类别 {code} 应为对象 category {code!r} must be an object "
+            '({"name_zh", "name_en", "group", "limits"}), not ' + repr(spec)[:40]
+        )
+    unknown = sorted(set(spec) - {"name_zh", "name_en", "group", "limits"})
+    if unknown:
+        raise InvalidInputError(
+            f"类别 {code} 含未知键 category {code!r}: unknown key(s) {', '.join(unknown)}; "
+            "known: name_zh, name_en, group, limits"
+        )
+    names = {key: spec.get(key, code if key != "group" else "") for key in ("name_zh", "name_en", "group")}
+    for key, value in names.items():
+        if not isinstance(value, str):
+            raise InvalidInputError(f"类别 {code} 的 {key} 应为文本 category {code!r}: {key} must be text")
+    return Category(code, names["name_zh"], names["name_en"], names["group"], _limits(code, spec.get("limits", {})))
+
+
 def load_catalog(path: str | Path | None) -> Catalog:
-    """The default categories, replaced or extended by those in a JSON file."""
+    """The default categories, replaced or extended by those in a JSON file.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A JSON object of category code → ``{"name_zh", "name_en", "group", "limits"}``.
+
+    Returns
+    -------
+    Catalog
+
+    Raises
+    ------
+    InvalidInputError
+        When the file cannot be read, or a category is not an object, has an unknown key or stage, or a limit
+        that is not a positive number (the message names the category).
+    """
     categories = dict(DEFAULT_CATEGORIES)
     if path:
         try:
             data = json.loads(Path(path).read_text("utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidInputError(f"事件类别文件错误 cannot read categories {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidInputError(f"事件类别文件应为 JSON 对象 categories {path} must hold one JSON object")
         for code, spec in data.items():
-            limits = {k: float(v) for k, v in spec.get("limits", {}).items() if k in DEFAULT_STAGE_LIMITS}
-            categories[code] = Category(
-                code, spec.get("name_zh", code), spec.get("name_en", code), spec.get("group", ""), limits
-            )
+            if not code or len(code) > 32:
+                raise InvalidInputError(f"类别编码无效 category code {code!r} must have 1 to 32 characters")
+            categories[code] = _category(code, spec)
     return Catalog(categories)

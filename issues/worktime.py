@@ -71,9 +71,53 @@ def to_utc(value: datetime | None, tz: str | ZoneInfo = "Asia/Shanghai", name: s
         ) from exc
 
 
-def _parse_time(text: str) -> time:
-    hours, minutes = text.split(":")
-    return time(int(hours), int(minutes))
+def _parse_time(text) -> time:
+    """``HH:MM`` as a time of day, or :class:`InvalidInputError` naming the text."""
+    try:
+        hours, minutes = str(text).split(":")
+        if len(hours) not in (1, 2) or len(minutes) != 2:
+            raise ValueError(text)
+        return time(int(hours), int(minutes))
+    except ValueError as exc:
+        raise InvalidInputError(f"工作时段时间无效 working period time {text!r} is not HH:MM (e.g. 09:00)") from exc
+
+
+def _periods(periods) -> list[tuple[time, time]]:
+    """Working periods as sorted ``(start, end)`` times: at least one, each ending after it starts, none overlapping."""
+    if not isinstance(periods, list | tuple) or not periods:
+        raise InvalidInputError(
+            '工作时段不能为空 periods must list at least one working period, e.g. [["09:00", "12:00"]]'
+        )
+    out = []
+    for period in periods:
+        if not isinstance(period, list | tuple) or len(period) != 2:
+            raise InvalidInputError(f"工作时段应为 [开始, 结束] each of periods must be [start, end], not {period!r}")
+        start, end = _parse_time(period[0]), _parse_time(period[1])
+        if end <= start:
+            raise InvalidInputError(
+                f"工作时段结束早于开始 working period {period[0]}–{period[1]} ends before it starts "
+                "(a period may not cross midnight)"
+            )
+        out.append((start, end))
+    out.sort()
+    for (_, end), (start, _) in zip(out, out[1:], strict=False):
+        if start < end:
+            raise InvalidInputError(
+                f"工作时段重叠 working periods overlap at {start:%H:%M}: hours would be counted twice"
+            )
+    return out
+
+
+def _dates(values, name: str) -> set[date]:
+    if not isinstance(values, list | tuple):
+        raise InvalidInputError(f"{name} 应为日期列表 {name} must be a list of ISO dates (2026-10-01)")
+    out = set()
+    for value in values:
+        try:
+            out.add(date.fromisoformat(str(value)))
+        except ValueError as exc:
+            raise InvalidInputError(f"{name} 日期无效 {name}: {value!r} is not an ISO date (2026-10-01)") from exc
+    return out
 
 
 @dataclass
@@ -96,15 +140,28 @@ class WorkCalendar:
     workdays: list = field(default_factory=list)
 
     def __post_init__(self):
-        self._zone = ZoneInfo(self.tz)
-        self._periods = sorted((_parse_time(a), _parse_time(b)) for a, b in self.periods)
-        self._holidays = {date.fromisoformat(d) for d in self.holidays}
-        self._workdays = {date.fromisoformat(d) for d in self.workdays}
+        self._zone = zone(self.tz)
+        self._periods = _periods(self.periods)
+        self._holidays = _dates(self.holidays, "holidays")
+        self._workdays = _dates(self.workdays, "workdays")
 
     @classmethod
     def from_config(cls, config: dict | None) -> WorkCalendar:
-        """A calendar from the ``WORK_CALENDAR`` setting (a dict of the constructor's parameters)."""
-        return cls(**(config or {}))
+        """A calendar from the ``WORK_CALENDAR`` setting (a dict of the constructor's parameters).
+
+        Raises
+        ------
+        InvalidInputError
+            On an unknown key, a bad zone or date, and periods that are empty, inverted or overlapping.
+        """
+        config = config or {}
+        unknown = sorted(set(config) - {"tz", "periods", "holidays", "workdays"})
+        if unknown:
+            raise InvalidInputError(
+                f"未知日历参数 unknown calendar key(s) {', '.join(map(str, unknown))}; known: tz, periods, "
+                "holidays, workdays"
+            )
+        return cls(**config)
 
     def is_workday(self, day: date) -> bool:
         """Whether ``day`` is a working day."""

@@ -215,3 +215,84 @@ def test_coverage_creates_the_folder_of_its_report(demo_db, tmp_path, capsys):
     out = tmp_path / "new" / "folder" / "coverage.csv"
     assert server.main(["coverage", str(out), "--kind", "grid_station", "--db", url]) == 0
     assert out.exists()
+
+
+# -- outside findings 7 and 8: the calendar and the categories are checked when the settings are read ---------------
+@pytest.mark.parametrize(
+    ("calendar", "named"),
+    [
+        ({"tz": "Asia/Shanghai", "periods": [["18:00", "09:00"]]}, "18:00"),
+        ({"tz": "Asia/Shanghai", "periods": []}, "periods"),
+        ({"periods": [["09:00", "12:00"], ["11:00", "13:00"]]}, "overlap"),
+        ({"periods": [["9", "12:00"]]}, "HH:MM"),
+        ({"periods": "09:00-18:00"}, "periods"),
+        ({"holidays": ["2026-02-30"]}, "2026-02-30"),
+    ],
+)
+def test_a_bad_work_calendar_is_a_settings_error(calendar, named):
+    from boundaries.errors import InvalidInputError
+    from issues.worktime import WorkCalendar
+
+    with pytest.raises(SettingsError, match="WORK_CALENDAR") as caught:
+        check_settings({"WORK_CALENDAR": calendar})
+    assert named in str(caught.value)
+    with pytest.raises(InvalidInputError):
+        WorkCalendar.from_config(calendar)
+
+
+def test_a_bad_work_calendar_stops_import_issues_with_a_message(tmp_path, capsys):
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"WORK_CALENDAR": {"periods": [["18:00", "09:00"]]}}), encoding="utf-8")
+    path = tmp_path / "issues.csv"
+    path.write_text("category,lon,lat,reported_at\ndispute,104.08,30.65,2026-01-05 09:00\n", encoding="utf-8")
+    code = server.main(
+        ["import-issues", str(path), "--db", f"sqlite:///{tmp_path / 'w.db'}", "--config", str(settings)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "WORK_CALENDAR" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("spec", "named"),
+    [
+        ({"noise": {"limits": {"reported": "abc"}}}, "abc"),
+        ({"noise": "x"}, "noise"),
+        ({"noise": {"limits": {"in_progres": 3}}}, "in_progres"),
+        ({"noise": {"limits": {"in_progress": -5}}}, "-5"),
+        ({"noise": {"limits": {"in_progress": True}}}, "True"),
+        ({"noise": {"limits": ["in_progress", 3]}}, "limits"),
+        ({"noise": {"name_zh": 7}}, "name_zh"),
+        (["noise"], "object"),
+    ],
+)
+def test_a_bad_categories_file_is_a_settings_error_naming_the_category(tmp_path, spec, named):
+    from boundaries.errors import InvalidInputError
+    from issues.categories import load_catalog
+
+    path = tmp_path / "categories.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    with pytest.raises(InvalidInputError) as caught:
+        load_catalog(path)
+    assert named in str(caught.value)
+    if isinstance(spec, dict):
+        assert "noise" in str(caught.value)
+    with pytest.raises(SettingsError, match="ISSUE_CATEGORIES"):
+        check_settings({"ISSUE_CATEGORIES": str(path)})
+
+
+def test_a_good_categories_file_and_calendar_pass(tmp_path):
+    path = tmp_path / "categories.json"
+    path.write_text(json.dumps({"noise": {"name_zh": "噪音", "limits": {"in_progress": 6, "reported": 0.5}}}), "utf-8")
+    calendar = {"tz": "Asia/Shanghai", "periods": [["08:30", "12:00"], ["14:00", "17:30"]]}
+    values = {"ISSUE_CATEGORIES": str(path), "WORK_CALENDAR": calendar}
+    assert check_settings(values) == values
+    from issues.categories import load_catalog
+
+    assert load_catalog(path).get("noise").limit("in_progress") == 6.0
+
+
+def test_limits_that_never_end_on_the_calendar_are_refused(tmp_path):
+    path = tmp_path / "categories.json"
+    path.write_text(json.dumps({"slow": {"limits": {"in_progress": 100000}}}), "utf-8")
+    with pytest.raises(SettingsError, match="slow"):
+        check_settings({"ISSUE_CATEGORIES": str(path), "WORK_CALENDAR": {"periods": [["09:00", "09:01"]]}})

@@ -9,7 +9,7 @@ silently does nothing.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from flask import Flask
@@ -68,13 +68,6 @@ def _check_type(key: str, value) -> None:
             raise SettingsError(f"设置 {key} 应为对象 setting {key} must be a JSON object")
         if key == "ISSUE_CATEGORIES" and value is not None and not isinstance(value, str):
             raise SettingsError(f"设置 {key} 应为类别文件路径 setting {key} must be the path of a JSON file")
-        if key == "WORK_CALENDAR" and value is not None:
-            from issues.worktime import WorkCalendar
-
-            try:
-                WorkCalendar.from_config(value)
-            except (TypeError, ValueError, KeyError) as exc:
-                raise SettingsError(f"设置 {key} 无效 setting {key} is invalid: {exc}") from exc
         return
     if isinstance(default, bool):
         ok = isinstance(value, bool)
@@ -120,7 +113,38 @@ def check_settings(values: dict) -> dict:
         )
     for key, value in values.items():
         _check_type(key, value)
+    if values.get("WORK_CALENDAR") is not None or values.get("ISSUE_CATEGORIES") is not None:
+        _check_issue_rules(values)
     return values
+
+
+def _check_issue_rules(values: dict) -> None:
+    """Build the work calendar and load the categories as the desk will, so a bad one fails at start, not intake.
+
+    Every stage limit must also end within the ten years :meth:`WorkCalendar.add` looks ahead on this calendar.
+    """
+    from boundaries.errors import InvalidInputError
+    from issues.categories import DEFAULT_STAGE_LIMITS, load_catalog
+    from issues.worktime import WorkCalendar
+
+    try:
+        calendar = WorkCalendar.from_config(values.get("WORK_CALENDAR"))
+    except (InvalidInputError, TypeError) as exc:
+        raise SettingsError(f"设置 WORK_CALENDAR 无效 setting WORK_CALENDAR is invalid: {exc}") from exc
+    try:
+        catalog = load_catalog(values.get("ISSUE_CATEGORIES"))
+    except InvalidInputError as exc:
+        raise SettingsError(f"设置 ISSUE_CATEGORIES 无效 setting ISSUE_CATEGORIES is invalid: {exc}") from exc
+    start = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    for category in catalog:
+        stage, hours = max(((s, category.limit(s) or 0.0) for s in DEFAULT_STAGE_LIMITS), key=lambda x: x[1])
+        try:
+            calendar.add(start, hours)
+        except ValueError as exc:
+            raise SettingsError(
+                f"时限超出工作日历 category {category.code!r}: the {stage} limit of {hours:g} working hours does not "
+                "end within ten years of the WORK_CALENDAR's working time"
+            ) from exc
 
 
 def load_settings(path: str | Path | None = None) -> dict:
