@@ -140,7 +140,7 @@ def import_buildings(
     ]
     keys = [geometry_key(g) for g in geoms]
     with registry.store.transaction() as conn:
-        sync_rows(registry.store, conn, "buildings", rows, keys, _wkb_key, replace, report)
+        sync_rows(registry.store, conn, "buildings", rows, keys, _wkb_key, replace, report, geometries=list(geoms))
         _audit(conn, actor, report)
     return report
 
@@ -245,7 +245,7 @@ def import_roads(
     ]
     keys = [geometry_key(g) for g in geoms]
     with registry.store.transaction() as conn:
-        sync_rows(registry.store, conn, "roads", rows, keys, _wkb_key, replace, report)
+        sync_rows(registry.store, conn, "roads", rows, keys, _wkb_key, replace, report, geometries=list(geoms))
         _audit(conn, actor, report)
     return report
 

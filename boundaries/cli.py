@@ -77,7 +77,18 @@ def _print_asset_report(report, label: str) -> None:
         f"{r['updated']} updated, {r['unchanged']} unchanged"
         + (f", {r['removed']} removed (--replace)" if r["replace"] else "")
         + (f"; {r['merged']} pieces merged into features sharing an id" if r["merged"] else "")
+        + (
+            f"; {r['taken_over']} stored piece(s) without an id taken over by the features that cover them (removed)"
+            if r["taken_over"]
+            else ""
+        )
     )
+    if r["left"]:
+        what = r["object_type"].replace("_", " ")
+        print(
+            f"  注意 note: 文件中没有的 {r['left']} 条已存记录被保留 {r['left']} stored {what}(s) not in the file were "
+            "kept (earlier imports or pieces no feature covers); run again with --replace to remove them"
+        )
 
 
 def _import_assets(args, registry, function: str, label: str, **fields) -> None:

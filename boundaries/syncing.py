@@ -12,9 +12,15 @@ Matching rules, in one write transaction:
 - Without an id field, a feature matches a stored row with the same geometry: coordinates rounded to 1e-8 degrees
   (about 1 mm), then normalised (ring start and orientation do not matter); a service point also needs the same
   kind (a police post and a clinic may share a building).
+- With an id field, stored rows without an id that no feature matched but that a feature covers are pieces of it
+  (an earlier import without ids stored each piece clipped at a tile edge): a stored building is covered when its
+  representative point lies in the feature's footprint and at least half its area does; a stored road when at
+  least half its length lies within 1e-7 degrees (about 1 cm) of the feature's line. The feature takes them
+  over: it keeps the first one's row (and id) if it matched none, and the others are removed (``taken_over``).
 - A matched row whose values differ is updated in place (its id stays); an unmatched feature is added. With
   ``replace``, stored rows of the set (all buildings, all roads, or the service points of the imported kinds) that
-  no feature matched are removed, which also clears duplicates left by earlier imports.
+  no feature matched are removed, which also clears duplicates left by earlier imports; without it they are kept
+  and counted (``left``), so the report says they are there.
 
 Importing the same file twice therefore leaves the same rows: the second run reports every feature unchanged.
 """
@@ -31,6 +37,9 @@ import shapely
 
 from boundaries.errors import InvalidInputError
 
+#: How near a stored road piece must lie to an imported line to count as part of it (degrees, about 1 cm).
+_LINE_TOLERANCE_DEG = 1e-7
+
 __all__ = ["AssetImportReport", "geometry_key", "merge_pieces", "source_ids", "sync_rows"]
 
 
@@ -45,6 +54,8 @@ class AssetImportReport:
     unchanged: int = 0
     removed: int = 0
     merged: int = 0  # pieces merged into features sharing an id
+    taken_over: int = 0  # stored pieces without an id that a feature with an id covers: removed, it holds them
+    left: int = 0  # stored rows of the set no feature matched, kept (without replace)
     matched_by: str = "geometry"  # "geometry", or "id field NAME"
     replace: bool = False
 
@@ -109,8 +120,32 @@ def _same(old: dict, new: dict) -> bool:
     return True
 
 
+def _covers(feature, stored) -> bool:
+    """Whether an imported feature covers a stored piece (see the module docstring)."""
+    if stored.geom_type in ("Polygon", "MultiPolygon"):
+        inside = shapely.area(shapely.intersection(stored, feature))
+        return feature.covers(shapely.point_on_surface(stored)) and inside >= 0.5 * stored.area
+    near = shapely.buffer(feature, _LINE_TOLERANCE_DEG)
+    return shapely.length(shapely.intersection(stored, near)) >= 0.5 * stored.length
+
+
+def _covered_pieces(rows, geometries, candidates) -> dict[int, int]:
+    """For stored rows without an id (``candidates``), the feature (index into ``rows``) that covers each."""
+    with_id = [i for i, row in enumerate(rows) if row.get("ref") is not None]
+    if not candidates or not with_id:
+        return {}
+    features = np.asarray([geometries[i] for i in with_id], dtype=object)
+    stored = np.asarray(shapely.from_wkb([bytes(row["geometry"]) for row in candidates]), dtype=object)
+    found: dict[int, int] = {}
+    hits = shapely.STRtree(features).query(stored, predicate="intersects")
+    for c, f in zip(*hits, strict=True):
+        if int(c) not in found and _covers(features[f], stored[c]):
+            found[int(c)] = with_id[int(f)]
+    return found
+
+
 def sync_rows(store, conn, table_name: str, rows: list[dict], keys: list, existing_key, replace: bool, report,
-              kinds=None) -> None:  # fmt: skip
+              kinds=None, geometries=None) -> None:  # fmt: skip
     """Match ``rows`` (new values, ``ref`` set or ``None``) to stored rows in ``conn`` and write the difference.
 
     Parameters
@@ -130,6 +165,9 @@ def sync_rows(store, conn, table_name: str, rows: list[dict], keys: list, existi
         Counts are added to it.
     kinds : iterable of str, optional
         The set of service points an import covers (its kinds).
+    geometries : list of shapely geometries, optional
+        The new rows' footprints or lines (WGS84): with ids, stored pieces without an id that a feature covers
+        are taken over by it (buildings and roads; service points are not merged, so they pass none).
     """
     existing = store.asset_rows(conn, table_name, kinds=kinds)
     by_ref, by_key = {}, {}
@@ -146,23 +184,37 @@ def sync_rows(store, conn, table_name: str, rows: list[dict], keys: list, existi
                 return row
         return None
 
-    inserts, updates = [], []
+    rows = [row if row["ref"] is not None else {k: v for k, v in row.items() if k != "ref"} for row in rows]
+    matched = []
     for row, key in zip(rows, keys, strict=True):
-        if row["ref"] is not None:
-            old = take(by_ref.get(row["ref"])) or take(by_key.get(key), want_no_ref=True)
+        if row.get("ref") is not None:
+            matched.append(take(by_ref.get(row["ref"])) or take(by_key.get(key), want_no_ref=True))
         else:
-            row = {k: v for k, v in row.items() if k != "ref"}  # a geometry match keeps the stored id
-            old = take(by_key.get(key))
+            matched.append(take(by_key.get(key)))  # a geometry match keeps the stored id
+    taken = []
+    if geometries is not None:
+        pieces = [row for row in existing if row["id"] not in claimed and row["ref"] is None]
+        for c, i in sorted(_covered_pieces(rows, geometries, pieces).items()):
+            claimed.add(pieces[c]["id"])
+            if matched[i] is None:
+                matched[i] = pieces[c]  # the merged feature keeps the first piece's row (and its id)
+            else:
+                taken.append(pieces[c]["id"])
+    inserts, updates = [], []
+    for row, old in zip(rows, matched, strict=True):
         if old is None:
             inserts.append(row)
         elif _same(old, row):
             report.unchanged += 1
         else:
             updates.append({**row, "id": old["id"]})
-    report.added, report.updated = len(inserts), len(updates)
+    report.added, report.updated, report.taken_over = len(inserts), len(updates), len(taken)
     store.update_rows(conn, table_name, updates)
     store.insert_rows(conn, table_name, inserts)
+    gone = [row["id"] for row in existing if row["id"] not in claimed]
     if replace:
-        gone = [row["id"] for row in existing if row["id"] not in claimed]
         store.delete_rows(conn, table_name, gone)
         report.removed = len(gone)
+    else:
+        report.left = len(gone)
+    store.delete_rows(conn, table_name, taken)

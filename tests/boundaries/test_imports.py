@@ -237,3 +237,70 @@ def test_codes_that_do_not_follow_the_layout_keep_working(registry):
     children = gpd.GeoDataFrame({"code": ["A01", "X99"]}, geometry=cells, crs=4326)
     report = import_areas(registry, children, "street", parent="A", code_field="code", publish=True)
     assert report.added == 2 and sorted(registry.areas(level="street")["code"]) == ["A01", "X99"]
+
+
+def _pieces() -> gpd.GeoDataFrame:
+    """Three buildings, the first clipped into two pieces at a tile edge (both pieces carry its id)."""
+    whole = _buildings(3)
+    first = whole.geometry[0]
+    minx, miny, maxx, maxy = first.bounds
+    mid = (minx + maxx) / 2
+    left, right = shapely.clip_by_rect(first, minx, miny, mid, maxy), shapely.clip_by_rect(first, mid, miny, maxx, maxy)
+    rows = [whole.iloc[0].to_dict() | {"geometry": left}, whole.iloc[0].to_dict() | {"geometry": right}]
+    rows += [whole.iloc[i].to_dict() for i in (1, 2)]
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326).drop(columns="households")
+
+
+def _totals(registry) -> tuple[int, int]:
+    stored = registry.store.buildings(geometry=False)
+    return len(stored), sum(b["households"] for b in stored)
+
+
+def test_switching_to_an_id_field_takes_over_the_pieces_stored_without_ids(registry, tmp_path):
+    """Outside test, item 9: pieces stored without an id that a merged feature covers are taken over, not left."""
+    empty = Registry(open_store(f"sqlite:///{tmp_path / 'empty.db'}"))
+    assets.import_buildings(empty, _pieces(), id_field="bid")
+    assert _totals(empty)[0] == 3
+    first = assets.import_buildings(registry, _pieces())
+    assert _counts(first) == (4, 0, 0, 0)
+    report = assets.import_buildings(registry, _pieces(), id_field="bid")
+    assert _totals(registry) == _totals(empty)
+    assert report.merged == 1 and report.taken_over == 1 and report.left == 0
+    assert (report.added, report.updated) == (0, 3)  # the merged building kept one piece's row, the other is gone
+    assert {b["ref"] for b in registry.store.buildings(geometry=False)} == {"b0", "b1", "b2"}
+    again = assets.import_buildings(registry, _pieces(), id_field="bid")
+    assert _counts(again) == (0, 0, 3, 0) and again.taken_over == 0
+
+
+def test_stored_rows_the_file_does_not_hold_are_counted_and_named_in_the_report(registry, capsys, tmp_path):
+    """Rows no feature matched stay (without --replace); the report says how many, and that --replace removes them."""
+    extra = _buildings(4).iloc[3:]
+    assets.import_buildings(registry, extra)
+    report = assets.import_buildings(registry, _pieces(), id_field="bid")
+    assert report.left == 1 and report.removed == 0 and _totals(registry)[0] == 4
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    path = tmp_path / "b.geojson"
+    _pieces().to_file(path, driver="GeoJSON")
+    extra.to_file(tmp_path / "extra.geojson", driver="GeoJSON")
+    assert server.main(["--db", url, "import-buildings", str(tmp_path / "extra.geojson")]) == 0
+    assert server.main(["--db", url, "import-buildings", str(path), "--id-field", "bid"]) == 0
+    out = capsys.readouterr().out
+    assert "1 stored building(s) not in the file were kept" in out and "--replace" in out
+    assert server.main(["--db", url, "import-buildings", str(path), "--id-field", "bid", "--replace"]) == 0
+    assert "1 removed (--replace)" in capsys.readouterr().out
+
+
+@pytest.mark.realdata
+def test_lujiazui_switching_to_the_id_field_matches_an_import_into_an_empty_store(tmp_path, capsys):
+    """Outside test, item 9, on the real file: import without ids, then with --id-field id (no --replace)."""
+    source = str(shared_file("lujiazui/buildings.geojson"))
+    totals = []
+    for name, runs in (("empty", [["--id-field", "id"]]), ("switched", [[], ["--id-field", "id"]])):
+        url = f"sqlite:///{tmp_path / name}.db"
+        for extra in runs:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the OSM extract repeats feature ids; pyogrio says so
+                assert server.main(["--db", url, "import-buildings", source, "--height-field", "height", *extra]) == 0
+        totals.append(_totals(Registry(open_store(url))))
+    assert totals[0] == totals[1] and totals[0][0] == 1450
+    assert "0 stored building(s) not in the file" not in capsys.readouterr().out  # nothing left: not mentioned
