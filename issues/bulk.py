@@ -58,6 +58,10 @@ ALIASES = {
 }
 _REQUIRED = ("category", "lon", "lat", "reported_at")
 _CHUNK = 20_000
+#: Times before this year are refused (the People's Republic's records start in 1949; earlier years are typos).
+EARLIEST_YEAR = 1949
+#: How far after "now" a time may lie (clocks of phones and servers differ a little).
+FUTURE_SLACK = pd.Timedelta(days=1)
 _UNREADABLE = "时间无法识别 unreadable time (e.g. 2024-05-01 09:30, or 2024-05-01T09:30:00-07:00)"
 
 
@@ -110,29 +114,45 @@ def _columns(frame: pd.DataFrame) -> pd.DataFrame:
     return out[list(ALIASES)].fillna("").astype(str).apply(lambda s: s.str.strip())
 
 
-def _times(values: pd.Series, tz: ZoneInfo) -> tuple[pd.Series, pd.Series]:
-    """Each time to UTC, with its own offset, or read in ``tz`` without one; and a problem per row (or "")."""
+def _times(values: pd.Series, tz: ZoneInfo, now: datetime) -> tuple[pd.Series, pd.Series]:
+    """Each time to UTC, with its own offset, or read in ``tz`` without one; and a problem per row (or "").
+
+    A time before :data:`EARLIEST_YEAR` or more than :data:`FUTURE_SLACK` after ``now`` is implausible (a
+    mistyped year, or a year the local zone only knows in local mean time) and is an error of its row, as is
+    any time pandas or Python cannot represent; such a time is never converted, so it can neither overflow nor
+    come out shifted.
+    """
     text = values.where(values != "")
     try:
         parsed = pd.to_datetime(text, errors="coerce", format="mixed")
-    except (ValueError, TypeError):  # offsets differ between rows, or only some rows have one: one by one
+    except (ValueError, TypeError, OverflowError):  # offsets differ between rows, or only some have one
         parsed = None
     if parsed is None:
-        one = {v: _one_time(v, tz) for v in text.dropna().unique()}
+        one = {v: _one_time(v, tz, now) for v in text.dropna().unique()}
         stamps = [one.get(v) if isinstance(v, str) else None for v in text]
         readable = pd.Series([s is not _BAD for s in stamps], index=values.index)
-        utc = pd.to_datetime(
-            pd.Series([None if s is _BAD else s for s in stamps], index=values.index, dtype=object), utc=True
-        )
+        implausible = pd.Series([s is _IMPLAUSIBLE for s in stamps], index=values.index)
+        good = [s.as_unit("us") if isinstance(s, pd.Timestamp) else None for s in stamps]
+        utc = pd.to_datetime(pd.Series(good, index=values.index, dtype=object), utc=True)
     else:
         readable = parsed.notna()
+        implausible = readable & ~parsed.dt.year.between(EARLIEST_YEAR, now.year + 1)
+        parsed = parsed.where(~implausible)  # never converted: no overflow near year 1 or 9999
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             utc = parsed.dt.tz_convert("UTC")
         else:
             utc = parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+    earliest = pd.Timestamp(datetime(EARLIEST_YEAR, 1, 1), tz=tz)
+    out_of_range = utc.notna() & ((utc < earliest) | (utc > pd.Timestamp(now) + FUTURE_SLACK))
+    implausible |= out_of_range
+    utc = utc.where(~out_of_range)
     problem = pd.Series("", index=values.index, dtype=object)
     problem[text.notna() & ~readable] = _UNREADABLE
-    problem[text.notna() & readable & utc.isna()] = (
+    problem[text.notna() & readable & implausible] = (
+        f"时间不合理 implausible time: it must fall between {EARLIEST_YEAR} and one day from now "
+        "(check the year and the UTC offset)"
+    )
+    problem[text.notna() & readable & ~implausible & utc.isna()] = (
         f"该时刻在时区 {tz.key} 不存在或有歧义（夏令时切换） the time does not exist or is ambiguous in {tz.key} "
         "(a daylight-saving change): give its UTC offset"
     )
@@ -140,15 +160,23 @@ def _times(values: pd.Series, tz: ZoneInfo) -> tuple[pd.Series, pd.Series]:
 
 
 _BAD = object()
+_IMPLAUSIBLE = object()
 
 
-def _one_time(value: str, tz: ZoneInfo):
+def _one_time(value: str, tz: ZoneInfo, now: datetime):
+    """One time as a UTC Timestamp.
+
+    ``_BAD`` if unreadable, ``_IMPLAUSIBLE`` outside the years accepted, ``None`` if it does not exist or is
+    ambiguous in ``tz``.
+    """
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError):
         return _BAD
     if pd.isna(stamp):
         return _BAD
+    if not EARLIEST_YEAR <= stamp.year <= now.year + 1:
+        return _IMPLAUSIBLE
     if stamp.tzinfo is None:
         try:
             stamp = stamp.tz_localize(tz, ambiguous="raise", nonexistent="raise")
@@ -157,7 +185,7 @@ def _one_time(value: str, tz: ZoneInfo):
     return stamp.tz_convert("UTC")
 
 
-def _check(frame: pd.DataFrame, desk: IssueDesk, default_crs: str, tz: ZoneInfo):
+def _check(frame: pd.DataFrame, desk: IssueDesk, default_crs: str, tz: ZoneInfo, now: datetime):
     errors: list[dict] = []
 
     def bad(mask, column, message):
@@ -182,8 +210,8 @@ def _check(frame: pd.DataFrame, desk: IssueDesk, default_crs: str, tz: ZoneInfo)
     bad(~swapped & lat.notna() & ~lat.between(-90, 90), "lat", "纬度超出范围 latitude out of range")
     bad(lon.notna() & ~lon.between(-180, 180), "lon", "经度超出范围 longitude out of range")
     (reported, reported_problem), (closed, closed_problem) = (
-        _times(frame["reported_at"], tz),
-        _times(frame["closed_at"], tz),
+        _times(frame["reported_at"], tz, now),
+        _times(frame["closed_at"], tz, now),
     )
     bad(frame["reported_at"] == "", "reported_at", "缺少上报时间 the time reported is missing")
     for column, problem in (("reported_at", reported_problem), ("closed_at", closed_problem)):
@@ -250,7 +278,7 @@ def import_issues(
     tz = zone(timezone or desk.calendar.tz)
     frame = _columns(frame).reset_index(drop=True)
     report = BulkReport(rows=len(frame), timezone=tz.key)
-    errors, cols, lon, lat = _check(frame, desk, default_crs, tz)
+    errors, cols, lon, lat = _check(frame, desk, default_crs, tz, desk.clock())
     if errors:
         report.errors = sorted(errors, key=lambda e: (e["row"], e["column"]))
         return report

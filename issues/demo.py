@@ -6,7 +6,7 @@ have something to show on first start.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -38,12 +38,12 @@ def load_demo_issues(desk: IssueDesk, n: int = 120, seed: int = 2026, actor: Act
     micro = desk.registry.areas(level="micro_grid")
     picks = micro.iloc[rng.integers(0, len(micro), n)]
     points = shapely.point_on_surface(picks.geometry.values)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = desk.clock().replace(microsecond=0)
     reported = [now - timedelta(minutes=int(m)) for m in rng.integers(60, 30 * 24 * 60, n)]
     categories = rng.choice(list(_TEXTS), n)
     states = rng.choice(_STATES, n)
     closed = [
-        (r + timedelta(hours=float(h))).isoformat() if s == "closed" else ""
+        min(r + timedelta(hours=float(h)), now).isoformat() if s == "closed" else ""  # closed by now
         for r, h, s in zip(reported, rng.uniform(1, 72, n), states, strict=True)
     ]
     frame = pd.DataFrame(

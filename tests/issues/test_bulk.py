@@ -91,3 +91,60 @@ def test_demo_issues_cover_every_state_and_land_in_micro_grids(demo_db, tmp_path
     assert {r.state for r in rows} >= {"closed", "reported", "dispatched", "in_progress"}
     assert all(r.micro_grid_code for r in rows)
     assert all((r.due_at is None) == (r.state == "closed") for r in rows)
+
+
+# -- outside finding 5: out-of-range times are row errors, never a traceback or a silent shift ------------------------
+BAD_TIMES = [
+    "0001-01-01T00:00:00+14:00",
+    "0000-01-01",
+    "9999-12-31T23:59:59-14:00",
+    "1500-01-01 09:00",
+    "2999-01-01 09:00",
+    "1948-12-31T23:00:00+08:00",
+    "2026-11-25T09:00:00+08:00",  # two days after the clock of the tests
+]
+
+
+@pytest.mark.parametrize("bad", BAD_TIMES)
+@pytest.mark.parametrize("neighbour", [None, "2025-03-01T09:00:00+08:00", "2025-03-01 09:00", "2025-03-01T01:00:00Z"])
+def test_implausible_times_are_row_errors(world, bad, neighbour):
+    import pandas as pd
+
+    from issues.bulk import import_issues
+
+    _, lon, lat = world.point()
+    times = [bad] if neighbour is None else [neighbour, bad]
+    frame = pd.DataFrame(
+        {"category": "dispute", "lon": str(lon), "lat": str(lat), "reported_at": times, "state": "reported"}
+    )
+    report = import_issues(world.desk, frame)
+    bad_row = len(times) + 1
+    assert [(e["row"], e["column"]) for e in report.errors] == [(bad_row, "reported_at")], report.errors
+    assert report.errors[0]["value"] == bad and report.imported == 0
+    assert "1949" in report.errors[0]["message"] or "unreadable" in report.errors[0]["message"]
+    assert _count(world.registry) == 0
+
+
+def test_implausible_closing_times_are_row_errors_and_plausible_ones_pass(world):
+    import pandas as pd
+
+    from issues.bulk import import_issues
+
+    _, lon, lat = world.point()
+    frame = pd.DataFrame(
+        {
+            "category": "dispute",
+            "lon": str(lon),
+            "lat": str(lat),
+            "reported_at": ["1949-10-01T10:00:00+08:00", "2026-11-23T10:00:00+08:00", "2020-01-01 09:00"],
+            "closed_at": ["1949-10-02T10:00:00+08:00", "", "0000-01-01"],
+        }
+    )
+    report = import_issues(world.desk, frame)
+    assert [(e["row"], e["column"]) for e in report.errors] == [(4, "closed_at")]
+    assert "1949" in report.errors[0]["message"]
+    report = import_issues(world.desk, frame.iloc[:2])
+    assert report.errors == [] and report.imported == 2
+    with world.registry.store.engine.connect() as conn:
+        created = sorted(conn.execute(sa.select(t.issues.c.created_at)).scalars())
+    assert [c.replace(tzinfo=None).isoformat() for c in created] == ["1949-10-01T02:00:00", "2026-11-23T02:00:00"]

@@ -193,9 +193,16 @@ def test_imported_open_issues_are_routed_and_not_escalated_retroactively(world):
 
     assert world.desk.escalate_overdue() == 0  # the next start: no burst
     world.clock.now += timedelta(days=1)
-    assert world.desk.escalate_overdue() == 1  # only the issue that became late while in the system
+    moved = world.desk.escalate_overdue()  # only issues that became late while in the system
+    e = t.issue_events.c
+    with world.registry.store.engine.connect() as conn:
+        escalated = conn.execute(sa.select(e.issue_id, e.stage_due_at).where(e.action == "escalate")).all()
+        entered = dict(conn.execute(sa.select(e.issue_id, e.at).where(e.action == "import")).all())
+    assert moved == len(escalated) and fresh["id"] in {i for i, _ in escalated}
+    assert imported["id"] not in {i for i, _ in escalated}  # late before it was imported: history
+    assert all(due > entered[i] for i, due in escalated if i in entered)
     assert get_issue(world.view, fresh["id"])["level"] == "grid"
-    assert dict(levels()) == {"micro_grid": 62, "grid": 1}
+    assert dict(levels()) == {"micro_grid": 63 - moved, "grid": moved}
     # once someone works the imported issue, its new stage runs on the clock like any other
     world.desk.act(world.view, imported["id"], "start")
     world.clock.now += timedelta(days=7)
