@@ -36,6 +36,7 @@ from geo.errors import GeoError
 from issues.desk import HAZARD_LEVELS, IssueDesk
 from issues.escalation import IMPORT_ACTION
 from issues.locating import place_points
+from issues.text import FORBIDDEN_CHARACTERS, TEXT_LIMITS, text_problem
 from issues.workflow import ACTIVE_STATES, LADDER, STATE_NAMES_ZH, STATES
 from issues.worktime import zone
 
@@ -220,6 +221,13 @@ def _check(frame: pd.DataFrame, desk: IssueDesk, default_crs: str, tz: ZoneInfo,
     bad(closed.notna() & reported.notna() & (closed < reported), "closed_at", "结案早于上报 closed before reported")
     ext = frame["external_id"]
     bad((ext != "") & ext.duplicated(keep=False), "external_id", "外部编号重复 duplicate external id in the file")
+    for column, limit in TEXT_LIMITS.items():
+        if column not in frame.columns:
+            continue
+        bad(frame[column].str.len() > limit, column, f"文本过长 longer than {limit} characters")
+        forbidden = frame[column].str.contains(FORBIDDEN_CHARACTERS.pattern, regex=True)
+        for i in np.flatnonzero(forbidden.to_numpy(bool)):
+            bad(np.arange(len(frame)) == i, column, f"文本无效 {text_problem(frame[column].iat[i])}")
     crs = frame["crs"].replace("", default_crs)
     x, y = lon.to_numpy(float).copy(), lat.to_numpy(float).copy()
     usable = np.isfinite(x) & np.isfinite(y) & lon.between(-180, 180).to_numpy() & lat.between(-90, 90).to_numpy()

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["FORBIDDEN_CHARACTERS", "FORMULA_PREFIXES", "text_problem", "spreadsheet_cell", "xml_text"]
+__all__ = ["FORBIDDEN_CHARACTERS", "FORMULA_PREFIXES", "TEXT_LIMITS", "text_problem", "spreadsheet_cell", "xml_text"]
+
+#: Longest text of each field of an issue, in characters (intake over the API and Open311, and bulk import).
+TEXT_LIMITS = {"description": 5000, "address": 500, "reporter_name": 100, "reporter_phone": 32, "external_id": 64}
 
 #: Characters refused in reports: C0 controls but tab, LF and CR; lone surrogates; the non-characters U+FFFE/F.
 FORBIDDEN_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

@@ -17,7 +17,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from issues.desk import HAZARD_LEVELS, IssueDesk, ReusedKeyError
 from issues.exports import EXPORT_TYPES, export_file
 from issues.queries import export_frame, get_issue, issue_stats, list_issues, photo
-from issues.text import text_problem
+from issues.text import TEXT_LIMITS, text_problem
 from issues.workflow import ACTIONS, STATES
 from web.access import allow, authenticated, caller, scoped
 from web.api import MAX_ID
@@ -59,7 +59,7 @@ class IssueCreate(Schema):
     """A report from the field: where (lon/lat in a CRS, or a building), what, who."""
 
     category = Text(required=True, validate=validate.Length(min=1, max=32))
-    description = Text(load_default="", validate=validate.Length(max=5000))
+    description = Text(load_default="", validate=validate.Length(max=TEXT_LIMITS["description"]))
     lon = fields.Float(allow_nan=False, metadata={"description": "longitude in `crs` (not needed with building_id)"})
     lat = fields.Float(allow_nan=False, metadata={"description": "latitude in `crs`"})
     crs = Text(
@@ -68,11 +68,14 @@ class IssueCreate(Schema):
         metadata={"description": "wgs84 | cgcs2000 | gcj02 | bd09"},
     )
     building_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
-    external_id = Text(validate=validate.Length(max=64), metadata={"description": "the channel's id: idempotent"})
-    address = Text(load_default="", validate=validate.Length(max=500))
+    external_id = Text(
+        validate=validate.Length(max=TEXT_LIMITS["external_id"]),
+        metadata={"description": "the channel's id: idempotent"},
+    )
+    address = Text(load_default="", validate=validate.Length(max=TEXT_LIMITS["address"]))
     hazard_level = fields.String(load_default="general", validate=validate.OneOf(list(HAZARD_LEVELS)))
-    reporter_name = Text(load_default="", validate=validate.Length(max=100))
-    reporter_phone = Text(load_default="", validate=validate.Length(max=32))
+    reporter_name = Text(load_default="", validate=validate.Length(max=TEXT_LIMITS["reporter_name"]))
+    reporter_phone = Text(load_default="", validate=validate.Length(max=TEXT_LIMITS["reporter_phone"]))
     photos = fields.List(fields.Nested(PhotoData), load_default=list, validate=validate.Length(max=9))
 
 

@@ -148,3 +148,24 @@ def test_implausible_closing_times_are_row_errors_and_plausible_ones_pass(world)
     with world.registry.store.engine.connect() as conn:
         created = sorted(conn.execute(sa.select(t.issues.c.created_at)).scalars())
     assert [c.replace(tzinfo=None).isoformat() for c in created] == ["1949-10-01T02:00:00", "2026-11-23T02:00:00"]
+
+
+def test_text_is_checked_as_at_intake(world):
+    import pandas as pd
+
+    from issues.bulk import import_issues
+
+    _, lon, lat = world.point()
+    frame = pd.DataFrame(
+        {
+            "category": "dispute",
+            "lon": str(lon),
+            "lat": str(lat),
+            "reported_at": "2025-03-01 09:00",
+            "description": ["好", "nul\x00x", "好"],
+            "reporter_name": ["张三", "李四", "名" * 101],
+        }
+    )
+    report = import_issues(world.desk, frame)
+    assert [(e["row"], e["column"]) for e in report.errors] == [(3, "description"), (4, "reporter_name")]
+    assert "U+0000" in report.errors[0]["message"] and _count(world.registry) == 0
