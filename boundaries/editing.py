@@ -19,7 +19,7 @@ from boundaries.registry import wkb_row
 from boundaries.scope import ScopedRegistry
 from boundaries.versions import area_version, check_version, row_version
 from geo import topology
-from geo.crs import check_lonlat
+from geo.crs import WGS84, check_area_of_use, check_lonlat, geometries_to_wgs84, normalize_crs
 
 __all__ = [
     "create_area",
@@ -65,8 +65,12 @@ def _closed_rings(geometry: dict) -> None:
                 )
 
 
-def _polygon(geometry) -> shapely.Geometry:
-    """A valid WGS84 polygon from GeoJSON (dict) or shapely, or a clear error."""
+def _polygon(geometry, crs=WGS84) -> shapely.Geometry:
+    """A valid WGS84 polygon from GeoJSON (dict) or shapely in ``crs``, or a clear error.
+
+    Coordinates must lie where ``crs`` can describe them (:func:`geo.crs.check_area_of_use`: lon/lat range with
+    a hint when swapped; for an EPSG code its area of use); they are converted to WGS84 before any other check.
+    """
     if isinstance(geometry, dict):
         _closed_rings(geometry)
     try:
@@ -78,6 +82,9 @@ def _polygon(geometry) -> shapely.Geometry:
     coords = shapely.get_coordinates(geom)
     if not np.isfinite(coords).all():
         raise InvalidInputError("坐标不是有限数 coordinates must be finite numbers")
+    check_area_of_use(coords[:, 0], coords[:, 1], crs, "区域边界 area boundary")
+    geom = geometries_to_wgs84(np.array([geom], dtype=object), crs)[0]
+    coords = shapely.get_coordinates(geom)
     check_lonlat(coords[:, 0], coords[:, 1], "区域边界 area boundary")
     reasons = topology.invalid_reasons(np.array([geom], dtype=object))
     if reasons:
@@ -137,9 +144,10 @@ def _state(draft: int, row: dict) -> dict:
     return {"generation": draft, "area": _as_record(row)}
 
 
-def create_area(view: ScopedRegistry, code, level, name, parent_code, geometry, kind="general") -> dict:
+def create_area(view: ScopedRegistry, code, level, name, parent_code, geometry, kind="general", crs=WGS84) -> dict:
     """Add an area to the draft under ``parent_code`` (which must be in the caller's scope).
 
+    ``geometry`` is in ``crs`` (see :func:`geo.crs.normalize_crs`; default WGS84) and stored in WGS84.
     The answer carries the new row's ``version`` (its ETag). An area drawn more than
     :data:`OUTSIDE_PARENT_TOLERANCE_M2` outside its parent is refused, naming the parent; so is a code that does
     not extend a parent code of the registry's layout (:meth:`~boundaries.codes.CodeLayout.child_problem`).
@@ -150,7 +158,7 @@ def create_area(view: ScopedRegistry, code, level, name, parent_code, geometry, 
     if not code or not name:
         raise InvalidInputError("编码和名称不能为空 code and name are required")
     check_code(code)
-    geom = _polygon(geometry)
+    geom = _polygon(geometry, normalize_crs(crs))
     store = view.registry.store
     with store.transaction() as conn:
         draft = drafts.open_draft(store, conn)
@@ -174,8 +182,8 @@ def create_area(view: ScopedRegistry, code, level, name, parent_code, geometry, 
     return {"generation": draft, "area": row, "checks": checks, "version": version}
 
 
-def update_area(view: ScopedRegistry, code, name=None, kind=None, geometry=None, if_match=None) -> dict:
-    """Change an area's name, kind and/or boundary in the draft.
+def update_area(view: ScopedRegistry, code, name=None, kind=None, geometry=None, if_match=None, crs=WGS84) -> dict:
+    """Change an area's name, kind and/or boundary (given in ``crs``, as in :func:`create_area`) in the draft.
 
     ``if_match``: the versions (ETags) the caller accepts, ``{"*"}``, or ``None`` (no condition); a stale one
     is refused with :class:`~boundaries.versions.PreconditionFailedError` carrying the current state.
@@ -186,7 +194,8 @@ def update_area(view: ScopedRegistry, code, name=None, kind=None, geometry=None,
         check_kind(kind)
     if name is not None and not str(name).strip():
         raise InvalidInputError("名称不能为空 name must not be empty")
-    geom = _polygon(geometry) if geometry is not None else None
+    crs = normalize_crs(crs)
+    geom = _polygon(geometry, crs) if geometry is not None else None
     store = view.registry.store
     with store.transaction() as conn:
         draft = drafts.open_draft(store, conn)

@@ -22,7 +22,7 @@ from boundaries.codes import DEFAULT_LAYOUT, CodeLayout
 from boundaries.errors import NoGenerationError, NotFoundError
 from boundaries.levels import LEVELS, check_level
 from boundaries.storage import Store
-from geo.crs import check_lonlat, to_wgs84
+from geo.crs import check_area_of_use, check_lonlat, normalize_crs, to_wgs84
 from geo.locate import AMBIGUOUS, PolygonIndex
 
 __all__ = ["Registry", "frame_from_rows", "wkb_row"]
@@ -296,6 +296,9 @@ class Registry:
         return {"code": code[0], "name": name[0], "status": str(status[0]), "on_boundary": bool(on_boundary[0])}
 
     def _locate_arrays(self, lon, lat, level, generation, crs):
+        crs = normalize_crs(crs)
+        if not isinstance(crs, str):  # an EPSG code: the points must lie where it can describe them
+            check_area_of_use(lon, lat, crs, "点坐标 point")
         lon, lat = to_wgs84(lon, lat, crs)
         lon, lat = np.atleast_1d(lon).ravel(), np.atleast_1d(lat).ravel()
         check_lonlat(lon, lat, "点坐标 point")

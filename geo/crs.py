@@ -8,7 +8,10 @@ Weige stores everything in WGS84 longitude/latitude (EPSG:4326). Inputs name the
   We implement the published algorithm (the leaked ``Converter.java`` / ``eviltransform`` formulae, Krasovsky
   ellipsoid) vectorised in numpy, and invert it by fixed-point iteration to below 1e-9 degrees (< 0.1 mm),
   because no PyPI package offers a vectorised, precise inverse.
-* Any other CRS that pyproj understands (``EPSG:4544``, ``EPSG:32648`` ...) goes through pyproj.
+* Any other CRS that pyproj understands (``EPSG:4544``, ``EPSG:32648`` ...) goes through pyproj. Coordinates
+  given in such a CRS must lie where it can describe them (:func:`check_area_of_use`): converted, within
+  :data:`AREA_OF_USE_MARGIN_DEG` of the CRS's area of use, and, for a projected CRS, not all within ±180/±90
+  (longitude/latitude declared as metres, which PROJ converts without complaint to a point near the equator).
 
 Metric work uses :func:`metric_crs`: the CGCS2000 3-degree Gauss-Krüger zone for points in China, else UTM.
 """
@@ -40,6 +43,9 @@ __all__ = [
     "geometries_from_wgs84",
     "metric_crs",
     "check_lonlat",
+    "outside_area_of_use",
+    "check_area_of_use",
+    "AREA_OF_USE_MARGIN_DEG",
 ]
 
 WGS84 = "wgs84"
@@ -330,3 +336,80 @@ def check_lonlat(lon, lat, what: str = "coordinates") -> None:
         if abs(lat.flat[i]) > 90 and abs(lon.flat[i]) <= 90:
             message += " — 经纬度可能颠倒 longitude and latitude look swapped: give longitude first"
         raise CoordinateRangeError(message)
+
+
+#: How far (degrees) converted coordinates may lie outside their CRS's area of use before they are refused:
+#: wide enough for data slightly beyond a 3-degree zone, far narrower than the error of a wrongly declared CRS.
+AREA_OF_USE_MARGIN_DEG = 5.0
+
+
+def _area_of_use(crs: pyproj.CRS):
+    try:
+        return crs.area_of_use
+    except pyproj.exceptions.CRSError:  # pragma: no cover - PROJ without its database
+        return None
+
+
+def outside_area_of_use(x, y, crs) -> np.ndarray:
+    """Which points, given in ``crs``, are not where ``crs`` can describe them.
+
+    For the named systems (``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09``) only the longitude/latitude range is
+    checked. For any other CRS a point is refused when its conversion to WGS84 is not finite or out of range,
+    when it lies more than :data:`AREA_OF_USE_MARGIN_DEG` outside the CRS's area of use (pyproj's
+    ``CRS.area_of_use``), or, for a projected CRS, when ``|x| <= 180`` and ``|y| <= 90`` (longitude/latitude
+    given as metres).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    crs = normalize_crs(crs)
+    x, y = _arrays(x, y)
+    x, y = np.atleast_1d(x).ravel(), np.atleast_1d(y).ravel()
+    if isinstance(crs, str):
+        return ~(np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180) & (np.abs(y) <= 90))
+    with np.errstate(invalid="ignore"):
+        lon, lat = to_wgs84(x, y, crs)
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    bad = ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
+    if crs.is_projected:
+        bad |= (np.abs(x) <= 180) & (np.abs(y) <= 90)
+    area = _area_of_use(crs)
+    if area is not None:
+        m = AREA_OF_USE_MARGIN_DEG
+        west, south, east, north = area.bounds
+        bad |= (lat < south - m) | (lat > north + m)
+        if west <= east and east - west < 360 - 2 * m:
+            bad |= (lon < west - m) | (lon > east + m)
+    return bad
+
+
+def check_area_of_use(x, y, crs, what: str = "coordinates") -> None:
+    """Raise :class:`CoordinateRangeError` when any point is where ``crs`` cannot describe it.
+
+    See :func:`outside_area_of_use`. The message says when the values look like longitude/latitude, and names
+    the CRS's area of use otherwise.
+    """
+    crs = normalize_crs(crs)
+    if isinstance(crs, str):
+        check_lonlat(x, y, what)
+        return
+    x, y = (np.atleast_1d(v).ravel() for v in _arrays(x, y))
+    if not (np.isfinite(x) & np.isfinite(y)).all():
+        raise CoordinateRangeError(f"{what}: 坐标缺失或非数字 missing or non-numeric coordinate")
+    bad = outside_area_of_use(x, y, crs)
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    name = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.name
+    if crs.is_projected and abs(x[i]) <= 180 and abs(y[i]) <= 90:
+        raise CoordinateRangeError(
+            f"{what}: 坐标看起来是经纬度而不是 {name} 的米制坐标 ({x[i]}, {y[i]}) look like longitude/latitude, "
+            f"not metres of {name}: give the CRS the data are really in (wgs84, gcj02, …)"
+        )
+    area = _area_of_use(crs)
+    where = f" ({area.name}: {', '.join(f'{v:g}' for v in area.bounds)})" if area is not None else ""
+    raise CoordinateRangeError(
+        f"{what}: 坐标不在 {name} 的适用范围内 ({x[i]}, {y[i]}) in {name} lies far outside that CRS's area of use"
+        f"{where}: check that {name} is the data's real CRS"
+    )

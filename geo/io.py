@@ -23,7 +23,15 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geo.crs import WGS84, check_lonlat, geometries_from_wgs84, geometries_to_wgs84, normalize_crs
+from geo.crs import (
+    WGS84,
+    check_area_of_use,
+    check_lonlat,
+    geometries_from_wgs84,
+    geometries_to_wgs84,
+    normalize_crs,
+    outside_area_of_use,
+)
 from geo.errors import CoordinateRangeError, EncodingError, FileFormatError, GeoError
 
 __all__ = ["read_vector", "read_points_table", "write_vector", "detect_dbf_encoding", "FORMATS", "TABLE_SUFFIXES"]
@@ -101,8 +109,10 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, crs, keep_invalid: bool = False) -> gpd.Geo
     point is out of range, which still raises (the data are projected, or longitude and latitude swapped).
     """
     source = normalize_crs(crs) if crs is not None else (normalize_crs(gdf.crs) if gdf.crs is not None else WGS84)
-    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    geoms = np.asarray(gdf.geometry.values, dtype=object).copy()
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not isinstance(source, str) and present.any():
+        _check_area_of_use(geoms, present, source, keep_invalid)
     out = geoms.copy()
     out[present] = geometries_to_wgs84(geoms[present], source)
     if keep_invalid and present.any() and (shapely.get_type_id(out[present]) == 0).all():
@@ -122,6 +132,25 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, crs, keep_invalid: bool = False) -> gpd.Geo
     result = gpd.GeoDataFrame(gdf.drop(columns=gdf.geometry.name), geometry=out, crs="EPSG:4326")
     result.attrs["source_crs"] = source if isinstance(source, str) else source.to_string()
     return result
+
+
+def _check_area_of_use(geoms: np.ndarray, present: np.ndarray, source, keep_invalid: bool) -> None:
+    """Refuse coordinates their (EPSG) CRS cannot describe (see :func:`geo.crs.check_area_of_use`).
+
+    With ``keep_invalid`` and points only, such points lose their geometry in place (``geoms`` and ``present``
+    are changed) unless every point is one, which still raises.
+    """
+    rows = np.flatnonzero(present)
+    if keep_invalid and (shapely.get_type_id(geoms[rows]) == 0).all():
+        x, y = shapely.get_x(geoms[rows]), shapely.get_y(geoms[rows])
+        bad = outside_area_of_use(x, y, source)
+        if bad.all():
+            check_area_of_use(x, y, source, "geometry")
+        geoms[rows[bad]] = None
+        present[rows[bad]] = False
+        return
+    coords = shapely.get_coordinates(geoms[rows])
+    check_area_of_use(coords[:, 0], coords[:, 1], source, "geometry")
 
 
 def _read_excel(raw: bytes) -> pd.DataFrame:

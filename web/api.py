@@ -17,7 +17,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from boundaries.levels import LEVELS
 from boundaries.versions import area_version, row_version
-from geo.crs import normalize_crs
+from geo.crs import check_lonlat, normalize_crs
+from geo.errors import CoordinateRangeError
 from geo.io import read_points_table
 from web.access import allow, scoped
 from web.edit_api import etag_header
@@ -42,8 +43,14 @@ def _bbox(value: str | None):
         parts = [float(v) for v in value.split(",")]
     except ValueError as exc:
         raise ApiError("bbox 格式错误: use minlon,minlat,maxlon,maxlat", "bad_bbox") from exc
-    if len(parts) != 4 or not all(np.isfinite(parts)) or parts[0] > parts[2] or parts[1] > parts[3]:
-        raise ApiError("bbox 格式错误: use minlon,minlat,maxlon,maxlat with min <= max", "bad_bbox")
+    if len(parts) != 4 or not all(np.isfinite(parts)):
+        raise ApiError("bbox 格式错误 malformed bbox: use minlon,minlat,maxlon,maxlat", "bad_bbox")
+    try:
+        check_lonlat(np.array(parts[0::2]), np.array(parts[1::2]), "bbox")
+    except CoordinateRangeError as exc:
+        raise ApiError(f"{exc} (bbox is minlon,minlat,maxlon,maxlat)", "bad_bbox") from exc
+    if parts[0] > parts[2] or parts[1] > parts[3]:
+        raise ApiError("bbox 格式错误 malformed bbox: use minlon,minlat,maxlon,maxlat with min <= max", "bad_bbox")
     return tuple(parts)
 
 

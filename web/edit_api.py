@@ -102,7 +102,17 @@ class AreaCreate(Schema):
     level = fields.String(required=True, validate=validate.OneOf(LEVELS))
     parent_code = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
     kind = fields.String(load_default="general", validate=validate.OneOf(list(KINDS)))
-    geometry = fields.Dict(required=True, metadata={"description": "GeoJSON Polygon/MultiPolygon, WGS84"})
+    geometry = fields.Dict(required=True, metadata={"description": "GeoJSON Polygon/MultiPolygon, in crs (WGS84)"})
+
+
+class CrsQuery(Schema):
+    """The CRS of a drawn geometry."""
+
+    crs = fields.String(
+        load_default="wgs84",
+        validate=validate.Length(max=32),
+        metadata={"description": "CRS of the geometry: wgs84 (default) | cgcs2000 | gcj02 | bd09 | an EPSG code"},
+    )
 
 
 class AreaUpdate(Schema):
@@ -110,7 +120,7 @@ class AreaUpdate(Schema):
 
     name = fields.String(validate=_TEXT)
     kind = fields.String(validate=validate.OneOf(list(KINDS)))
-    geometry = fields.Dict(metadata={"description": "GeoJSON Polygon/MultiPolygon, WGS84"})
+    geometry = fields.Dict(metadata={"description": "GeoJSON Polygon/MultiPolygon, in crs (WGS84)"})
 
 
 class BuildingUpdate(Schema):
@@ -151,20 +161,22 @@ for _bp in blueprints:
 @draw_bp.route("/areas", methods=["POST"])
 @allow("areas:write")
 @draw_bp.arguments(AreaCreate)
+@draw_bp.arguments(CrsQuery, location="query")
 @draw_bp.response(201, description="The area as added to the draft, with drawing-rule findings")
-def create_area(body):
-    """Draw a new area in the draft under a parent in your areas."""
-    return _area_answer(editing.create_area(scoped(), **body), 201)
+def create_area(body, query):
+    """Draw a new area in the draft under a parent in your areas (geometry in ``crs``, default WGS84)."""
+    return _area_answer(editing.create_area(scoped(), **body, crs=query["crs"]), 201)
 
 
 @draw_bp.route("/areas/<code>", methods=["PATCH"])
 @conditional(draw_bp)
 @allow("areas:write")
 @draw_bp.arguments(AreaUpdate)
+@draw_bp.arguments(CrsQuery, location="query")
 @draw_bp.response(200, description="The changed area in the draft, with drawing-rule findings")
-def update_area(body, code):
-    """Rename or redraw an area in the draft (honours ``If-Match``: 412 when stale)."""
-    return _area_answer(editing.update_area(scoped(), code, **body, if_match=if_match()))
+def update_area(body, query, code):
+    """Rename or redraw an area in the draft (geometry in ``crs``; honours ``If-Match``: 412 when stale)."""
+    return _area_answer(editing.update_area(scoped(), code, **body, if_match=if_match(), crs=query["crs"]))
 
 
 @draw_bp.route("/areas/<code>", methods=["DELETE"])

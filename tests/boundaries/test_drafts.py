@@ -67,7 +67,11 @@ def test_area_codes_must_be_addressable(writable):
     assert writable.store.draft_generation_id() is None
     for code in ("A01", "510104001001001001", "grid-7_b.2"):
         assert check_code(code) == code
-    made = editing.create_area(admin, "A01-x.1", "micro_grid", "香港式编码", GRID, square)
+    with pytest.raises(InvalidInputError, match="must extend its parent's code"):  # the demo grid follows the layout
+        editing.create_area(admin, "A01-x.1", "micro_grid", "香港式编码", GRID, square)
+    far = shapely.geometry.mapping(shapely.box(114.15, 22.28, 114.16, 22.29))
+    editing.create_area(admin, "A", "district", "中西区", None, far)
+    made = editing.create_area(admin, "A01-x.1", "street", "香港式编码", "A", far)  # under a code outside it: kept
     assert writable.area("A01-x.1", generation=made["generation"])["name"] == "香港式编码"
 
 

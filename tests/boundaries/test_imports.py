@@ -304,3 +304,21 @@ def test_lujiazui_switching_to_the_id_field_matches_an_import_into_an_empty_stor
         totals.append(_totals(Registry(open_store(url))))
     assert totals[0] == totals[1] and totals[0][0] == 1450
     assert "0 stored building(s) not in the file" not in capsys.readouterr().out  # nothing left: not mentioned
+
+
+def test_commands_refuse_lonlat_data_declared_projected(tmp_path, capsys):
+    """Outside test, item 11: `import-areas --crs EPSG:4544` and `locate --crs EPSG:3857` on lon/lat data."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    areas = tmp_path / "areas.geojson"
+    _squares(2, code=["001", "002"]).to_file(areas, driver="GeoJSON")
+    argv = ["--db", url, "import-areas", str(areas), "--level", "district", "--code-field", "code"]
+    assert server.main([*argv, "--crs", "EPSG:4544"]) != 0
+    assert "look like longitude/latitude" in capsys.readouterr().err
+    assert Registry(open_store(url)).store.draft_generation_id() is None  # nothing stored
+    assert server.main([*argv, "--publish"]) == 0
+    points = tmp_path / "points.csv"
+    points.write_text("lon,lat\n104.005,30.605\n104.015,30.605\n", "utf-8")
+    out = tmp_path / "out.csv"
+    assert server.main(["--db", url, "locate", str(points), str(out), "--crs", "EPSG:3857"]) != 0
+    assert "look like longitude/latitude" in capsys.readouterr().err and not out.exists()
+    assert server.main(["--db", url, "locate", str(points), str(out)]) == 0

@@ -132,3 +132,25 @@ def test_metric_crs_picks_the_gauss_kruger_zone_containing_the_longitude(lon):
     got = crs.metric_crs(lon, 39.5)
     assert got.to_epsg() == expected[0]
     assert abs(lon - central[got.to_epsg()]) <= 1.5
+
+
+def test_lonlat_data_declared_projected_is_refused_with_a_hint():
+    """Outside test, item 11: lon/lat values declared as EPSG:4544 or 3857 land at lat 0.0003 or near (0, 0)."""
+    lon, lat = np.array([104.06, 104.07]), np.array([30.65, 30.66])
+    for code in ("EPSG:4544", "EPSG:3857", "EPSG:32648"):
+        with pytest.raises(CoordinateRangeError, match="look like longitude/latitude"):
+            crs.check_area_of_use(lon, lat, code, "区域 area")
+        assert crs.outside_area_of_use(lon, lat, code).all()
+
+
+def test_coordinates_far_outside_the_crs_area_of_use_are_refused():
+    x, y = crs.from_wgs84(np.array([104.06]), np.array([30.65]), "EPSG:4544")  # Chengdu in its own zone
+    crs.check_area_of_use(x, y, "EPSG:4544")  # fine
+    assert not crs.outside_area_of_use(x, y, "EPSG:4544").any()
+    far_x, far_y = crs.from_wgs84(np.array([104.06]), np.array([5.0]), "EPSG:4544")  # 17° south of the zone
+    with pytest.raises(CoordinateRangeError, match="area of use"):
+        crs.check_area_of_use(far_x, far_y, "EPSG:4544")
+    near_x, near_y = crs.from_wgs84(np.array([107.5]), np.array([30.65]), "EPSG:4544")  # 1° east of the zone
+    crs.check_area_of_use(near_x, near_y, "EPSG:4544")  # still plausible
+    # the named systems are only range-checked (check_lonlat)
+    assert not crs.outside_area_of_use(lon := np.array([104.0]), np.array([30.0]), "gcj02").any() and lon.size

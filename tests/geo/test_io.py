@@ -128,3 +128,20 @@ def test_excel_tables_are_read_like_csv(tmp_path):
         read_points_table(path)
     kept = read_points_table(path, keep_invalid=True)
     assert kept.geometry.iloc[0].equals(shapely.Point(104.08, 30.65)) and kept.geometry.iloc[1] is None
+
+
+def test_lonlat_files_declared_projected_are_refused(frame, tmp_path):
+    """Outside test, item 11: `import-areas … --crs EPSG:4544` on lon/lat data stored a polygon at lat 0.0003."""
+    path = write_vector(frame, tmp_path / "g.geojson")
+    for code in ("EPSG:4544", "EPSG:3857"):
+        with pytest.raises(CoordinateRangeError, match="look like longitude/latitude"):
+            read_vector(path, crs=code)
+    table = tmp_path / "p.csv"
+    table.write_text("lon,lat\n104.06,30.65\n104.07,30.66\n", "utf-8")
+    with pytest.raises(CoordinateRangeError, match="look like longitude/latitude"):
+        read_points_table(table, crs="EPSG:3857", keep_invalid=True)  # every point: refused, not "invalid"
+    mixed = tmp_path / "m.csv"
+    x, y = 400000, 3390000
+    mixed.write_text(f"x,y\n{x},{y}\n104.06,30.65\n", "utf-8")
+    rows = read_points_table(mixed, crs="EPSG:4544", keep_invalid=True)
+    assert rows.geometry.iloc[0] is not None and rows.geometry.iloc[1] is None  # the stray row is invalid

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import shapely
 
@@ -124,3 +125,73 @@ def test_documented_crs_values_work(fresh, crs):
     _, planner = fresh
     answer = planner.get("/api/v1/locate", query_string={"lon": 104.0685, "lat": 30.6569, "crs": crs})
     assert answer.status_code == 200 and answer.get_json()["status"] in ("ok", "outside", "out_of_scope")
+
+
+def _inner(registry, leaf) -> shapely.Geometry:
+    return shapely.buffer(registry.area(leaf).geometry, -0.00002)
+
+
+def test_area_writes_honour_the_crs_parameter(fresh):
+    """Outside test, item 11: ?crs=gcj02 was ignored and the geometry stored as WGS84."""
+    from geo.crs import geometries_from_wgs84
+
+    registry, planner = fresh
+    leaf = registry.areas(parent_code=GRID).iloc[0]["code"]
+    wgs = _inner(registry, leaf)
+    gcj = geometries_from_wgs84([wgs], "gcj02")[0]
+    body = {"code": f"{GRID}951", "name": "x", "level": "micro_grid", "parent_code": GRID}
+    made = planner.patch(f"/api/v1/areas/{leaf}?crs=gcj02", json={"geometry": shapely.geometry.mapping(gcj)})
+    assert made.status_code == 200, made.get_json()
+    stored = registry.area(leaf, generation=made.get_json()["generation"]).geometry
+    assert shapely.hausdorff_distance(stored, wgs) < 1e-8  # converted back to where it was, not shifted ~500 m
+    x, y = shapely.get_coordinates(wgs).T
+    from geo.crs import from_wgs84
+
+    gk = shapely.polygons(np.column_stack(from_wgs84(x, y, "EPSG:4544")))
+    posted = planner.delete(f"/api/v1/areas/{leaf}")
+    assert posted.status_code == 200
+    made = planner.post("/api/v1/areas?crs=EPSG:4544", json={**body, "geometry": shapely.geometry.mapping(gk)})
+    assert made.status_code == 201, made.get_json()
+    stored = registry.area(f"{GRID}951", generation=made.get_json()["generation"]).geometry
+    assert shapely.hausdorff_distance(stored, wgs) < 1e-7
+
+
+@pytest.mark.parametrize(
+    ("crs", "phrase"),
+    [
+        ("foo", "unknown CRS"),
+        ("EPSG:99999", "unknown CRS"),
+        ("+proj=longlat", "unknown CRS"),
+        ("EPSG:4544", "look like longitude/latitude"),  # lon/lat data declared as Gauss–Krüger metres
+        ("EPSG:3857", "look like longitude/latitude"),
+    ],
+)
+def test_area_writes_refuse_unknown_or_implausible_crs(fresh, crs, phrase):
+    registry, planner = fresh
+    leaf = registry.areas(parent_code=GRID).iloc[0]["code"]
+    geometry = shapely.geometry.mapping(_inner(registry, leaf))
+    body = {"code": f"{GRID}951", "name": "x", "level": "micro_grid", "parent_code": GRID, "geometry": geometry}
+    for answer in (
+        planner.post("/api/v1/areas", query_string={"crs": crs}, json=body),
+        planner.patch(f"/api/v1/areas/{leaf}", query_string={"crs": crs}, json={"geometry": geometry}),
+    ):
+        assert answer.status_code == 400, answer.get_json()
+        assert phrase in answer.get_json()["error"]["message"]
+    assert registry.store.draft_generation_id() is None
+
+
+@pytest.mark.parametrize("path", ["/api/v1/areas", "/api/v1/buildings", "/api/v1/service-points"])
+def test_a_bbox_with_latitude_out_of_range_is_a_400_with_the_swap_hint(fresh, path):
+    _, planner = fresh
+    answer = planner.get(f"{path}?bbox=30,104,31,105")
+    assert answer.status_code == 400, answer.get_json()
+    error = answer.get_json()["error"]
+    assert error["code"] == "bad_bbox" and "swapped" in error["message"]
+    assert planner.get(f"{path}?bbox=-181,30,104,31").status_code == 400
+    assert planner.get(f"{path}?bbox=104,30,105,31").status_code == 200
+
+
+def test_locate_refuses_lonlat_declared_projected(fresh):
+    _, planner = fresh
+    answer = planner.get("/api/v1/locate", query_string={"lon": 104.0685, "lat": 30.6569, "crs": "EPSG:3857"})
+    assert answer.status_code == 400 and "look like longitude/latitude" in answer.get_json()["error"]["message"]
