@@ -9,7 +9,7 @@ from accounts.roles import ROLE_NAMES_ZH
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
 from issues.queries import get_issue, list_issues
 from issues.workflow import ACTIONS, STATE_NAMES_ZH, STATES, allowed_actions
-from web.access import allow, caller, scoped
+from web.access import AUTHENTICATED, PUBLIC, access_of, allow, caller, scoped
 from web.issues_api import IssueQuery, desk
 from web.maps import add_areas, offline_map
 from web.paging import page_filters, render_paged
@@ -24,6 +24,31 @@ def _common() -> dict:
     return {"user": caller(), "roles": ROLE_NAMES_ZH, "state_names": STATE_NAMES_ZH, "catalog": desk().catalog}
 
 
+def may_call(endpoint: str) -> bool:
+    """Whether the caller may call ``endpoint``, by the access rule the route itself declares.
+
+    A page offers a link exactly when following it is allowed: one source of truth, the route's ``allow``.
+    """
+    need, user = access_of(current_app, endpoint), caller()
+    if need == PUBLIC:
+        return True
+    if need is None or user is None:
+        return False
+    return need == AUTHENTICATED or any(user.can(n) for n in ((need,) if isinstance(need, str) else need))
+
+
+_QUEUE_FILTERS = ("state", "area", "category", "overdue", "unlocated")
+
+
+def _export_links(args: dict) -> dict[str, str]:
+    """Export URLs for the queue's checked filters (only those set), if the caller may export at all."""
+    if not may_call("issues.export_issues"):
+        return {}
+    params = {k: args[k] for k in _QUEUE_FILTERS if args.get(k) is not None}
+    params = {k: ("true" if v else "false") if isinstance(v, bool) else v for k, v in params.items()}
+    return {fmt: url_for("issues.export_issues", format=fmt, **params) for fmt in ("xlsx", "csv")}
+
+
 @issue_pages.route("/issues")
 @allow("issues:read")
 def queue():
@@ -33,8 +58,10 @@ def queue():
         rows, total = list_issues(scoped(), now=desk().clock(), tz=desk().calendar.tz, **args)
     except (InvalidInputError, NotFoundError) as exc:  # shown on the page; areas outside one's own answer 403
         rows, total, error = [], 0, str(exc)
-    keys = ("state", "area", "category", "overdue", "unlocated")
-    return render_paged("issues.html", rows, total, args, keys, error=error, states=STATES, **_common())
+    exports = {} if error else _export_links(args)  # never an export of other filters than those shown
+    return render_paged(
+        "issues.html", rows, total, args, _QUEUE_FILTERS, error=error, states=STATES, exports=exports, **_common()
+    )
 
 
 def _issue_map(issue: dict) -> str | None:

@@ -63,3 +63,71 @@ def test_staff_works_an_issue_through_the_pages(with_issue):
         offered = {b.get_attribute("value") for b in page.locator("button[name=action]").all()}
         assert offered == {"unpark"}  # what allowed_actions says: no escalation of a parked issue
     assert log["console_errors"] == [] and log["page_errors"] == [] and log["blocked"] == []
+
+
+def _export_links(page) -> dict:
+    return {
+        fmt: page.get_attribute(f"#export-{fmt}", "href")
+        for fmt in ("xlsx", "csv")
+        if page.locator(f"#export-{fmt}").count()
+    }
+
+
+@pytest.mark.browser
+def test_export_links_carry_only_set_filters_and_only_for_those_allowed(with_issue):
+    from urllib.parse import parse_qs, urlparse
+
+    app, issue_id, leaf = with_issue
+    with served(app) as url, chromium_page(url) as (page, log):
+        sign_in(page, url, "staff", demo_password("staff"), target="/issues")
+        links = _export_links(page)
+        assert set(links) == {"xlsx", "csv"}
+        for fmt, href in links.items():
+            assert parse_qs(urlparse(href).query, keep_blank_values=True) == {"format": [fmt]}
+            answer = page.request.get(url + href if href.startswith("/") else href)
+            assert answer.status == 200, answer.text()
+        page.select_option("select[name=category]", "gas_hazard")
+        page.check("input[name=unlocated]")
+        page.click("main form button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        href = _export_links(page)["csv"]
+        assert parse_qs(urlparse(href).query, keep_blank_values=True) == {
+            "format": ["csv"],
+            "category": ["gas_hazard"],
+            "unlocated": ["true"],
+        }
+        answer = page.request.get(url + href)
+        assert answer.status == 200 and answer.body().decode("utf-8-sig").count("\n") == 1  # headers only: located
+        page.uncheck("input[name=unlocated]")
+        page.click("main form button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        csv_text = page.request.get(url + _export_links(page)["csv"]).body().decode("utf-8-sig")
+        assert str(issue_id) in csv_text and "闻到燃气味" in csv_text
+    with served(app) as url, chromium_page(url) as (page, log):
+        sign_in(page, url, "worker", demo_password("worker"), target="/issues")
+        assert page.locator("#queue").count() == 1 and _export_links(page) == {}
+        assert "导出" not in page.inner_text("main")
+    assert log["console_errors"] == [] and log["page_errors"] == []
+
+
+@pytest.mark.browser
+def test_issue_pages_fit_a_phone(with_issue):
+    app, issue_id, _ = with_issue
+    with served(app) as url, chromium_page(url) as (page, log):
+        sign_in(page, url, "admin", demo_password("admin"), target="/issues")
+        page.set_viewport_size({"width": 390, "height": 844})
+        for target in ("/issues", f"/issues/{issue_id}", "/audit"):
+            page.goto(url + target, wait_until="networkidle")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{target} is {width} px wide on a 390 px phone"
+            header = page.locator("body > header").bounding_box()
+            assert header["x"] == 0 and header["width"] == 390, (target, header)
+        page.goto(url + "/issues", wait_until="networkidle")
+        card = page.locator("#queue tbody tr", has_text="燃气安全隐患").first
+        assert card.bounding_box()["width"] <= 390
+        labels = card.locator("td").evaluate_all("tds => tds.map(td => getComputedStyle(td, '::before').content)")
+        assert any("类别" in label for label in labels)  # a card, each line with its label
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.goto(url + "/issues", wait_until="networkidle")
+        assert page.locator("#queue thead").is_visible()  # a table again on a desk
+    assert log["console_errors"] == [] and log["page_errors"] == []
