@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
 from accounts.roles import ROLE_NAMES_ZH
+from boundaries import assets
 from boundaries.errors import InvalidInputError, RegistryError
 from serving.analysis import analyse
 from serving.optimize import suggest
@@ -119,19 +120,76 @@ def suggest_sites(body):
     return suggest(result, body["model"], body["k"], _candidates(body["candidates"])).as_dict()
 
 
+#: What the page says about a parameter it cannot use (bilingual, never the validator's raw messages).
+_PAGE_FIELD_ERRORS = {
+    "kind": "服务点类型须为 1–32 个字符 the kind must be 1 to 32 characters",
+    "reach": "半径须为 1 到 50000 之间的米数 reach must be a number of metres from 1 to 50000",
+    "network": "“沿路网”须为是或否 “along roads” must be on or off",
+    "area": "区域编码须为 1–32 个字符 the area code must be 1 to 32 characters",
+    "suggest": "建议新增须为 1 到 50 之间的整数 “suggest” must be a whole number from 1 to 50",
+}
+_NO_ROADS = (
+    "此范围内未导入道路，无法沿路网计算，请取消勾选“沿路网” no roads are loaded here, so reach along roads is "
+    "not available: untick “along roads”"
+)
+_SUGGEST_STRAIGHT = (
+    "选址建议按直线距离计算，请取消勾选“沿路网” suggested sites use straight-line reach: untick “along roads”"
+)
+
+
+def _page_error(messages: dict) -> str:
+    """Validation messages as one readable bilingual sentence per field."""
+    return "；".join(_PAGE_FIELD_ERRORS.get(name, f"参数无效 invalid parameter {name}") for name in sorted(messages))
+
+
+def _page_args(values: dict, suggest_k: str | None) -> tuple[dict, int | None]:
+    """The page's query (known fields only) validated, and the number of sites to suggest."""
+    errors = {}
+    try:
+        args = CoverageQuery().load({**values, "format": "json"})
+    except ValidationError as exc:
+        errors.update(exc.messages)
+    if suggest_k is not None:
+        try:
+            suggest_k = int(suggest_k)
+        except ValueError:
+            suggest_k = 0
+        if not 1 <= suggest_k <= 50:
+            errors["suggest"] = ["out of range"]
+    if errors:
+        raise ValidationError(errors)
+    return args, suggest_k
+
+
+def _roads_here(area: str | None) -> bool:
+    """Whether walkable roads are loaded around the area asked for (else the caller's areas)."""
+    view = scoped()
+    frame = view.areas(codes=[area]) if area else view.areas()
+    if frame.empty:
+        return False
+    roads = assets.roads(view.registry, bbox=tuple(frame.total_bounds))
+    return bool(roads["walkable"].astype(bool).any()) if not roads.empty else False
+
+
 @coverage_pages.route("/coverage")
 @allow("stats:read")
 def coverage_page():
     """A map of coverage: reach, covered and uncovered buildings, a per-area choropleth, and suggestions."""
-    values = {k: v for k, v in request.args.items() if v != ""}
+    values = {k: v for k, v in request.args.items() if v != "" and k in {*_PAGE_FIELD_ERRORS}}
     values.setdefault("kind", "grid_station")
     suggest_k = values.pop("suggest", None)
-    context = {"user": caller(), "roles": ROLE_NAMES_ZH, "args": values, "map_html": None, "summary": None}
+    context = {"user": caller(), "roles": ROLE_NAMES_ZH, "args": dict(values), "map_html": None, "summary": None}
+    context["roads"] = True
     try:
-        args = CoverageQuery().load({**values, "format": "json"})
+        args, suggest_k = _page_args(values, suggest_k)
+        context["roads"] = _roads_here(args.get("area"))
+        if args["network"] and not context["roads"]:
+            raise InvalidInputError(_NO_ROADS)
+        if args["network"] and suggest_k:
+            raise InvalidInputError(_SUGGEST_STRAIGHT)
         result = _run(args)
     except ValidationError as exc:
-        return render_template("coverage.html", error=exc.messages, **context), 400
+        return render_template("coverage.html", error=_page_error(exc.messages), **context), 400
     except (InvalidInputError, RegistryError) as exc:
         if type(exc).__name__ == "OutOfScopeError":
             raise
@@ -154,10 +212,10 @@ def coverage_page():
     suggestion = None
     if suggest_k:
         try:
-            suggestion = suggest(result, "mclp", int(suggest_k))
+            suggestion = suggest(result, "mclp", suggest_k)
             if not suggestion.new_sites.empty:
                 add_suggestions(fmap, suggestion.new_sites)
-        except (InvalidInputError, ValueError) as exc:
+        except InvalidInputError as exc:
             context["error"] = str(exc)
     html = fmap.get_root().render()
     allow_scripts_in(html)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -82,3 +83,46 @@ def test_coverage_page_draws_offline_with_a_legend(app):
         assert frame.locator("path.leaflet-interactive").count() > 500
         assert "户数覆盖率" in frame.inner_text("#legend")
     assert log["console_errors"] == [] and log["page_errors"] == [] and log["blocked"] == []
+
+
+def _error_text(page) -> str:
+    found = re.search(r'<p class="error" role="alert">(.*?)</p>', page.get_data(as_text=True), re.S)
+    assert found, page.get_data(as_text=True)[:2000]
+    return found.group(1)
+
+
+def _readable(text: str) -> None:
+    assert not re.search(r"[{}\[\]]|&#39;|'\w+':", text), text  # no Python dict or list shown
+    assert re.search(r"[\u4e00-\u9fff]", text) and re.search(r"[A-Za-z]{3}", text), text  # 中文 and English
+
+
+def test_coverage_page_does_not_offer_along_roads_without_roads(app, demo_tokens):
+    """Outside test (lesser): the page offered "along roads" with no roads loaded; ticking it named --network."""
+    staff = token_client(app, demo_tokens["staff"])
+    page = staff.get(f"/coverage?kind=clinic&area={COMMUNITY}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    box = html[html.index('name="network"') - 40 : html.index('name="network"') + 200]
+    assert "disabled" in box and "未导入道路" in html and "no roads" in html
+    ticked = staff.get(f"/coverage?kind=clinic&area={COMMUNITY}&network=true")
+    assert ticked.status_code == 400
+    text = _error_text(ticked)
+    _readable(text)
+    assert "--network" not in text and "沿路网" in text
+
+
+@pytest.mark.parametrize("query", ["reach=abc", "reach=-5", "reach=1e9", "network=maybe", "suggest=abc", "suggest=0"])
+def test_coverage_page_errors_are_readable_bilingual_text(app, demo_tokens, query):
+    staff = token_client(app, demo_tokens["staff"])
+    page = staff.get(f"/coverage?kind=clinic&area={COMMUNITY}&{query}")
+    assert page.status_code == 400
+    _readable(_error_text(page))
+
+
+def test_coverage_page_report_links_work(app, demo_tokens):
+    staff = token_client(app, demo_tokens["staff"])
+    html = staff.get(f"/coverage?kind=clinic&area={COMMUNITY}&suggest=1").get_data(as_text=True)
+    links = re.findall(r'href="(/api/v1/coverage\?[^"]+)"', html)
+    assert len(links) == 2 and all("suggest" not in link for link in links)
+    for link in links:
+        assert staff.get(link.replace("&amp;", "&")).status_code == 200
