@@ -20,9 +20,38 @@ from boundaries.registry import Registry
 from boundaries.scope import Scope
 from boundaries.storage import tables as t
 
-__all__ = ["User", "create_user", "update_user", "list_users", "get_user", "find_user", "authenticate"]
+__all__ = [
+    "User",
+    "create_user",
+    "update_user",
+    "list_users",
+    "get_user",
+    "find_user",
+    "authenticate",
+    "name_key",
+]
 
 _NAME = re.compile(r"^[\w.\-@]{2,64}$")
+
+
+def name_key(name: str) -> str:
+    """A login name as compared: case-folded, so ``CaseUser`` and ``caseuser`` are one name."""
+    return str(name).strip().casefold()
+
+
+def _by_name(name: str):
+    """The users row of a login name: the exact name first, else the name compared without case.
+
+    Names that differed only in case before migration 0008 keep signing in by their exact name.
+    """
+    u = t.users.c
+    return sa.or_(u.name == str(name).strip(), u.name_key == name_key(name))
+
+
+def _one_by_name(conn, columns, name: str):
+    rows = conn.execute(sa.select(*columns).where(_by_name(name)).order_by(t.users.c.id)).all()
+    exact = [r for r in rows if r.name == str(name).strip()]
+    return (exact or rows or [None])[0]
 
 
 @dataclass(frozen=True)
@@ -113,10 +142,10 @@ def get_user(registry: Registry, user_id: int, conn=None) -> User:
 
 
 def find_user(registry: Registry, name: str) -> User | None:
-    """The user with a login name, or ``None``."""
+    """The user with a login name (compared without case; see :func:`name_key`), or ``None``."""
     with registry.store.engine.connect() as conn:
-        found = _users(conn, t.users.c.name == name)
-    return found[0] if found else None
+        row = _one_by_name(conn, [t.users.c.id, t.users.c.name], name)
+        return get_user(registry, row.id, conn) if row is not None else None
 
 
 def _check_areas(registry: Registry, role: str, areas) -> list[str]:
@@ -143,7 +172,8 @@ def create_user(
 ) -> User:
     """Create a user bound to ``areas`` (codes of the current generation; admins need none).
 
-    API clients have no password: they authenticate with tokens only. Everyone else needs one.
+    API clients have no password: they authenticate with tokens only. Everyone else needs one. Login names are
+    compared without case (:func:`name_key`): ``CaseUser`` is refused while ``caseuser`` exists.
     """
     name = str(name).strip()
     if not _NAME.match(name):
@@ -158,19 +188,24 @@ def create_user(
         if not password:
             raise InvalidInputError("请设置密码 a password is required")
         password_hash = hash_password(password)
+    taken = ConflictError(f"登录名已存在（不区分大小写） the login name {name!r} is taken (names ignore case)")
     with registry.store.transaction() as conn:
-        if conn.execute(sa.select(t.users.c.id).where(t.users.c.name == name)).first():
-            raise ConflictError(f"登录名已存在 the login name {name!r} is taken")
-        user_id = conn.execute(
-            t.users.insert().values(
-                name=name,
-                role=role,
-                display_name=str(display_name),
-                phone=str(phone),
-                password_hash=password_hash,
-                created_at=datetime.now(timezone.utc),
-            )
-        ).inserted_primary_key[0]
+        if conn.execute(sa.select(t.users.c.id).where(_by_name(name))).first():
+            raise taken
+        try:
+            user_id = conn.execute(
+                t.users.insert().values(
+                    name=name,
+                    name_key=name_key(name),
+                    role=role,
+                    display_name=str(display_name),
+                    phone=str(phone),
+                    password_hash=password_hash,
+                    created_at=datetime.now(timezone.utc),
+                )
+            ).inserted_primary_key[0]
+        except sa.exc.IntegrityError as exc:  # the same name created at this moment elsewhere: the index refuses
+            raise taken from exc
         if areas:
             conn.execute(t.user_areas.insert(), [{"user_id": user_id, "area_code": a} for a in areas])
         user = get_user(registry, user_id, conn)
@@ -219,11 +254,10 @@ def update_user(registry: Registry, user_id: int, actor: Actor = SYSTEM, **chang
 
 
 def authenticate(registry: Registry, name: str, password: str) -> User | None:
-    """The active user with this login name and password, else ``None`` (same cost either way)."""
+    """The active user with this login name (any case) and password, else ``None`` (same cost either way)."""
+    u = t.users.c
     with registry.store.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(t.users.c.id, t.users.c.password_hash, t.users.c.active).where(t.users.c.name == str(name))
-        ).first()
+        row = _one_by_name(conn, [u.id, u.name, u.password_hash, u.active], str(name))
     ok = verify_password(row.password_hash if row else None, str(password))
     if not ok or not row.active:
         return None

@@ -126,6 +126,7 @@ users = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(64), nullable=False, unique=True),  # login name
+    sa.Column("name_key", sa.String(128)),  # the name case-folded: names are compared without case (0008)
     sa.Column("display_name", sa.Text, nullable=False, server_default=""),
     sa.Column("role", sa.String(16), nullable=False),  # admin | planner | staff | grid_worker | api_client
     sa.Column("password_hash", sa.Text),  # argon2id; NULL for API clients (tokens only)
@@ -133,6 +134,7 @@ users = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("session_version", sa.Integer, nullable=False, server_default="1"),  # bump = log out everywhere
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("uq_users_name_key", "name_key", unique=True),
 )
 
 user_areas = sa.Table(

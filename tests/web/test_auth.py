@@ -8,8 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
+from accounts.passwords import hash_password
 from accounts.tokens import create_token
-from accounts.users import find_user
+from accounts.users import authenticate, create_user, find_user, list_users
+from boundaries.errors import ConflictError
 from boundaries.registry import Registry
 from boundaries.storage import open_store
 from boundaries.storage import tables as t
@@ -319,3 +321,53 @@ def test_rate_limits_count_the_caller_not_the_header_text(fresh, demo_tokens):
     second = create_token(registry, find_user(registry, "wechat").id, "limits-2", 1)[0]
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {second}"}).status_code == 429
     assert token_client(app, demo_tokens["staff"]).get("/api/v1/me").status_code == 200
+
+
+def test_login_names_are_case_insensitive(fresh):
+    """Outside test (lesser): `caseuser` and `CaseUser` were two accounts; now one name, signed in by any case."""
+    app, registry = fresh
+    admin = token_client(app, create_token(registry, find_user(registry, "admin").id, "t", 1)[0])
+    body = {"role": "staff", "areas": ["510104001001"], "password": "Long-enough-1"}
+    assert admin.post("/api/v1/users", json={**body, "name": "caseuser"}).status_code == 201
+    for variant in ("CaseUser", "CASEUSER", "caseUser"):
+        refused = admin.post("/api/v1/users", json={**body, "name": variant})
+        assert refused.status_code == 409 and "taken" in refused.get_json()["error"]["message"], variant
+    assert [u.name for u in list_users(registry)].count("caseuser") == 1
+    assert find_user(registry, "CASEUSER").name == "caseuser"
+    client = app.test_client()
+    signed = _sign_in(client, "CaseUser", "Long-enough-1")
+    assert signed.status_code == 302 and client.get("/api/v1/me").get_json()["name"] == "caseuser"
+    assert _sign_in(app.test_client(), "CaseUser", "Wrong-password-1").status_code != 302
+
+
+def test_existing_names_differing_only_in_case_survive_the_migration(tmp_path):
+    """A database that already holds `dup` and `DUP` is migrated without error; both still sign in by exact name."""
+    from alembic import command
+    from alembic.config import Config
+
+    from boundaries.storage.store import _MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0007")
+        now = datetime.now(timezone.utc)
+        for name in ("dup", "DUP", "other"):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO users (name, role, display_name, phone, password_hash, active, session_version, "
+                    "created_at) VALUES (:n, 'admin', '', '', :h, 1, 1, :t)"
+                ),
+                {"n": name, "h": hash_password(f"{name}-Long-enough-1"), "t": now},
+            )
+    engine.dispose()
+    registry = Registry(open_store(url))  # migrates to head
+    assert sorted(u.name for u in list_users(registry)) == ["DUP", "dup", "other"]
+    assert authenticate(registry, "DUP", "DUP-Long-enough-1").name == "DUP"
+    assert authenticate(registry, "dup", "dup-Long-enough-1").name == "dup"
+    assert authenticate(registry, "Other", "other-Long-enough-1").name == "other"
+    with pytest.raises(ConflictError):
+        create_user(registry, "Dup", "admin", password="Long-enough-12")
