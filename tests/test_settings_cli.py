@@ -116,7 +116,7 @@ def test_import_issues_uses_the_categories_and_calendar_of_the_config(demo_db, t
     path = tmp_path / "issues.csv"
     path.write_text(
         "external_id,category,description,lon,lat,reported_at,state\n"
-        f"e1,elevator_stuck,三号楼电梯困人,{point.x},{point.y},2030-06-03T09:00:00+08:00,reported\n",
+        f"e1,elevator_stuck,三号楼电梯困人,{point.x},{point.y},2025-06-03T09:00:00+08:00,reported\n",
         encoding="utf-8",
     )
     # without the settings the category is unknown
@@ -137,7 +137,7 @@ def _due_with_default_calendar(demo_db, tmp_path, point):
     path = folder / "issues.csv"
     path.write_text(
         "external_id,category,description,lon,lat,reported_at,state\n"
-        f"e1,dispute,对照,{point.x},{point.y},2030-06-03T09:00:00+08:00,reported\n",
+        f"e1,dispute,对照,{point.x},{point.y},2025-06-03T09:00:00+08:00,reported\n",
         encoding="utf-8",
     )
     assert server.main(["--db", url, "import-issues", str(path)]) == 0
