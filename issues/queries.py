@@ -18,7 +18,7 @@ from boundaries.scope import ScopedRegistry, mask_phone
 from boundaries.storage import tables as t
 from issues.locating import location_note
 from issues.workflow import ACTIVE_STATES, OPEN311_STATUS, STATE_NAMES_ZH, STATES
-from issues.worktime import to_utc
+from issues.worktime import local_text, to_utc, zone_label
 
 __all__ = [
     "visible",
@@ -344,10 +344,23 @@ EXPORT_HEADERS = {
 }
 
 
+#: Columns of the export that hold instants (shown in the deployment's zone).
+_TIME_COLUMNS = ("created_at", "due_at", "closed_at")
+
+
 def export_frame(view: ScopedRegistry, catalog, **filters) -> pd.DataFrame:
-    """Every issue matching the queue filters, with Chinese column headers and category names, for Excel or CSV."""
+    """Every issue matching the queue filters, with Chinese column headers and category names, for Excel or CSV.
+
+    Times are wall-clock times in the deployment's zone (``tz`` of the filters), and their headers name it.
+    """
     rows, _ = list_issues(view, per_page=10**9, **filters)
     frame = pd.DataFrame(rows, columns=list(EXPORT_HEADERS))
     frame["category"] = [catalog.get(c).name_zh if c in catalog else c for c in frame["category"]]
     frame["overdue"] = frame["overdue"].map({True: "是", False: "否"})
-    return frame.rename(columns=EXPORT_HEADERS)
+    tz = filters.get("tz", "Asia/Shanghai")
+    label = zone_label(tz)
+    headers = dict(EXPORT_HEADERS)
+    for column in _TIME_COLUMNS:
+        frame[column] = [local_text(v, tz) for v in frame[column]]
+        headers[column] = f"{EXPORT_HEADERS[column]} ({label})"
+    return frame.rename(columns=headers)

@@ -17,7 +17,7 @@ import chinese_calendar
 
 from boundaries.errors import InvalidInputError
 
-__all__ = ["WorkCalendar", "to_utc", "zone"]
+__all__ = ["WorkCalendar", "local_text", "zone_label", "to_utc", "zone"]
 
 
 def zone(name: str) -> ZoneInfo:
@@ -28,6 +28,44 @@ def zone(name: str) -> ZoneInfo:
         raise InvalidInputError(
             f"未知时区 unknown time zone {name!r}: give an IANA name such as Asia/Shanghai"
         ) from exc
+
+
+def local_text(value, tz: str | ZoneInfo = "Asia/Shanghai", seconds: bool = False) -> str:
+    """An instant (aware datetime or ISO text; naive means UTC, as stored) as wall-clock text in ``tz``.
+
+    Parameters
+    ----------
+    value : datetime, str or None
+    tz : str or ZoneInfo
+        The deployment's zone.
+    seconds : bool
+        Keep the seconds.
+
+    Returns
+    -------
+    str
+        ``YYYY-MM-DD HH:MM`` (or with ``:SS``), ``""`` for ``None``.
+
+    Examples
+    --------
+    >>> local_text("2026-11-27T13:52:10+00:00")
+    '2026-11-27 21:52'
+    """
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    local = value.astimezone(tz if isinstance(tz, ZoneInfo) else zone(tz))
+    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def zone_label(tz: str | ZoneInfo = "Asia/Shanghai", when: datetime | None = None) -> str:
+    """How a page or a file names the deployment's zone, e.g. ``Asia/Shanghai, UTC+08:00``."""
+    tzinfo = tz if isinstance(tz, ZoneInfo) else zone(tz)
+    offset = (when or datetime.now(timezone.utc)).astimezone(tzinfo).strftime("%z")
+    return f"{tzinfo.key}, UTC{offset[:3]}:{offset[3:]}"
 
 
 def to_utc(value: datetime | None, tz: str | ZoneInfo = "Asia/Shanghai", name: str = "time") -> datetime | None:

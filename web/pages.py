@@ -12,6 +12,7 @@ from accounts.users import authenticate
 from boundaries import audit
 from boundaries.errors import NotFoundError
 from boundaries.levels import LEVEL_NAMES_ZH, LEVELS
+from issues.worktime import local_text, zone_label
 from web import registry
 from web.access import allow, authenticated, caller, login_user_session, logout_user_session, public, scoped
 from web.admin_api import AuditQuery, audit_page_args
@@ -22,6 +23,22 @@ from web.security import allow_scripts_in
 __all__ = ["pages"]
 
 pages = Blueprint("pages", __name__)
+
+
+def _zone() -> str:
+    return current_app.extensions["weige.issues"].calendar.tz
+
+
+@pages.app_template_filter("local")
+def _local(value, seconds: bool = False) -> str:
+    """A stored (UTC) instant as wall-clock time in the deployment's zone (the page names the zone)."""
+    return local_text(value, _zone(), seconds)
+
+
+@pages.app_context_processor
+def _time_zone() -> dict:
+    """``time_zone``: the label pages give their times, e.g. ``Asia/Shanghai, UTC+08:00``."""
+    return {"time_zone": zone_label(_zone())}
 
 
 @pages.app_template_filter("pretty")
