@@ -8,12 +8,23 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from werkzeug.serving import make_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+#: Screenshots of the pages the browser tests visit (look at them: a page can pass and still look wrong).
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def screenshot(page, name: str) -> None:
+    """Save the whole page as ``tests/artifacts/<name>.png``."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 

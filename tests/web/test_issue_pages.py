@@ -10,7 +10,7 @@ from accounts.users import find_user
 from boundaries.registry import Registry
 from boundaries.storage import open_store
 from tests.conftest import TEST_CONFIG, copy_demo, demo_password, token_client
-from tests.web.browser import chromium_page, served, sign_in
+from tests.web.browser import chromium_page, screenshot, served, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +116,9 @@ def test_issue_pages_fit_a_phone(with_issue):
     with served(app) as url, chromium_page(url) as (page, log):
         sign_in(page, url, "admin", demo_password("admin"), target="/issues")
         page.set_viewport_size({"width": 390, "height": 844})
-        for target in ("/issues", f"/issues/{issue_id}", "/audit"):
+        for name, target in (("issues", "/issues"), ("issue", f"/issues/{issue_id}"), ("audit", "/audit")):
             page.goto(url + target, wait_until="networkidle")
+            screenshot(page, f"{name}-phone")
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"{target} is {width} px wide on a 390 px phone"
             header = page.locator("body > header").bounding_box()
@@ -128,6 +129,8 @@ def test_issue_pages_fit_a_phone(with_issue):
         labels = card.locator("td").evaluate_all("tds => tds.map(td => getComputedStyle(td, '::before').content)")
         assert any("类别" in label for label in labels)  # a card, each line with its label
         page.set_viewport_size({"width": 1280, "height": 800})
-        page.goto(url + "/issues", wait_until="networkidle")
+        for name, target in (("issue", f"/issues/{issue_id}"), ("audit", "/audit"), ("issues", "/issues")):
+            page.goto(url + target, wait_until="networkidle")
+            screenshot(page, f"{name}-desktop")
         assert page.locator("#queue thead").is_visible()  # a table again on a desk
     assert log["console_errors"] == [] and log["page_errors"] == []
