@@ -204,7 +204,7 @@ def init_access(app: Flask) -> None:
     @login_manager.user_loader
     def _load(session_id: str):
         user_id, version, key = (str(session_id).split(":", 2) + ["", ""])[:3]
-        registry = app.extensions["weige.registry"]
+        registry = current_app.extensions["weige.registry"]  # the loader is shared by every app of the process
         try:
             user = get_user(registry, int(user_id))
         except (NotFoundError, ValueError):

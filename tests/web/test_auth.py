@@ -371,3 +371,18 @@ def test_existing_names_differing_only_in_case_survive_the_migration(tmp_path):
     assert authenticate(registry, "Other", "other-Long-enough-1").name == "other"
     with pytest.raises(ConflictError):
         create_user(registry, "Dup", "admin", password="Long-enough-12")
+
+
+def test_sessions_are_read_from_the_app_that_serves_them(fresh, demo_db, tmp_path):
+    """Two apps in one process (tests, or an embedding service): a session of the first stays valid after the
+    second is created (the session loader is shared by the process and once read the newest app's database)."""
+    from web import create_app
+
+    app, _ = fresh
+    client = app.test_client()
+    _sign_in(client, "staff")
+    other_folder = tmp_path / "other"
+    other_folder.mkdir()
+    url = copy_demo(demo_db, other_folder)
+    create_app({**TEST_CONFIG, "DATABASE_URL": url, "REGISTRY": Registry(open_store(url))})
+    assert client.get("/api/v1/me").get_json()["name"] == "staff"
