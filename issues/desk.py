@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import numpy as np
 import sqlalchemy as sa
 
+from boundaries.assets import workers_of
 from boundaries.audit import record
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError
 from boundaries.registry import Registry
@@ -204,7 +205,7 @@ class IssueDesk(Escalation):
                 return self._repeat(view, found, external_id, wanted)
         lon84, lat84, crs_name, lon_in, lat_in = self._where(lon, lat, crs, building_id)
         checked = check_photos(photos, self.photo_max_bytes, self.photo_max_pixels)
-        generation = self.registry.current_generation()
+        generation = view.resolve_generation(None)  # with the revisions, in one query for the whole report
         placed = place_points(self.registry, [lon84], [lat84], generation, self.near_boundary_m)
         where = placed.row(0)
         if where["level"] is None:
@@ -229,7 +230,7 @@ class IssueDesk(Escalation):
             "building_id": building_id,
             "generation": generation,
             **where,
-            **self.routed(where),
+            **self.routed(where, view.snapshot()["assets"]),
             "state": "reported",
             "reporter_name": str(reporter_name),
             "reporter_phone": str(reporter_phone),
@@ -271,22 +272,25 @@ class IssueDesk(Escalation):
         except NotFoundError:  # a worker reporting next door: the report stands, they just cannot follow it
             return {"id": issue_id, "state": "reported", "visible": False}
 
-    def _assignee(self, code: str | None) -> dict:
-        """The assignee columns for an area: its first worker, or nobody (the area's queue)."""
-        workers = self.registry.store.workers(area_codes=[code]) if code else []
+    def _assignee(self, code: str | None, assets_revision: int | None = None) -> dict:
+        """The assignee columns for an area: its first worker, or nobody (the area's queue).
+
+        With the database's ``assets_revision`` the workers come from the table cached under it (no query).
+        """
+        workers = workers_of(self.registry, [code], assets_revision) if code else []
         worker = workers[0] if workers else None
         return {
             "assignee_worker_id": worker["id"] if worker else None,
             "assignee_name": worker["name"] if worker else "",
         }
 
-    def routed(self, where: dict) -> dict:
+    def routed(self, where: dict, assets_revision: int | None = None) -> dict:
         """Routing (at intake and import): the worker of the issue's area, else of the next area up the ladder.
 
         ``where`` holds the issue's ``level`` and its ``*_code`` columns; the answer, its assignee columns.
         """
         for level in LADDER[LADDER.index(where["level"]) :]:
-            assignee = self._assignee(where.get(f"{level}_code"))
+            assignee = self._assignee(where.get(f"{level}_code"), assets_revision)
             if assignee["assignee_worker_id"] is not None:
                 return assignee
         return self._assignee(None)

@@ -69,15 +69,19 @@ def _area_condition(view: ScopedRegistry, area: str | None):
     return getattr(t.issues.c, column) == area
 
 
-def issue_row(view: ScopedRegistry, issue_id: int) -> dict:
-    """The stored row of one issue the caller may see.
+def issue_row(view: ScopedRegistry, issue_id: int, conn: sa.Connection | None = None) -> dict:
+    """The stored row of one issue the caller may see (read in ``conn`` when given).
 
     An unknown id and an issue outside the caller's areas both raise the same :class:`NotFoundError`
     (:data:`NO_SUCH_ISSUE`), so the answer never tells which ids exist.
     """
     c = t.issues.c
-    with view.registry.store.engine.connect() as conn:
-        row = conn.execute(sa.select(t.issues).where(c.id == int(issue_id), visible(view))).mappings().first()
+    statement = sa.select(t.issues).where(c.id == int(issue_id), visible(view))
+    if conn is not None:
+        row = conn.execute(statement).mappings().first()
+    else:
+        with view.registry.store.engine.connect() as own:
+            row = own.execute(statement).mappings().first()
     if row is None:
         raise NotFoundError(NO_SUCH_ISSUE)
     return dict(row)
@@ -103,9 +107,9 @@ def _public(view: ScopedRegistry, row: dict, now: datetime | None = None) -> dic
 
 def get_issue(view: ScopedRegistry, issue_id: int, now: datetime | None = None) -> dict:
     """One issue with its history (every step: who, when, note, stage on time or not) and photo hashes."""
-    row = issue_row(view, issue_id)
     e, p = t.issue_events.c, t.issue_photos.c
-    with view.registry.store.engine.connect() as conn:
+    with view.registry.store.engine.connect() as conn:  # one connection, one snapshot for the three reads
+        row = issue_row(view, issue_id, conn)
         events = [
             dict(r)
             for r in conn.execute(sa.select(t.issue_events).where(e.issue_id == row["id"]).order_by(e.id)).mappings()
