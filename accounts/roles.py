@@ -32,6 +32,7 @@ PERMISSIONS = {
     "issues:handle": "处置事件 handle issues",
     "issues:dispatch": "受理、派遣事件 accept and dispatch issues",
     "stats:read": "查看统计 see statistics",
+    "issues:export": "导出事件明细 export issues with their text, places and reporters",
     "patrols:record": "记录巡查 record patrols",
     "users:manage": "管理用户与令牌 manage users and tokens",
     "audit:read": "查看审计日志 read the audit log",
@@ -43,7 +44,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
     "planner": frozenset(_READ | {"areas:write", "buildings:write", "service_points:write", "stats:read"}),
     "staff": frozenset(
-        _READ | {"workers:phones", "issues:create", "issues:read", "issues:handle", "issues:dispatch", "stats:read"}
+        _READ
+        | {"workers:phones", "issues:create", "issues:read", "issues:handle", "issues:dispatch", "stats:read"}
+        | {"issues:export"}
     ),
     "grid_worker": frozenset(_READ | {"issues:create", "issues:read", "issues:handle", "patrols:record"}),
     "api_client": frozenset({"issues:create", "issues:status"}),

@@ -33,7 +33,8 @@ def export_file(frame: pd.DataFrame, fmt: str) -> bytes:
     """
     safe = frame.astype(object).map(spreadsheet_cell) if len(frame) else frame
     if fmt == "csv":
-        return safe.to_csv(index=False).encode("utf-8-sig")
+        # CRLF rows, as RFC 4180 says: a field holding a bare CR or LF is then quoted
+        return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
     if fmt != "xlsx":
         raise ValueError(f"unknown export format {fmt!r}")
     buffer = io.BytesIO()

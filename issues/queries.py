@@ -259,7 +259,7 @@ def issue_stats(
     hours = (
         pd.to_datetime(closed["closed_at"], utc=True) - pd.to_datetime(closed["created_at"], utc=True)
     ).dt.total_seconds() / 3600
-    freq = {"day": "D", "week": "W-MON", "month": "M"}[period]
+    freq = {"day": "D", "week": "W-SUN", "month": "M"}[period]  # weeks Monday to Sunday (ending on Sunday)
     created = pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert(tz).dt.tz_localize(None)
     by_period = frame.assign(period=created.dt.to_period(freq).astype(str)).groupby(["period", "category"]).size()
     out = {

@@ -51,7 +51,7 @@ def local_text(value, tz: str | ZoneInfo = "Asia/Shanghai", seconds: bool = Fals
     >>> local_text("2026-11-27T13:52:10+00:00")
     '2026-11-27 21:52'
     """
-    if value is None or value == "":
+    if value is None or value == "" or (isinstance(value, float) and value != value):  # None, "" or NaN
         return ""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)

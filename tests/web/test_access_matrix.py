@@ -100,7 +100,7 @@ EXPECTED: dict[tuple[str, str], tuple[set[str], set[str]]] = {
     ("issues.act_on_issue", "POST"): scoped(HANDLERS),
     ("issues.get_photo", "GET"): scoped(READERS),
     ("issues.issue_stats_view", "GET"): scoped(STATS),
-    ("issues.export_issues", "GET"): scoped(STATS),
+    ("issues.export_issues", "GET"): scoped({"admin", "staff"}),  # planners see statistics, not the rows
     ("issues.list_categories", "GET"): unscoped(EVERYONE - {"anonymous"}),
     ("open311.services", "GET"): unscoped(EVERYONE),
     ("open311.service_definition", "GET"): unscoped(EVERYONE),
