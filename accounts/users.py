@@ -6,6 +6,7 @@ Every change is written with its audit entry in one transaction; the audit never
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -35,8 +36,8 @@ _NAME = re.compile(r"^[\w.\-@]{2,64}$")
 
 
 def name_key(name: str) -> str:
-    """A login name as compared: case-folded, so ``CaseUser`` and ``caseuser`` are one name."""
-    return str(name).strip().casefold()
+    """A login name as compared: NFKC-normalised and case-folded (``CaseUser`` = ``caseuser`` = ``ｃaseuser``)."""
+    return unicodedata.normalize("NFKC", str(name).strip()).casefold()
 
 
 def _by_name(name: str):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,7 +164,9 @@ def load_catalog(path: str | Path | None) -> Catalog:
         if not isinstance(data, dict):
             raise InvalidInputError(f"事件类别文件应为 JSON 对象 categories {path} must hold one JSON object")
         for code, spec in data.items():
-            if not code or len(code) > 32:
-                raise InvalidInputError(f"类别编码无效 category code {code!r} must have 1 to 32 characters")
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", code):  # it appears in URLs (Open311 service codes)
+                raise InvalidInputError(
+                    f"类别编码无效 category code {code!r} must be 1 to 32 ASCII letters, digits, '_' or '-'"
+                )
             categories[code] = _category(code, spec)
     return Catalog(categories)

@@ -182,6 +182,11 @@ class WorkCalendar:
         self._periods = _periods(self.periods)
         self._holidays = _dates(self.holidays, "holidays")
         self._workdays = _dates(self.workdays, "workdays")
+        both = sorted(self._holidays & self._workdays)
+        if both:
+            raise InvalidInputError(
+                f"同一天既是节假日又是工作日 {both[0].isoformat()} is both in holidays and in workdays: keep it in one"
+            )
 
     @classmethod
     def from_config(cls, config: dict | None) -> WorkCalendar:

@@ -296,3 +296,27 @@ def test_limits_that_never_end_on_the_calendar_are_refused(tmp_path):
     path.write_text(json.dumps({"slow": {"limits": {"in_progress": 100000}}}), "utf-8")
     with pytest.raises(SettingsError, match="slow"):
         check_settings({"ISSUE_CATEGORIES": str(path), "WORK_CALENDAR": {"periods": [["09:00", "09:01"]]}})
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"COVERAGE_REACH": {"clinic": -1}},
+        {"COVERAGE_REACH": {"clinic": "500"}},
+        {"API_RATE_LIMIT": "lots"},
+        {"LOCATE_MAX_POINTS": 1e400},
+        {"LOCATE_MAX_POINTS": 2.5},
+        {"WORK_CALENDAR": {"holidays": ["2026-10-01"], "workdays": ["2026-10-01"]}},
+    ],
+)
+def test_settings_second_outside_test_values_are_refused(values):
+    with pytest.raises(SettingsError):
+        check_settings(values)
+
+
+def test_category_codes_must_be_usable_in_urls(tmp_path):
+    path = tmp_path / "categories.json"
+    path.write_text(json.dumps({"a b/../x": {"name_zh": "坏", "limits": {}}}), encoding="utf-8")
+    with pytest.raises(SettingsError, match="a b/../x"):
+        check_settings({"ISSUE_CATEGORIES": str(path)})
+    assert check_settings({"API_RATE_LIMIT": "120 per minute;1000 per day", "COVERAGE_REACH": {"clinic": 800}})

@@ -9,6 +9,7 @@ silently does nothing.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -72,11 +73,17 @@ def _check_type(key: str, value) -> None:
     if isinstance(default, bool):
         ok = isinstance(value, bool)
     elif isinstance(default, _NUMBER):
-        ok = isinstance(value, _NUMBER) and not isinstance(value, bool) and value >= 0
+        ok = isinstance(value, _NUMBER) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+        ok = ok and (not isinstance(default, int) or float(value).is_integer())
     elif isinstance(default, str):
-        ok = isinstance(value, str)
+        ok = isinstance(value, str) and (not key.endswith("_RATE_LIMIT") or _is_rate_limit(value))
     elif isinstance(default, dict):
         ok = isinstance(value, dict)
+        if ok and key == "COVERAGE_REACH":  # service-point kind → metres, as the coverage API accepts them
+            ok = all(
+                isinstance(v, _NUMBER) and not isinstance(v, bool) and math.isfinite(v) and 1 <= v <= 50_000
+                for v in value.values()
+            )
     elif isinstance(default, tuple | list):
         ok = isinstance(value, tuple | list)
     else:  # timedelta: seconds in a file
@@ -85,6 +92,16 @@ def _check_type(key: str, value) -> None:
         raise SettingsError(
             f"设置 {key} 的类型错误 setting {key} must be like {default!r}, not {value!r} ({type(value).__name__})"
         )
+
+
+def _is_rate_limit(text: str) -> bool:
+    """Whether ``text`` is a rate limit Flask-Limiter understands, e.g. ``"120 per minute;1000 per day"``."""
+    from limits import parse_many
+
+    try:
+        return bool(parse_many(text))
+    except ValueError:
+        return False
 
 
 def check_settings(values: dict) -> dict:

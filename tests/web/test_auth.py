@@ -329,7 +329,7 @@ def test_login_names_are_case_insensitive(fresh):
     admin = token_client(app, create_token(registry, find_user(registry, "admin").id, "t", 1)[0])
     body = {"role": "staff", "areas": ["510104001001"], "password": "Long-enough-1"}
     assert admin.post("/api/v1/users", json={**body, "name": "caseuser"}).status_code == 201
-    for variant in ("CaseUser", "CASEUSER", "caseUser"):
+    for variant in ("CaseUser", "CASEUSER", "caseUser", "ｃaseuser", "ＣＡＳＥＵＳＥＲ"):  # full-width look-alikes too
         refused = admin.post("/api/v1/users", json={**body, "name": variant})
         assert refused.status_code == 409 and "taken" in refused.get_json()["error"]["message"], variant
     assert [u.name for u in list_users(registry)].count("caseuser") == 1
