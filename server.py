@@ -162,6 +162,8 @@ def _coverage(args) -> None:
     from serving.report import write_report
 
     out = Path(args.out_file)
+    if out.suffix.lower() not in (".xlsx", ".csv", ".geojson"):
+        raise SystemExit(f"错误 error: 报告格式应为 the report must be .xlsx, .csv or .geojson, not {out.name!r}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -273,6 +275,14 @@ def _with_command(parser: argparse.ArgumentParser, rest: list[str]) -> list[str]
     return ["serve", *rest]
 
 
+def _missing_sqlite_folder(url: str) -> Path | None:
+    """The folder of a SQLite file URL when it does not exist (commands other than serve never create it)."""
+    if not url.startswith("sqlite:///") or ":memory:" in url:
+        return None
+    folder = Path(url.removeprefix("sqlite:///")).parent
+    return None if folder.is_dir() else folder
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     from sqlalchemy import exc as sa_exc
@@ -289,7 +299,12 @@ def main(argv=None) -> int:
     except SettingsError as exc:
         print(f"错误 error: {exc}", file=sys.stderr)
         return 2
-    args.db = args.db or args.settings.get("DATABASE_URL") or args.default_db()
+    named = args.db or args.settings.get("DATABASE_URL")  # the default folder (./data) is created when needed
+    args.db = named or args.default_db()
+    folder = _missing_sqlite_folder(args.db) if named and args.command not in ("serve", "demo") else None
+    if folder is not None:  # a mistyped --db would otherwise create an empty database somewhere
+        print(f"错误 error: 数据库目录不存在 no such folder {folder} for the database {args.db!r}", file=sys.stderr)
+        return 2
     try:
         args.func(args)
     except (RegistryError, GeoError) as exc:

@@ -320,3 +320,15 @@ def test_category_codes_must_be_usable_in_urls(tmp_path):
     with pytest.raises(SettingsError, match="a b/../x"):
         check_settings({"ISSUE_CATEGORIES": str(path)})
     assert check_settings({"API_RATE_LIMIT": "120 per minute;1000 per day", "COVERAGE_REACH": {"clinic": 800}})
+
+
+def test_a_database_in_a_missing_folder_is_refused_not_created(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'w.db'}"
+    assert server.main(["generations", "--db", url]) == 2
+    assert "no such folder" in capsys.readouterr().err and not (tmp_path / "no").exists()
+
+
+def test_coverage_refuses_an_unknown_report_format_before_working(demo_db, tmp_path):
+    url = copy_demo(demo_db, tmp_path)
+    with pytest.raises(SystemExit, match="xlsx, .csv or .geojson"):
+        server.main(["coverage", str(tmp_path / "out.txt"), "--kind", "clinic", "--db", url])
