@@ -5,15 +5,18 @@ every row is good (one transaction for the file).
 
 Columns (English or Chinese headers): ``external_id`` 外部编号, ``category`` 类别 (code or Chinese name),
 ``description`` 描述, ``lon`` 经度, ``lat`` 纬度, ``crs`` 坐标系, ``reported_at`` 上报时间, ``state`` 状态 (code or
-Chinese name; default ``closed`` when ``closed_at`` is given, else ``reported``), ``closed_at`` 结案时间,
-``address`` 地址, ``reporter_name`` 上报人, ``hazard_level`` 隐患等级. Rows whose external id was imported before are
-skipped, so a file can be imported again after fixing its errors.
+Chinese name; default ``closed`` when ``closed_at`` is given, else ``reported``), ``closed_at`` 结案时间 (only
+for a closed or void issue: on an open state it is an error of the row), ``address`` 地址, ``reporter_name`` 上报人,
+``hazard_level`` 隐患等级. Rows whose external id was imported before are skipped, so a file can be imported again
+after fixing its errors; the ids are checked again inside the write transaction (and the database keeps them
+unique), so two imports of one file at once write each row once, and the later one reports it as skipped.
 
 Times are read one by one, each with its own UTC offset (a file may mix PST and PDT, or +08:00 and Z); times
 without an offset are read in the import's ``timezone`` (default: the deployment's, the work calendar's zone),
-and everything is stored in UTC. Imported open issues are routed like reports (to the worker of their area, else
-up the ladder) and get one ``import`` history event at the moment they entered the system: stages that were
-already overdue then are history, and the schedule does not escalate them retroactively.
+and everything is stored in UTC, to the microsecond (nanoseconds are dropped). Imported open issues are routed
+like reports (to the worker of their area, else up the ladder) and get one ``import`` history event at the moment
+they entered the system: stages that were already overdue then are history, and the schedule does not escalate
+them retroactively.
 """
 
 from __future__ import annotations
@@ -59,10 +62,14 @@ ALIASES = {
 }
 _REQUIRED = ("category", "lon", "lat", "reported_at")
 _CHUNK = 20_000
+#: How often the write is tried when a concurrent import of the same ids wins the race (PostgreSQL).
+_ATTEMPTS = 3
 #: Times before this year are refused (the People's Republic's records start in 1949; earlier years are typos).
 EARLIEST_YEAR = 1949
 #: How far after "now" a time may lie (clocks of phones and servers differ a little).
 FUTURE_SLACK = pd.Timedelta(days=1)
+#: States of an issue that has ended (only these keep a closing time).
+_ENDED = ("closed", "void")
 _UNREADABLE = "时间无法识别 unreadable time (e.g. 2024-05-01 09:30, or 2024-05-01T09:30:00-07:00)"
 
 
@@ -146,7 +153,7 @@ def _times(values: pd.Series, tz: ZoneInfo, now: datetime) -> tuple[pd.Series, p
     earliest = pd.Timestamp(datetime(EARLIEST_YEAR, 1, 1), tz=tz)
     out_of_range = utc.notna() & ((utc < earliest) | (utc > pd.Timestamp(now) + FUTURE_SLACK))
     implausible |= out_of_range
-    utc = utc.where(~out_of_range)
+    utc = utc.where(~out_of_range).dt.floor("us")  # stored to the microsecond: nanoseconds are dropped here
     problem = pd.Series("", index=values.index, dtype=object)
     problem[text.notna() & ~readable] = _UNREADABLE
     problem[text.notna() & readable & implausible] = (
@@ -219,6 +226,14 @@ def _check(frame: pd.DataFrame, desk: IssueDesk, default_crs: str, tz: ZoneInfo,
         for message in problem[problem != ""].unique():
             bad(problem == message, column, message)
     bad(closed.notna() & reported.notna() & (closed < reported), "closed_at", "结案早于上报 closed before reported")
+    open_closed = (frame["closed_at"] != "") & states.isin(STATES) & ~states.isin(_ENDED)
+    for state in states[open_closed].unique():
+        bad(
+            open_closed & (states == state),
+            "closed_at",
+            f"状态为{STATE_NAMES_ZH[state]}的事件不能有结案时间 a {state} issue has no closing time: "
+            "give state closed, or leave closed_at empty",
+        )
     ext = frame["external_id"]
     bad((ext != "") & ext.duplicated(keep=False), "external_id", "外部编号重复 duplicate external id in the file")
     for column, limit in TEXT_LIMITS.items():
@@ -291,19 +306,8 @@ def import_issues(
         report.errors = sorted(errors, key=lambda e: (e["row"], e["column"]))
         return report
     ext = frame["external_id"]
-    known = set()
-    c = t.issues.c
-    mine = c.created_by.is_(None) if actor.user_id is None else c.created_by == actor.user_id
     with registry.store.engine.connect() as conn:
-        wanted = [e for e in ext.unique() if e]
-        for start in range(0, len(wanted), 5000):
-            known |= set(
-                conn.execute(
-                    sa.select(c.external_id).where(
-                        c.channel == "import", mine, c.external_id.in_(wanted[start : start + 5000])
-                    )
-                ).scalars()
-            )
+        known = _imported(conn, ext, actor)
     keep = ~ext.isin(known).to_numpy()
     report.skipped = int((~keep).sum())
     generation = registry.current_generation()
@@ -317,26 +321,52 @@ def import_issues(
             for i in rows
         ]  # fmt: skip
         return report
-    report.unlocated = int(pd.isna(placed.codes["micro_grid_code"]).sum())
     rows = _rows(desk, frame, cols, lon, lat, keep, placed, generation, actor)
-    report.routed = int((rows["assignee_name"] != "").sum())
-    with registry.store.transaction() as conn:
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows.iloc[start : start + _CHUNK]
-            registry.store.bulk_insert(conn, "issues", chunk)
-            if progress:
-                progress(len(chunk))
-        _mark_entry(conn, registry, rows, actor, source, desk.clock())
-        summary = {
-            "source": source,
-            "rows": report.rows,
-            "imported": len(rows),
-            "skipped": report.skipped,
-            "timezone": report.timezone,
-        }
-        record(conn, actor, "import", "issue", source, None, summary)
-    report.imported = len(rows)
+    for attempt in range(_ATTEMPTS):
+        try:
+            with registry.store.transaction() as conn:
+                # Another import of the same ids may have committed since the first look: checked again here,
+                # where no other writer can add them (SQLite's one writer; on PostgreSQL the unique index
+                # makes a concurrent insert of the same id wait for this one and then fail, and it retries).
+                taken = rows["external_id"].isin(_imported(conn, rows["external_id"], actor)).to_numpy()
+                written = rows[~taken].reset_index(drop=True)
+                for start in range(0, len(written), _CHUNK):
+                    chunk = written.iloc[start : start + _CHUNK]
+                    registry.store.bulk_insert(conn, "issues", chunk)
+                    if progress:
+                        progress(len(chunk))
+                _mark_entry(conn, registry, written, actor, source, desk.clock())
+                summary = {
+                    "source": source,
+                    "rows": report.rows,
+                    "imported": len(written),
+                    "skipped": report.skipped + int(taken.sum()),
+                    "timezone": report.timezone,
+                }
+                record(conn, actor, "import", "issue", source, None, summary)
+            break
+        except sa.exc.IntegrityError:
+            with registry.store.engine.connect() as conn:
+                if attempt == _ATTEMPTS - 1 or not _imported(conn, rows["external_id"], actor):
+                    raise  # not a concurrent import of the same ids
+    report.skipped += int(taken.sum())
+    report.routed = int((written["assignee_name"] != "").sum())
+    report.unlocated = int(written["micro_grid_code"].isna().sum())
+    report.imported = len(written)
     return report
+
+
+def _imported(conn, external_ids: pd.Series, actor: Actor) -> set[str]:
+    """The external ids among ``external_ids`` that ``actor`` imported before (empty and missing ids are none)."""
+    c = t.issues.c
+    mine = c.created_by.is_(None) if actor.user_id is None else c.created_by == actor.user_id
+    wanted = [e for e in pd.unique(external_ids.dropna()) if e]
+    known: set[str] = set()
+    for start in range(0, len(wanted), 5000):
+        batch = wanted[start : start + 5000]
+        statement = sa.select(c.external_id).where(c.channel == "import", mine, c.external_id.in_(batch))
+        known |= set(conn.execute(statement).scalars())
+    return known
 
 
 def _mark_entry(conn, registry, rows: pd.DataFrame, actor: Actor, source: str, now: datetime) -> None:

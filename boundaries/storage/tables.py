@@ -230,6 +230,15 @@ issues = sa.Table(
     sa.Column("due_at", sa.DateTime(timezone=True)),  # end of the current stage's time limit (NULL: no clock)
     sa.Column("closed_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("channel", "created_by", "external_id", name="uq_issues_external"),
+    # the constraint above never compares rows without a user (NULL): those are unique here (migration 0009)
+    sa.Index(
+        "uq_issues_external_unowned",
+        "channel",
+        "external_id",
+        unique=True,
+        sqlite_where=sa.text("created_by IS NULL"),
+        postgresql_where=sa.text("created_by IS NULL"),
+    ),
     sa.UniqueConstraint("token", name="uq_issues_token"),
     sa.Index("ix_issues_state_due", "state", "due_at"),
     sa.Index("ix_issues_grid", "grid_code"),

@@ -169,3 +169,58 @@ def test_text_is_checked_as_at_intake(world):
     report = import_issues(world.desk, frame)
     assert [(e["row"], e["column"]) for e in report.errors] == [(3, "description"), (4, "reporter_name")]
     assert "U+0000" in report.errors[0]["message"] and _count(world.registry) == 0
+
+
+# -- second outside test: closing times of open rows, nanoseconds ------------------------------------------------------
+def test_a_closing_time_on_a_row_that_is_not_closed_is_a_row_error(world):
+    import pandas as pd
+
+    from issues.bulk import import_issues
+
+    _, lon, lat = world.point()
+    frame = pd.DataFrame(
+        {
+            "category": "dispute",
+            "lon": str(lon),
+            "lat": str(lat),
+            "reported_at": "2025-03-01T09:00:00+08:00",
+            "state": ["reported", "closed", "", "dispatched"],
+            "closed_at": ["2025-03-02T09:00:00+08:00", "2025-03-02T09:00:00+08:00", "2025-03-02T09:00:00+08:00", ""],
+        }
+    )
+    report = import_issues(world.desk, frame)
+    errors = [(e["row"], e["column"], e["value"]) for e in report.errors]
+    assert errors == [(2, "closed_at", "2025-03-02T09:00:00+08:00")]
+    assert "reported" in report.errors[0]["message"] and _count(world.registry) == 0
+    report = import_issues(world.desk, frame.iloc[1:])
+    assert report.errors == [] and report.imported == 3
+
+
+def test_nanosecond_times_are_read_without_a_warning(world):
+    import warnings
+
+    import pandas as pd
+
+    from issues.bulk import import_issues
+
+    _, lon, lat = world.point()
+    frame = pd.DataFrame(
+        {
+            "category": "dispute",
+            "lon": str(lon),
+            "lat": str(lat),
+            "reported_at": ["2025-03-01T09:00:00.123456789+08:00", "2025-03-01 09:00:00.000000001"],
+            "closed_at": ["2025-03-01T10:00:00.999999999+08:00", ""],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = import_issues(world.desk, frame)
+    assert report.errors == [] and report.imported == 2
+    with world.registry.store.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.issues.c.created_at, t.issues.c.closed_at).order_by(t.issues.c.id)).all()
+    assert [r.created_at.replace(tzinfo=None).isoformat() for r in rows] == [
+        "2025-03-01T01:00:00.123456",
+        "2025-03-01T01:00:00",
+    ]
+    assert rows[0].closed_at.replace(tzinfo=None).isoformat() == "2025-03-01T02:00:00.999999"
