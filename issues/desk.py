@@ -108,12 +108,11 @@ class IssueDesk(Escalation):
         return None if hours is None else self.calendar.add(start, hours)
 
     # -- intake ------------------------------------------------------------------------------------
-    def _where(self, lon, lat, crs, building_id):
+    def _where(self, view: ScopedRegistry, lon, lat, crs, building_id):
         if building_id is not None:
-            rows = self.registry.store.buildings(ids=[int(building_id)], geometry=False)
-            if not rows:
-                raise NotFoundError(f"建筑不存在 no building with id {building_id}")
-            return rows[0]["lon"], rows[0]["lat"], "wgs84", rows[0]["lon"], rows[0]["lat"]
+            # outside the caller's areas: the same 404 as an id that does not exist, so ids cannot be probed
+            row = view.building(int(building_id))
+            return row["lon"], row["lat"], "wgs84", row["lon"], row["lat"]
         if lon is None or lat is None:
             raise InvalidInputError("缺少位置 give lon and lat (with crs), or a building_id")
         try:
@@ -203,7 +202,7 @@ class IssueDesk(Escalation):
                 found = self._existing(conn, channel, created_by, external_id)
             if found is not None:
                 return self._repeat(view, found, external_id, wanted)
-        lon84, lat84, crs_name, lon_in, lat_in = self._where(lon, lat, crs, building_id)
+        lon84, lat84, crs_name, lon_in, lat_in = self._where(view, lon, lat, crs, building_id)
         checked = check_photos(photos, self.photo_max_bytes, self.photo_max_pixels)
         generation = view.resolve_generation(None)  # with the revisions, in one query for the whole report
         placed = place_points(self.registry, [lon84], [lat84], generation, self.near_boundary_m)
