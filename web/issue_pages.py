@@ -6,8 +6,8 @@ import folium
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from accounts.roles import ROLE_NAMES_ZH
-from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, RegistryError
-from issues.queries import get_issue, list_issues
+from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError, RegistryError
+from issues.queries import get_issue, issue_row, list_issues
 from issues.workflow import ACTIONS, STATE_NAMES_ZH, STATES, allowed_actions
 from web.access import AUTHENTICATED, PUBLIC, access_of, allow, caller, scoped
 from web.issues_api import IssueQuery, desk
@@ -49,19 +49,37 @@ def _export_links(args: dict) -> dict[str, str]:
     return {fmt: url_for("issues.export_issues", format=fmt, **params) for fmt in ("xlsx", "csv")}
 
 
+_TIME_FILTER = "须为带时区的时间，如 2025-06-01T09:00:00+08:00 must be a time such as 2025-06-01T09:00:00+08:00"
+#: What the queue says about a filter it cannot use (bilingual sentences, never the validator's messages).
+_FILTER_ERRORS = {
+    "state": f"状态须为 state must be one of: open, {', '.join(STATES)}",
+    "area": "区域编码须为 1–32 个字符 the area code must be 1 to 32 characters",
+    "category": "类别须为 1–32 个字符 the category must be 1 to 32 characters",
+    "overdue": "“超时”须为是或否 overdue must be true or false",
+    "unlocated": "“未定位”须为是或否 unlocated must be true or false",
+    "since": f"起始时间 since {_TIME_FILTER}",
+    "until": f"截止时间 until {_TIME_FILTER}",
+    "page": "页码须为 1 到 1000000 之间的整数 page must be a whole number from 1 to 1000000",
+    "per_page": "每页条数须为 1 到 500 之间的整数 per_page must be a whole number from 1 to 500",
+}
+
+
 @issue_pages.route("/issues")
 @allow("issues:read")
 def queue():
     """The queue of the caller's areas, filterable by state, area, overdue and unlocated."""
-    args, error = page_filters(IssueQuery())
-    try:
-        rows, total = list_issues(scoped(), now=desk().clock(), tz=desk().calendar.tz, **args)
-    except (InvalidInputError, NotFoundError) as exc:  # shown on the page; areas outside one's own answer 403
-        rows, total, error = [], 0, str(exc)
+    args, error = page_filters(IssueQuery(), _FILTER_ERRORS)
+    rows, total = [], 0  # a filter that was not understood lists nothing, never everything
+    if error is None:
+        try:
+            rows, total = list_issues(scoped(), now=desk().clock(), tz=desk().calendar.tz, **args)
+        except (InvalidInputError, NotFoundError) as exc:  # shown on the page; areas outside one's own answer 403
+            error = str(exc)
     exports = {} if error else _export_links(args)  # never an export of other filters than those shown
-    return render_paged(
+    page = render_paged(
         "issues.html", rows, total, args, _QUEUE_FILTERS, error=error, states=STATES, exports=exports, **_common()
     )
+    return page, 400 if error else 200
 
 
 def _issue_map(issue: dict) -> str | None:
@@ -112,9 +130,28 @@ def act(issue_id):
     message = None
     try:
         if action == "assign":
-            desk().assign(scoped(), issue_id, request.form.get("area", "").strip(), note, can=caller().can)
+            _assign(issue_id, request.form.get("area", "").strip(), note)
         else:
             desk().act(scoped(), issue_id, action, note, can=caller().can)
     except (ConflictError, InvalidInputError) as exc:  # shown on the page; scope and role errors answer 403
         message = str(exc)
     return redirect(url_for("issue_pages.detail", issue_id=issue_id, message=message))
+
+
+#: The page's answer to an area one cannot assign to: unknown and outside one's areas read alike.
+_NO_AREA = "区域 {area} 不存在或不在您的辖区内 no such area in your areas: {area}"
+
+
+def _assign(issue_id: int, area: str, note: str) -> None:
+    """Assign from the form: an area that does not exist or lies outside one's areas is a message on the page.
+
+    An issue one cannot see still answers 404, and a role that may not assign 403, as everywhere.
+    """
+    view, user = scoped(), caller()
+    issue_row(view, issue_id)
+    if user.can("issues:dispatch"):
+        try:
+            view.area(area)
+        except (NotFoundError, OutOfScopeError):
+            raise InvalidInputError(_NO_AREA.format(area=area[:32] or "-")) from None
+    desk().assign(view, issue_id, area, note, can=user.can)
