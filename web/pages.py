@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from accounts.roles import ROLE_NAMES_ZH
 from accounts.users import authenticate
 from boundaries import audit
-from boundaries.errors import NotFoundError
+from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.levels import LEVEL_NAMES_ZH, LEVELS
 from issues.worktime import local_text, zone_label
 from web import registry
@@ -126,6 +126,12 @@ def home():
 def audit_page():
     """The audit log as a filterable, paged table."""
     args, error = page_filters(AuditQuery())
-    rows, total = audit.entries(registry().store.engine, **audit_page_args(args))
+    rows, total = [], 0  # a filter that was not understood lists nothing, never everything
+    if not error:
+        try:
+            rows, total = audit.entries(registry().store.engine, **audit_page_args(args))
+        except InvalidInputError as exc:  # e.g. an instant outside the years 1-9999
+            error = str(exc)
     keys = ("user", "object_type", "object_id", "since", "until")
-    return render_paged("audit.html", rows, total, args, keys, error=error, user=caller(), roles=ROLE_NAMES_ZH)
+    page = render_paged("audit.html", rows, total, args, keys, error=error, user=caller(), roles=ROLE_NAMES_ZH)
+    return page, 400 if error else 200

@@ -105,7 +105,10 @@ def test_audit_page_lists_and_filters(fresh):
     assert "审计页面测试楼" in html and "planner" in html
     html = admin.get("/audit?user=nobody").get_data(as_text=True)
     assert "审计页面测试楼" not in html
-    assert admin.get("/audit?page=0").status_code == 200  # a bad filter is reported on the page, not a 500
+    for bad in ("page=0", "since=abc", "since=0001-01-01T00:00:00%2B14:00"):  # reported on the page, no rows
+        answer = admin.get(f"/audit?{bad}")
+        text = answer.get_data(as_text=True)
+        assert answer.status_code == 400 and 'class="error"' in text and "审计页面测试楼" not in text, bad
 
 
 def test_command_line_users_tokens_and_their_audit(fresh, capsys):
