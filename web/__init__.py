@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, current_app, send_from_directory
+from flask import Flask, current_app
 from flask_smorest import Api
 
 from boundaries.registry import Registry
@@ -131,17 +131,6 @@ def _start_escalation(app: Flask) -> None:
 
 
 def _register_vendor(app: Flask) -> None:
-    import xstatic.pkg.leaflet as leaflet
-    from flask import Blueprint
+    from web.vendor import init_vendor
 
-    from web.access import public
-
-    vendor = Blueprint("vendor", __name__, url_prefix="/vendor")
-
-    @vendor.route("/leaflet/<path:filename>", endpoint="leaflet")
-    @public
-    def _leaflet(filename):
-        """Leaflet from the XStatic-Leaflet package."""
-        return send_from_directory(leaflet.BASE_DIR, filename, max_age=86400)
-
-    app.register_blueprint(vendor)
+    init_vendor(app)

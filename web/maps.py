@@ -1,9 +1,9 @@
 """Folium maps that work with no internet: every asset is served by the app from a declared dependency.
 
 A default ``folium.Map`` asks public CDNs for Leaflet, jQuery, Bootstrap, Leaflet.awesome-markers, Font
-Awesome and Glyphicons. Our maps use only Leaflet (served from the XStatic-Leaflet package under
-``/vendor/leaflet/``) and draw no third-party base map unless ``WEIGE_TILES`` names one (e.g. an intranet
-Tianditu proxy), so a government intranet shows them unchanged.
+Awesome and Glyphicons. Our maps use only Leaflet (vendored from npm into ``web/static/vendor/`` and served
+under ``/vendor/leaflet/<version>/``, see :mod:`web.vendor`) and draw no third-party base map unless
+``WEIGE_TILES`` names one (e.g. an intranet Tianditu proxy), so a government intranet shows them unchanged.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import html
 
 import folium
 import geopandas as gpd
-from flask import url_for
+
+from web.vendor import vendor_url
 
 __all__ = [
     "offline_map",
@@ -39,8 +40,8 @@ LEVEL_STYLES = {
 def offline_map(bounds, tiles: str | None = None, attribution: str = "") -> folium.Map:
     """A folium map fitted to ``bounds`` (minx, miny, maxx, maxy) that loads assets only from this app."""
     fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=False)
-    fmap.default_js = [("leaflet", url_for("vendor.leaflet", filename="leaflet.js"))]
-    fmap.default_css = [("leaflet_css", url_for("vendor.leaflet", filename="leaflet.css"))]
+    fmap.default_js = [("leaflet", vendor_url("leaflet", "leaflet.js"))]
+    fmap.default_css = [("leaflet_css", vendor_url("leaflet", "leaflet.css"))]
     if tiles:
         folium.TileLayer(tiles=tiles, attr=attribution or "base map", name="底图").add_to(fmap)
     minx, miny, maxx, maxy = bounds

@@ -25,6 +25,7 @@ from boundaries.storage import open_store
 from issues.desk import IssueDesk
 from issues.queries import NO_SUCH_ISSUE
 from tests.conftest import TEST_CONFIG, copy_demo, demo_password, token_client
+from web.vendor import versions
 
 ROLES = ("anonymous", "admin", "planner", "staff", "grid_worker", "api_client")
 SIGNED_IN = {"admin", "planner", "staff", "grid_worker"}  # people (API clients are not)
@@ -56,7 +57,7 @@ def scoped(roles: set[str]) -> tuple[set[str], set[str]]:
 EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("static", "GET"): (EVERYONE, False),
     ("api-docs.openapi_json", "GET"): (EVERYONE, False),
-    ("vendor.leaflet", "GET"): (EVERYONE, False),
+    ("vendor.file", "GET"): (EVERYONE, False),
     ("pages.login", "GET"): (EVERYONE, False),
     ("pages.login", "POST"): (EVERYONE, False),
     ("pages.logout", "POST"): (EVERYONE - {"anonymous"}, False),
@@ -185,7 +186,7 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
     return {
         ("static", "GET"): ("/static/none.css", {}, None),
         ("api-docs.openapi_json", "GET"): ("/api/v1/openapi.json", {}, None),
-        ("vendor.leaflet", "GET"): ("/vendor/leaflet/leaflet.js", {}, None),
+        ("vendor.file", "GET"): (f"/vendor/leaflet/{versions()['leaflet']}/leaflet.js", {}, None),
         ("pages.login", "GET"): ("/login", {}, None),
         ("pages.login", "POST"): (
             "/login",
