@@ -72,6 +72,8 @@ class Registry:
         self.layout = layout
         self.indexes = Cache(size=4)
         self.cache = Cache(size=32)
+        self.layers = Cache(size=12)  # simplified map layers per zoom (boundaries.layers)
+        self.tiles = Cache(size=4096)  # encoded vector tiles
         folder = store.default_index_dir() if index_dir is None else (index_dir or None)  # False: never save
         self.index_folder = IndexFolder(folder) if folder is not None else None
         self.prepare_on_publish = prepare_on_publish

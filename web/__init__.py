@@ -95,6 +95,8 @@ def create_app(config: dict | None = None) -> Flask:
     from web.errors import register_error_handlers
     from web.issue_pages import issue_pages
     from web.issues_api import blueprints as issue_blueprints
+    from web.layers_api import blueprints as layer_blueprints
+    from web.layers_api import tiles
     from web.limits import init_limits, limit_intake, limit_login
     from web.open311 import open311
     from web.pages import pages
@@ -103,12 +105,20 @@ def create_app(config: dict | None = None) -> Flask:
     limiter = init_limits(app)
     init_access(app)
     api = Api(app)
-    for blueprint in (*blueprints, *edit_blueprints, *admin_blueprints, *issue_blueprints, *coverage_blueprints):
+    for blueprint in (
+        *blueprints,
+        *edit_blueprints,
+        *admin_blueprints,
+        *issue_blueprints,
+        *coverage_blueprints,
+        *layer_blueprints,
+    ):
         api.register_blueprint(blueprint)
     app.register_blueprint(pages)
     app.register_blueprint(coverage_pages)
     app.register_blueprint(issue_pages)
     app.register_blueprint(open311)
+    app.register_blueprint(tiles)
     _register_vendor(app)
     app.view_functions["pages.login"] = limit_login(limiter, app.view_functions["pages.login"])
     for endpoint in ("issues.create_issue", "open311.post_request"):

@@ -69,6 +69,8 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("areas.list_generations", "GET"): (SIGNED_IN, False),
     ("assets.list_buildings", "GET"): (SIGNED_IN, True),
     ("assets.list_service_points", "GET"): (SIGNED_IN, True),
+    ("layers.get_layer", "GET"): (SIGNED_IN, False),  # features outside the caller's areas are left out
+    ("tiles.get_tile", "GET"): (SIGNED_IN, False),
     ("assets.get_building", "GET"): (SIGNED_IN, True),
     ("assets.get_service_point", "GET"): (SIGNED_IN, True),
     ("locate.locate_one", "GET"): (SIGNED_IN, True),
@@ -173,6 +175,13 @@ def _draft_change(registry: Registry, code: str) -> None:
     update_area(ScopedRegistry(registry, Scope.everything(), SYSTEM), code, name="草稿改名 renamed in draft")
 
 
+def _tile_of(lon: float, lat: float, zoom: int = 16) -> tuple[int, int, int]:
+    import mercantile
+
+    t = mercantile.tile(lon, lat, zoom)
+    return t.z, t.x, t.y
+
+
 def _requests(places: Places, inside: bool, app, counter) -> dict:
     """(endpoint, method) → (url, options, setup) for one side (inside or outside)."""
     p, k = places, inside
@@ -202,6 +211,12 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
         ("areas.list_generations", "GET"): ("/api/v1/generations", {}, None),
         ("assets.list_buildings", "GET"): (f"/api/v1/buildings?area={p.grid[k]}", {}, None),
         ("assets.list_service_points", "GET"): (f"/api/v1/service-points?area={p.grid[k]}", {}, None),
+        ("layers.get_layer", "GET"): (
+            f"/api/v1/layers/micro_grid?bbox={lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}&zoom=16",
+            {},
+            None,
+        ),
+        ("tiles.get_tile", "GET"): ("/tiles/micro_grid/{}/{}/{}.mvt".format(*_tile_of(lon, lat)), {}, None),
         ("assets.get_building", "GET"): (f"/api/v1/buildings/{p.building[k]}", {}, None),
         ("assets.get_service_point", "GET"): (f"/api/v1/service-points/{p.service_point[k]}", {}, None),
         ("locate.locate_one", "GET"): (f"/api/v1/locate?lon={lon}&lat={lat}", {}, None),

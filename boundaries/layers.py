@@ -1,0 +1,219 @@
+"""Map layers served to pages: GeoJSON by bounding box and Mapbox Vector Tiles, simplified per zoom, scoped.
+
+A page loads only what is on screen, so its HTML no longer grows with the data. Areas of one level are simplified
+together with ``shapely.coverage_simplify`` at a tolerance of half a pixel of the zoom, so edges shared by two
+areas stay shared (no slivers or gaps between neighbours); buildings are simplified one by one; service points
+are points. Each simplified layer is built once per generation (and revision, for a draft or assets) and zoom,
+and kept in the registry's cache with an STRtree; tiles are cached by everything they depend on, including the
+caller's scope, and every feature is filtered by that scope before it is encoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import mapbox_vector_tile
+import mercantile
+import numpy as np
+import shapely
+
+from boundaries import assets
+from boundaries.errors import InvalidInputError, NotFoundError
+from boundaries.levels import LEVELS
+from boundaries.scope import ScopedRegistry
+from geo.crs import geometries_from_wgs84
+
+__all__ = ["LAYERS", "MAX_ZOOM", "TILE_EXTENT", "layer_geojson", "tile", "tile_etag", "tolerance_deg"]
+
+#: Layers a page can ask for: each level of areas, buildings and service points.
+LAYERS = (*LEVELS, "buildings", "service_points")
+MAX_ZOOM = 22
+#: Tile extent and the buffer around a tile (in tile units) that features are clipped to.
+TILE_EXTENT, TILE_BUFFER = 4096, 64
+_AREA_PROPS = ("code", "name", "level", "kind", "parent_code")
+
+
+def tolerance_deg(zoom: int) -> float:
+    """Half a screen pixel at ``zoom`` in degrees of longitude (0 from zoom 17, where outlines are kept whole)."""
+    return 0.0 if zoom >= 17 else 360.0 / (256 * 2**zoom) / 2
+
+
+@dataclass
+class _Layer:
+    geometries: np.ndarray  # simplified, WGS84
+    properties: list[dict]
+    tree: shapely.STRtree
+    points: tuple[np.ndarray, np.ndarray] | None = None  # lon, lat of assets (for the scope test)
+
+
+def _check(layer: str, zoom: int) -> None:
+    if layer not in LAYERS:
+        raise NotFoundError(f"图层不存在 no layer {layer!r}: {', '.join(LAYERS)}")
+    if not 0 <= int(zoom) <= MAX_ZOOM:
+        raise InvalidInputError(f"缩放级别应为 0–{MAX_ZOOM} zoom must be 0 to {MAX_ZOOM}, not {zoom}")
+
+
+def _area_layer(view: ScopedRegistry, level: str, generation: int, zoom: int) -> _Layer:
+    registry = view.registry
+
+    def build():
+        frame = registry.areas(level=level, generation=generation)
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        tolerance = tolerance_deg(zoom)
+        if tolerance and len(geoms):
+            try:
+                geoms = np.asarray(shapely.coverage_simplify(geoms, tolerance), dtype=object)
+            except shapely.errors.GEOSException:  # not a valid coverage (overlaps): simplify each on its own
+                geoms = np.asarray(shapely.simplify(geoms, tolerance, preserve_topology=True), dtype=object)
+        props = frame[list(_AREA_PROPS)].to_dict("records")
+        return _Layer(geoms, props, shapely.STRtree(geoms))
+
+    key = ("layer", level, generation, registry.cache_version(generation), min(zoom, 17))
+    return registry.layers.get_or_build(key, build)
+
+
+def _asset_layer(view: ScopedRegistry, layer: str, zoom: int) -> _Layer:
+    registry = view.registry
+    revision = view.snapshot()["assets"]
+
+    def build():
+        if layer == "buildings":
+            frame = assets.buildings(registry)
+            keep = ["id", "name", "address", "floors", "households", "use"]
+        else:
+            frame = assets.service_points(registry)
+            keep = ["id", "name", "kind", "opening_hours", "capacity", "address"]
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        tolerance = tolerance_deg(zoom)
+        if tolerance and layer == "buildings" and len(geoms):
+            geoms = np.asarray(shapely.simplify(geoms, tolerance, preserve_topology=True), dtype=object)
+        props = frame[[c for c in keep if c in frame.columns]].to_dict("records")
+        points = (frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
+        return _Layer(geoms, props, shapely.STRtree(geoms), points)
+
+    return registry.layers.get_or_build(("layer", layer, "assets", revision, min(zoom, 17)), build)
+
+
+def _select(view: ScopedRegistry, layer: str, generation: int, zoom: int, box) -> tuple[_Layer, np.ndarray]:
+    """The layer and the indices of its features that meet ``box`` and lie in the caller's scope."""
+    if layer in LEVELS:
+        data = _area_layer(view, layer, generation, zoom)
+        hits = np.sort(data.tree.query(box))
+        allowed = view.codes(generation)
+        if allowed is not None:
+            hits = hits[np.fromiter((data.properties[i]["code"] in allowed for i in hits), bool, len(hits))]
+        return data, hits
+    data = _asset_layer(view, layer, zoom)
+    hits = np.sort(data.tree.query(box))
+    if len(hits):
+        lon, lat = data.points
+        hits = hits[view.covers_points(lon[hits], lat[hits])]
+    return data, hits
+
+
+def _same_kind(clipped, original):
+    """The part of a clipped geometry of the original's kind (clipping a polygon can leave lines or points)."""
+    if clipped is None or clipped.is_empty:
+        return None
+    kind = shapely.get_type_id(original)
+    if kind in (3, 6):  # polygons
+        parts = [p for p in shapely.get_parts(clipped) if shapely.get_type_id(p) == 3 and not p.is_empty]
+        return None if not parts else parts[0] if len(parts) == 1 else shapely.multipolygons(parts)
+    if kind == 0:
+        return clipped if shapely.get_type_id(clipped) == 0 else None
+    return clipped
+
+
+def _json_value(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def layer_geojson(view: ScopedRegistry, layer: str, bbox, zoom: int, generation=None) -> dict:
+    """Features of ``layer`` meeting ``bbox`` (WGS84), simplified for ``zoom``, as a GeoJSON FeatureCollection."""
+    _check(layer, zoom)
+    g = view.resolve_generation(generation)
+    data, hits = _select(view, layer, g, int(zoom), shapely.box(*bbox))
+    features = [
+        {
+            "type": "Feature",
+            "properties": {k: _json_value(v) for k, v in data.properties[i].items()},
+            "geometry": shapely.geometry.mapping(data.geometries[i]),
+        }
+        for i in hits
+    ]
+    return {"type": "FeatureCollection", "features": features, "generation": g, "zoom": int(zoom)}
+
+
+def _tile_key(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation: int) -> tuple:
+    version = view.registry.cache_version(generation) if layer in LEVELS else ("assets", view.snapshot()["assets"])
+    scope = None if view.scope.unrestricted else tuple(sorted(view.scope.roots))
+    return ("tile", layer, z, x, y, generation, version, scope)
+
+
+def tile_etag(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation=None) -> str:
+    """A strong ETag of a tile: it changes with the generation, the revision and the caller's scope."""
+    _check(layer, z)
+    g = view.resolve_generation(generation)
+    return hashlib.sha256(repr(_tile_key(view, layer, z, x, y, g)).encode()).hexdigest()[:32]
+
+
+def tile(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation=None) -> bytes:
+    """The Mapbox Vector Tile ``z/x/y`` of ``layer`` (one MVT layer of that name), clipped to the tile and a buffer.
+
+    Parameters
+    ----------
+    view : ScopedRegistry
+        The caller: only features in their scope are encoded.
+    layer : str
+        One of :data:`LAYERS`.
+    z, x, y : int
+        Web-mercator tile address (XYZ, y down).
+    generation : int, optional
+        Default: the current generation.
+
+    Returns
+    -------
+    bytes
+        The encoded tile (an empty tile has no features).
+    """
+    _check(layer, z)
+    if not (0 <= x < 2**z and 0 <= y < 2**z):
+        raise NotFoundError(f"瓦片不存在 no tile {z}/{x}/{y}")
+    g = view.resolve_generation(generation)
+
+    def build():
+        west, south, east, north = mercantile.bounds(x, y, z)
+        pad_lon, pad_lat = (east - west) * TILE_BUFFER / TILE_EXTENT, (north - south) * TILE_BUFFER / TILE_EXTENT
+        data, hits = _select(
+            view, layer, g, z, shapely.box(west - pad_lon, south - pad_lat, east + pad_lon, north + pad_lat)
+        )
+        bounds = mercantile.xy_bounds(x, y, z)
+        pad = (bounds.right - bounds.left) * TILE_BUFFER / TILE_EXTENT
+        features = []
+        if len(hits):
+            merc = geometries_from_wgs84(data.geometries[hits], "EPSG:3857")
+            # to whole tile units (y up; the encoder flips it), as the tile stores them
+            scale = np.array([TILE_EXTENT / (bounds.right - bounds.left), TILE_EXTENT / (bounds.top - bounds.bottom)])
+            origin = np.array([bounds.left, bounds.bottom])
+            merc = shapely.transform(merc, lambda xy: np.round((xy - origin) * scale))
+            bounds = mercantile.Bbox(0.0, 0.0, float(TILE_EXTENT), float(TILE_EXTENT))
+            pad = float(TILE_BUFFER)
+            clipped = shapely.clip_by_rect(
+                merc, bounds.left - pad, bounds.bottom - pad, bounds.right + pad, bounds.top + pad
+            )
+            for i, geom in zip(hits, clipped, strict=True):
+                geom = _same_kind(geom, data.geometries[i])
+                if geom is None:
+                    continue
+                props = {k: _json_value(v) for k, v in data.properties[i].items() if _json_value(v) is not None}
+                features.append({"geometry": geom, "properties": props, "id": int(i) + 1})
+        return mapbox_vector_tile.encode(
+            [{"name": layer, "features": features}], default_options={"extents": TILE_EXTENT}
+        )
+
+    return view.registry.tiles.get_or_build(_tile_key(view, layer, z, x, y, g), build)
