@@ -90,6 +90,22 @@ def app(demo_db, demo_registry):
     return create_app({**TEST_CONFIG, "DATABASE_URL": demo_db, "REGISTRY": demo_registry})
 
 
+def private_app(demo_db: str, folder: Path, **config):
+    """An app over a private copy of the demo database: ``(app, registry, client)``, ``client(name)`` a test client
+    signed in (by a fresh token) as the demo user ``name``."""
+    from accounts.users import find_user
+    from web import create_app
+
+    url = copy_demo(demo_db, folder)
+    registry = Registry(open_store(url))
+    app = create_app({**TEST_CONFIG, "DATABASE_URL": url, "REGISTRY": registry, **config})
+
+    def client(name: str):
+        return token_client(app, create_token(registry, find_user(registry, name).id, "t", 1)[0])
+
+    return app, registry, client
+
+
 def token_client(app, token: str | None):
     """A test client that sends ``Authorization: Bearer <token>`` with every request."""
     client = app.test_client()

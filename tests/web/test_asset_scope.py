@@ -10,12 +10,8 @@ import re
 
 import pytest
 
-from accounts.tokens import create_token
-from accounts.users import find_user
 from boundaries import assets
-from boundaries.registry import Registry
-from boundaries.storage import open_store
-from tests.conftest import TEST_CONFIG, copy_demo, token_client
+from tests.conftest import private_app
 
 OTHER_COMMUNITY = "510104001002"  # the demo planner, staff and worker are bound to 510104001001
 UNUSED_ID = 2_000_000_000
@@ -23,15 +19,7 @@ UNUSED_ID = 2_000_000_000
 
 @pytest.fixture
 def fresh(demo_db, tmp_path):
-    from web import create_app
-
-    url = copy_demo(demo_db, tmp_path)
-    registry = Registry(open_store(url))
-    app = create_app({**TEST_CONFIG, "DATABASE_URL": url, "REGISTRY": registry})
-
-    def client(name):
-        return token_client(app, create_token(registry, find_user(registry, name).id, "t", 1)[0])
-
+    _, registry, client = private_app(demo_db, tmp_path)
     elsewhere = {
         "buildings": int(assets.buildings(registry, area_code=OTHER_COMMUNITY)["id"].iloc[0]),
         "service-points": int(assets.service_points(registry, area_code=OTHER_COMMUNITY)["id"].iloc[0]),

@@ -6,26 +6,14 @@ import threading
 
 import pytest
 
-from accounts.tokens import create_token
-from accounts.users import find_user
-from boundaries.registry import Registry
-from boundaries.storage import open_store
-from tests.conftest import TEST_CONFIG, copy_demo, token_client
+from tests.conftest import private_app
 
 LEAF = "510104001001001001"
 
 
 @pytest.fixture
 def fresh(demo_db, tmp_path):
-    from web import create_app
-
-    url = copy_demo(demo_db, tmp_path)
-    registry = Registry(open_store(url))
-    app = create_app({**TEST_CONFIG, "DATABASE_URL": url, "REGISTRY": registry})
-
-    def client(name):
-        return token_client(app, create_token(registry, find_user(registry, name).id, "t", 1)[0])
-
+    _, registry, client = private_app(demo_db, tmp_path)
     return registry, client("admin"), client("planner")
 
 
