@@ -55,7 +55,11 @@ def _body(code: str, message: str, status: int, details=None):
 
         return error_response(status, message)
     if _wants_page():
-        return render_template("error.html", code=code, message=message, status=status), status
+        from accounts.roles import ROLE_NAMES_ZH
+
+        user = g.get("caller")  # the signed-in user keeps their header on error pages too
+        page = render_template("error.html", code=code, message=message, status=status, user=user, roles=ROLE_NAMES_ZH)
+        return page, status
     error = {"code": code, "message": message}
     if details:
         error["details"] = details

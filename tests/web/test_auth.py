@@ -386,3 +386,16 @@ def test_sessions_are_read_from_the_app_that_serves_them(fresh, demo_db, tmp_pat
     url = copy_demo(demo_db, other_folder)
     create_app({**TEST_CONFIG, "DATABASE_URL": url, "REGISTRY": Registry(open_store(url))})
     assert client.get("/api/v1/me").get_json()["name"] == "staff"
+
+
+def test_an_error_page_keeps_the_signed_in_users_header(fresh):
+    """Issue 11: the 403 page showed "登录 Sign in" to a signed-in user and dropped the header."""
+    app, _ = fresh
+    client = app.test_client()
+    _sign_in(client, "planner")
+    page = client.get("/audit", headers={"Accept": "text/html"})  # planners may not read the audit log
+    text = page.get_data(as_text=True)
+    assert page.status_code == 403 and 'id="whoami"' in text and "规划员" in text
+    assert "登录 Sign in" not in text
+    anonymous = app.test_client().get("/no-such-page", headers={"Accept": "text/html"})
+    assert "登录 Sign in" in anonymous.get_data(as_text=True)
