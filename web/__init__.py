@@ -119,6 +119,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(issue_pages)
     app.register_blueprint(open311)
     app.register_blueprint(tiles)
+    from web.map_pages import map_pages
+
+    app.register_blueprint(map_pages)
     _register_vendor(app)
     app.view_functions["pages.login"] = limit_login(limiter, app.view_functions["pages.login"])
     for endpoint in ("issues.create_issue", "open311.post_request"):
