@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-import shapely
 from flask import Blueprint, render_template, request, url_for
 
 from accounts.roles import ROLE_NAMES_ZH
@@ -27,12 +26,13 @@ _MIN_ZOOM = {"district": 0, "street": 0, "community": 11, "grid": 13, "micro_gri
 
 
 def _extent(view, generation) -> list[float]:
-    """The caller's areas' bounding box (the whole registry for an unrestricted caller)."""
+    """The caller's areas' bounding box (the whole registry for an unrestricted caller), in one query."""
+    store = view.registry.store
     if view.scope.unrestricted:
-        frame = view.registry.areas(level=view.registry.levels_present(generation)[0], generation=generation)
+        found = store.areas_extent(generation, level=view.registry.levels_present(generation)[0])
     else:
-        frame = view.registry.areas(codes=sorted(view.scope.roots), generation=generation)
-    return [float(v) for v in shapely.total_bounds(frame.geometry.values)]
+        found = store.areas_extent(generation, codes=sorted(view.scope.roots))
+    return list(found) if found else [-180.0, -85.0, 180.0, 85.0]
 
 
 @map_pages.route("/map")

@@ -200,6 +200,21 @@ class Store:
             return [dict(row) for row in conn.execute(statement).mappings()]
         return self._read(statement)
 
+    def areas_extent(
+        self, generation: int, level: str | None = None, codes: Iterable[str] | None = None
+    ) -> tuple | None:
+        """The bounding box ``(minx, miny, maxx, maxy)`` of the areas valid in ``generation`` (one query), or None."""
+        a = t.areas.c
+        statement = sa.select(sa.func.min(a.minx), sa.func.min(a.miny), sa.func.max(a.maxx), sa.func.max(a.maxy))
+        statement = statement.where(_valid_in(generation))
+        if level is not None:
+            statement = statement.where(a.level == level)
+        if codes is not None:
+            statement = statement.where(a.code.in_(list(codes)))
+        with self.engine.connect() as conn:
+            row = conn.execute(statement).one()
+        return None if row[0] is None else tuple(float(v) for v in row)
+
     def has_areas(self, generation: int, level: str) -> bool:
         """Whether any area of ``level`` is valid in ``generation``."""
         a = t.areas.c

@@ -42,3 +42,8 @@ def test_intake_benchmark_runs_and_checks_its_answers():
 def test_coverage_benchmark_runs_and_checks_its_answers():
     out = _run("coverage.py", "--buildings", "20000", "--sites", "300", "--areas", "50")
     assert "counts in reach equal for all 20,000 buildings" in out
+
+
+def test_maps_benchmark_runs_and_checks_its_tiles():
+    out = _run("maps.py", "--cells", "300", "--tiles", "20")
+    assert "staff map /map:" in out and "| tile cached |" in out
