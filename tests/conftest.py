@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from accounts.demo import create_demo_users
 from accounts.tokens import create_token
@@ -88,6 +90,27 @@ def app(demo_db, demo_registry):
     from web import create_app
 
     return create_app({**TEST_CONFIG, "DATABASE_URL": demo_db, "REGISTRY": demo_registry})
+
+
+@contextlib.contextmanager
+def database_at(url: str, revision: str):
+    """A connection (in one transaction) to a new database migrated only up to Alembic ``revision``: for tests
+    that put old data in and check what the later migrations do with it (``open_store`` migrates the rest)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from boundaries.storage.store import _MIGRATIONS
+
+    engine = sa.create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            yield connection
+    finally:
+        engine.dispose()
 
 
 def private_app(demo_db: str, folder: Path, **config):

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from boundaries.registry import Registry
 from boundaries.storage import open_store
 from boundaries.storage import tables as t
-from tests.conftest import copy_demo
+from tests.conftest import copy_demo, database_at
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,22 +106,11 @@ def test_the_database_refuses_a_second_import_of_an_id_without_a_user(registry):
 
 
 def test_ids_repeated_before_the_migration_stay_on_their_first_issue(tmp_path, caplog):
-    from alembic import command
-    from alembic.config import Config
-
-    from boundaries.storage.store import _MIGRATIONS
-
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = sa.create_engine(url)
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0008")
+    with database_at(url, "0008") as connection:
         rows = [_issue("d1"), _issue("d2"), _issue("d1"), _issue("d1", created_by=3)]
         for i, row in enumerate(rows):
             connection.execute(t.issues.insert().values(**{**row, "token": f"tok{i}"}))
-    engine.dispose()
     registry = Registry(open_store(url))  # migrates to head
     with registry.store.engine.connect() as conn:
         kept = conn.execute(sa.select(t.issues.c.id, t.issues.c.external_id).order_by(t.issues.c.id)).all()

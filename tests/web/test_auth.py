@@ -15,7 +15,7 @@ from boundaries.errors import ConflictError
 from boundaries.registry import Registry
 from boundaries.storage import open_store
 from boundaries.storage import tables as t
-from tests.conftest import TEST_CONFIG, copy_demo, demo_password, token_client
+from tests.conftest import TEST_CONFIG, copy_demo, database_at, demo_password, token_client
 
 
 @pytest.fixture
@@ -342,18 +342,8 @@ def test_login_names_are_case_insensitive(fresh):
 
 def test_existing_names_differing_only_in_case_survive_the_migration(tmp_path):
     """A database that already holds `dup` and `DUP` is migrated without error; both still sign in by exact name."""
-    from alembic import command
-    from alembic.config import Config
-
-    from boundaries.storage.store import _MIGRATIONS
-
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = sa.create_engine(url)
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0007")
+    with database_at(url, "0007") as connection:
         now = datetime.now(timezone.utc)
         for name in ("dup", "DUP", "other"):
             connection.execute(
@@ -363,7 +353,6 @@ def test_existing_names_differing_only_in_case_survive_the_migration(tmp_path):
                 ),
                 {"n": name, "h": hash_password(f"{name}-Long-enough-1"), "t": now},
             )
-    engine.dispose()
     registry = Registry(open_store(url))  # migrates to head
     assert sorted(u.name for u in list_users(registry)) == ["DUP", "dup", "other"]
     assert authenticate(registry, "DUP", "DUP-Long-enough-1").name == "DUP"
