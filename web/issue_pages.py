@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 
 from accounts.roles import ROLE_NAMES_ZH
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError, RegistryError
+from boundaries.levels import LEVEL_NAMES_ZH
 from issues.queries import get_issue, issue_row, list_issues
 from issues.workflow import ACTIONS, STATE_NAMES_ZH, STATES, allowed_actions
 from web.access import AUTHENTICATED, PUBLIC, access_of, allow, caller, scoped
@@ -20,8 +21,38 @@ __all__ = ["issue_pages"]
 issue_pages = Blueprint("issue_pages", __name__)
 
 
+#: Steps of an issue's history by their Chinese names (workflow actions and the desk's own steps).
+_ACTION_NAMES = {
+    **{name: action.name_zh for name, action in ACTIONS.items()},
+    "report": "上报",
+    "escalate": "上报上级",
+    "assign": "分派",
+    "import": "导入",
+}
+
+
+def _area_name(code: str | None, generation: int | None) -> str:
+    """An area's name in the generation an issue was located in (its code when the name is unknown)."""
+    if not code:
+        return ""
+    registry = current_app.extensions["weige.registry"]
+    try:
+        node = registry.hierarchy(generation).get(code)
+    except RegistryError:
+        node = None
+    return node["name"] if node else code
+
+
 def _common() -> dict:
-    return {"user": caller(), "roles": ROLE_NAMES_ZH, "state_names": STATE_NAMES_ZH, "catalog": desk().catalog}
+    return {
+        "user": caller(),
+        "roles": ROLE_NAMES_ZH,
+        "state_names": STATE_NAMES_ZH,
+        "catalog": desk().catalog,
+        "area_name": _area_name,  # names before codes; the code is on hover
+        "level_names": LEVEL_NAMES_ZH,
+        "action_names": _ACTION_NAMES,
+    }
 
 
 def may_call(endpoint: str) -> bool:

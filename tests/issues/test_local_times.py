@@ -18,6 +18,9 @@ def test_pages_and_exports_show_times_in_the_deployment_zone(world):
 
     page = staff.get("/issues").get_data(as_text=True)
     assert "2026-11-23 09:30" in page and "Asia/Shanghai, UTC+08:00" in page
+    name = world.registry.hierarchy()[code]["name"]
+    assert f">{name}" in page and f'title="{code}"' in page  # names first, the code on hover
+    assert ">micro_grid " not in page and "微网格 " in page  # the level by its Chinese name
     assert "2026-11-23T01:30" not in page
     detail = staff.get(f"/issues/{issue_id}").get_data(as_text=True)
     assert "2026-11-23 09:30:00" in detail and "Asia/Shanghai, UTC+08:00" in detail

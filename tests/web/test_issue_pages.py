@@ -37,7 +37,10 @@ def test_staff_works_an_issue_through_the_pages(with_issue):
         sign_in(page, url, "staff", demo_password("staff"), target="/issues")
         assert "/issues" in page.url
         row = page.locator("#queue tbody tr", has_text="燃气安全隐患")
-        assert row.count() == 1 and leaf in row.inner_text()
+        # the micro-grid by its name, its code on hover
+        where = row.locator('td[data-label="位置 Where"]')
+        assert row.count() == 1 and where.get_attribute("title") == leaf
+        assert where.inner_text().strip().endswith("微网格")
         row.locator("a").click()
         page.wait_for_load_state("networkidle")
         frame = next(f for f in page.frames if f != page.main_frame)
@@ -55,7 +58,7 @@ def test_staff_works_an_issue_through_the_pages(with_issue):
         page.fill("textarea[name=note]", "需要社区协调")
         page.click("button[value=escalate]")
         page.wait_for_load_state("networkidle")
-        assert "micro_grid → grid" in page.inner_text("#history")
+        assert "微网格 → 网格" in page.inner_text("#history")  # the escalation, by the levels' names
         page.fill("textarea[name=note]", "等待燃气公司")
         page.click("button[value=park]")
         page.wait_for_load_state("networkidle")
