@@ -29,6 +29,7 @@ __all__ = [
     "get_user",
     "find_user",
     "authenticate",
+    "set_locale",
     "name_key",
 ]
 
@@ -67,6 +68,7 @@ class User:
     active: bool = True
     session_version: int = 1
     areas: tuple[str, ...] = field(default_factory=tuple)
+    locale: str | None = None
 
     def can(self, permission: str) -> bool:
         """Whether the user's role grants ``permission``."""
@@ -120,6 +122,7 @@ def _users(conn, where=None) -> list[User]:
             active=bool(r["active"]),
             session_version=r["session_version"],
             areas=tuple(areas.get(r["id"], ())),
+            locale=r.get("locale"),
         )
         for r in rows
     ]
@@ -252,6 +255,12 @@ def update_user(registry: Registry, user_id: int, actor: Actor = SYSTEM, **chang
         after = new.as_dict() | ({"password": "(changed)"} if "password" in changes else {})
         record(conn, actor, "update", "user", old.id, old.as_dict(), after)
     return new
+
+
+def set_locale(registry: Registry, user_id: int, locale: str | None) -> None:
+    """Remember the page language a user chose (``None``: the deployment's default); sessions stay open."""
+    with registry.store.transaction() as conn:
+        conn.execute(t.users.update().where(t.users.c.id == user_id).values(locale=locale))
 
 
 def authenticate(registry: Registry, name: str, password: str) -> User | None:

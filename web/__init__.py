@@ -102,8 +102,13 @@ def create_app(config: dict | None = None) -> Flask:
     from web.pages import pages
     from web.security import init_security_headers
 
+    from web.compression import init_compression
+    from web.i18n import init_i18n
+
     limiter = init_limits(app)
     init_access(app)
+    init_i18n(app)
+    init_compression(app)
     api = Api(app)
     for blueprint in (
         *blueprints,

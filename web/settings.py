@@ -15,7 +15,7 @@ from pathlib import Path
 
 from flask import Flask
 
-__all__ = ["DEFAULTS", "SettingsError", "check_settings", "issue_desk", "load_settings", "setting"]
+__all__ = ["DEFAULTS", "SettingsError", "calendar_config", "check_settings", "issue_desk", "load_settings", "setting"]
 
 
 class SettingsError(ValueError):
@@ -41,7 +41,8 @@ DEFAULTS: dict = {
     "PHOTO_MAX_PIXELS": 100_000_000,
     "ESCALATION_INTERVAL_S": 60,
     "COVERAGE_REACH": {},
-    "LANGUAGES": ("zh", "en"),
+    "TIMEZONE": "Asia/Shanghai",
+    "DEFAULT_LOCALE": "zh_CN",
 }
 
 #: Keys only code can set (objects, not JSON): the registry to serve and the issue clock, for tests.
@@ -130,7 +131,12 @@ def check_settings(values: dict) -> dict:
         )
     for key, value in values.items():
         _check_type(key, value)
-    if values.get("WORK_CALENDAR") is not None or values.get("ISSUE_CATEGORIES") is not None:
+    if values.get("DEFAULT_LOCALE", "zh_CN") not in ("zh_CN", "en"):
+        raise SettingsError(
+            f"设置 DEFAULT_LOCALE 应为 zh_CN 或 en setting DEFAULT_LOCALE must be zh_CN or en, not "
+            f"{values['DEFAULT_LOCALE']!r}"
+        )
+    if any(values.get(k) is not None for k in ("WORK_CALENDAR", "ISSUE_CATEGORIES", "TIMEZONE")):
         _check_issue_rules(values)
     return values
 
@@ -145,9 +151,11 @@ def _check_issue_rules(values: dict) -> None:
     from issues.worktime import WorkCalendar
 
     try:
-        calendar = WorkCalendar.from_config(values.get("WORK_CALENDAR"))
+        calendar = WorkCalendar.from_config(calendar_config(values))
     except (InvalidInputError, TypeError) as exc:
-        raise SettingsError(f"设置 WORK_CALENDAR 无效 setting WORK_CALENDAR is invalid: {exc}") from exc
+        raise SettingsError(
+            f"设置 WORK_CALENDAR 或 TIMEZONE 无效 setting WORK_CALENDAR or TIMEZONE is invalid: {exc}"
+        ) from exc
     try:
         catalog = load_catalog(values.get("ISSUE_CATEGORIES"))
     except InvalidInputError as exc:
@@ -203,6 +211,11 @@ def load_settings(path: str | Path | None = None) -> dict:
         raise SettingsError(f"{path}: {exc}") from exc
 
 
+def calendar_config(settings: dict) -> dict:
+    """``WORK_CALENDAR`` with its zone defaulting to ``TIMEZONE`` (the zone pages show and exports write)."""
+    return {"tz": setting(settings, "TIMEZONE"), **(setting(settings, "WORK_CALENDAR") or {})}
+
+
 def setting(settings: dict, key: str):
     """``settings[key]``, or Weige's default for it."""
     return settings.get(key, DEFAULTS[key])
@@ -231,7 +244,7 @@ def issue_desk(registry, settings: dict, clock=None):
     return IssueDesk(
         registry,
         catalog=load_catalog(setting(settings, "ISSUE_CATEGORIES")),
-        calendar=WorkCalendar.from_config(setting(settings, "WORK_CALENDAR")),
+        calendar=WorkCalendar.from_config(calendar_config(settings)),
         near_boundary_m=float(setting(settings, "NEAR_BOUNDARY_M")),
         clock=clock or settings.get("ISSUE_CLOCK") or utcnow,
         photo_max_bytes=int(setting(settings, "PHOTO_MAX_BYTES")),

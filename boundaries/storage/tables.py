@@ -134,6 +134,7 @@ users = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("session_version", sa.Integer, nullable=False, server_default="1"),  # bump = log out everywhere
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("locale", sa.String(16)),  # page language chosen by the user; NULL: the deployment's default (0010)
     sa.Index("uq_users_name_key", "name_key", unique=True),
 )
 
