@@ -89,10 +89,12 @@ def create_app(config: dict | None = None) -> Flask:
     from web.access import init_access
     from web.admin_api import blueprints as admin_blueprints
     from web.api import blueprints
+    from web.compression import init_compression
     from web.coverage_api import blueprints as coverage_blueprints
     from web.coverage_api import coverage_pages
     from web.edit_api import blueprints as edit_blueprints
     from web.errors import register_error_handlers
+    from web.i18n import init_i18n
     from web.issue_pages import issue_pages
     from web.issues_api import blueprints as issue_blueprints
     from web.layers_api import blueprints as layer_blueprints
@@ -101,9 +103,6 @@ def create_app(config: dict | None = None) -> Flask:
     from web.open311 import open311
     from web.pages import pages
     from web.security import init_security_headers
-
-    from web.compression import init_compression
-    from web.i18n import init_i18n
 
     limiter = init_limits(app)
     init_access(app)

@@ -48,6 +48,7 @@ class StripCodingFromTags:
         self.app = app
 
     def __call__(self, environ, start_response):
+        """Rewrite the conditional headers, then call the app."""
         for key in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_RANGE"):
             value = environ.get(key)
             if value and ":" in value:
