@@ -222,9 +222,11 @@ def _window(since, until, tz) -> list:
     return [*([c.created_at >= since] if since else []), *([c.created_at < until] if until else [])]
 
 
-def _frame(view: ScopedRegistry, area, since, until, tz) -> pd.DataFrame:
+def _frame(view: ScopedRegistry, area, since, until, tz, category=None) -> pd.DataFrame:
     c = t.issues.c
     conditions = [visible(view), _area_condition(view, area), *_window(since, until, tz)]
+    if category is not None:
+        conditions.append(c.category == category)
     columns = [
         c.id,
         c.category,
@@ -242,16 +244,24 @@ def _frame(view: ScopedRegistry, area, since, until, tz) -> pd.DataFrame:
 
 
 def issue_stats(
-    view: ScopedRegistry, area=None, since=None, until=None, period: str = "month", now=None, tz="Asia/Shanghai"
+    view: ScopedRegistry,
+    area=None,
+    since=None,
+    until=None,
+    period: str = "month",
+    now=None,
+    tz="Asia/Shanghai",
+    category: str | None = None,
 ) -> dict:
     """Figures for an area (default: all the caller sees) and the areas one level below it.
 
     Open issues by state, overdue count and list, on-time rate per stage (from the workflow history: each
     stage counted once, when it ends), mean hours to close, and counts by category per ``period`` (``day``,
-    ``week`` or ``month`` in ``tz``). ``since`` / ``until`` are instants; naive values are read in ``tz``.
+    ``week`` or ``month`` in ``tz``). ``since`` / ``until`` are instants; naive values are read in ``tz``;
+    ``category`` limits every figure to one category.
     """
     now = now or datetime.now(timezone.utc)
-    frame = _frame(view, area, since, until, tz)
+    frame = _frame(view, area, since, until, tz, category)
     due = pd.to_datetime(frame["due_at"], utc=True)
     active = frame["state"].isin(ACTIVE_STATES)
     late = active & due.notna() & (due < pd.Timestamp(now))

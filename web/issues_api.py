@@ -103,9 +103,10 @@ class ExportQuery(IssueQuery):
 
 
 class StatsQuery(Schema):
-    """An area and a time window."""
+    """An area, a time window and a category."""
 
     area = fields.String(validate=validate.Length(max=32))
+    category = fields.String(validate=validate.Length(max=32))
     since = fields.DateTime(metadata={"description": _TIME_DOC})
     until = fields.DateTime(metadata={"description": "reported before this instant; " + _TIME_DOC})
     period = fields.String(load_default="month", validate=validate.OneOf(["day", "week", "month"]))
