@@ -6,6 +6,11 @@ areas stay shared (no slivers or gaps between neighbours); buildings are simplif
 are points. Each simplified layer is built once per generation (and revision, for a draft or assets) and zoom,
 and kept in the registry's cache with an STRtree; tiles are cached by everything they depend on, including the
 caller's scope, and every feature is filtered by that scope before it is encoded.
+
+Tiles can also be cut in GCJ-02 (``crs="gcj02"``) for a page whose base map is AMap's: every geometry is shifted
+to GCJ-02 before it is projected to web mercator, so the tile grid is AMap's and the overlay lies on its streets.
+Building features carry ``area``, the code of the lowest-level area holding the building's point in the tile's
+generation, so a page can colour them by micro-grid.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ from boundaries import assets
 from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.levels import LEVELS
 from boundaries.scope import ScopedRegistry
-from geo.crs import geometries_from_wgs84
+from geo.crs import GCJ02, WGS84, gcj02_to_wgs84, geometries_from_wgs84
 
-__all__ = ["LAYERS", "MAX_ZOOM", "TILE_EXTENT", "layer_geojson", "tile", "tile_etag", "tolerance_deg"]
+__all__ = ["LAYERS", "MAX_ZOOM", "TILE_CRS", "TILE_EXTENT", "layer_geojson", "tile", "tile_etag", "tolerance_deg"]
 
 #: Layers a page can ask for: each level of areas, buildings and service points.
 LAYERS = (*LEVELS, "buildings", "service_points")
@@ -32,6 +37,8 @@ MAX_ZOOM = 22
 #: Tile extent and the buffer around a tile (in tile units) that features are clipped to.
 TILE_EXTENT, TILE_BUFFER = 4096, 64
 _AREA_PROPS = ("code", "name", "level", "kind", "parent_code")
+#: Coordinate systems a tile grid can be cut in: WGS84 web mercator, or GCJ-02 web mercator (AMap's grid).
+TILE_CRS = (WGS84, GCJ02)
 
 
 def tolerance_deg(zoom: int) -> float:
@@ -47,7 +54,9 @@ class _Layer:
     points: tuple[np.ndarray, np.ndarray] | None = None  # lon, lat of assets (for the scope test)
 
 
-def _check(layer: str, zoom: int) -> None:
+def _check(layer: str, zoom: int, crs: str = WGS84) -> None:
+    if crs not in TILE_CRS:
+        raise InvalidInputError(f"瓦片坐标系应为 wgs84 或 gcj02 tile crs must be wgs84 or gcj02, not {crs!r}")
     if layer not in LAYERS:
         raise NotFoundError(f"图层不存在 no layer {layer!r}: {', '.join(LAYERS)}")
     if not 0 <= int(zoom) <= MAX_ZOOM:
@@ -93,6 +102,23 @@ def _asset_layer(view: ScopedRegistry, layer: str, zoom: int) -> _Layer:
         return _Layer(geoms, props, shapely.STRtree(geoms), points)
 
     return registry.layers.get_or_build(("layer", layer, "assets", revision, min(zoom, 17)), build)
+
+
+def _building_areas(view: ScopedRegistry, generation: int) -> np.ndarray:
+    """The lowest-level area code holding each building's point in ``generation`` ("" outside every area)."""
+    registry = view.registry
+    data = _asset_layer(view, "buildings", 17)
+
+    def build():
+        lon, lat = data.points
+        if not len(lon) or not registry.levels_present(generation):
+            return np.full(len(lon), "", dtype=object)
+        level = registry.lowest_level(generation)
+        found = registry.locate(lon, lat, level=level, generation=generation)
+        return np.where(found["status"].to_numpy() == "ok", found["code"].to_numpy(dtype=object), "")
+
+    key = ("building_areas", generation, registry.cache_version(generation), view.snapshot()["assets"])
+    return registry.layers.get_or_build(key, build)
 
 
 def _select(view: ScopedRegistry, layer: str, generation: int, zoom: int, box) -> tuple[_Layer, np.ndarray]:
@@ -149,20 +175,31 @@ def layer_geojson(view: ScopedRegistry, layer: str, bbox, zoom: int, generation=
     return {"type": "FeatureCollection", "features": features, "generation": g, "zoom": int(zoom)}
 
 
-def _tile_key(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation: int) -> tuple:
+def _tile_key(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation: int, crs: str = WGS84) -> tuple:
     version = view.registry.cache_version(generation) if layer in LEVELS else ("assets", view.snapshot()["assets"])
+    if layer == "buildings":  # buildings carry the code of their area in the generation
+        version = (*version, view.registry.cache_version(generation))
     scope = None if view.scope.unrestricted else tuple(sorted(view.scope.roots))
-    return ("tile", layer, z, x, y, generation, version, scope)
+    return ("tile", layer, z, x, y, generation, version, scope) + (() if crs == WGS84 else (crs,))
 
 
-def tile_etag(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation=None) -> str:
-    """A strong ETag of a tile: it changes with the generation, the revision and the caller's scope."""
-    _check(layer, z)
+def tile_etag(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation=None, crs: str = WGS84) -> str:
+    """A strong ETag of a tile: it changes with the generation, the revision, the caller's scope and the grid."""
+    _check(layer, z, crs)
     g = view.resolve_generation(generation)
-    return hashlib.sha256(repr(_tile_key(view, layer, z, x, y, g)).encode()).hexdigest()[:32]
+    return hashlib.sha256(repr(_tile_key(view, layer, z, x, y, g, crs)).encode()).hexdigest()[:32]
 
 
-def tile(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation=None) -> bytes:
+def _query_box(west: float, south: float, east: float, north: float, crs: str):
+    """The WGS84 box holding every feature that can fall in a box of ``crs`` (GCJ-02 shifts by under 1 km)."""
+    if crs == WGS84:
+        return shapely.box(west, south, east, north)
+    lon, lat = gcj02_to_wgs84(np.array([west, east, west, east]), np.array([south, south, north, north]))
+    pad = 0.001  # the shift changes by far less than this across one tile
+    return shapely.box(lon.min() - pad, lat.min() - pad, lon.max() + pad, lat.max() + pad)
+
+
+def tile(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation=None, crs: str = WGS84) -> bytes:
     """The Mapbox Vector Tile ``z/x/y`` of ``layer`` (one MVT layer of that name), clipped to the tile and a buffer.
 
     Parameters
@@ -175,13 +212,16 @@ def tile(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation=No
         Web-mercator tile address (XYZ, y down).
     generation : int, optional
         Default: the current generation.
+    crs : str
+        ``wgs84`` (default): the usual web-mercator grid; ``gcj02``: every geometry shifted to GCJ-02 first, so
+        the tile lines up with AMap's tiles of the same address.
 
     Returns
     -------
     bytes
-        The encoded tile (an empty tile has no features).
+        The encoded tile (an empty tile has no features). Buildings carry ``area`` (see the module).
     """
-    _check(layer, z)
+    _check(layer, z, crs)
     if not (0 <= x < 2**z and 0 <= y < 2**z):
         raise NotFoundError(f"瓦片不存在 no tile {z}/{x}/{y}")
     g = view.resolve_generation(generation)
@@ -190,13 +230,17 @@ def tile(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation=No
         west, south, east, north = mercantile.bounds(x, y, z)
         pad_lon, pad_lat = (east - west) * TILE_BUFFER / TILE_EXTENT, (north - south) * TILE_BUFFER / TILE_EXTENT
         data, hits = _select(
-            view, layer, g, z, shapely.box(west - pad_lon, south - pad_lat, east + pad_lon, north + pad_lat)
+            view, layer, g, z, _query_box(west - pad_lon, south - pad_lat, east + pad_lon, north + pad_lat, crs)
         )
+        areas = _building_areas(view, g) if layer == "buildings" and len(hits) else None
         bounds = mercantile.xy_bounds(x, y, z)
         pad = (bounds.right - bounds.left) * TILE_BUFFER / TILE_EXTENT
         features = []
         if len(hits):
-            merc = geometries_from_wgs84(data.geometries[hits], "EPSG:3857")
+            geoms = data.geometries[hits]
+            if crs == GCJ02:
+                geoms = geometries_from_wgs84(geoms, GCJ02)
+            merc = geometries_from_wgs84(geoms, "EPSG:3857")
             # to whole tile units (y up; the encoder flips it), as the tile stores them
             scale = np.array([TILE_EXTENT / (bounds.right - bounds.left), TILE_EXTENT / (bounds.top - bounds.bottom)])
             origin = np.array([bounds.left, bounds.bottom])
@@ -211,9 +255,11 @@ def tile(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation=No
                 if geom is None:
                     continue
                 props = {k: _json_value(v) for k, v in data.properties[i].items() if _json_value(v) is not None}
+                if areas is not None and areas[i]:
+                    props["area"] = str(areas[i])
                 features.append({"geometry": geom, "properties": props, "id": int(i) + 1})
         return mapbox_vector_tile.encode(
             [{"name": layer, "features": features}], default_options={"extents": TILE_EXTENT}
         )
 
-    return view.registry.tiles.get_or_build(_tile_key(view, layer, z, x, y, g), build)
+    return view.registry.tiles.get_or_build(_tile_key(view, layer, z, x, y, g, crs), build)

@@ -1,6 +1,7 @@
 """Map data for pages, loaded for the area on screen: GeoJSON by bbox and zoom, and Mapbox Vector Tiles.
 
-``GET /api/v1/layers/{layer}?bbox=&zoom=&generation=`` and ``GET /tiles/{layer}/{z}/{x}/{y}.mvt?generation=``;
+``GET /api/v1/layers/{layer}?bbox=&zoom=&generation=`` and ``GET /tiles/{layer}/{z}/{x}/{y}.mvt?generation=&crs=``
+(``crs=gcj02`` cuts the tile on AMap's GCJ-02 grid);
 ``layer`` is a level (``district`` … ``micro_grid``), ``buildings`` or ``service_points``. Both are filtered by
 the caller's scope (see :mod:`boundaries.layers`). Tiles carry a strong ETag (generation, revision and scope) and
 answer 304 to ``If-None-Match``.
@@ -15,7 +16,7 @@ from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from boundaries.layers import MAX_ZOOM, layer_geojson, tile, tile_etag
+from boundaries.layers import MAX_ZOOM, TILE_CRS, layer_geojson, tile, tile_etag
 from web.access import allow, scoped
 from web.api import GEOJSON, MAX_ID, _bbox
 from web.errors import ApiError
@@ -59,14 +60,17 @@ def get_tile(layer, z, x, y):
         raise ApiError("generation 应为整数 generation must be a whole number", "bad_generation") from exc
     if generation is not None and not 1 <= generation <= MAX_ID:
         raise ApiError("generation 超出范围 generation out of range", "bad_generation")
+    crs = request.args.get("crs") or "wgs84"
+    if crs not in TILE_CRS:
+        raise ApiError("crs 应为 wgs84 或 gcj02 crs must be wgs84 or gcj02", "bad_crs")
     view = scoped()
-    etag = tile_etag(view, layer, z, x, y, generation)
+    etag = tile_etag(view, layer, z, x, y, generation, crs)
     # a named generation never changes once published; the current one changes at the next publish
     cache = "private, max-age=86400" if generation is not None else "private, max-age=60"
     if request.if_none_match.contains(etag):
         answer = Response(status=304)
     else:
-        answer = Response(tile(view, layer, z, x, y, generation), mimetype=MVT)
+        answer = Response(tile(view, layer, z, x, y, generation, crs), mimetype=MVT)
     answer.set_etag(etag)
     answer.headers["Cache-Control"] = cache
     return answer
