@@ -4,31 +4,22 @@ from __future__ import annotations
 
 import folium
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from accounts.roles import ROLE_NAMES_ZH
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError, RegistryError
-from boundaries.levels import LEVEL_NAMES_ZH
 from issues.queries import get_issue, issue_row, list_issues
-from issues.workflow import ACTIONS, STATE_NAMES_ZH, STATES, allowed_actions
-from web.access import AUTHENTICATED, PUBLIC, access_of, allow, caller, scoped
+from issues.workflow import ACTIONS, STATES, allowed_actions
+from web.access import allow, caller, may_call, scoped
 from web.issues_api import IssueQuery, desk
 from web.maps import add_areas, offline_map
 from web.paging import page_filters, render_paged
 from web.security import allow_scripts_in
 
-__all__ = ["issue_pages"]
+__all__ = ["issue_pages", "SHARED_FILTERS", "shared_filters", "export_links", "category_name", "filter_errors"]
 
 issue_pages = Blueprint("issue_pages", __name__)
-
-
-#: Steps of an issue's history by their Chinese names (workflow actions and the desk's own steps).
-_ACTION_NAMES = {
-    **{name: action.name_zh for name, action in ACTIONS.items()},
-    "report": "上报",
-    "escalate": "上报上级",
-    "assign": "分派",
-    "import": "导入",
-}
 
 
 def _area_name(code: str | None, generation: int | None) -> str:
@@ -43,72 +34,85 @@ def _area_name(code: str | None, generation: int | None) -> str:
     return node["name"] if node else code
 
 
+def category_name(code: str | None) -> str:
+    """A category's name in the page's language (its code when the catalog does not know it)."""
+    catalog = desk().catalog
+    if code not in catalog:
+        return code or ""
+    found = catalog.get(code)
+    return found.name_en if str(get_locale() or "").startswith("en") else found.name_zh
+
+
 def _common() -> dict:
     return {
-        "user": caller(),
-        "roles": ROLE_NAMES_ZH,
-        "state_names": STATE_NAMES_ZH,
         "catalog": desk().catalog,
+        "category_name": category_name,
         "area_name": _area_name,  # names before codes; the code is on hover
-        "level_names": LEVEL_NAMES_ZH,
-        "action_names": _ACTION_NAMES,
     }
 
 
-def may_call(endpoint: str) -> bool:
-    """Whether the caller may call ``endpoint``, by the access rule the route itself declares.
-
-    A page offers a link exactly when following it is allowed: one source of truth, the route's ``allow``.
-    """
-    need, user = access_of(current_app, endpoint), caller()
-    if need == PUBLIC:
-        return True
-    if need is None or user is None:
-        return False
-    return need == AUTHENTICATED or any(user.can(n) for n in ((need,) if isinstance(need, str) else need))
+#: The filters shared by the queue, the issue map and the exports: one form, the same query-string parameters.
+SHARED_FILTERS = ("state", "category", "since", "until", "overdue", "area", "unlocated")
 
 
-_QUEUE_FILTERS = ("state", "area", "category", "overdue", "unlocated")
+def shared_filters() -> dict[str, str]:
+    """The shared filters set in this request's query string, as given (empty ones left out)."""
+    return {k: request.args[k] for k in SHARED_FILTERS if request.args.get(k, "") != ""}
 
 
-def _export_links(args: dict) -> dict[str, str]:
-    """Export URLs for the queue's checked filters (only those set), if the caller may export at all."""
+def export_links(filters: dict[str, str]) -> dict[str, str]:
+    """Export URLs carrying exactly ``filters``, if the caller may export at all (the export route's own rule)."""
     if not may_call("issues.export_issues"):
         return {}
-    params = {k: args[k] for k in _QUEUE_FILTERS if args.get(k) is not None}
-    params = {k: ("true" if v else "false") if isinstance(v, bool) else v for k, v in params.items()}
-    return {fmt: url_for("issues.export_issues", format=fmt, **params) for fmt in ("xlsx", "csv")}
+    return {fmt: url_for("issues.export_issues", format=fmt, **filters) for fmt in ("xlsx", "csv")}
 
 
-_TIME_FILTER = "须为带时区的时间，如 2025-06-01T09:00:00+08:00 must be a time such as 2025-06-01T09:00:00+08:00"
-#: What the queue says about a filter it cannot use (bilingual sentences, never the validator's messages).
+_TIME_FILTER = _l(
+    "must be a date and time, such as 2025-06-01T09:00 (deployment time zone) or 2025-06-01T09:00:00+08:00"
+)
+#: What the issue pages say about a filter they cannot use (one sentence per field, never the validator's text).
 _FILTER_ERRORS = {
-    "state": f"状态须为 state must be one of: open, {', '.join(STATES)}",
-    "area": "区域编码须为 1–32 个字符 the area code must be 1 to 32 characters",
-    "category": "类别须为 1–32 个字符 the category must be 1 to 32 characters",
-    "overdue": "“超时”须为是或否 overdue must be true or false",
-    "unlocated": "“未定位”须为是或否 unlocated must be true or false",
-    "since": f"起始时间 since {_TIME_FILTER}",
-    "until": f"截止时间 until {_TIME_FILTER}",
-    "page": "页码须为 1 到 1000000 之间的整数 page must be a whole number from 1 to 1000000",
-    "per_page": "每页条数须为 1 到 500 之间的整数 per_page must be a whole number from 1 to 500",
+    "state": _l("State must be one of: open, %(states)s", states=", ".join(STATES)),
+    "area": _l("The area code must be 1 to 32 characters"),
+    "category": _l("The category must be 1 to 32 characters"),
+    "overdue": _l("Overdue must be true or false"),
+    "unlocated": _l("Unlocated must be true or false"),
+    "since": _l("From: %(rule)s", rule=_TIME_FILTER),
+    "until": _l("Until: %(rule)s", rule=_TIME_FILTER),
+    "page": _l("The page must be a whole number from 1 to 1000000"),
+    "per_page": _l("Rows per page must be a whole number from 1 to 500"),
 }
+
+
+def filter_errors() -> dict[str, str]:
+    """The issue pages' sentence per filter field, in the page's language."""
+    return {k: str(v) for k, v in _FILTER_ERRORS.items()}
 
 
 @issue_pages.route("/issues")
 @allow("issues:read")
 def queue():
     """The queue of the caller's areas, filterable by state, area, overdue and unlocated."""
-    args, error = page_filters(IssueQuery(), _FILTER_ERRORS)
+    args, error = page_filters(IssueQuery(), filter_errors())
     rows, total = [], 0  # a filter that was not understood lists nothing, never everything
     if error is None:
         try:
             rows, total = list_issues(scoped(), now=desk().clock(), tz=desk().calendar.tz, **args)
         except (InvalidInputError, NotFoundError) as exc:  # shown on the page; areas outside one's own answer 403
             error = str(exc)
-    exports = {} if error else _export_links(args)  # never an export of other filters than those shown
+    filters = {} if error else shared_filters()
+    exports = export_links(filters) if not error else {}  # never an export of other filters than those shown
     page = render_paged(
-        "issues.html", rows, total, args, _QUEUE_FILTERS, error=error, states=STATES, exports=exports, **_common()
+        "issues.html",
+        rows,
+        total,
+        args,
+        SHARED_FILTERS,
+        error=error,
+        states=STATES,
+        exports=exports,
+        map_link=url_for("issue_pages.issue_map", **filters),
+        **_common(),
     )
     return page, 400 if error else 200
 
@@ -125,7 +129,7 @@ def _issue_map(issue: dict) -> str | None:
         except RegistryError:
             area = None
         if area is not None and not area.empty:
-            add_areas(fmap, area, area.iloc[0]["level"], "所在区域", ["code", "name"], ["编码", "名称"])
+            add_areas(fmap, area, area.iloc[0]["level"], _("Area"), ["code", "name"], [_("Code"), _("Name")])
     folium.CircleMarker([lat, lon], radius=8, color="#c0392b", fill=True, fill_opacity=0.9).add_to(fmap)
     html = fmap.get_root().render()
     allow_scripts_in(html)
@@ -169,10 +173,6 @@ def act(issue_id):
     return redirect(url_for("issue_pages.detail", issue_id=issue_id, message=message))
 
 
-#: The page's answer to an area one cannot assign to: unknown and outside one's areas read alike.
-_NO_AREA = "区域 {area} 不存在或不在您的辖区内 no such area in your areas: {area}"
-
-
 def _assign(issue_id: int, area: str, note: str) -> None:
     """Assign from the form: an area that does not exist or lies outside one's areas is a message on the page.
 
@@ -184,5 +184,8 @@ def _assign(issue_id: int, area: str, note: str) -> None:
         try:
             view.area(area)
         except (NotFoundError, OutOfScopeError):
-            raise InvalidInputError(_NO_AREA.format(area=area[:32] or "-")) from None
+            raise InvalidInputError(_("No such area in your areas: %(area)s", area=area[:32] or "-")) from None
     desk().assign(view, issue_id, area, note, can=user.can)
+
+
+from web import issue_map_pages  # noqa: E402,F401  (its routes join this blueprint: /issues/map and its data)
