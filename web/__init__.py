@@ -99,7 +99,9 @@ def create_app(config: dict | None = None) -> Flask:
     from web.issues_api import blueprints as issue_blueprints
     from web.layers_api import blueprints as layer_blueprints
     from web.layers_api import tiles
+    from web.layout import init_layout
     from web.limits import init_limits, limit_intake, limit_login
+    from web.names import init_names
     from web.open311 import open311
     from web.pages import pages
     from web.security import init_security_headers
@@ -107,6 +109,8 @@ def create_app(config: dict | None = None) -> Flask:
     limiter = init_limits(app)
     init_access(app)
     init_i18n(app)
+    init_names(app)
+    init_layout(app)
     init_compression(app)
     api = Api(app)
     for blueprint in (

@@ -30,6 +30,7 @@ __all__ = [
     "AUTHENTICATED",
     "EXTERNAL_ENDPOINTS",
     "access_of",
+    "may_call",
     "caller",
     "identify",
     "scoped",
@@ -79,6 +80,20 @@ def access_of(app: Flask, endpoint: str):
     if endpoint in EXTERNAL_ENDPOINTS:
         return EXTERNAL_ENDPOINTS[endpoint]
     return getattr(app.view_functions.get(endpoint), "_weige_access", None)
+
+
+def may_call(endpoint: str) -> bool:
+    """Whether the caller may call ``endpoint``, by the access rule the route itself declares.
+
+    A page offers a link exactly when following it is allowed: one source of truth, the route's ``allow``.
+    An endpoint the app does not have is never offered.
+    """
+    need, user = access_of(current_app, endpoint), caller()
+    if need == PUBLIC:
+        return True
+    if need is None or user is None:
+        return False
+    return need == AUTHENTICATED or any(user.can(n) for n in ((need,) if isinstance(need, str) else need))
 
 
 class _SessionUser(UserMixin):

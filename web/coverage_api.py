@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 
+import folium
 import geopandas as gpd
 from flask import Blueprint as FlaskBlueprint
 from flask import Response, current_app, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from accounts.roles import ROLE_NAMES_ZH
 from boundaries import assets
 from boundaries.errors import InvalidInputError, RegistryError
 from serving.analysis import analyse
 from serving.optimize import suggest
 from serving.report import write_report
-from web.access import allow, caller, scoped
+from web.access import allow, scoped
 from web.maps import (
     add_areas,
     add_choropleth,
@@ -26,6 +28,7 @@ from web.maps import (
     add_suggestions,
     offline_map,
 )
+from web.names import KIND_NAMES
 from web.security import allow_scripts_in
 
 __all__ = ["blueprints", "coverage_pages"]
@@ -120,26 +123,23 @@ def suggest_sites(body):
     return suggest(result, body["model"], body["k"], _candidates(body["candidates"])).as_dict()
 
 
-#: What the page says about a parameter it cannot use (bilingual, never the validator's raw messages).
+#: What the page says about a parameter it cannot use (page language, never the validator's raw messages).
 _PAGE_FIELD_ERRORS = {
-    "kind": "服务点类型须为 1–32 个字符 the kind must be 1 to 32 characters",
-    "reach": "半径须为 1 到 50000 之间的米数 reach must be a number of metres from 1 to 50000",
-    "network": "“沿路网”须为是或否 “along roads” must be on or off",
-    "area": "区域编码须为 1–32 个字符 the area code must be 1 to 32 characters",
-    "suggest": "建议新增须为 1 到 50 之间的整数 “suggest” must be a whole number from 1 to 50",
+    "kind": _l("The kind must be 1 to 32 characters."),
+    "reach": _l("The reach must be a number of metres from 1 to 50000."),
+    "network": _l("“Along roads” must be on or off."),
+    "area": _l("The area code must be 1 to 32 characters."),
+    "suggest": _l("“Suggest” must be a whole number from 1 to 50."),
 }
-_NO_ROADS = (
-    "此范围内未导入道路，无法沿路网计算，请取消勾选“沿路网” no roads are loaded here, so reach along roads is "
-    "not available: untick “along roads”"
-)
-_SUGGEST_STRAIGHT = (
-    "选址建议按直线距离计算，请取消勾选“沿路网” suggested sites use straight-line reach: untick “along roads”"
-)
+_NO_ROADS = _l("No roads are loaded here, so reach along roads is not available: untick “along roads”.")
+_SUGGEST_STRAIGHT = _l("Suggested sites use straight-line reach: untick “along roads”.")
 
 
 def _page_error(messages: dict) -> str:
-    """Validation messages as one readable bilingual sentence per field."""
-    return "；".join(_PAGE_FIELD_ERRORS.get(name, f"参数无效 invalid parameter {name}") for name in sorted(messages))
+    """Validation messages as one readable sentence per field, in the page's language."""
+    return " ".join(
+        str(_PAGE_FIELD_ERRORS.get(name) or _("Invalid parameter %(name)s.", name=name)) for name in sorted(messages)
+    )
 
 
 def _page_args(values: dict, suggest_k: str | None) -> tuple[dict, int | None]:
@@ -178,7 +178,7 @@ def coverage_page():
     values = {k: v for k, v in request.args.items() if v != "" and k in {*_PAGE_FIELD_ERRORS}}
     values.setdefault("kind", "grid_station")
     suggest_k = values.pop("suggest", None)
-    context = {"user": caller(), "roles": ROLE_NAMES_ZH, "args": dict(values), "map_html": None, "summary": None}
+    context = {"args": dict(values), "map_html": None, "summary": None, "kinds": KIND_NAMES}
     context["roads"] = True
     try:
         args, suggest_k = _page_args(values, suggest_k)
@@ -199,12 +199,12 @@ def coverage_page():
     lowest = areas[areas["level"] == areas["level"].iloc[-1]] if not areas.empty else areas
     if not lowest.empty:
         shapes = scoped().areas(codes=list(lowest["code"]))[["code", "geometry"]].merge(lowest, on="code")
-        add_choropleth(fmap, shapes, "covered_share", "户数覆盖率 households covered")
-        add_areas(fmap, shapes, shapes["level"].iloc[0], "区域边界", ["code", "name"], ["编码", "名称"])
+        add_choropleth(fmap, shapes, "covered_share", _("Households covered"))
+        add_areas(fmap, shapes, shapes["level"].iloc[0], _("Area boundaries"), ["name", "code"], [_("Name"), _("Code")])
     if not result.reach_polygons.empty:  # folium refuses a tooltip over an empty layer
         add_reach_polygons(fmap, result.reach_polygons)
     shown = result.buildings.assign(  # out of reach: said in words, not "nan"
-        nearest_m=[v if v == v else "超出服务半径 beyond reach" for v in result.buildings["nearest_m"]]
+        nearest_m=[v if v == v else _("beyond reach") for v in result.buildings["nearest_m"]]
     )
     add_coverage_buildings(fmap, shown)
     if not result.points.empty:
@@ -217,6 +217,7 @@ def coverage_page():
                 add_suggestions(fmap, suggestion.new_sites)
         except InvalidInputError as exc:
             context["error"] = str(exc)
+    folium.LayerControl(collapsed=True).add_to(fmap)
     html = fmap.get_root().render()
     allow_scripts_in(html)
     context.update(map_html=html, summary=result.summary(), suggestion=suggestion.as_dict() if suggestion else None)

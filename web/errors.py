@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, g, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from boundaries.errors import (
@@ -49,16 +50,32 @@ STATUS_CODES: dict[type[Exception], int] = {
 }
 
 
+#: Error page headings by status (in the page's language; see web/i18n.py).
+_PAGE_TITLES = {
+    400: _l("The request could not be understood"),
+    401: _l("Please sign in"),
+    403: _l("You may not open this"),
+    404: _l("Not found"),
+    405: _l("Not allowed here"),
+    409: _l("Conflicting change"),
+    412: _l("Changed by someone else"),
+    413: _l("Too large"),
+    415: _l("Unsupported type"),
+    422: _l("The request could not be understood"),
+    429: _l("Too many requests"),
+}
+_SOMETHING_WRONG = _l("Something went wrong")
+
+
 def _body(code: str, message: str, status: int, details=None):
     if request.path.startswith("/open311/"):
         from web.open311 import error_response
 
         return error_response(status, message)
     if _wants_page():
-        from accounts.roles import ROLE_NAMES_ZH
-
         user = g.get("caller")  # the signed-in user keeps their header on error pages too
-        page = render_template("error.html", code=code, message=message, status=status, user=user, roles=ROLE_NAMES_ZH)
+        title = str(_PAGE_TITLES.get(status, _SOMETHING_WRONG))
+        page = render_template("error.html", code=code, message=message, status=status, title=title, user=user)
         return page, status
     error = {"code": code, "message": message}
     if details:

@@ -12,6 +12,7 @@ import html
 
 import folium
 import geopandas as gpd
+from flask_babel import gettext as _
 
 from web.vendor import vendor_url
 
@@ -43,7 +44,7 @@ def offline_map(bounds, tiles: str | None = None, attribution: str = "") -> foli
     fmap.default_js = [("leaflet", vendor_url("leaflet", "leaflet.js"))]
     fmap.default_css = [("leaflet_css", vendor_url("leaflet", "leaflet.css"))]
     if tiles:
-        folium.TileLayer(tiles=tiles, attr=attribution or "base map", name="底图").add_to(fmap)
+        folium.TileLayer(tiles=tiles, attr=attribution or _("Base map"), name=_("Base map")).add_to(fmap)
     minx, miny, maxx, maxy = bounds
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     return fmap
@@ -82,30 +83,40 @@ def add_areas(fmap: folium.Map, frame: gpd.GeoDataFrame, level: str, name: str, 
     return _geojson_layer(fmap, frame, fields, aliases, name, LEVEL_STYLES.get(level, LEVEL_STYLES["grid"]))
 
 
-def add_buildings(fmap: folium.Map, frame: gpd.GeoDataFrame, name: str = "建筑 buildings") -> folium.GeoJson:
+def add_buildings(fmap: folium.Map, frame: gpd.GeoDataFrame, name: str | None = None) -> folium.GeoJson:
     """Add building footprints with an escaped tooltip (name, address, households)."""
     style = {"color": "#7f8c8d", "weight": 1, "fillOpacity": 0.3, "fillColor": "#95a5a6"}
-    fields, aliases = ["name", "address", "households"], ["名称", "地址", "户数"]
-    return _geojson_layer(fmap, frame, fields, aliases, name, style)
+    fields, aliases = ["name", "address", "households"], [_("Name"), _("Address"), _("Households")]
+    return _geojson_layer(fmap, frame, fields, aliases, name or _("Buildings"), style)
 
 
-def add_service_points(fmap: folium.Map, frame: gpd.GeoDataFrame, name: str = "服务点 service points"):
+def add_service_points(fmap: folium.Map, frame: gpd.GeoDataFrame, name: str | None = None):
     """Add service points as circle markers with an escaped tooltip and popup."""
-    fields, aliases = ["name", "kind", "address", "opening_hours"], ["名称", "类型", "地址", "开放时间"]
-    return _geojson_layer(fmap, frame, fields, aliases, name, {"color": "#d35400"}, popup=True)
+    fields = ["name", "kind", "address", "opening_hours"]
+    aliases = [_("Name"), _("Kind"), _("Address"), _("Opening hours")]
+    return _geojson_layer(fmap, frame, fields, aliases, name or _("Service points"), {"color": "#d35400"}, popup=True)
 
 
-def add_reach_polygons(fmap: folium.Map, polygons: gpd.GeoDataFrame, name: str = "服务范围 reach"):
-    """Reach of each service point (circles, or the streets walkable within reach) as a translucent layer."""
-    style = {"color": "#2980b9", "weight": 1, "fillOpacity": 0.12, "fillColor": "#3498db"}
-    return _geojson_layer(fmap, polygons, ["name"], ["服务点"], name, style)
+def add_reach_polygons(fmap: folium.Map, polygons: gpd.GeoDataFrame, name: str | None = None):
+    """The area within reach of any service point, as one dashed outline with no fill.
+
+    Hundreds of overlapping translucent circles add up to an opaque layer that hides the choropleth under it,
+    so the reach is drawn as the outline of their union; it can be hidden in the layer control.
+    """
+    union = gpd.GeoDataFrame(
+        {"name": [_("Within reach of a service point")]}, geometry=[polygons.union_all()], crs=polygons.crs
+    )
+    style = {"color": "#1f5f99", "weight": 2, "dashArray": "6 4", "fillOpacity": 0.0}
+    return _geojson_layer(fmap, union, ["name"], [_("Reach")], name or _("Reach"), style)
 
 
-def add_coverage_buildings(fmap: folium.Map, buildings: gpd.GeoDataFrame, name: str = "建筑覆盖 buildings"):
+def add_coverage_buildings(fmap: folium.Map, buildings: gpd.GeoDataFrame, name: str | None = None):
     """Buildings coloured by coverage: reached (green) or not (red), with households and nearest distance."""
-    fields, aliases = ["name", "households", "nearest_m", "points"], ["名称", "户数", "最近服务点(米)", "可达服务点"]
+    fields = ["name", "households", "nearest_m", "points"]
+    aliases = [_("Name"), _("Households"), _("Nearest service point (m)"), _("Service points in reach")]
+    name = name or _("Buildings")
     layers = []
-    for covered, colour, label in ((True, "#27ae60", "已覆盖 covered"), (False, "#c0392b", "未覆盖 uncovered")):
+    for covered, colour, label in ((True, "#27ae60", _("covered")), (False, "#c0392b", _("not covered"))):
         part = buildings[buildings["covered"] == covered]
         if not part.empty:
             style = {"color": colour, "weight": 1, "fillOpacity": 0.6, "fillColor": colour}
@@ -113,7 +124,7 @@ def add_coverage_buildings(fmap: folium.Map, buildings: gpd.GeoDataFrame, name: 
     return layers
 
 
-def add_choropleth(fmap: folium.Map, areas: gpd.GeoDataFrame, column: str, title: str, name: str = "覆盖率 share"):
+def add_choropleth(fmap: folium.Map, areas: gpd.GeoDataFrame, column: str, title: str, name: str | None = None):
     """Areas filled by ``column`` (0–1) on a red→green scale, with a legend drawn in plain HTML (no script)."""
     import branca.colormap as cm
 
@@ -125,14 +136,14 @@ def add_choropleth(fmap: folium.Map, areas: gpd.GeoDataFrame, column: str, title
     data["fill"] = colours
     layer = folium.GeoJson(
         data,
-        name=name,
+        name=name or title,
         style_function=lambda feature: {
             "color": "#34495e",
             "weight": 1,
             "fillOpacity": 0.55,
             "fillColor": feature["properties"]["fill"],
         },
-        tooltip=folium.GeoJsonTooltip(fields=["code", "name", "share_text"], aliases=["编码", "名称", title]),
+        tooltip=folium.GeoJsonTooltip(fields=["name", "code", "share_text"], aliases=[_("Name"), _("Code"), title]),
     )
     layer.add_to(fmap)
     stops = "".join(
@@ -147,9 +158,7 @@ def add_choropleth(fmap: folium.Map, areas: gpd.GeoDataFrame, column: str, title
     return layer
 
 
-def add_suggestions(fmap: folium.Map, sites: gpd.GeoDataFrame, name: str = "建议新址 suggested sites"):
+def add_suggestions(fmap: folium.Map, sites: gpd.GeoDataFrame, name: str | None = None):
     """Suggested new sites as markers with the households each would add."""
-    style = {"color": "#8e44ad"}
-    return _geojson_layer(
-        fmap, sites, ["candidate", "households_added"], ["候选", "新增覆盖户数"], name, style, popup=True
-    )
+    fields, aliases = ["candidate", "households_added"], [_("Candidate"), _("Households added")]
+    return _geojson_layer(fmap, sites, fields, aliases, name or _("Suggested sites"), {"color": "#8e44ad"}, popup=True)

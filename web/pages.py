@@ -1,4 +1,4 @@
-"""HTML pages: sign-in, the home map of the caller's areas, and the audit log for administrators."""
+"""HTML pages: sign-in, the home page (the map), and the audit log for administrators."""
 
 from __future__ import annotations
 
@@ -6,21 +6,21 @@ import json
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from accounts.roles import ROLE_NAMES_ZH
 from accounts.users import authenticate
 from boundaries import audit
-from boundaries.errors import InvalidInputError, NotFoundError
-from boundaries.levels import LEVEL_NAMES_ZH, LEVELS
+from boundaries.errors import InvalidInputError
 from issues.worktime import local_text, zone_label
 from web import registry
-from web.access import allow, authenticated, caller, login_user_session, logout_user_session, public, scoped
+from web.access import allow, authenticated, login_user_session, logout_user_session, may_call, public
 from web.admin_api import AuditQuery, audit_page_args
-from web.maps import add_areas, add_buildings, add_service_points, offline_map
+from web.errors import ApiError
+from web.names import ACTION_NAMES
 from web.paging import page_filters, render_paged
-from web.security import allow_scripts_in
 
-__all__ = ["pages"]
+__all__ = ["pages", "safe_next"]
 
 pages = Blueprint("pages", __name__)
 
@@ -47,8 +47,8 @@ def _pretty(value) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False, indent=1)
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths are followed after sign-in (no open redirect)."""
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in or switching language: a same-site path only (no open redirect)."""
     if not target:
         return url_for("pages.home")
     parts = urlsplit(target)
@@ -67,8 +67,8 @@ def login():
         user = authenticate(registry(), name, request.form.get("password", ""))
         if user is not None and user.role != "api_client":
             login_user_session(user)
-            return redirect(_safe_next(request.args.get("next")))
-        error = "登录名或密码错误 wrong login name or password"
+            return redirect(safe_next(request.args.get("next")))
+        error = _("Wrong login name or password")
     return render_template("login.html", error=error, next=request.args.get("next", "")), 401 if error else 200
 
 
@@ -81,44 +81,37 @@ def logout():
 
 
 @pages.route("/")
-@allow("maps:view")
+@authenticated
 def home():
-    """Home page: a map of the boundaries, buildings and service points in the caller's areas."""
-    view = scoped()
-    try:
-        frame = view.areas()
-    except NotFoundError:
-        frame = None
-    if frame is None or frame.empty:
-        return render_template(
-            "home.html", map_html=None, counts={}, generation=None, user=caller(), roles=ROLE_NAMES_ZH
-        )
-    shown = frame[frame["level"].isin(["community", "grid", "micro_grid"])]
-    if shown.empty:
-        shown = frame
-    bounds = tuple(shown.total_bounds)
-    fmap = offline_map(bounds, tiles=current_app.config.get("WEIGE_TILES"))
-    for level in LEVELS:
-        part = shown[shown["level"] == level]
-        if not part.empty:
-            add_areas(fmap, part, level, LEVEL_NAMES_ZH[level], ["code", "name"], ["编码", "名称"])
-    buildings = view.buildings(bbox=bounds)
-    if not buildings.empty:
-        add_buildings(fmap, buildings)
-    points = view.service_points(bbox=bounds)
-    if not points.empty:
-        add_service_points(fmap, points)
-    map_html = fmap.get_root().render()
-    allow_scripts_in(map_html)
-    counts = {LEVEL_NAMES_ZH[k]: int(v) for k, v in frame["level"].value_counts().items()}
-    return render_template(
-        "home.html",
-        map_html=map_html,
-        counts=counts,
-        generation=view.resolve_generation(None),
-        user=caller(),
-        roles=ROLE_NAMES_ZH,
-    )
+    """Home: the map for everyone who may see it (the staff map draws every layer from the tile API)."""
+    if may_call("map_pages.staff_map"):
+        return redirect(url_for("map_pages.staff_map"))
+    if may_call("issue_pages.queue"):
+        return redirect(url_for("issue_pages.queue"))
+    raise ApiError(_("Your role has no pages here; use the API."), "no_pages", 403)
+
+
+#: Audit log object types and actions by name (page language).
+OBJECT_TYPES = {
+    "area": _l("Area"),
+    "generation": _l("Generation"),
+    "building": _l("Building"),
+    "service_point": _l("Service point"),
+    "user": _l("User"),
+    "token": _l("API token"),
+    "issue": _l("Issue"),
+}
+AUDIT_ACTIONS = {
+    "create": _l("Create"),
+    "update": _l("Update"),
+    "delete": _l("Delete"),
+    "import": _l("Import"),
+    "publish": _l("Publish"),
+    "discard": _l("Discard"),
+    "load_demo": _l("Load demo data"),
+    "revoke": _l("Revoke"),
+    **ACTION_NAMES,
+}
 
 
 @pages.route("/audit")
@@ -133,5 +126,7 @@ def audit_page():
         except InvalidInputError as exc:  # e.g. an instant outside the years 1-9999
             error = str(exc)
     keys = ("user", "object_type", "object_id", "since", "until")
-    page = render_paged("audit.html", rows, total, args, keys, error=error, user=caller(), roles=ROLE_NAMES_ZH)
+    page = render_paged(
+        "audit.html", rows, total, args, keys, error=error, object_types=OBJECT_TYPES, audit_actions=AUDIT_ACTIONS
+    )
     return page, 400 if error else 200

@@ -1,0 +1,110 @@
+"""What pages call things, in the page's language: levels, roles, issue states and workflow steps.
+
+The domain keeps identifiers (``micro_grid``, ``grid_worker``, ``in_progress``, ``accept``); pages show these
+names instead (English message ids, Chinese in ``web/translations/zh_CN``). Templates get them as
+``level_names``, ``role_names``, ``state_names`` and ``action_names``; an identifier without a name is shown as
+it is.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+
+__all__ = ["LEVEL_NAMES", "ROLE_NAMES", "STATE_NAMES", "ACTION_NAMES", "KIND_NAMES", "name_of", "init_names"]
+
+LEVEL_NAMES = {
+    "district": _l("District"),
+    "street": _l("Street"),
+    "community": _l("Community"),
+    "grid": _l("Grid"),
+    "micro_grid": _l("Micro-grid"),
+}
+ROLE_NAMES = {
+    "admin": _l("Administrator"),
+    "planner": _l("Planner"),
+    "staff": _l("Staff"),
+    "grid_worker": _l("Grid worker"),
+    "api_client": _l("API client"),
+}
+STATE_NAMES = {
+    "reported": _l("Reported"),
+    "accepted": _l("Accepted"),
+    "filed": _l("Filed"),
+    "dispatched": _l("Dispatched"),
+    "in_progress": _l("In progress"),
+    "checked": _l("Checked"),
+    "closed": _l("Closed"),
+    "void": _l("Void"),
+    "parked": _l("Parked"),
+}
+#: Workflow actions and the desk's own steps in an issue's history.
+ACTION_NAMES = {
+    "accept": _l("Accept"),
+    "file": _l("File"),
+    "dispatch": _l("Dispatch"),
+    "start": _l("Start work"),
+    "check": _l("Check"),
+    "close": _l("Close"),
+    "reject": _l("Send back"),
+    "void": _l("Void"),
+    "park": _l("Park"),
+    "unpark": _l("Unpark"),
+    "reopen": _l("Reopen"),
+    "report": _l("Report"),
+    "escalate": _l("Escalate"),
+    "assign": _l("Assign"),
+    "import": _l("Import"),
+}
+#: Service-point kinds the service knows (``serving.analysis.KNOWN_KINDS``); imported data may hold others.
+KIND_NAMES = {
+    "grid_station": _l("Grid work station"),
+    "community_centre": _l("Community centre"),
+    "police": _l("Police station"),
+    "clinic": _l("Clinic"),
+    "hospital": _l("Hospital"),
+    "school": _l("School"),
+}
+_VOCABULARIES = {
+    "level": LEVEL_NAMES,
+    "role": ROLE_NAMES,
+    "state": STATE_NAMES,
+    "action": ACTION_NAMES,
+    "kind": KIND_NAMES,
+}
+
+
+def name_of(kind: str, identifier: str | None) -> str:
+    """The page-language name of ``identifier`` in vocabulary ``kind`` (level, role, state, action or kind).
+
+    Parameters
+    ----------
+    kind : str
+        Which vocabulary.
+    identifier : str or None
+        The domain identifier, e.g. ``"micro_grid"``.
+
+    Returns
+    -------
+    str
+        Its name, or the identifier itself when it has none (``""`` for ``None``).
+    """
+    if identifier is None:
+        return ""
+    name = _VOCABULARIES[kind].get(identifier)
+    return str(name) if name is not None else identifier
+
+
+def init_names(app: Flask) -> None:
+    """Give templates the vocabularies and a ``name_of`` global."""
+
+    @app.context_processor
+    def _names() -> dict:
+        return {
+            "level_names": LEVEL_NAMES,
+            "role_names": ROLE_NAMES,
+            "state_names": STATE_NAMES,
+            "action_names": ACTION_NAMES,
+            "kind_names": KIND_NAMES,
+            "name_of": name_of,
+        }
