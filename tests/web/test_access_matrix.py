@@ -115,10 +115,10 @@ EXPECTED: dict[tuple[str, str], tuple[set[str], set[str]]] = {
     ("issue_pages.queue", "GET"): scoped(HANDLERS),
     ("issue_pages.detail", "GET"): scoped(HANDLERS),
     ("issue_pages.act", "POST"): scoped(HANDLERS),
-    ("coverage.coverage", "GET"): scoped(STATS),
     ("issue_pages.issue_map", "GET"): scoped(HANDLERS),
     ("issue_pages.issue_points", "GET"): scoped(HANDLERS),
     ("issue_pages.issue_area_figures", "GET"): scoped(HANDLERS),
+    ("coverage.coverage", "GET"): scoped(STATS),
     ("coverage.suggest_sites", "POST"): scoped(STATS),
     ("coverage_pages.coverage_page", "GET"): scoped(STATS),
 }
@@ -331,8 +331,6 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             {"data": {"action": "escalate", "note": "协助"}},
             None,
         ),
-        ("coverage.coverage", "GET"): (f"/api/v1/coverage?kind=grid_station&area={p.grid[k]}", {}, None),
-        ("coverage.suggest_sites", "POST"): (
         ("issue_pages.issue_map", "GET"): (f"/issues/map?area={p.grid[k]}", {}, None),
         ("issue_pages.issue_points", "GET"): (f"/api/v1/issues/points?area={p.grid[k]}", {}, None),
         ("issue_pages.issue_area_figures", "GET"): (
@@ -340,6 +338,8 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             {},
             None,
         ),
+        ("coverage.coverage", "GET"): (f"/api/v1/coverage?kind=grid_station&area={p.grid[k]}", {}, None),
+        ("coverage.suggest_sites", "POST"): (
             "/api/v1/coverage/suggest",
             {"json": {"kind": "grid_station", "area": p.grid[k], "k": 1}},
             None,
