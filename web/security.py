@@ -62,6 +62,7 @@ def _policy() -> str:
         parts = urlsplit(tiles.replace("{s}", "a"))
         if parts.scheme and parts.netloc:
             img.append(f"{parts.scheme}://{parts.netloc.split('{')[0] or parts.netloc}")
+    img += [source for source in g.get("csp_img_sources", ()) if source not in img]  # a page's base maps
     scripts = ["'self'", *sorted(g.get("csp_hashes", ()))]
     return "; ".join(
         [

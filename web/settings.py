@@ -43,6 +43,10 @@ DEFAULTS: dict = {
     "COVERAGE_REACH": {},
     "TIMEZONE": "Asia/Shanghai",
     "DEFAULT_LOCALE": "zh_CN",
+    "BASEMAPS": ["none"],
+    "BASEMAP_DEFAULT": "none",
+    "BASEMAP_URLS": {},
+    "TIANDITU_KEY": None,
 }
 
 #: Keys only code can set (objects, not JSON): the registry to serve and the issue clock, for tests.
@@ -136,6 +140,12 @@ def check_settings(values: dict) -> dict:
             f"设置 DEFAULT_LOCALE 应为 zh_CN 或 en setting DEFAULT_LOCALE must be zh_CN or en, not "
             f"{values['DEFAULT_LOCALE']!r}"
         )
+    if any(k in values for k in ("BASEMAPS", "BASEMAP_DEFAULT", "BASEMAP_URLS", "TIANDITU_KEY")):
+        from web.basemaps import check_basemaps
+
+        problems = check_basemaps(values)
+        if problems:
+            raise SettingsError("; ".join(problems))
     if any(values.get(k) is not None for k in ("WORK_CALENDAR", "ISSUE_CATEGORIES", "TIMEZONE")):
         _check_issue_rules(values)
     return values
