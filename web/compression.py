@@ -89,8 +89,11 @@ def init_compression(app: Flask) -> None:
     @app.after_request
     def _static_lifetime(response):
         if request.endpoint in ("static", "vendor.file") and response.is_streamed and response.status_code == 200:
+            source = response.response  # our files are small: read them whole (and close them) to compress them
             response.direct_passthrough = False
-            response.make_sequence()  # our files are small: read (and close) them so they can be compressed
+            data = b"".join(response.iter_encoded())
+            getattr(source, "close", lambda: None)()
+            response.set_data(data)
         if request.endpoint == "static" and response.status_code in (200, 304):
             filename = (request.view_args or {}).get("filename", "")
             fresh = request.args.get("v") and (_STATIC / filename).is_file() and request.args["v"] == _digest(filename)
