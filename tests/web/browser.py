@@ -77,6 +77,6 @@ def sign_in(page, base_url: str, name: str, password: str, target: str = "/") ->
     assert "/login" in page.url, f"expected the sign-in page, got {page.url}"
     page.fill("input[name=username]", name)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert "/login" not in page.url, f"sign-in failed: still on {page.url}"
