@@ -137,7 +137,10 @@
     none.appendChild(sw);
     none.appendChild(document.createTextNode(T.noData));
     box.appendChild(none);
-    box.appendChild(text("h4", T.state));
+    var states = document.createElement("div");
+    states.className = "legend-states";
+    states.appendChild(text("h4", T.state));
+    box.appendChild(states);
     Object.keys(STATE_COLOURS).forEach(function (s) {
       var row = document.createElement("div");
       var dot = document.createElement("i");
@@ -145,7 +148,7 @@
       dot.style.background = STATE_COLOURS[s];
       row.appendChild(dot);
       row.appendChild(document.createTextNode(T.states[s] || s));
-      box.appendChild(row);
+      states.appendChild(row);
     });
   }
 
