@@ -105,6 +105,7 @@ def create_app(config: dict | None = None) -> Flask:
     from web.open311 import open311
     from web.pages import pages
     from web.security import init_security_headers
+    from web.stats_pages import stats_pages
 
     limiter = init_limits(app)
     init_access(app)
@@ -130,6 +131,7 @@ def create_app(config: dict | None = None) -> Flask:
     from web.map_pages import map_pages
 
     app.register_blueprint(map_pages)
+    app.register_blueprint(stats_pages)
     _register_vendor(app)
     app.view_functions["pages.login"] = limit_login(limiter, app.view_functions["pages.login"])
     for endpoint in ("issues.create_issue", "open311.post_request"):
