@@ -182,7 +182,12 @@ def _extent(view, level: str) -> list[float]:
 @allow("issues:read")
 def issue_map():
     """The issue map: the queue's filters, clusters by state, a heat layer and a choropleth per area."""
-    args, error = page_filters(MapPageQuery(), filter_errors())
+    messages = {
+        **filter_errors(),
+        "level": _("Areas by must be one of: %(levels)s", levels=", ".join(MAP_LEVELS)),
+        "measure": _("Shading must be one of: %(measures)s", measures=", ".join(MEASURES)),
+    }
+    args, error = page_filters(MapPageQuery(), messages)
     view = scoped()
     if error is None and args.get("area"):
         try:
