@@ -99,9 +99,10 @@ def search(view: ScopedRegistry, text: str, crs: str = "wgs84", generation=None,
     Returns
     -------
     dict
-        ``{"query", "generation", "results": [...]}``; each result has ``kind`` (``area``, ``building`` or
-        ``place``), ``name``, ``lon``, ``lat`` (WGS84); areas add ``code``, ``level`` and ``bbox``; a place adds the
-        ``code`` and ``name`` of the lowest area holding it when the caller may see it.
+        ``{"query", "generation", "results": [...]}`` (empty when nothing matches); each result has ``kind``
+        (``area``, ``building`` or ``place``), ``name``, ``lon``, ``lat`` (WGS84); areas add ``code``, ``level``
+        and ``bbox``; a place adds the ``code`` and ``name`` of the lowest area holding it when the caller may
+        see it.
     """
     text = (text or "").strip()
     if not text:
@@ -142,8 +143,6 @@ def search(view: ScopedRegistry, text: str, crs: str = "wgs84", generation=None,
                 }
                 for _, row in hits.iterrows()
             ]
-    if not results:
-        raise NotFoundError(f"未找到 nothing found for {text[:64]!r}")
     return {"query": text, "generation": g, "results": results[:limit]}
 
 

@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, jsonify, request, url_for
 
-from boundaries.errors import NotFoundError
 from boundaries.levels import LEVELS
 from boundaries.map_search import label_points, parse_coordinates, search
 from web.access import allow, caller, scoped
@@ -96,8 +95,8 @@ def map_panel():
         if level not in LEVELS:
             raise ApiError(f"层级不存在 no level {level[:32]!r}", "bad_level")
         found = view.registry.locate_point(lon, lat, level=level, generation=g)
-        if found["status"] != "ok" or not view.covers(found["code"], g):
-            raise NotFoundError(f"此处没有您辖区内的{level}区域 no area of yours at ({lon:.6f}, {lat:.6f})")
+        if found["status"] != "ok" or not view.covers(found["code"], g):  # nothing of yours here: not an error
+            return jsonify({"code": None, "generation": g, "at": {"lon": lon, "lat": lat}})
         code = found["code"]
     area = view.area(code, g)
     counts = view.household_counts(g)

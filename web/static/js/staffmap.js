@@ -230,7 +230,7 @@
   function loadPanel(params, zoomTo) {
     panel.textContent = T.loading;
     return getJson(cfg.panelApi + "?" + params + "&generation=" + cfg.generation).then(function (answer) {
-      if (!answer.ok) {
+      if (!answer.ok || !answer.body.code) {
         panel.textContent = "";
         var p = document.createElement("p");
         p.textContent = T.not_found;
@@ -264,7 +264,7 @@
   function go(result) {
     found.clearLayers();
     if (result.kind === "area") { loadPanel("code=" + encodeURIComponent(result.code), true); return; }
-    var marker = L.marker([result.lat, result.lon], { keyboard: false, title: result.address || result.name || "" });
+    var marker = L.marker([result.lat, result.lon], { keyboard: false, interactive: false });
     marker.addTo(found);
     map.setView([result.lat, result.lon], Math.max(map.getZoom(), 17));
     if (result.kind === "building") {
@@ -296,6 +296,7 @@
           return;
         }
         var list = answer.body.results;
+        if (!list.length) { status.textContent = T.not_found; return; }
         if (list.length > 1) {
           list.forEach(function (r) {
             var li = document.createElement("li");
