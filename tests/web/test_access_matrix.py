@@ -121,6 +121,8 @@ EXPECTED: dict[tuple[str, str], tuple[set[str], set[str]]] = {
     ("coverage.coverage", "GET"): scoped(STATS),
     ("coverage.suggest_sites", "POST"): scoped(STATS),
     ("coverage_pages.coverage_page", "GET"): scoped(STATS),
+    ("stats_pages.stats_page", "GET"): scoped(STATS),
+    ("stats_pages.stats_file", "GET"): scoped(STATS),  # the page's figures as xlsx / CSV
 }
 
 
@@ -345,6 +347,8 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             None,
         ),
         ("coverage_pages.coverage_page", "GET"): (f"/coverage?kind=grid_station&area={p.grid[k]}", {}, None),
+        ("stats_pages.stats_page", "GET"): (f"/stats?area={p.grid[k]}", {}, None),
+        ("stats_pages.stats_file", "GET"): (f"/stats.csv?area={p.grid[k]}", {}, None),
     }
 
 
