@@ -91,7 +91,7 @@ def _problem(messages: list[str]) -> InvalidInputError:
     return InvalidInputError(" ".join(messages))
 
 
-def _date(name: str, text: str | None, label: str) -> tuple[date | None, str | None]:
+def _date(text: str | None, label: str) -> tuple[date | None, str | None]:
     if not text:
         return None, None
     if not _DATE.fullmatch(text):
@@ -123,9 +123,9 @@ def parse_filters(args, catalog, default_area: str | None) -> StatsFilters:
     area = values.get("area", default_area)
     if area is not None and len(area) > 32:
         problems.append(_("The area code must be at most 32 characters."))
-    since, problem = _date("since", values.get("since"), _("The start date"))
+    since, problem = _date(values.get("since"), _("The start date"))
     problems += [problem] if problem else []
-    until, problem = _date("until", values.get("until"), _("The end date"))
+    until, problem = _date(values.get("until"), _("The end date"))
     problems += [problem] if problem else []
     if since and until and since > until:
         problems.append(_("The start date is after the end date."))
