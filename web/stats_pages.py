@@ -232,7 +232,9 @@ def stats_tables(figures: dict, catalog, area_names: dict[str, str], zone: str) 
         by_area.hover.append(code)
 
     on_time = Table(
-        "on_time", _("On-time rate per stage"), [_("Stage"), _("Finished"), _("On time"), _("On-time rate (%)")]
+        "on_time",
+        _("On-time rate per stage"),
+        [_("Stage"), _("Finished"), _("Finished on time"), _("On-time rate (%)")],
     )
     stages = figures["on_time_by_stage"]
     for stage in [s for s in ACTIVE_STATES if s in stages] + sorted(set(stages) - set(ACTIVE_STATES)):
