@@ -95,6 +95,7 @@ def create_app(config: dict | None = None) -> Flask:
     from web.edit_api import blueprints as edit_blueprints
     from web.errors import register_error_handlers
     from web.i18n import init_i18n
+    from web.issue_map_pages import issue_map_api
     from web.issue_pages import issue_pages
     from web.issues_api import blueprints as issue_blueprints
     from web.layers_api import blueprints as layer_blueprints
@@ -119,6 +120,7 @@ def create_app(config: dict | None = None) -> Flask:
         *edit_blueprints,
         *admin_blueprints,
         *issue_blueprints,
+        issue_map_api,
         *coverage_blueprints,
         *layer_blueprints,
     ):

@@ -10,8 +10,8 @@ The page is a small HTML shell; ``static/js/issuemap.js`` loads the data as JSON
   API (``/api/v1/layers/{level}``) and are joined to these figures by code in the browser.
 
 The filters are the queue's (``web.issue_pages.SHARED_FILTERS``, checked by the same schema), so the queue, the map
-and the exports take the same query string and each links to the others with it. The routes join the
-``issue_pages`` blueprint (``issue_pages.issue_map``).
+and the exports take the same query string and each links to the others with it. The page joins the
+``issue_pages`` blueprint (``issue_pages.issue_map``); the JSON routes are in the API (``issue_map_api``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import json
 from flask import Response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate
 
 from boundaries.errors import InvalidInputError, NotFoundError
@@ -42,7 +43,11 @@ from web.issues_api import IssueQuery, desk
 from web.names import LEVEL_NAMES, STATE_NAMES
 from web.paging import filter_error, page_filters
 
-__all__ = ["MAX_POINTS", "MAX_FIGURE_ISSUES"]
+__all__ = ["MAX_POINTS", "MAX_FIGURE_ISSUES", "issue_map_api"]
+
+#: The map's two JSON routes, in the API's OpenAPI document (their query strings are checked by the schemas
+#: below with the queue's readable messages, so they are documented from the schemas, not parsed by webargs).
+issue_map_api = Blueprint("issue_map", __name__, url_prefix="/api/v1", description="事件地图 issue map data")
 
 #: The most issue points one answer carries (newest first); the answer says when more matched.
 MAX_POINTS = 20_000
@@ -118,8 +123,10 @@ def _json(data) -> Response:
     return Response(body, mimetype="application/json", headers={"Cache-Control": "private, no-store"})
 
 
-@issue_pages.route("/api/v1/issues/points")
+@issue_map_api.route("/issues/points")
 @allow("issues:read")
+@issue_map_api.doc(parameters=[{"in": "query", "schema": PointsQuery}])
+@issue_map_api.response(200, description="``columns``, ``points`` (rows), ``total``, ``limit``, ``truncated``")
 def issue_points():
     """The filtered issues as lean rows for the map: ``[id, lon, lat, state, category, created_at]``."""
     args = _api_args(PointsQuery())
@@ -136,8 +143,10 @@ def issue_points():
     )
 
 
-@issue_pages.route("/api/v1/issues/areas")
+@issue_map_api.route("/issues/areas")
 @allow("issues:read")
+@issue_map_api.doc(parameters=[{"in": "query", "schema": FiguresQuery}])
+@issue_map_api.response(200, description="Per area: count, overdue and on-time rates, ``value`` and ``class``")
 def issue_area_figures():
     """Issue count, overdue rate and on-time rate per area of a level, classed for a choropleth."""
     args = _api_args(FiguresQuery())
@@ -200,8 +209,8 @@ def issue_map():
     catalog = desk().catalog
     config = {
         "extent": _extent(view, level),
-        "points": url_for("issue_pages.issue_points", **filters),
-        "figures": url_for("issue_pages.issue_area_figures", **query),
+        "points": url_for("issue_map.issue_points", **filters),
+        "figures": url_for("issue_map.issue_area_figures", **query),
         "layer": url_for("layers.get_layer", layer=level),
         "issue": url_for("issue_pages.detail", issue_id=1).rsplit("/", 1)[0] + "/",
         "level": level,

@@ -61,6 +61,7 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("pages.login", "GET"): (EVERYONE, False),
     ("pages.login", "POST"): (EVERYONE, False),
     ("pages.logout", "POST"): (EVERYONE - {"anonymous"}, False),
+    ("i18n.choose_language", "POST"): (EVERYONE, False),
     ("pages.home", "GET"): (SIGNED_IN, False),
     ("map_pages.staff_map", "GET"): (SIGNED_IN, False),
     ("map_pages.map_api.map_search", "GET"): (SIGNED_IN, False),  # finds only what the caller may see
@@ -119,8 +120,8 @@ EXPECTED: dict[tuple[str, str], tuple[set[str], set[str]]] = {
     ("issue_pages.detail", "GET"): scoped(HANDLERS),
     ("issue_pages.act", "POST"): scoped(HANDLERS),
     ("issue_pages.issue_map", "GET"): scoped(HANDLERS),
-    ("issue_pages.issue_points", "GET"): scoped(HANDLERS),
-    ("issue_pages.issue_area_figures", "GET"): scoped(HANDLERS),
+    ("issue_map.issue_points", "GET"): scoped(HANDLERS),
+    ("issue_map.issue_area_figures", "GET"): scoped(HANDLERS),
     ("coverage.coverage", "GET"): scoped(STATS),
     ("coverage.suggest_sites", "POST"): scoped(STATS),
     ("coverage_pages.coverage_page", "GET"): scoped(STATS),
@@ -212,6 +213,7 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             None,
         ),
         ("pages.logout", "POST"): ("/logout", {}, None),
+        ("i18n.choose_language", "POST"): ("/language", {"data": {"locale": "zh_CN"}}, None),
         ("pages.home", "GET"): ("/", {}, None),
         ("map_pages.staff_map", "GET"): ("/map", {}, None),
         ("map_pages.map_api.map_search", "GET"): (f"/api/v1/map/search?q={p.leaf[k]}", {}, None),
@@ -344,8 +346,8 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             None,
         ),
         ("issue_pages.issue_map", "GET"): (f"/issues/map?area={p.grid[k]}", {}, None),
-        ("issue_pages.issue_points", "GET"): (f"/api/v1/issues/points?area={p.grid[k]}", {}, None),
-        ("issue_pages.issue_area_figures", "GET"): (
+        ("issue_map.issue_points", "GET"): (f"/api/v1/issues/points?area={p.grid[k]}", {}, None),
+        ("issue_map.issue_area_figures", "GET"): (
             f"/api/v1/issues/areas?area={p.grid[k]}&level=micro_grid",
             {},
             None,
