@@ -22,7 +22,7 @@ from geo.errors import CoordinateRangeError, UnknownCRSError
 __all__ = ["SEARCH_CRS", "MAX_LABELS", "search", "label_points", "parse_coordinates"]
 
 #: The coordinate systems the search box offers (any EPSG code is accepted too).
-SEARCH_CRS = ("wgs84", "cgcs2000", "gcj02", "EPSG:4547")
+SEARCH_CRS = ("wgs84", "cgcs2000", "gcj02", "EPSG:4544")
 MAX_LABELS = 400
 _PAIR = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*[,，\s]\s*([-+]?\d+(?:\.\d+)?)\s*$")
 
@@ -36,7 +36,7 @@ def parse_coordinates(text: str, crs: str = "wgs84") -> tuple[float, float] | No
         Two numbers separated by a comma (or a space): longitude, latitude for a geographic CRS, easting,
         northing for a projected one.
     crs : str
-        ``wgs84`` (default), ``cgcs2000``, ``gcj02`` or an EPSG code such as ``EPSG:4547``.
+        ``wgs84`` (default), ``cgcs2000``, ``gcj02`` or an EPSG code such as ``EPSG:4544``.
 
     Raises
     ------
