@@ -102,6 +102,7 @@ def create_app(config: dict | None = None) -> Flask:
     from web.layers_api import tiles
     from web.layout import init_layout
     from web.limits import init_limits, limit_intake, limit_login
+    from web.map_api import map_api
     from web.names import init_names
     from web.open311 import open311
     from web.pages import pages
@@ -121,6 +122,7 @@ def create_app(config: dict | None = None) -> Flask:
         *admin_blueprints,
         *issue_blueprints,
         issue_map_api,
+        map_api,
         *coverage_blueprints,
         *layer_blueprints,
     ):

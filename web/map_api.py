@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from urllib.parse import urlencode
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import jsonify, request, url_for
+from flask_smorest import Blueprint
 
 from boundaries.levels import LEVELS
 from boundaries.map_search import label_points, parse_coordinates, search
@@ -22,7 +23,14 @@ from web.errors import ApiError
 
 __all__ = ["map_api"]
 
-map_api = Blueprint("map_api", __name__, url_prefix="/api/v1/map")
+#: In the API's OpenAPI document; the query strings are read by the views (documented here by name).
+map_api = Blueprint(
+    "map_api", __name__, url_prefix="/api/v1/map", description="地图 the staff map's search, panel, labels"
+)
+
+
+def _params(*names: str) -> list[dict]:
+    return [{"in": "query", "name": n, "schema": {"type": "string"}, "required": False} for n in names]
 
 
 def _generation() -> int | None:
@@ -40,6 +48,8 @@ def _generation() -> int | None:
 
 @map_api.route("/search")
 @allow("maps:view")
+@map_api.doc(parameters=_params("q", "crs", "generation"))
+@map_api.response(200, description="Areas, buildings or a place matching ``q``, in WGS84")
 def map_search():
     """Find an area (code or name), a building (address or name) or a place (``x,y`` in ``crs``)."""
     query = request.args.get("q", "")[:200]
@@ -48,6 +58,8 @@ def map_search():
 
 @map_api.route("/labels")
 @allow("maps:view")
+@map_api.doc(parameters=_params("level", "bbox", "generation"))
+@map_api.response(200, description="A point inside each area of the level in the bbox, with its name")
 def map_labels():
     """Label points of one level's areas in a bbox."""
     bbox = _bbox(request.args.get("bbox"))
@@ -79,6 +91,8 @@ def _issue_figures(view, code: str) -> dict | None:
 
 @map_api.route("/panel")
 @allow("maps:view")
+@map_api.doc(parameters=_params("code", "lon", "lat", "level", "generation"))
+@map_api.response(200, description="An area's name, level, chain, counts, workers and issue figures")
 def map_panel():
     """The side panel of an area: by ``code``, or the area of ``level`` holding ``lon,lat`` (WGS84)."""
     view = scoped()

@@ -19,14 +19,12 @@ from boundaries.errors import NotFoundError
 from boundaries.levels import LEVELS
 from web.access import allow, caller, scoped
 from web.basemaps import basemap_options, image_sources
-from web.map_api import map_api
 from web.names import KIND_NAMES, LEVEL_NAMES
 from web.vendor import vendor_url
 
 __all__ = ["map_pages"]
 
 map_pages = Blueprint("map_pages", __name__)
-map_pages.register_blueprint(map_api)
 
 #: The zoom from which each level is drawn, and from which its names are shown (one level's names at a time).
 _MIN_ZOOM = {"district": 0, "street": 0, "community": 11, "grid": 13, "micro_grid": 14}
@@ -121,9 +119,9 @@ def staff_map():
         "generations": published,
         "tiles": url_for("tiles.get_tile", layer="LAYER", z=0, x=0, y=0).replace("LAYER/0/0/0", "{layer}/{z}/{x}/{y}"),
         "layerApi": url_for("layers.get_layer", layer="service_points"),
-        "panelApi": url_for("map_pages.map_api.map_panel"),
-        "searchApi": url_for("map_pages.map_api.map_search"),
-        "labelsApi": url_for("map_pages.map_api.map_labels"),
+        "panelApi": url_for("map_api.map_panel"),
+        "searchApi": url_for("map_api.map_search"),
+        "labelsApi": url_for("map_api.map_labels"),
         "levels": [
             {"name": lv, "label": str(LEVEL_NAMES[lv]), "minZoom": _MIN_ZOOM.get(lv, 15), "labelZoom": _LABEL_ZOOM[lv]}
             for lv in levels

@@ -64,9 +64,9 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("i18n.choose_language", "POST"): (EVERYONE, False),
     ("pages.home", "GET"): (SIGNED_IN, False),
     ("map_pages.staff_map", "GET"): (SIGNED_IN, False),
-    ("map_pages.map_api.map_search", "GET"): (SIGNED_IN, False),  # finds only what the caller may see
-    ("map_pages.map_api.map_labels", "GET"): (SIGNED_IN, False),  # names of the caller's areas only
-    ("map_pages.map_api.map_panel", "GET"): (SIGNED_IN, True),
+    ("map_api.map_search", "GET"): (SIGNED_IN, False),  # finds only what the caller may see
+    ("map_api.map_labels", "GET"): (SIGNED_IN, False),  # names of the caller's areas only
+    ("map_api.map_panel", "GET"): (SIGNED_IN, True),
     ("pages.audit_page", "GET"): (ADMIN, False),
     ("areas.list_areas", "GET"): (SIGNED_IN, True),
     ("areas.area_tree", "GET"): (SIGNED_IN, False),
@@ -216,13 +216,13 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
         ("i18n.choose_language", "POST"): ("/language", {"data": {"locale": "zh_CN"}}, None),
         ("pages.home", "GET"): ("/", {}, None),
         ("map_pages.staff_map", "GET"): ("/map", {}, None),
-        ("map_pages.map_api.map_search", "GET"): (f"/api/v1/map/search?q={p.leaf[k]}", {}, None),
-        ("map_pages.map_api.map_labels", "GET"): (
+        ("map_api.map_search", "GET"): (f"/api/v1/map/search?q={p.leaf[k]}", {}, None),
+        ("map_api.map_labels", "GET"): (
             f"/api/v1/map/labels?level=micro_grid&bbox={lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}",
             {},
             None,
         ),
-        ("map_pages.map_api.map_panel", "GET"): (f"/api/v1/map/panel?code={p.leaf[k]}", {}, None),
+        ("map_api.map_panel", "GET"): (f"/api/v1/map/panel?code={p.leaf[k]}", {}, None),
         ("pages.audit_page", "GET"): ("/audit", {}, None),
         ("areas.list_areas", "GET"): (f"/api/v1/areas?parent={p.grid[k]}", {}, None),
         ("areas.area_tree", "GET"): ("/api/v1/areas/tree", {}, None),
