@@ -45,5 +45,6 @@ def test_coverage_benchmark_runs_and_checks_its_answers():
 
 
 def test_maps_benchmark_runs_and_checks_its_tiles():
-    out = _run("maps.py", "--cells", "300", "--tiles", "20")
-    assert "staff map /map:" in out and "| tile cached |" in out
+    out = _run("maps.py", "--cells", "300", "--buildings", "3000", "--tiles", "20")
+    assert "| a community's staff |" in out and "| admin (city) |" in out
+    assert "| micro_grid tile z14-18, cached |" in out and "| buildings tile z16-18, cold |" in out
