@@ -23,7 +23,7 @@ from boundaries.errors import NoGenerationError, NotFoundError
 from boundaries.levels import LEVELS, check_level
 from boundaries.storage import Store
 from geo.crs import check_area_of_use, check_lonlat, normalize_crs, to_wgs84
-from geo.locate import AMBIGUOUS, PolygonIndex
+from geo.locate import AMBIGUOUS, LazyPolygons, PolygonIndex
 
 __all__ = ["Registry", "frame_from_rows", "wkb_row"]
 
@@ -180,7 +180,8 @@ class Registry:
 
         def build():
             keys = ("code", "name", "level", "kind", "parent_code")
-            return {r["code"]: {k: r[k] for k in keys} for r in self.store.areas(g, geometry=False)}
+            table = self.store.area_columns(g, keys)
+            return {row[0]: dict(zip(keys, row, strict=True)) for row in zip(*table.values(), strict=True)}
 
         return self.cache.get_or_build(("hierarchy", g, self.cache_version(g)), build)
 
@@ -214,32 +215,65 @@ class Registry:
         return self.cache.get_or_build(("ancestors", g, self.cache_version(g)), build)
 
     # -- locating ----------------------------------------------------------------------------------
-    def index(self, level: str, generation=None) -> tuple[PolygonIndex, gpd.GeoDataFrame]:
+    def index(self, level: str, generation=None) -> tuple[PolygonIndex, pd.DataFrame]:
         """The point index of one level's areas in a generation, with the areas it indexes.
 
+        The areas come as a DataFrame of ``id``, ``code`` and ``name`` ordered by code, with no geometry.
         Cached per generation (and revision, for a draft); built once however many threads ask at once. A
-        published generation's index is saved in :attr:`index_folder`, so other processes load it.
+        published generation's index is saved in :attr:`index_folder`, so other processes load it; a loaded
+        index reads no outline until a point lies within a hair of an edge or in an overlap, and then only the
+        outlines whose bounding box holds that point (:class:`~geo.exact.LazyPolygons`).
         """
+        index, frame, _codes, _names = self._indexed(level, generation)
+        return index, frame
+
+    def _indexed(self, level: str, generation=None):
         check_level(level)
         g = self.resolve_generation(generation)
         version = self.cache_version(g)
 
         def build():
-            frame = self.areas(level=level, generation=g)
-            if frame.empty:
-                raise NotFoundError(f"该版本没有 {level} 层级的区域 no {level} areas in generation {g}")
-            polygons = np.asarray(frame.geometry.values, dtype=object)
-            if version is None and self.index_folder is not None:
-                row = self.store.generation(g)
-                stamp = f"{row['created_at']}|{row.get('published_at')}"
-                index = self.index_folder.load_or_build(
-                    self.index_folder.path(level, g, stamp, frame["code"]), polygons
-                )
+            saved = self._saved_index_path(level, g) if version is None else None
+            if saved is not None and saved[0].is_dir():
+                folder, table = saved
+                ids = np.asarray(table["id"], dtype="int64")
+                polygons = LazyPolygons(None, lambda at: self._outlines(ids[at]), n=len(ids))
+                index = self.index_folder.load_or_build(folder, polygons)
             else:
-                index = PolygonIndex(polygons)
-            return index, frame.reset_index(drop=True)
+                table = self.store.area_columns(g, ["id", "code", "name", "geometry"], level=level)
+                polygons = shapely.from_wkb(np.asarray(table.pop("geometry"), dtype=object))
+                if saved is not None:
+                    index = self.index_folder.load_or_build(saved[0], polygons)
+                else:
+                    index = PolygonIndex(polygons)
+            if not table["code"]:
+                raise NotFoundError(f"该版本没有 {level} 层级的区域 no {level} areas in generation {g}")
+            frame = pd.DataFrame(table)
+            codes, names = np.asarray(table["code"], dtype=object), np.asarray(table["name"], dtype=object)
+            return index, frame, codes, names
 
         return self.indexes.get_or_build((level, g, version), build)
+
+    def _saved_index_path(self, level: str, generation: int):
+        """``(folder, area columns)`` of a published generation's saved index, or ``None`` without a folder."""
+        if self.index_folder is None:
+            return None
+        table = self.store.area_columns(generation, ["id", "code", "name"], level=level)
+        if not table["code"]:
+            raise NotFoundError(f"该版本没有 {level} 层级的区域 no {level} areas in generation {generation}")
+        row = self.store.generation(generation)
+        stamp = f"{row['created_at']}|{row.get('published_at')}"
+        return self.index_folder.path(level, generation, stamp, table["code"]), table
+
+    def _outlines(self, ids) -> np.ndarray:
+        """Outlines of areas by row id, in the order asked (for a loaded index's lazily fetched polygons)."""
+        found = self.store.area_geometries(ids)
+        return shapely.from_wkb(np.asarray([found[int(i)] for i in ids], dtype=object))
+
+    def outline(self, level: str, code: str, generation=None) -> shapely.MultiLineString:
+        """The boundary of one area of ``level`` from its point index's own edges (no outline read)."""
+        index = self.index(level, generation)[0]
+        return index.outline(self.positions(level, generation)[code])
 
     def levels_present(self, generation=None) -> tuple[str, ...]:
         """The levels that have areas in a generation, top down (cached per generation and draft change)."""
@@ -305,10 +339,8 @@ class Registry:
         lon, lat = np.atleast_1d(lon).ravel(), np.atleast_1d(lat).ravel()
         check_lonlat(lon, lat, "点坐标 point")
         level = level or self.lowest_level(generation)
-        index, frame = self.index(level, generation)
+        index, _frame, codes, names = self._indexed(level, generation)
         result = index.locate(lon, lat)
-        codes = frame["code"].to_numpy(dtype=object)
-        names = frame["name"].to_numpy(dtype=object)
         found = result.index >= 0
         code_out = np.full(len(lon), "", dtype=object)
         name_out = np.full(len(lon), "", dtype=object)

@@ -16,8 +16,9 @@ and classifies every cell once, with no GEOS call:
 
 The arrays of a built index can be saved and memory-mapped again (``geo.index_files``).
 
-Points that need judgement go to GEOS: points within ``1e-6`` cell of an edge (on a boundary), points in more
-than one polygon (overlaps), and cells where polygons overlap. Answers follow these rules:
+Points that need judgement go to GEOS (``geo.exact``; a loaded index may fetch just those outlines lazily):
+points within ``1e-6`` cell of an edge (on a boundary), points in more than one polygon (overlaps), and cells
+where polygons overlap. Answers follow these rules:
 
 * ``index[i] >= 0``: the one polygon whose interior contains the point;
 * a point on a boundary shared by several polygons (and in no interior) goes to the **lowest polygon index**
@@ -28,19 +29,15 @@ than one polygon (overlaps), and cells where polygons overlap. Answers follow th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import shapely
 
-from geo.errors import GeometryTypeError
+from geo.exact import AMBIGUOUS, OUTSIDE, LazyPolygons, LocateResult, locate_exact
+from geo.exact import polygons_array as _polygons
 from geo.scanline import FALLBACK as _FALLBACK
 from geo.scanline import cell_pairs, corner_labels, ranges
 
-__all__ = ["OUTSIDE", "AMBIGUOUS", "LocateResult", "PolygonIndex", "locate_exact"]
-
-OUTSIDE = -1
-AMBIGUOUS = -2
+__all__ = ["OUTSIDE", "AMBIGUOUS", "LazyPolygons", "LocateResult", "PolygonIndex", "locate_exact"]
 
 _MIXED0 = -3  # cell code for mixed cell k is -3 - k
 _NEAR = 1e-6  # in cell units: closer than this to an edge goes to GEOS
@@ -48,85 +45,6 @@ _REF_CLEARANCE = 1e-3  # a reference point must be this far from every edge (cel
 _CHUNK = 2_000_000
 _LINE_LEFT = 4  # _ref of a line cell (see PolygonIndex._find_line_cells)
 _MAX_EDGE = 8.0  # cells: longer edges are cut, so an edge touches at most a 10x10 block of cells
-
-
-@dataclass
-class LocateResult:
-    """Result of locating points: see the module docstring for the meaning of each field."""
-
-    index: np.ndarray
-    on_boundary: np.ndarray
-    ambiguous: dict[int, np.ndarray] = field(default_factory=dict)
-
-    def counts(self) -> dict[str, int]:
-        """Number of points that were found, outside and ambiguous."""
-        return {
-            "ok": int((self.index >= 0).sum()),
-            "outside": int((self.index == OUTSIDE).sum()),
-            "ambiguous": int((self.index == AMBIGUOUS).sum()),
-        }
-
-
-def _polygons(geoms) -> np.ndarray:
-    geoms = np.asarray(geoms, dtype=object)
-    if geoms.ndim != 1:
-        geoms = geoms.ravel()
-    types = shapely.get_type_id(geoms)
-    bad = ~np.isin(types, (3, 6)) | shapely.is_empty(geoms)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise GeometryTypeError(f"polygon {i} is not a non-empty Polygon or MultiPolygon")
-    return geoms
-
-
-def locate_exact(polygons, x, y, tree: shapely.STRtree | None = None) -> LocateResult:
-    """Locate points with GEOS only (the reference rules; slower than :class:`PolygonIndex`).
-
-    Parameters
-    ----------
-    polygons : array_like of shapely Polygon or MultiPolygon
-    x, y : array_like of float
-    tree : shapely.STRtree, optional
-        A tree over ``polygons`` to reuse.
-
-    Returns
-    -------
-    LocateResult
-    """
-    polygons = _polygons(polygons)
-    x = np.asarray(x, dtype="float64").ravel()
-    y = np.asarray(y, dtype="float64").ravel()
-    tree = tree if tree is not None else shapely.STRtree(polygons)
-    index = np.full(len(x), OUTSIDE, dtype="int64")
-    on_boundary = np.zeros(len(x), dtype=bool)
-    ambiguous: dict[int, np.ndarray] = {}
-    if len(x) == 0:
-        return LocateResult(index, on_boundary, ambiguous)
-    points = shapely.points(x, y)
-    pt, poly = tree.query(points, predicate="intersects")
-    if len(pt) == 0:
-        return LocateResult(index, on_boundary, ambiguous)
-    inside = shapely.contains_xy(polygons[poly], x[pt], y[pt])
-    n_inside = np.bincount(pt[inside], minlength=len(x))
-    one = n_inside == 1
-    index[pt[inside & one[pt]]] = poly[inside & one[pt]]
-    many = np.flatnonzero(n_inside >= 2)
-    if len(many):
-        index[many] = AMBIGUOUS
-        sel = inside & (n_inside[pt] >= 2)
-        order = np.lexsort((poly[sel], pt[sel]))
-        p_sorted, q_sorted = pt[sel][order], poly[sel][order]
-        starts = np.flatnonzero(np.r_[True, p_sorted[1:] != p_sorted[:-1]])
-        for s, e in zip(starts, np.r_[starts[1:], len(p_sorted)], strict=True):
-            ambiguous[int(p_sorted[s])] = q_sorted[s:e]
-    edge = (n_inside[pt] == 0) & ~inside
-    if edge.any():
-        lowest = np.full(len(x), np.iinfo("int64").max)
-        np.minimum.at(lowest, pt[edge], poly[edge])
-        hit = lowest != np.iinfo("int64").max
-        index[hit] = lowest[hit]
-        on_boundary[hit] = True
-    return LocateResult(index, on_boundary, ambiguous)
 
 
 class PolygonIndex:
@@ -193,8 +111,9 @@ class PolygonIndex:
 
         Parameters
         ----------
-        polygons : array_like of shapely Polygon or MultiPolygon
-            The same polygons, in the same order, as the index was built on.
+        polygons : array_like of shapely Polygon or MultiPolygon, or LazyPolygons
+            The same polygons, in the same order, as the index was built on (lazily fetched ones are read only
+            for the points GEOS must decide).
         origin : (float, float)
             :attr:`origin` of the built index.
         cell : float
@@ -221,7 +140,21 @@ class PolygonIndex:
             setattr(self, f"_{name}", arrays[name])
         if len(self._grid) != self.nx * self.ny:
             raise ValueError("index arrays do not match the grid shape")
+        if isinstance(self.polygons, LazyPolygons) and self.polygons.bounds_source is None:
+            self.polygons.bounds_source = self.polygon_bounds
         return self
+
+    def polygon_bounds(self) -> np.ndarray:
+        """``(n, 4)`` bounding boxes of the polygons from the index's own edges, widened by a hair (1e-9 cell)."""
+        n = len(self.polygons)
+        uv = np.asarray(self._uv)
+        lo = np.full((n, 2), np.inf)
+        hi = np.full((n, 2), -np.inf)
+        if len(self._ring_start):
+            np.minimum.at(lo, self._ring_poly, np.minimum.reduceat(uv, self._ring_start, axis=0))
+            np.maximum.at(hi, self._ring_poly, np.maximum.reduceat(uv, self._ring_start, axis=0))
+        origin = np.asarray(self.origin)
+        return np.hstack([(lo - 1e-9) * self.cell + origin, (hi + 1e-9) * self.cell + origin])
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
@@ -229,11 +162,29 @@ class PolygonIndex:
         return {name: getattr(self, f"_{name}") for name in self.ARRAY_NAMES}
 
     @property
-    def tree(self) -> shapely.STRtree:
-        """An STRtree over the polygons, for the points GEOS decides (built on first use)."""
-        if self._tree is None:
+    def tree(self) -> shapely.STRtree | None:
+        """An STRtree over the polygons, for the points GEOS decides (built on first use; none when lazy)."""
+        if self._tree is None and not isinstance(self.polygons, LazyPolygons):
             self._tree = shapely.STRtree(self.polygons)
         return self._tree
+
+    def outline(self, i: int) -> shapely.MultiLineString:
+        """The rings of polygon ``i`` from the index's own edges (no outline fetched), in its coordinates.
+
+        Vertices go through cell units and back, so they equal the polygon's to within rounding (1e-15
+        relative); long edges are split into collinear pieces.
+        """
+        first = int(np.searchsorted(self._ring_poly, i, side="left"))
+        stop = int(np.searchsorted(self._ring_poly, i, side="right"))
+        if first == stop:
+            raise IndexError(f"no polygon {i} in the index")
+        starts = self._ring_start
+        lines = []
+        for r in range(first, stop):
+            end = int(starts[r + 1]) if r + 1 < len(starts) else len(self._uv)
+            uv = np.asarray(self._uv[int(starts[r]) : end])
+            lines.append(uv * self.cell + self.origin)
+        return shapely.multilinestrings([shapely.linestrings(c) for c in lines])
 
     # -- build -------------------------------------------------------------------------------------
     def _to_cells(self, x, y):

@@ -117,6 +117,16 @@ def boundary_distance_m(geoms, lon, lat) -> np.ndarray:
     city's extent the scale errs by well under 1 %, i.e. centimetres on a 10 m "near the boundary" test.
     """
     geoms = np.asarray(geoms, dtype=object)
+    unique, inverse = _unique_objects(geoms)
+    return line_distance_m(shapely.boundary(unique)[inverse], lon, lat)
+
+
+def line_distance_m(lines, lon, lat) -> np.ndarray:
+    """Metres from each point to its line (pairwise; e.g. an outline from ``PolygonIndex.outline``).
+
+    Scaled as in :func:`boundary_distance_m`.
+    """
+    lines = np.asarray(lines, dtype=object)
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
     if len(lon) == 0:
         return np.empty(0)
@@ -126,8 +136,13 @@ def boundary_distance_m(geoms, lon, lat) -> np.ndarray:
     def scale(xy):
         return np.column_stack((xy[:, 0] * kx, xy[:, 1] * ky))
 
-    unique, inverse = np.unique(np.array([id(g) for g in geoms]), return_inverse=True)
-    first = {key: i for i, key in enumerate(np.array([id(g) for g in geoms]))}
-    rings = shapely.transform(shapely.boundary(np.array([geoms[first[k]] for k in unique], dtype=object)), scale)
-    points = shapely.points(lon * kx, lat * ky)
-    return shapely.distance(rings[inverse], points)
+    unique, inverse = _unique_objects(lines)
+    scaled = shapely.transform(unique, scale)
+    return shapely.distance(scaled[inverse], shapely.points(lon * kx, lat * ky))
+
+
+def _unique_objects(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct geometry objects (by identity) and, per item, the position of its object among them."""
+    keys = np.array([id(g) for g in geoms])
+    unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return np.asarray(geoms[first], dtype=object), inverse

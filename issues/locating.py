@@ -13,7 +13,7 @@ import numpy as np
 
 from boundaries.levels import LEVEL_NAMES_ZH, LEVELS
 from boundaries.registry import Registry
-from geo.topology import boundary_distance_m
+from geo.topology import line_distance_m
 from issues.workflow import LADDER
 
 __all__ = ["Placement", "place_points", "location_candidates", "location_note", "PLACE_LEVELS"]
@@ -79,12 +79,10 @@ def place_points(registry: Registry, lon, lat, generation: int, near_m: float = 
         placed.on_boundary[idx[ok]] = result["on_boundary"].to_numpy()[ok]
         if level == LADDER[0] and ok.any():
             placed.status[idx[ok]] = "ok"
-            _, frame = registry.index(level, generation)
-            rows = registry.positions(level, generation)
             hit = idx[ok]
-            geoms = frame.geometry.to_numpy()
-            polys = geoms[[rows[c] for c in result["code"].to_numpy()[ok]]]
-            placed.near_boundary[hit] = boundary_distance_m(polys, lon[hit], lat[hit]) <= near_m
+            # the outline from the index's own edges: no geometry read from the database
+            lines = [registry.outline(level, c, generation) for c in result["code"].to_numpy()[ok]]
+            placed.near_boundary[hit] = line_distance_m(lines, lon[hit], lat[hit]) <= near_m
         todo[idx] &= ~(ok | ((status == "ambiguous") & (level == "street")))
     placed.status[(placed.status != "ok") & np.array([c is not None for c in placed.candidates], bool)] = "ambiguous"
     return placed

@@ -159,3 +159,51 @@ def test_a_saved_index_loads_and_answers_the_same(tmp_path):
         load_index(polys[:10], tmp_path / "idx")
     with pytest.raises(ValueError, match="no saved index"):
         load_index(polys, tmp_path / "elsewhere")
+
+
+def test_a_loaded_index_fetches_only_the_outlines_its_boundary_points_need(tmp_path):
+    from geo.index_files import load_index, save_index
+    from geo.locate import LazyPolygons
+
+    polys = tessellation(400, 11)
+    polys[7] = shapely.box(2, 2, 3, 3)  # overlaps its neighbours: ambiguous points go to GEOS
+    index = PolygonIndex(polys)
+    save_index(index, tmp_path / "idx")
+    asked = []
+
+    def fetch(positions):
+        asked.extend(positions.tolist())
+        return polys[positions]
+
+    lazy = LazyPolygons(shapely.bounds(polys), fetch)
+    loaded = load_index(lazy, tmp_path / "idx")
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(0.2, 9.8, 5_000), rng.uniform(0.2, 9.8, 5_000)
+    interior = loaded.locate(x, y)
+    expected = index.locate(x, y)
+    np.testing.assert_array_equal(interior.index, expected.index)
+    fetched_for_interior = lazy.fetched
+    assert fetched_for_interior < 30  # the overlap's few polygons, not the 400
+    # points exactly on shared edges and vertices, one at a time and in bulk: the same answers as GEOS
+    ring = shapely.get_coordinates(shapely.boundary(polys[3]))
+    assert locate_exact(polys, ring[:, 0], ring[:, 1]).on_boundary.all()
+    mids = (ring[:-1] + ring[1:]) / 2
+    for px, py in [*ring[:4], *mids[:4]]:
+        one, exact = loaded.locate([px], [py]), locate_exact(polys, [px], [py])
+        assert (one.index.tolist(), one.on_boundary.tolist()) == (exact.index.tolist(), exact.on_boundary.tolist())
+    bulk = np.vstack([ring, mids])
+    np.testing.assert_array_equal(
+        loaded.locate(bulk[:, 0], bulk[:, 1]).index, locate_exact(polys, bulk[:, 0], bulk[:, 1]).index
+    )
+    assert lazy.fetched < 60
+    assert len(asked) == lazy.fetched  # each outline fetched once
+
+
+def test_outline_from_the_index_edges_equals_the_polygon_boundary():
+    polys = tessellation(50, 4)
+    polys[2] = shapely.box(0.1, 0.1, 0.9, 0.9).difference(shapely.box(0.3, 0.3, 0.5, 0.5))  # a hole
+    index = PolygonIndex(polys)
+    for i in (0, 2, 49):
+        outline = index.outline(i)
+        assert outline.length == pytest.approx(shapely.boundary(polys[i]).length, rel=1e-12)
+        assert shapely.hausdorff_distance(outline, shapely.boundary(polys[i])) < 1e-12
