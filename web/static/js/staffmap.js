@@ -144,6 +144,7 @@
       if (mine !== labelRequest) { return; }
       labels.clearLayers();
       if (!answer.ok) { return; }
+      var spans = [];
       answer.body.labels.forEach(function (item) {
         var span = document.createElement("span");
         span.textContent = item.name;
@@ -151,7 +152,21 @@
         L.marker([item.lat, item.lon], {
           icon: L.divIcon({ className: "area-label", html: span, iconSize: null }), interactive: false, keyboard: false
         }).addTo(labels);
+        spans.push(span);
       });
+      declutter(spans);
+    });
+  }
+  // Names that would overlap a name already placed are hidden (the API lists the largest areas first).
+  function declutter(spans) {
+    var placed = [];
+    spans.forEach(function (span) {
+      var r = span.getBoundingClientRect();
+      var clash = placed.some(function (p) {
+        return r.left < p.right + 4 && p.left < r.right + 4 && r.top < p.bottom + 2 && p.top < r.bottom + 2;
+      });
+      span.style.visibility = clash ? "hidden" : "";
+      if (!clash) { placed.push(r); }
     });
   }
   map.on("moveend", function () { loadPoints(); loadLabels(); });
