@@ -347,6 +347,12 @@ class PolygonIndex:
         """
         x = np.asarray(x, dtype="float64").ravel()
         y = np.asarray(y, dtype="float64").ravel()
+        if len(x) == 1:  # one point (a request): a pure cell answers with no array arithmetic
+            u, v = (float(x[0]) - self.origin[0]) / self.cell, (float(y[0]) - self.origin[1]) / self.cell
+            if 0 <= u < self.nx and 0 <= v < self.ny:
+                code = int(self._grid[int(v) * self.nx + int(u)])
+                if code >= OUTSIDE:
+                    return LocateResult(np.array([code], dtype="int64"), np.zeros(1, dtype=bool), {})
         index = np.full(len(x), OUTSIDE, dtype="int64")
         on_boundary = np.zeros(len(x), dtype=bool)
         ambiguous: dict[int, np.ndarray] = {}

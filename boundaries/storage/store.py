@@ -59,15 +59,21 @@ def _bbox_filter(table, bbox):
     return sa.and_(c.maxx >= minx, c.minx <= maxx, c.maxy >= miny, c.miny <= maxy)
 
 
-def _fetch_tuples(conn: sa.Connection, statement) -> list[tuple]:
-    """Rows of a plain SELECT (no type conversion needed) as the driver's tuples: no per-row objects."""
-    compiled = statement.compile(dialect=conn.dialect)
+def _compiled(statement, dialect) -> tuple[str, tuple | dict]:
+    """A statement's SQL and parameters in the driver's own style."""
+    compiled = statement.compile(dialect=dialect)
     params = compiled.construct_params()
     if compiled.positional:
         params = tuple(params[name] for name in compiled.positiontup)
+    return str(compiled), params
+
+
+def _fetch_tuples(conn: sa.Connection, statement) -> list[tuple]:
+    """Rows of a plain SELECT (no type conversion needed) as the driver's tuples: no per-row objects."""
+    sql, params = _compiled(statement, conn.dialect)
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        cursor.execute(str(compiled), params)
+        cursor.execute(sql, params)
         return cursor.fetchall()
     finally:
         cursor.close()
@@ -82,6 +88,7 @@ class Store:
         # SQLite's busy handler (whose back-off adds tens of milliseconds under contention).
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         self._published: set[int] = set()  # published generations never change state again
+        self._snapshot_sql = None  # (sql, params) of snapshot(), compiled on first use
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
@@ -434,14 +441,27 @@ class Store:
             return int(c.execute(statement).scalar_one())
 
     def snapshot(self) -> dict:
-        """In one query: the current generation (``current``) and the ``areas`` and ``assets`` revisions."""
-        g, r = t.generations.c, t.revisions.c
-        current = sa.select(sa.func.max(g.id)).where(g.state == "published").scalar_subquery()
-        areas = sa.select(r.value).where(r.name == "areas").scalar_subquery()
-        assets = sa.select(r.value).where(r.name == "assets").scalar_subquery()
+        """In one query: the current generation (``current``) and the ``areas`` and ``assets`` revisions.
+
+        Asked on every request, so the statement is compiled once per store and run on the driver's cursor
+        (compiling it each time cost ten times the query).
+        """
+        if self._snapshot_sql is None:
+            g, r = t.generations.c, t.revisions.c
+            current = sa.select(sa.func.max(g.id)).where(g.state == "published").scalar_subquery()
+            areas = sa.select(r.value).where(r.name == "areas").scalar_subquery()
+            assets = sa.select(r.value).where(r.name == "assets").scalar_subquery()
+            statement = sa.select(current.label("current"), areas.label("areas"), assets.label("assets"))
+            self._snapshot_sql = _compiled(statement, self.engine.dialect)
+        sql, params = self._snapshot_sql
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(current.label("current"), areas.label("areas"), assets.label("assets"))).one()
-        return {"current": row.current, "areas": int(row.areas), "assets": int(row.assets)}
+            cursor = conn.connection.dbapi_connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                current, areas, assets = cursor.fetchone()
+            finally:
+                cursor.close()
+        return {"current": current, "areas": int(areas), "assets": int(assets)}
 
     def data_version(self) -> tuple:
         """A value that changes whenever buildings or areas change (for caches of derived household counts)."""

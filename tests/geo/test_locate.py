@@ -207,3 +207,17 @@ def test_outline_from_the_index_edges_equals_the_polygon_boundary():
         outline = index.outline(i)
         assert outline.length == pytest.approx(shapely.boundary(polys[i]).length, rel=1e-12)
         assert shapely.hausdorff_distance(outline, shapely.boundary(polys[i])) < 1e-12
+
+
+def test_one_point_at_a_time_answers_as_in_bulk():
+    polys = tessellation(200, 12)
+    polys = np.delete(polys, [3, 50])  # gaps
+    index = PolygonIndex(polys)
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(-1, 11, 2_000), rng.uniform(-1, 11, 2_000)
+    x[:3], y[:3] = (0.0, 10.0, np.nextafter(10.0, 0)), (0.0, 10.0, 5.0)  # the grid's own edges
+    bulk = index.locate(x, y)
+    one = [index.locate([px], [py]) for px, py in zip(x, y, strict=True)]
+    np.testing.assert_array_equal([r.index[0] for r in one], bulk.index)
+    np.testing.assert_array_equal([r.on_boundary[0] for r in one], bulk.on_boundary)
+    np.testing.assert_array_equal(bulk.index, brute_force(polys, x, y)[0])
