@@ -34,6 +34,7 @@ PERMISSIONS = {
     "stats:read": "查看统计 see statistics",
     "issues:export": "导出事件明细 export issues with their text, places and reporters",
     "patrols:record": "记录巡查 record patrols",
+    "patrols:read": "查看他人的巡查轨迹 see other workers' patrol tracks (personal data)",
     "users:manage": "管理用户与令牌 manage users and tokens",
     "audit:read": "查看审计日志 read the audit log",
 }
@@ -46,7 +47,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "staff": frozenset(
         _READ
         | {"workers:phones", "issues:create", "issues:read", "issues:handle", "issues:dispatch", "stats:read"}
-        | {"issues:export"}
+        | {"issues:export", "patrols:read"}
     ),
     "grid_worker": frozenset(_READ | {"issues:create", "issues:read", "issues:handle", "patrols:record"}),
     "api_client": frozenset({"issues:create", "issues:status"}),

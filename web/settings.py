@@ -47,6 +47,15 @@ DEFAULTS: dict = {
     "BASEMAP_DEFAULT": "none",
     "BASEMAP_URLS": {},
     "TIANDITU_KEY": None,
+    "CHECKIN_REACH_M": 50.0,
+    "PATROL_PASS_M": 20.0,
+    "PATROL_MAX_ACCURACY_M": 50.0,
+    "PATROL_MAX_SPEED_MPS": 8.0,
+    "PATROL_GAP_S": 600,
+    "PATROL_JITTER_M": 5.0,
+    "PATROL_ALERT_S": 300,
+    "TRACK_RETENTION_DAYS": 180,
+    "VISIT_CYCLES": {"micro_grid_patrol_days": 7, "household_visit_days": 182, "vulnerable_visit_days": 30},
 }
 
 #: Keys only code can set (objects, not JSON): the registry to serve and the issue clock, for tests.
@@ -87,6 +96,11 @@ def _check_type(key: str, value) -> None:
         if ok and key == "COVERAGE_REACH":  # service-point kind → metres, as the coverage API accepts them
             ok = all(
                 isinstance(v, _NUMBER) and not isinstance(v, bool) and math.isfinite(v) and 1 <= v <= 50_000
+                for v in value.values()
+            )
+        if ok and key == "VISIT_CYCLES":  # days per cycle, only the known cycles
+            ok = set(value) <= set(default) and all(
+                isinstance(v, _NUMBER) and not isinstance(v, bool) and math.isfinite(v) and 1 <= v <= 3660
                 for v in value.values()
             )
     elif isinstance(default, tuple | list):

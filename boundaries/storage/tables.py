@@ -20,6 +20,9 @@ __all__ = [
     "photos",
     "issue_photos",
     "roads",
+    "patrols",
+    "patrol_positions",
+    "checkins",
 ]
 
 metadata = sa.MetaData()
@@ -299,6 +302,56 @@ roads = sa.Table(
     sa.Column("ref", sa.String(64)),  # source id of an import (--id-field)
     sa.Index("ix_roads_bbox", "minx", "maxx", "miny", "maxy"),
     sa.Index("ix_roads_ref", "ref"),
+)
+
+#: Patrols (巡查, migration 0011): one per patrol a worker records on the phone or uploads as GPX; ``client_id`` is
+#: the client's own id, so a resend finds the stored patrol instead of making another.
+patrols = sa.Table(
+    "patrols",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(8), nullable=False, server_default="app"),  # app | gpx
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("summary", sa.JSON),  # the analysis, stored when the patrol ends
+    sa.UniqueConstraint("user_id", "client_id", name="uq_patrols_client"),
+    sa.Index("ix_patrols_user_started", "user_id", "started_at"),
+)
+
+#: GPS fixes of a patrol (WGS84, accuracy in metres); one per instant, so a resent batch adds nothing.
+patrol_positions = sa.Table(
+    "patrol_positions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("patrol_id", sa.Integer, sa.ForeignKey("patrols.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("t", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("accuracy", sa.Float),
+    sa.UniqueConstraint("patrol_id", "t", name="uq_patrol_positions_t"),
+    sa.Index("ix_patrol_positions_t", "t"),
+)
+
+#: Check-ins (走访) at buildings, accepted only within reach of the footprint.
+checkins = sa.Table(
+    "checkins",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("building_id", sa.Integer, nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("accuracy", sa.Float),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("distance_m", sa.Float, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("user_id", "client_id", name="uq_checkins_client"),
+    sa.Index("ix_checkins_building_at", "building_id", "at"),
+    sa.Index("ix_checkins_at", "at"),
 )
 
 #: Counters the database bumps (by trigger, migration 0007) on every write to an aggregate's tables:

@@ -1,0 +1,314 @@
+"""Recording and reading patrols and check-ins: every write in its own transaction with its audit entry.
+
+Each write is idempotent by the client's id (``client_id``, per user): a resend finds the stored object and
+answers it (``created`` false) instead of storing another. Positions are idempotent by their instant within a
+patrol. Who may read a patrol: its own worker; a caller with ``patrols:read`` when the worker is bound to an
+area inside the caller's areas (administrators: everyone's).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import shapely
+
+from boundaries import assets
+from boundaries.audit import record
+from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
+from boundaries.scope import ScopedRegistry
+from patrols import storage as st
+from patrols.analysis import BuildingIndex, analyse, inside_areas, micro_grids_at, track_geojson
+from patrols.tracks import TrackRules, clean_track, project
+
+__all__ = ["PatrolDesk", "TooFarError", "NO_SUCH_PATROL", "MAX_POSITIONS"]
+
+#: The answer for a patrol that does not exist or that the caller may not see (the same for both).
+NO_SUCH_PATROL = "巡查不存在或无权查看 no such patrol that you may see"
+#: Positions per request at most.
+MAX_POSITIONS = 5000
+#: A fix's accuracy counts towards a check-in's reach up to this many metres.
+CHECKIN_ACCURACY_CAP_M = 30.0
+
+
+class TooFarError(InvalidInputError):
+    """A check-in farther from the building than its reach."""
+
+    code = "too_far"
+
+    def __init__(self, message: str, distance_m: float):
+        super().__init__(message)
+        self.distance_m = distance_m
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(timezone.utc).isoformat()
+
+
+class PatrolDesk:
+    """Patrols and check-ins over one registry, by the deployment's :class:`TrackRules`.
+
+    Parameters
+    ----------
+    registry : boundaries.registry.Registry
+    rules : TrackRules, optional
+    clock : callable, optional
+        Returns aware UTC "now".
+    """
+
+    def __init__(self, registry, rules: TrackRules | None = None, clock=None):
+        self.registry = registry
+        self.rules = rules or TrackRules()
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+
+    @property
+    def engine(self):
+        """The database engine."""
+        return self.registry.store.engine
+
+    # -- reading -----------------------------------------------------------------------------------
+    def may_read(self, view: ScopedRegistry, user, worker_id: int, worker_areas) -> bool:
+        """Whether ``user`` (seeing through ``view``) may read the tracks of the worker ``worker_id``."""
+        if user.id == worker_id:
+            return True
+        if not user.can("patrols:read"):
+            return False
+        codes = view.codes()
+        return codes is None or any(c in codes for c in worker_areas)
+
+    def _areas_of(self, conn, user_id: int) -> list[str]:
+        return st.users_in(conn, None, role=None).get(user_id, {}).get("areas", [])
+
+    def _readable(self, conn, view, user, patrol_id: int) -> dict:
+        row = st.patrol_by_id(conn, patrol_id)
+        if row is None or not self.may_read(view, user, row["user_id"], self._areas_of(conn, row["user_id"])):
+            raise NotFoundError(NO_SUCH_PATROL)
+        return row
+
+    def _own(self, conn, user, patrol_id: int) -> dict:
+        row = st.patrol_by_id(conn, patrol_id)
+        if row is None or row["user_id"] != user.id:
+            raise NotFoundError("巡查不存在或不是您的 no such patrol of yours")
+        return row
+
+    def public(self, row: dict, summary: dict | None = None, worker_name: str | None = None) -> dict:
+        """A patrol as the API answers it."""
+        return {
+            "id": row["id"],
+            "client_id": row["client_id"],
+            "worker": row["user_id"],
+            "worker_name": worker_name or row.get("worker_name"),
+            "started_at": _iso(row["started_at"]),
+            "ended_at": _iso(row["ended_at"]),
+            "source": row["source"],
+            "summary": summary if summary is not None else row.get("summary"),
+        }
+
+    def analysed(self, conn, row: dict, areas=None):
+        """``(track, summary)`` of a patrol's stored positions against its worker's areas."""
+        fixes = st.positions(conn, row["id"])
+        areas = self._areas_of(conn, row["user_id"]) if areas is None else areas
+        return self.analyse_fixes(fixes, areas)
+
+    def analyse_fixes(self, fixes: dict, areas):
+        """``(track, summary)`` of fixes (arrays ``t``, ``lon``, ``lat``, ``accuracy``) against ``areas``."""
+        track = clean_track(fixes["t"], fixes["lon"], fixes["lat"], fixes["accuracy"], self.rules)
+        inside = inside_areas(self.registry, areas, track.lon, track.lat)
+        micro = micro_grids_at(self.registry, track.lon, track.lat)
+        index = None
+        if track.kept.any():
+            lon, lat = track.lon[track.kept], track.lat[track.kept]
+            pad = self.rules.pass_m / 80_000 + 1e-4  # degrees: more than pass_m at any latitude below 70°
+            pad_lon = pad / max(math.cos(math.radians(float(np.max(np.abs(lat))))), 0.3)
+            bbox = (lon.min() - pad_lon, lat.min() - pad, lon.max() + pad_lon, lat.max() + pad)
+            frame = assets.buildings(self.registry, bbox=bbox)
+            index = BuildingIndex(frame["id"].to_numpy(), frame.geometry.values, track.crs)
+        return track, analyse(track, inside, micro, index, self.rules)
+
+    def get(self, view: ScopedRegistry, user, patrol_id: int) -> dict:
+        """One patrol with its summary, its cleaned track (GeoJSON) and the dropped fixes by reason."""
+        with self.engine.connect() as conn:
+            row = self._readable(conn, view, user, patrol_id)
+            track, summary = self.analysed(conn, row)
+            name = st.users_in(conn, None, role=None).get(row["user_id"], {}).get("name")
+        out = self.public(row, row["summary"] or summary, name)
+        out["track"] = track_geojson(track)
+        out["dropped"] = track.dropped()
+        return out
+
+    def list(self, view: ScopedRegistry, user, worker=None, since=None, until=None, area=None) -> list[dict]:
+        """Patrols the caller may read (newest first, at most 500), each with its summary.
+
+        ``worker`` is a user id; ``area`` keeps the workers bound to that area or below it (the area must be in
+        the caller's areas); ``since`` / ``until`` bound the start time (instants).
+        """
+        if area is not None:
+            view.require(area)
+        with self.engine.connect() as conn:
+            workers = st.users_in(conn, None, role=None)
+            ids = [
+                uid
+                for uid, w in workers.items()
+                if self.may_read(view, user, uid, w["areas"]) and (worker is None or uid == int(worker))
+            ]
+            if user.id not in ids and (worker is None or int(worker) == user.id):
+                ids.append(user.id)  # a caller with no areas still reads their own
+            if area is not None:
+                below = {c for c, chain in self.registry.ancestors().items() if area in chain.values()}
+                ids = [u for u in ids if below & set(workers.get(u, {}).get("areas", []))]
+            rows = st.patrol_rows(conn, ids, since, until, limit=500)
+            out = []
+            for row in rows:
+                summary = row["summary"]
+                if summary is None:  # still running: analysed now
+                    summary = self.analysed(conn, row, workers.get(row["user_id"], {}).get("areas", []))[1]
+                out.append(self.public(row, summary))
+        return out
+
+    # -- writing -----------------------------------------------------------------------------------
+    def start(self, view: ScopedRegistry, user, client_id: str, started_at: datetime, source: str = "app"):
+        """Start a patrol: ``(patrol, created)``; a resend of ``client_id`` answers the stored one."""
+        with self.registry.store.transaction() as conn:
+            found = st.patrol_by_client(conn, user.id, client_id)
+            if found is not None:
+                return self.public(found, worker_name=user.name), False
+            values = {
+                "user_id": user.id,
+                "client_id": client_id,
+                "source": source,
+                "started_at": started_at.astimezone(timezone.utc),
+                "created_at": self.clock(),
+            }
+            patrol_id = st.insert_patrol(conn, **values)
+            record(conn, view.actor, "create", "patrol", patrol_id, after=values)
+            row = st.patrol_by_id(conn, patrol_id)
+        return self.public(row, worker_name=user.name), True
+
+    def add_positions(self, view: ScopedRegistry, user, patrol_id: int, fixes: list[dict]) -> dict:
+        """Add fixes (``t`` aware, ``lon``, ``lat``, ``accuracy``) to one's own running patrol.
+
+        Returns ``{"accepted", "duplicates"}``: a fix whose instant the patrol holds already is a duplicate.
+        """
+        if len(fixes) > MAX_POSITIONS:
+            raise InvalidInputError(f"每次最多 {MAX_POSITIONS} 个位置 at most {MAX_POSITIONS} positions per request")
+        rows = [
+            {"t": f["t"].astimezone(timezone.utc), "lon": f["lon"], "lat": f["lat"], "accuracy": f.get("accuracy")}
+            for f in fixes
+        ]
+        with self.registry.store.transaction() as conn:
+            row = self._own(conn, user, patrol_id)
+            if row["ended_at"] is not None:
+                raise ConflictError("巡查已结束，不能再添加位置 the patrol has ended: no positions can be added")
+            accepted = st.insert_positions(conn, row["id"], rows)
+            if accepted:
+                record(conn, view.actor, "add_positions", "patrol", row["id"], after={"accepted": accepted})
+        return {"accepted": accepted, "duplicates": len(rows) - accepted}
+
+    def end(self, view: ScopedRegistry, user, patrol_id: int, ended_at: datetime) -> dict:
+        """End one's own patrol and store its summary; ending it again answers the stored patrol."""
+        with self.registry.store.transaction() as conn:
+            row = self._own(conn, user, patrol_id)
+            if row["ended_at"] is not None:
+                return self.public(row, worker_name=user.name)
+            if ended_at < row["started_at"]:
+                raise InvalidInputError("结束时间早于开始时间 ended_at is before the patrol's started_at")
+            _track, summary = self.analysed(conn, row, list(user.areas))
+            st.end_patrol_row(conn, row["id"], ended_at.astimezone(timezone.utc), summary)
+            record(conn, view.actor, "end", "patrol", row["id"], after={"ended_at": ended_at, **summary})
+            row = st.patrol_by_id(conn, row["id"])
+        return self.public(row, worker_name=user.name)
+
+    def import_tracks(self, view: ScopedRegistry, user, tracks: list[dict], client_id: str) -> tuple[list, bool]:
+        """Store uploaded tracks (each ``{"t", "lon", "lat", "accuracy"}`` arrays) as ended patrols (``gpx``).
+
+        The patrol of track ``i`` has client id ``{client_id}:{i}``, so uploading the same file again answers
+        the stored patrols. Returns ``(patrols, created)``.
+        """
+        out, created = [], False
+        with self.registry.store.transaction() as conn:
+            for i, fixes in enumerate(tracks):
+                key = f"{client_id}:{i}"[:64]
+                found = st.patrol_by_client(conn, user.id, key)
+                if found is not None:
+                    out.append(self.public(found, worker_name=user.name))
+                    continue
+                times = [datetime.fromtimestamp(v, timezone.utc) for v in fixes["t"]]
+                values = {
+                    "user_id": user.id,
+                    "client_id": key,
+                    "source": "gpx",
+                    "started_at": min(times),
+                    "created_at": self.clock(),
+                }
+                patrol_id = st.insert_patrol(conn, **values)
+                rows = [
+                    {"t": tt, "lon": float(a), "lat": float(b), "accuracy": None if np.isnan(c) else float(c)}
+                    for tt, a, b, c in zip(times, fixes["lon"], fixes["lat"], fixes["accuracy"], strict=True)
+                ]
+                st.insert_positions(conn, patrol_id, rows)
+                _track, summary = self.analysed(conn, {"id": patrol_id, "user_id": user.id}, list(user.areas))
+                st.end_patrol_row(conn, patrol_id, max(times), summary)
+                record(conn, view.actor, "import", "patrol", patrol_id, after={**values, **summary})
+                out.append(self.public(st.patrol_by_id(conn, patrol_id), worker_name=user.name))
+                created = True
+        return out, created
+
+    def checkin(
+        self, view: ScopedRegistry, user, client_id: str, building_id: int, lon, lat, accuracy, at: datetime
+    ) -> tuple[dict, bool]:
+        """A check-in at a building in the caller's areas: ``(checkin, created)``.
+
+        Raises :class:`TooFarError` when the fix lies farther from the footprint than ``checkin_reach_m`` plus
+        its accuracy (at most 30 m of it); a building outside the caller's areas is "not found".
+        """
+        with self.registry.store.transaction() as conn:
+            found = st.checkin_by_client(conn, user.id, client_id)
+            if found is not None:
+                return self._checkin_public(found), False
+            view.building(building_id, conn=conn)  # NotFoundError outside the caller's areas
+            footprint = shapely.from_wkb(self.registry.store.buildings(ids=[building_id], conn=conn)[0]["geometry"])
+            x, y, crs = project([lon], [lat])
+            metric = shapely.transform(footprint, lambda xy: np.column_stack(project(xy[:, 0], xy[:, 1], crs)[:2]))
+            distance = float(shapely.distance(metric, shapely.points(x[0], y[0])))
+            reach = self.rules.checkin_reach_m + min(float(accuracy or 0.0), CHECKIN_ACCURACY_CAP_M)
+            if distance > reach:
+                raise TooFarError(
+                    f"距离建筑 {distance:.0f} 米，超出签到范围 {reach:.0f} 米 you are {distance:.0f} m from the "
+                    f"building; a check-in must be within {reach:.0f} m",
+                    round(distance, 1),
+                )
+            values = {
+                "user_id": user.id,
+                "client_id": client_id,
+                "building_id": int(building_id),
+                "lon": float(lon),
+                "lat": float(lat),
+                "accuracy": None if accuracy is None else float(accuracy),
+                "at": at.astimezone(timezone.utc),
+                "distance_m": round(distance, 2),
+                "created_at": self.clock(),
+            }
+            checkin_id = st.insert_checkin(conn, **values)
+            record(conn, view.actor, "create", "checkin", checkin_id, after=values)
+            stored = st.checkin_by_client(conn, user.id, client_id)
+        return self._checkin_public(stored), True
+
+    @staticmethod
+    def _checkin_public(row: dict) -> dict:
+        return {
+            "id": row["id"],
+            "client_id": row["client_id"],
+            "building_id": row["building_id"],
+            "distance_m": row["distance_m"],
+            "at": _iso(row["at"]),
+            "accepted": True,
+        }
+
+    def purge(self, actor, now: datetime | None = None) -> int:
+        """Delete positions older than ``retention_days``; how many (recorded in the audit log)."""
+        before = (now or self.clock()) - timedelta(days=self.rules.retention_days)
+        with self.registry.store.transaction() as conn:
+            removed = st.purge_positions(conn, before)
+            record(conn, actor, "purge", "patrol_positions", "", after={"before": before, "removed": removed})
+        return removed

@@ -1,0 +1,228 @@
+"""A worker's day (``/me/work``) and patrol compliance for staff, from the patrol and check-in history.
+
+Visit cycles (``VISIT_CYCLES``): every micro-grid in a worker's areas is due for a patrol when the worker has
+not patrolled it (an ended patrol whose kept fixes lie in it) within ``micro_grid_patrol_days``; every building
+with households is due for a visit when nobody has checked in there within ``household_visit_days``.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+
+import openpyxl
+
+from boundaries.scope import ScopedRegistry
+from issues.queries import list_issues
+from issues.workflow import STATE_NAMES_ZH
+from issues.worktime import local_text, zone_label
+from patrols import storage as st
+
+__all__ = ["my_work", "compliance", "compliance_xlsx"]
+
+
+def _last_patrolled(rows: list[dict]) -> dict[str, datetime]:
+    last: dict[str, datetime] = {}
+    for row in rows:
+        when = row["ended_at"] or row["started_at"]
+        for code in (row["summary"] or {}).get("micro_grids", []):
+            if code not in last or when > last[code]:
+                last[code] = when
+    return last
+
+
+def my_work(view: ScopedRegistry, user, desk, patrols, now: datetime) -> dict:
+    """The signed-in worker's queue, areas and what is due (see the module docstring).
+
+    Parameters
+    ----------
+    view : ScopedRegistry
+        The worker's view.
+    user : accounts.users.User
+    desk : issues.desk.IssueDesk
+        For the categories and the working calendar.
+    patrols : patrols.service.PatrolDesk
+    now : datetime
+        Aware UTC.
+    """
+    rows, _ = list_issues(view, state="open", per_page=500, now=now, tz=desk.calendar.tz)
+    names = {c.code: c for c in desk.catalog}
+    nodes = view.registry.hierarchy()
+    queue = []
+    for issue in rows:
+        if issue["handler_code"] is not None and not view.covers(issue["handler_code"]):
+            continue  # escalated above the worker's areas: someone else's now
+        due = st.utc(datetime.fromisoformat(issue["due_at"])) if issue["due_at"] else None
+        if due is None:
+            hours = None
+        elif due >= now:
+            hours = round(desk.calendar.between(now, due), 2)
+        else:
+            hours = -round(desk.calendar.between(due, now), 2)
+        category = names.get(issue["category"])
+        queue.append(
+            {
+                "id": issue["id"],
+                "category": issue["category"],
+                "category_name": category.name_zh if category is not None else issue["category"],
+                "state": issue["state"],
+                "state_name": STATE_NAMES_ZH[issue["state"]],
+                "area": issue["handler_code"],
+                "area_name": nodes.get(issue["handler_code"], {}).get("name", ""),
+                "due_at": issue["due_at"],
+                "hours_left": hours,
+                "lon": issue["lon"],
+                "lat": issue["lat"],
+            }
+        )
+    queue.sort(key=lambda q: (q["hours_left"] is None, q["hours_left"] if q["hours_left"] is not None else 0))
+    cycles = patrols.rules.visit_cycles
+    since = now - timedelta(days=cycles["micro_grid_patrol_days"])
+    with view.registry.store.engine.connect() as conn:
+        last = _last_patrolled(st.patrol_rows(conn, [user.id], ended=True))
+        buildings = view.buildings() if user.areas else view.buildings().iloc[0:0]
+        buildings = buildings[buildings["households"] > 0]
+        visit_since = now - timedelta(days=cycles["household_visit_days"])
+        visited = {r["building_id"] for r in st.checkin_rows(conn, buildings["id"].tolist(), since=visit_since)}
+    micro = view.areas(level="micro_grid") if user.areas else None
+    due_grids = []
+    if micro is not None:
+        for code, name in zip(micro["code"], micro["name"], strict=True):
+            when = last.get(code)
+            if when is None or when < since:
+                due_grids.append({"code": code, "name": name, "last_patrolled": when.isoformat() if when else None})
+    due_buildings = [
+        {"id": int(i), "address": a, "households": int(h), "due": "visit"}
+        for i, a, h in zip(buildings["id"], buildings["address"], buildings["households"], strict=True)
+        if int(i) not in visited
+    ]
+    return {
+        "queue": queue,
+        "areas": list(user.areas),
+        "due": {"micro_grids": due_grids, "buildings": due_buildings},
+    }
+
+
+def compliance(view: ScopedRegistry, area: str | None, since: datetime, until: datetime) -> dict:
+    """Patrol compliance in ``[since, until)`` per worker and per micro-grid of ``area`` (default: the scope).
+
+    A micro-grid counts as patrolled when one of its workers' ended patrols started in the period passed
+    through it; a building's households count as visited when someone checked in there in the period.
+
+    Returns
+    -------
+    dict
+        ``workers`` (``micro_grids_patrolled`` / ``micro_grids_due``, ``households_visited`` /
+        ``households_due``, ``not_patrolled``), ``micro_grids`` (``patrols``, ``last_patrolled``,
+        ``households_visited`` / ``households_due``, ``workers``) and ``not_patrolled`` (codes).
+    """
+    if area is not None:
+        view.require(area)
+    registry = view.registry
+    micro = view.areas(level="micro_grid")
+    if area is not None:
+        below = {c for c, chain in registry.ancestors().items() if area in chain.values()}
+        micro = micro[micro["code"].isin(below)]
+    ancestors = registry.ancestors()
+    grids = {code: set(ancestors.get(code, {}).values()) for code in micro["code"]}
+    buildings = view.buildings(area_code=area) if area is not None else view.buildings()
+    located = registry.locate(buildings["lon"].to_numpy(float), buildings["lat"].to_numpy(float), level="micro_grid")
+    building_grid = dict(zip(buildings["id"].astype(int), located["code"], strict=True))
+    households = dict(zip(buildings["id"].astype(int), buildings["households"].astype(int), strict=True))
+    with registry.store.engine.connect() as conn:
+        workers = {uid: w for uid, w in st.users_in(conn, None).items() if any(view.covers(c) for c in w["areas"])}
+        rows = st.patrol_rows(conn, list(workers), since, until, ended=True)
+        visited = {r["building_id"] for r in st.checkin_rows(conn, list(households), since=since, until=until)}
+    per_grid = {code: {"patrols": 0, "last": None, "workers": set()} for code in micro["code"]}
+    patrolled_by: dict[int, set] = {uid: set() for uid in workers}
+    for row in rows:
+        for code in (row["summary"] or {}).get("micro_grids", []):
+            if code in per_grid:
+                entry = per_grid[code]
+                entry["patrols"] += 1
+                when = row["ended_at"] or row["started_at"]
+                entry["last"] = when if entry["last"] is None or when > entry["last"] else entry["last"]
+                patrolled_by[row["user_id"]].add(code)
+    grid_households: dict[str, list[int]] = {code: [0, 0] for code in per_grid}
+    for bid, code in building_grid.items():
+        if code in grid_households:
+            grid_households[code][1] += households[bid]
+            grid_households[code][0] += households[bid] if bid in visited else 0
+    worker_rows = []
+    for uid, w in sorted(workers.items()):
+        mine = [code for code, chain in grids.items() if chain & set(w["areas"])]
+        for code in mine:
+            per_grid[code]["workers"].add(w["name"])
+        hh = [grid_households[c] for c in mine]
+        worker_rows.append(
+            {
+                "worker": uid,
+                "name": w["name"],
+                "display_name": w["display_name"],
+                "micro_grids_patrolled": len(patrolled_by[uid] & set(mine)),
+                "micro_grids_due": len(mine),
+                "households_visited": sum(v for v, _ in hh),
+                "households_due": sum(d for _, d in hh),
+                "not_patrolled": sorted(set(mine) - patrolled_by[uid]),
+            }
+        )
+    grid_rows = [
+        {
+            "code": code,
+            "name": name,
+            "workers": sorted(per_grid[code]["workers"]),
+            "patrols": per_grid[code]["patrols"],
+            "last_patrolled": per_grid[code]["last"].isoformat() if per_grid[code]["last"] else None,
+            "households_visited": grid_households[code][0],
+            "households_due": grid_households[code][1],
+        }
+        for code, name in zip(micro["code"], micro["name"], strict=True)
+    ]
+    return {
+        "area": area,
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "workers": worker_rows,
+        "micro_grids": grid_rows,
+        "not_patrolled": [g["code"] for g in grid_rows if g["patrols"] == 0],
+    }
+
+
+def compliance_xlsx(figures: dict, tz: str) -> bytes:
+    """The compliance figures as a workbook: a sheet per worker and per micro-grid, times local and labelled."""
+    book = openpyxl.Workbook()
+    zone = zone_label(tz)
+    sheet = book.active
+    sheet.title = "网格员 workers"
+    sheet.append(
+        ["网格员 worker", "姓名 name", "已巡微网格 patrolled", "应巡微网格 due", "已走访户 visited", "应走访户 due"]
+    )
+    for w in figures["workers"]:
+        sheet.append(
+            [
+                w["name"],
+                w["display_name"],
+                w["micro_grids_patrolled"],
+                w["micro_grids_due"],
+                w["households_visited"],
+                w["households_due"],
+            ]
+        )
+    grids = book.create_sheet("微网格 micro-grids")
+    grids.append(
+        ["编码 code", "名称 name", "网格员 workers", "巡查次数 patrols", f"最近巡查 last patrolled ({zone})"]
+        + ["已走访户 visited", "应走访户 due"]
+    )
+    for g in figures["micro_grids"]:
+        last = local_text(datetime.fromisoformat(g["last_patrolled"]), tz) if g["last_patrolled"] else ""
+        grids.append(
+            [g["code"], g["name"], "、".join(g["workers"]), g["patrols"], last]
+            + [g["households_visited"], g["households_due"]]
+        )
+    period = book.create_sheet("时段 period")
+    period.append(["区域 area", figures["area"] or ""])
+    period.append([f"开始 since ({zone})", local_text(datetime.fromisoformat(figures["since"]), tz)])
+    period.append([f"结束 until ({zone})", local_text(datetime.fromisoformat(figures["until"]), tz)])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
