@@ -232,6 +232,9 @@ def _parser() -> argparse.ArgumentParser:
     from accounts.cli import register
 
     register(sub, _registry)
+    from patrols.cli import register as register_patrols
+
+    register_patrols(sub, _registry)
     s = sub.add_parser("demo", help="rebuild the demo street (replaces all data; creates demo users if missing)")
     s.add_argument("--seed", type=int, default=2026)
     s.set_defaults(func=_demo)
