@@ -323,15 +323,16 @@ class Registry:
             Columns ``code``, ``name`` and ``status`` (``ok``, ``outside``, ``ambiguous``; for ambiguous points
             ``code`` and ``name`` list every containing area, ``;``-separated), and ``on_boundary``.
         """
-        code_out, name_out, status, on_boundary = self._locate_arrays(lon, lat, level, generation, crs)
+        code_out, name_out, status, on_boundary = self.locate_arrays(lon, lat, level, generation, crs)
         return pd.DataFrame({"code": code_out, "name": name_out, "status": status, "on_boundary": on_boundary})
 
     def locate_point(self, lon: float, lat: float, level: str | None = None, generation=None, crs="wgs84") -> dict:
         """Locate one point without building a table: ``{status, code, name, on_boundary}`` (see :meth:`locate`)."""
-        code, name, status, on_boundary = self._locate_arrays([lon], [lat], level, generation, crs)
+        code, name, status, on_boundary = self.locate_arrays([lon], [lat], level, generation, crs)
         return {"code": code[0], "name": name[0], "status": str(status[0]), "on_boundary": bool(on_boundary[0])}
 
-    def _locate_arrays(self, lon, lat, level, generation, crs):
+    def locate_arrays(self, lon, lat, level: str | None = None, generation=None, crs="wgs84") -> tuple:
+        """:meth:`locate`'s columns as numpy arrays ``(code, name, status, on_boundary)``, with no table built."""
         crs = normalize_crs(crs)
         if not isinstance(crs, str):  # an EPSG code: the points must lie where it can describe them
             check_area_of_use(lon, lat, crs, "点坐标 point")

@@ -25,7 +25,7 @@ from issues.categories import Catalog
 from issues.escalation import SCHEDULER, Escalation, stage_deadline
 from issues.locating import place_points
 from issues.photos import MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS, check_photos, store_photos
-from issues.queries import get_issue, issue_row
+from issues.queries import get_issue, is_visible, issue_answer, issue_row
 from issues.text import text_problem
 from issues.workflow import ACTIVE_STATES, LADDER, STATE_NAMES_ZH, action_for, allowed_actions, permission_for
 from issues.worktime import WorkCalendar
@@ -239,31 +239,30 @@ class IssueDesk(Escalation):
             "stage_started_at": now,
             "due_at": self.due(cat.code, "reported", now),
         }
+        # every statement built before the write lock is taken; inside it: the idempotency check, three
+        # inserts (the issue and its first event read back by RETURNING: no second round trip), photos, audit
+        insert_issue = t.issues.insert().values(**values).returning(*t.issues.c)
+        audit_after = {**values, "photos": [p.sha256 for p in checked]}
         try:
             with self.registry.store.transaction() as conn:
                 if external_id and self._existing(conn, channel, created_by, external_id) is not None:
                     raise _DuplicateError()
-                issue_id = conn.execute(t.issues.insert().values(**values)).inserted_primary_key[0]
-                event_id = self._event(
-                    conn, issue_id, view.actor, "report", (None, "reported"), (None, where["level"]), "", now
+                row = dict(conn.execute(insert_issue).mappings().one())
+                event = self._event(
+                    conn, row["id"], view.actor, "report", (None, "reported"), (None, where["level"]), "", now, row=True
                 )
-                store_photos(conn, issue_id, checked, event_id)
-                record(
-                    conn,
-                    view.actor,
-                    "create",
-                    "issue",
-                    issue_id,
-                    None,
-                    {**values, "photos": [p.sha256 for p in checked]},
-                )
+                store_photos(conn, row["id"], checked, event["id"])
+                record(conn, view.actor, "create", "issue", row["id"], None, audit_after)
         except (_DuplicateError, sa.exc.IntegrityError):
             with self.registry.store.engine.connect() as conn:
                 found = self._existing(conn, channel, created_by, external_id)
             if found is None:
                 raise
             return self._repeat(view, found, external_id, wanted)
-        return self._visible(view, issue_id), True
+        if not is_visible(view, row):  # a worker reporting next door: the report stands, they cannot follow it
+            return {"id": row["id"], "state": "reported", "visible": False}, True
+        shots = [(sha, event["id"]) for sha in dict.fromkeys(p.sha256 for p in checked)]
+        return issue_answer(view, row, [event], shots), True
 
     def _visible(self, view, issue_id) -> dict:
         try:
@@ -295,27 +294,31 @@ class IssueDesk(Escalation):
         return self._assignee(None)
 
     @staticmethod
-    def _event(conn, issue_id, actor, action, states, levels, note, at, stage=None):
-        """Write one history event; ``stage`` is ``(name, due_at, on_time)`` of the stage it ended."""
+    def _event(conn, issue_id, actor, action, states, levels, note, at, stage=None, row=False):
+        """Write one history event; ``stage`` is ``(name, due_at, on_time)`` of the stage it ended.
+
+        Returns the event's id, or with ``row`` the stored event row (read back by ``RETURNING``).
+        """
         stage_name, stage_due, on_time = stage or (None, None, None)
         (from_state, to_state), (from_level, to_level) = states, levels
-        return conn.execute(
-            t.issue_events.insert().values(
-                issue_id=issue_id,
-                at=at,
-                user_id=actor.user_id,
-                user_name=actor.name,
-                action=action,
-                from_state=from_state,
-                to_state=to_state,
-                from_level=from_level,
-                to_level=to_level,
-                note=str(note),
-                stage=stage_name,
-                stage_due_at=stage_due,
-                on_time=on_time,
-            )
-        ).inserted_primary_key[0]
+        statement = t.issue_events.insert().values(
+            issue_id=issue_id,
+            at=at,
+            user_id=actor.user_id,
+            user_name=actor.name,
+            action=action,
+            from_state=from_state,
+            to_state=to_state,
+            from_level=from_level,
+            to_level=to_level,
+            note=str(note),
+            stage=stage_name,
+            stage_due_at=stage_due,
+            on_time=on_time,
+        )
+        if row:
+            return dict(conn.execute(statement.returning(*t.issue_events.c)).mappings().one())
+        return conn.execute(statement).inserted_primary_key[0]
 
     # -- workflow ----------------------------------------------------------------------------------
     def check_allowed(self, issue: dict, action: str, can=None) -> None:

@@ -65,23 +65,22 @@ def place_points(registry: Registry, lon, lat, generation: int, near_m: float = 
         if not todo.any() or level not in present:
             continue
         idx = np.flatnonzero(todo)
-        result = registry.locate(lon[idx], lat[idx], level=level, generation=generation)
-        status = result["status"].to_numpy()
+        found, _names, status, on_boundary = registry.locate_arrays(lon[idx], lat[idx], level, generation)
         ok = status == "ok"
-        for j, codes in zip(idx[status == "ambiguous"], result["code"].to_numpy()[status == "ambiguous"], strict=True):
+        for j, codes in zip(idx[status == "ambiguous"], found[status == "ambiguous"], strict=True):
             codes = sorted(codes.split(";"))
             if placed.candidates[j] is None:
                 placed.candidates[j] = codes
             if level == "street":  # overlapping streets: queue at the lowest-coded one, as on a shared edge
                 _place(placed, j, level, codes[0], index_of)
-        for j, code in zip(idx[ok], result["code"].to_numpy()[ok], strict=True):
+        for j, code in zip(idx[ok], found[ok], strict=True):
             _place(placed, j, level, code, index_of)
-        placed.on_boundary[idx[ok]] = result["on_boundary"].to_numpy()[ok]
+        placed.on_boundary[idx[ok]] = on_boundary[ok]
         if level == LADDER[0] and ok.any():
             placed.status[idx[ok]] = "ok"
             hit = idx[ok]
             # the outline from the index's own edges: no geometry read from the database
-            lines = [registry.outline(level, c, generation) for c in result["code"].to_numpy()[ok]]
+            lines = [registry.outline(level, c, generation) for c in found[ok]]
             placed.near_boundary[hit] = line_distance_m(lines, lon[hit], lat[hit]) <= near_m
         todo[idx] &= ~(ok | ((status == "ambiguous") & (level == "street")))
     placed.status[(placed.status != "ok") & np.array([c is not None for c in placed.candidates], bool)] = "ambiguous"

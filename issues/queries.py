@@ -24,6 +24,8 @@ __all__ = [
     "visible",
     "issue_row",
     "get_issue",
+    "issue_answer",
+    "is_visible",
     "list_issues",
     "issue_stats",
     "export_frame",
@@ -105,6 +107,14 @@ def _public(view: ScopedRegistry, row: dict, now: datetime | None = None) -> dic
     return out
 
 
+def is_visible(view: ScopedRegistry, row: dict) -> bool:
+    """Whether the caller may see an issue row: :func:`visible` evaluated in Python (for a row just written)."""
+    scope = view.scope
+    if scope.reporter is not None:
+        return row["created_by"] == scope.reporter
+    return scope.unrestricted or any(row[column] in scope.roots for column in _LEVEL_COLUMNS)
+
+
 def get_issue(view: ScopedRegistry, issue_id: int, now: datetime | None = None) -> dict:
     """One issue with its history (every step: who, when, note, stage on time or not) and photo hashes."""
     e, p = t.issue_events.c, t.issue_photos.c
@@ -115,6 +125,11 @@ def get_issue(view: ScopedRegistry, issue_id: int, now: datetime | None = None) 
             for r in conn.execute(sa.select(t.issue_events).where(e.issue_id == row["id"]).order_by(e.id)).mappings()
         ]
         shots = conn.execute(sa.select(p.sha256, p.event_id).where(p.issue_id == row["id"])).all()
+    return issue_answer(view, row, events, shots, now)
+
+
+def issue_answer(view: ScopedRegistry, row: dict, events: list[dict], shots, now: datetime | None = None) -> dict:
+    """:func:`get_issue`'s answer from the stored rows: the issue, its events and ``(sha256, event_id)`` pairs."""
     for event in events:
         event["at"], event["stage_due_at"] = _utc(event["at"]), _utc(event["stage_due_at"])
         event["photos"] = [sha for sha, event_id in shots if event_id == event["id"]]
