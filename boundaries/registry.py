@@ -77,6 +77,8 @@ class Registry:
         folder = store.default_index_dir() if index_dir is None else (index_dir or None)  # False: never save
         self.index_folder = IndexFolder(folder) if folder is not None else None
         self.prepare_on_publish = prepare_on_publish
+        self._preparing: set[int] = set()  # generations whose index a background thread is building
+        self.preparation: threading.Thread | None = None  # the latest such thread (tests join it)
 
     # -- generations -------------------------------------------------------------------------------
     def current_generation(self) -> int:
@@ -133,15 +135,34 @@ class Registry:
             }
             record(conn, actor, verb, "generation", draft, {"state": "draft"}, summary)
         if state == "published" and self.prepare_on_publish:
-            threading.Thread(target=self._prepare, args=(draft,), name=f"index-g{draft}", daemon=True).start()
+            self._preparing.add(draft)
+            self.preparation = threading.Thread(
+                target=self._prepare, args=(draft,), name=f"index-g{draft}", daemon=True
+            )
+            self.preparation.start()
         return draft
 
     def _prepare(self, generation: int) -> None:
         """Build (and save) the point index of a generation's lowest level before the first request needs it."""
         try:
             self.index(self.lowest_level(generation), generation)
+            self.ancestors(generation)  # the hierarchy a located point's chain and scope need
         except Exception:  # noqa: BLE001 - a failed preparation is only a missed head start: the request builds it
             logging.getLogger(__name__).exception("preparing the index of generation %s failed", generation)
+        finally:
+            self._preparing.discard(generation)
+
+    def serving_generation(self, current: int) -> int:
+        """The generation to locate in when none is asked for, ``current`` being the newest published one.
+
+        While this process prepares the new generation's index in the background (``prepare_on_publish``),
+        points are still located in the previous published generation, so no request waits for the build; the
+        new one serves as soon as its index is ready. Another process that did not publish builds or loads it.
+        """
+        if current not in self._preparing:
+            return current
+        older = [g["id"] for g in self.store.generations() if g["state"] == "published" and g["id"] < current]
+        return max(older) if older else current
 
     def cache_version(self, generation: int):
         """What cached values of ``generation`` are keyed by: ``None`` once published, else the areas revision."""

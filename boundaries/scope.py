@@ -152,6 +152,16 @@ class ScopedRegistry:
             return self.registry.resolve_generation(None)  # raises NoGenerationError
         return self.snapshot()["current"]
 
+    def locating_generation(self, generation=None) -> int:
+        """The generation to locate points in: ``generation`` if given, else the current one as it serves.
+
+        That is the previous one while this process builds a just-published generation's index (see
+        :meth:`Registry.serving_generation`).
+        """
+        if generation is not None:
+            return self.registry.resolve_generation(generation)
+        return self.registry.serving_generation(self.resolve_generation(None))
+
     def snapshot(self) -> dict:
         """The current generation and the database's revisions, read in one query the first time (a request)."""
         if self._snapshot is None:

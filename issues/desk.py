@@ -204,7 +204,7 @@ class IssueDesk(Escalation):
                 return self._repeat(view, found, external_id, wanted)
         lon84, lat84, crs_name, lon_in, lat_in = self._where(view, lon, lat, crs, building_id)
         checked = check_photos(photos, self.photo_max_bytes, self.photo_max_pixels)
-        generation = view.resolve_generation(None)  # with the revisions, in one query for the whole report
+        generation = view.locating_generation(None)  # with the revisions, in one query for the whole report
         placed = place_points(self.registry, [lon84], [lat84], generation, self.near_boundary_m)
         where = placed.row(0)
         if where["level"] is None:

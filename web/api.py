@@ -205,7 +205,7 @@ def list_service_points(args):
 def locate_one(args):
     """Locate one point: micro-grid › grid › community › street, with the micro-grid's worker."""
     view = scoped()
-    generation = view.resolve_generation(args.get("generation"))
+    generation = view.locating_generation(args.get("generation"))
     found = view.locate_point(
         args["lon"], args["lat"], level=args.get("level"), generation=generation, crs=normalize_crs(args["crs"])
     )
