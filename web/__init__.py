@@ -89,6 +89,7 @@ def create_app(config: dict | None = None) -> Flask:
     from web.access import init_access
     from web.admin_api import blueprints as admin_blueprints
     from web.api import blueprints
+    from web.app_pages import app_pages
     from web.compression import init_compression
     from web.coverage_api import blueprints as coverage_blueprints
     from web.coverage_api import coverage_pages
@@ -106,6 +107,7 @@ def create_app(config: dict | None = None) -> Flask:
     from web.names import init_names
     from web.open311 import open311
     from web.pages import pages
+    from web.patrols_api import blueprints as patrol_blueprints
     from web.security import init_security_headers
     from web.stats_pages import stats_pages
 
@@ -125,6 +127,7 @@ def create_app(config: dict | None = None) -> Flask:
         map_api,
         *coverage_blueprints,
         *layer_blueprints,
+        *patrol_blueprints,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(pages)
@@ -136,6 +139,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(map_pages)
     app.register_blueprint(stats_pages)
+    app.register_blueprint(app_pages)  # the grid workers' phone app, /app
     _register_vendor(app)
     app.view_functions["pages.login"] = limit_login(limiter, app.view_functions["pages.login"])
     for endpoint in ("issues.create_issue", "open311.post_request"):

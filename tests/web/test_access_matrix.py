@@ -40,6 +40,7 @@ READERS = {"admin", "staff", "grid_worker", "api_client"}  # issues: read, or an
 REPORTERS = {"admin", "staff", "grid_worker", "api_client"}
 HANDLERS = {"admin", "staff", "grid_worker"}
 STATS = {"admin", "planner", "staff"}
+APP = {"admin", "staff", "grid_worker"}  # the phone app: patrols:record or issues:handle
 
 
 def unscoped(roles: set[str]) -> tuple[set[str], set[str]]:
@@ -127,6 +128,17 @@ EXPECTED: dict[tuple[str, str], tuple[set[str], set[str]]] = {
     ("coverage_pages.coverage_page", "GET"): scoped(STATS),
     ("stats_pages.stats_page", "GET"): scoped(STATS),
     ("stats_pages.stats_file", "GET"): scoped(STATS),  # the page's figures as xlsx / CSV
+    ("app_pages.home", "GET"): unscoped(APP),  # the phone app's pages: shells filled from the scoped API
+    ("app_pages.work", "GET"): unscoped(APP),
+    ("app_pages.issue", "GET"): scoped(APP),
+    ("app_pages.report", "GET"): unscoped(APP),
+    ("app_pages.building", "GET"): unscoped(APP),
+    ("app_pages.patrol", "GET"): unscoped(APP),
+    ("app_pages.outbox", "GET"): unscoped(APP),
+    ("app_pages.offline", "GET"): unscoped(APP),
+    ("app_pages.session", "GET"): unscoped(APP),
+    ("app_pages.manifest", "GET"): unscoped(EVERYONE),  # fetched without cookies; holds no data
+    ("app_pages.service_worker", "GET"): unscoped(EVERYONE),  # lists the app's files only
 }
 
 
@@ -361,6 +373,17 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
         ("coverage_pages.coverage_page", "GET"): (f"/coverage?kind=grid_station&area={p.grid[k]}", {}, None),
         ("stats_pages.stats_page", "GET"): (f"/stats?area={p.grid[k]}", {}, None),
         ("stats_pages.stats_file", "GET"): (f"/stats.csv?area={p.grid[k]}", {}, None),
+        ("app_pages.home", "GET"): ("/app/", {}, None),
+        ("app_pages.work", "GET"): ("/app/work", {}, None),
+        ("app_pages.issue", "GET"): (f"/app/issues/{p.issue[k]}", {}, None),
+        ("app_pages.report", "GET"): ("/app/report", {}, None),
+        ("app_pages.building", "GET"): (f"/app/building?id={p.building[k]}", {}, None),
+        ("app_pages.patrol", "GET"): ("/app/patrol", {}, None),
+        ("app_pages.outbox", "GET"): ("/app/outbox", {}, None),
+        ("app_pages.offline", "GET"): ("/app/offline", {}, None),
+        ("app_pages.session", "GET"): ("/app/session", {}, None),
+        ("app_pages.manifest", "GET"): ("/app/manifest.webmanifest", {}, None),
+        ("app_pages.service_worker", "GET"): ("/app/sw.js", {}, None),
     }
 
 

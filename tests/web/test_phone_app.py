@@ -1,0 +1,162 @@
+"""The grid workers' phone app (``/app``): manifest, service worker, pages, and in Chromium at 390×844 offline use.
+
+The plain tests check what the server sends (types, the worker's list of URLs, who may open the pages). The
+browser tests (mark ``browser``) install the service worker, go offline, queue a report with a photo and a patrol
+of 50 positions, come back online and check the database: each arrives exactly once.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+import shapely
+from PIL import Image
+
+from tests.conftest import private_app
+
+#: The demo worker's grid (see tests/web/test_access_matrix.py).
+WORKER_GRID = "510104001001001"
+PAGES = ("/app/", "/app/work", "/app/report", "/app/building", "/app/patrol", "/app/outbox", "/app/offline")
+
+
+def worker_point(registry) -> tuple[float, float]:
+    """A point inside a micro-grid of the demo worker's grid (WGS84)."""
+    code = registry.areas(parent_code=WORKER_GRID)["code"].iloc[0]
+    point = shapely.point_on_surface(registry.area(code).geometry)
+    return point.x, point.y
+
+
+@pytest.fixture(scope="module")
+def phone(demo_db, tmp_path_factory):
+    """``(app, registry, client)`` over a private copy of the demo street."""
+    return private_app(demo_db, tmp_path_factory.mktemp("phone"))
+
+
+def test_manifest_is_served_as_a_web_app_manifest_with_icons_that_exist(phone):
+    app, _, client = phone
+    anonymous = app.test_client()
+    answer = anonymous.get("/app/manifest.webmanifest")
+    assert answer.status_code == 200
+    assert answer.mimetype == "application/manifest+json"
+    body = answer.get_json(force=True)
+    assert body["name"] == "微格" and body["start_url"] == "/app/" and body["scope"] == "/app/"
+    assert body["display"] == "standalone"
+    sizes = set()
+    for icon in body["icons"]:
+        assert icon["src"].startswith("/static/app/icons/")
+        got = anonymous.get(icon["src"])
+        assert got.status_code == 200 and got.mimetype == "image/png"
+        image = Image.open(io.BytesIO(got.data))
+        assert f"{image.width}x{image.height}" == icon["sizes"]
+        sizes.add(image.width)
+    assert {192, 512} <= sizes
+
+
+def test_service_worker_is_javascript_scoped_to_the_app_and_lists_only_same_origin_urls_that_exist(phone):
+    app, _, client = phone
+    answer = app.test_client().get("/app/sw.js")
+    assert answer.status_code == 200
+    assert answer.mimetype == "text/javascript"
+    assert "Service-Worker-Allowed" not in answer.headers  # served from /app/, its scope is /app/ by default
+    source = answer.get_data(as_text=True)
+    cache = re.search(r'var CACHE = "(weige-app-[0-9a-f]{12})"', source).group(1)
+    urls = json.loads(re.search(r"var PRECACHE = (\[.*?\]);", source).group(1))
+    assert set(PAGES) <= set(urls)
+    assert any(u.startswith("/vendor/leaflet/") and u.endswith("/leaflet.js") for u in urls)
+    assert any(u.startswith("/static/app/app.js?v=") for u in urls)
+    worker = client("worker")
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//"), url
+        got = worker.get(url)
+        assert got.status_code == 200, url
+        got.close()
+    assert cache in source
+
+
+def test_every_page_script_and_style_is_precached(phone):
+    """What a page links (scripts, styles, icons, the manifest) is in the worker's list, so it opens offline."""
+    app, _, client = phone
+    source = app.test_client().get("/app/sw.js").get_data(as_text=True)
+    urls = set(json.loads(re.search(r"var PRECACHE = (\[.*?\]);", source).group(1)))
+    worker = client("worker")
+    for page in PAGES:
+        html = worker.get(page).get_data(as_text=True)
+        linked = set(re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html))
+        linked.discard("/app/manifest.webmanifest")  # fetched by the browser, not through the worker
+        assert linked - urls == set(), page
+
+
+def test_cache_name_changes_with_the_files(phone, monkeypatch):
+    from web import app_pages
+
+    app, _, _ = phone
+    with app.test_request_context():
+        before = app_pages.cache_name()
+        monkeypatch.setattr(app_pages, "SCRIPTS", app_pages.SCRIPTS[:-1])
+        assert app_pages.cache_name() != before
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed"),
+    [("worker", True), ("staff", True), ("admin", True), ("planner", False)],
+)
+def test_the_app_is_for_those_who_patrol_or_handle_issues(phone, name, allowed):
+    _, _, client = phone
+    answer = client(name).get("/app/")
+    assert answer.status_code == (200 if allowed else 403)
+
+
+def test_signed_out_the_app_sends_to_sign_in(phone):
+    app, _, _ = phone
+    answer = app.test_client().get("/app/work")
+    assert answer.status_code == 302 and "/login?next=/app/work" in answer.headers["Location"]
+
+
+def test_pages_are_chinese_by_default_with_the_tab_bar_and_their_strings(phone):
+    _, _, client = phone
+    html = client("worker").get("/app/report").get_data(as_text=True)
+    assert '<html lang="zh-CN">' in html
+    assert 'rel="manifest" href="/app/manifest.webmanifest"' in html
+    assert html.count('class="tabs"') == 1 and html.count('<a href="/app/') >= 4
+    strings = json.loads(re.search(r'<script type="application/json" id="page-strings">(.*?)</script>', html).group(1))
+    assert "queued" in strings and "located_in" in strings
+    assert re.search(r"<script>(?!</script>)", html) is None  # no inline script (CSP)
+    assert 'capture="environment"' in html and 'accept="image/*"' in html
+
+
+def test_report_page_offers_the_catalog_categories_by_name(phone, app):
+    _, _, client = phone
+    html = client("worker").get("/app/report").get_data(as_text=True)
+    desk = app.extensions["weige.issues"]
+    for category in desk.catalog:
+        assert f'<option value="{category.code}">{category.name_zh}</option>' in html
+
+
+def test_session_gives_a_fresh_csrf_token_never_cached(phone):
+    _, _, client = phone
+    answer = client("worker").get("/app/session")
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    assert answer.get_json()["user"] == "worker" and len(answer.get_json()["csrf_token"]) > 20
+
+
+def test_issue_page_offers_the_steps_the_staff_page_offers(phone):
+    """The same rule (issues.workflow.allowed_actions) decides the buttons on both pages."""
+    app, registry, client = phone
+    worker = client("worker")
+    lon, lat = worker_point(registry)
+    made = worker.post(
+        "/api/v1/issues", json={"category": "road_cleaning", "description": "路面脏", "lon": lon, "lat": lat}
+    )
+    assert made.status_code == 201
+    issues = worker.get("/api/v1/issues?state=open&per_page=5").get_json()["issues"]
+    assert made.get_json()["id"] in {i["id"] for i in issues}
+    for issue in issues:
+        mine = worker.get(f"/app/issues/{issue['id']}").get_data(as_text=True)
+        staff_page = worker.get(f"/issues/{issue['id']}").get_data(as_text=True)
+        app_steps = set(re.findall(r'name="action" value="([a-z_]+)"', mine))
+        desk_steps = set(re.findall(r'name="action" value="([a-z_]+)"', staff_page)) - {"assign"}
+        assert app_steps == desk_steps
+    assert worker.get("/app/issues/2147483647").status_code == 404
