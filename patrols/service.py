@@ -22,10 +22,12 @@ from patrols import storage as st
 from patrols.analysis import BuildingIndex, analyse, inside_areas, micro_grids_at, track_geojson
 from patrols.tracks import TrackRules, clean_track, project
 
-__all__ = ["PatrolDesk", "TooFarError", "NO_SUCH_PATROL", "MAX_POSITIONS"]
+__all__ = ["PatrolDesk", "TooFarError", "NO_SUCH_PATROL", "NOT_YOUR_PATROL", "MAX_POSITIONS"]
 
 #: The answer for a patrol that does not exist or that the caller may not see (the same for both).
 NO_SUCH_PATROL = "巡查不存在或无权查看 no such patrol that you may see"
+#: The answer for a write to a patrol that does not exist or is not the caller's own.
+NOT_YOUR_PATROL = "巡查不存在或不是您的 no such patrol of yours"
 #: Positions per request at most.
 MAX_POSITIONS = 5000
 #: A fix's accuracy counts towards a check-in's reach up to this many metres.
@@ -89,7 +91,7 @@ class PatrolDesk:
     def _own(self, conn, user, patrol_id: int) -> dict:
         row = st.patrol_by_id(conn, patrol_id)
         if row is None or row["user_id"] != user.id:
-            raise NotFoundError("巡查不存在或不是您的 no such patrol of yours")
+            raise NotFoundError(NOT_YOUR_PATROL)
         return row
 
     def public(self, row: dict, summary: dict | None = None, worker_name: str | None = None) -> dict:
@@ -255,7 +257,7 @@ class PatrolDesk:
         return out, created
 
     def checkin(
-        self, view: ScopedRegistry, user, client_id: str, building_id: int, lon, lat, accuracy, at: datetime
+        self, view: ScopedRegistry, user, client_id: str, building_id: int, lon, lat, at: datetime, accuracy=None
     ) -> tuple[dict, bool]:
         """A check-in at a building in the caller's areas: ``(checkin, created)``.
 

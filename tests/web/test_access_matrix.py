@@ -24,6 +24,7 @@ from boundaries.scope import NO_SUCH_ASSET, Scope, ScopedRegistry
 from boundaries.storage import open_store
 from issues.desk import IssueDesk
 from issues.queries import NO_SUCH_ISSUE
+from patrols.service import NO_SUCH_PATROL, NOT_YOUR_PATROL, PatrolDesk
 from tests.conftest import TEST_CONFIG, copy_demo, demo_password, token_client
 from web.vendor import versions
 
@@ -137,7 +138,17 @@ EXPECTED: dict[tuple[str, str], tuple[set[str], set[str]]] = {
     ("app_pages.outbox", "GET"): unscoped(APP),
     ("app_pages.offline", "GET"): unscoped(APP),
     ("app_pages.session", "GET"): unscoped(APP),
-    ("app_pages.manifest", "GET"): unscoped(EVERYONE),  # fetched without cookies; holds no data
+    ("app_pages.manifest", "GET"): unscoped(EVERYONE),
+    # patrols: "inside" is a patrol of the demo grid worker, "outside" one of the admin (bound to no area)
+    ("patrols.start_patrol", "POST"): unscoped({"admin", "grid_worker"}),
+    ("patrols.add_positions", "POST"): ({"grid_worker"}, {"admin"}),  # only the patrol's own worker
+    ("patrols.end_patrol", "POST"): ({"grid_worker"}, {"admin"}),
+    ("patrols.upload_gpx", "POST"): unscoped({"admin", "grid_worker"}),
+    ("patrols.list_patrols", "GET"): unscoped({"admin", "staff", "grid_worker"}),  # filtered: a worker their own
+    ("patrols.get_patrol", "GET"): scoped({"admin", "staff", "grid_worker"}),
+    ("patrols.patrol_compliance", "GET"): scoped({"admin", "staff"}),
+    ("patrols.create_checkin", "POST"): scoped({"admin", "grid_worker"}),
+    ("patrols.me_work", "GET"): unscoped({"admin", "grid_worker"}),  # fetched without cookies; holds no data
     ("app_pages.service_worker", "GET"): unscoped(EVERYONE),  # lists the app's files only
 }
 
@@ -384,7 +395,69 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
         ("app_pages.session", "GET"): ("/app/session", {}, None),
         ("app_pages.manifest", "GET"): ("/app/manifest.webmanifest", {}, None),
         ("app_pages.service_worker", "GET"): ("/app/sw.js", {}, None),
+        **_patrol_requests(p, k, n),
     }
+
+
+def _patrol_requests(p: Places, k: bool, n: int) -> dict:
+    """The patrol routes: a fresh patrol of the demo worker (inside) or of the admin (outside) per request."""
+    from datetime import datetime, timezone
+
+    def patrol(registry):
+        owner = find_user(registry, "worker" if k else "admin")
+        view = ScopedRegistry(registry, owner.scope(), owner.actor("test"))
+        made, _ = PatrolDesk(registry).start(
+            view, owner, f"matrix-{k}-{next(_PATROL_KEYS)}", datetime.now(timezone.utc)
+        )
+        return made["id"]
+
+    building = p.registry.store.buildings(ids=[p.building[k]], geometry=False)[0]
+    when = "2026-11-27T09:00:00+08:00"
+    fix = {"t": when, "lon": p.point[k].x, "lat": p.point[k].y, "accuracy": 5}
+    gpx = (
+        '<gpx version="1.1" creator="t"><trk><trkseg>'
+        f'<trkpt lat="{fix["lat"]}" lon="{fix["lon"]}"><time>2026-11-27T01:00:00Z</time></trkpt>'
+        f'<trkpt lat="{fix["lat"]}" lon="{fix["lon"] + 1e-4}"><time>2026-11-27T01:00:10Z</time></trkpt>'
+        "</trkseg></trk></gpx>"
+    ).encode()
+    return {
+        ("patrols.start_patrol", "POST"): (
+            "/api/v1/patrols",
+            {"json": {"client_id": f"m{n}", "started_at": when}},
+            None,
+        ),
+        ("patrols.add_positions", "POST"): (
+            "/api/v1/patrols/{token}/positions",
+            {"json": {"positions": [fix]}},
+            patrol,
+        ),
+        ("patrols.end_patrol", "POST"): ("/api/v1/patrols/{token}/end", {"json": {"ended_at": when}}, patrol),
+        ("patrols.upload_gpx", "POST"): (
+            "/api/v1/patrols/gpx",
+            {"data": {"file": (io.BytesIO(gpx), "t.gpx"), "client_id": f"g{n}"}, "content_type": "multipart/form-data"},
+            None,
+        ),
+        ("patrols.list_patrols", "GET"): ("/api/v1/patrols", {}, None),
+        ("patrols.get_patrol", "GET"): ("/api/v1/patrols/{token}", {}, patrol),
+        ("patrols.patrol_compliance", "GET"): (f"/api/v1/patrols/compliance?area={p.grid[k]}", {}, None),
+        ("patrols.create_checkin", "POST"): (
+            "/api/v1/checkins",
+            {
+                "json": {
+                    "client_id": f"c{n}",
+                    "building_id": p.building[k],
+                    "lon": building["lon"],
+                    "lat": building["lat"],
+                    "at": when,
+                }
+            },
+            None,
+        ),
+        ("patrols.me_work", "GET"): ("/api/v1/me/work", {}, None),
+    }
+
+
+_PATROL_KEYS = itertools.count()
 
 
 def _outcome(response) -> str:
@@ -393,6 +466,10 @@ def _outcome(response) -> str:
         return "deny"
     if response.status_code == 404 and NO_SUCH_ISSUE in response.get_data(as_text=True):
         return "deny"  # an issue outside one's areas answers exactly like a missing one
+    if response.status_code == 404 and any(
+        m in response.get_data(as_text=True) for m in (NO_SUCH_PATROL, NOT_YOUR_PATROL)
+    ):
+        return "deny"  # a patrol one may not see or write to answers like a missing one
     if response.status_code == 404 and any(m in response.get_data(as_text=True) for m in NO_SUCH_ASSET.values()):
         return "deny"  # so do buildings and service points
     if response.status_code == 302 and "/login?next=" in response.headers.get("Location", ""):
