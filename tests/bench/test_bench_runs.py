@@ -48,3 +48,9 @@ def test_maps_benchmark_runs_and_checks_its_tiles():
     out = _run("maps.py", "--cells", "300", "--buildings", "3000", "--tiles", "20")
     assert "| a community's staff |" in out and "| admin (city) |" in out
     assert "| micro_grid tile z14-18, cached |" in out and "| buildings tile z16-18, cold |" in out
+
+
+def test_tracks_benchmark_runs_and_checks_its_answers():
+    out = _run("tracks.py", "--workers", "12", "--fixes", "200")
+    assert "answers agree with the geopandas baseline for all 12 workers" in out
+    assert "| geopandas (sjoin per worker, buffer + sjoin) |" in out
