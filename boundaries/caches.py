@@ -14,13 +14,15 @@ import os
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+
+import numpy as np
 
 from geo.index_files import load_index, save_index
 from geo.locate import PolygonIndex
 
-__all__ = ["Cache", "IndexFolder"]
+__all__ = ["AreaNodes", "Cache", "IndexFolder"]
 
 #: Bump when the layout of PolygonIndex's arrays changes: older saved indexes are then ignored.
 INDEX_FORMAT = 2
@@ -82,6 +84,42 @@ class Cache:
         """Forget every value."""
         with self._lock:
             self._items.clear()
+
+
+class AreaNodes(Mapping):
+    """Every area of a generation as code → ``{code, name, level, kind, parent_code}``, kept as columns.
+
+    A read-only mapping built from one lean read of the areas (no geometry): a node's dict is made when it is
+    asked for, so the first request after a start does not build 126,000 dicts to walk one chain.
+
+    Parameters
+    ----------
+    columns : dict of list
+        ``id``, ``code``, ``name``, ``level``, ``kind`` and ``parent_code`` of every area, ordered by code.
+    """
+
+    KEYS = ("code", "name", "level", "kind", "parent_code")
+
+    def __init__(self, columns: dict[str, list]):
+        self.columns = {name: np.asarray(values, dtype=object) for name, values in columns.items()}
+        self._row = {code: i for i, code in enumerate(columns["code"])}
+
+    def __getitem__(self, code):
+        i = self._row[code]
+        return {key: self.columns[key][i] for key in self.KEYS}
+
+    def __contains__(self, code) -> bool:
+        return code in self._row
+
+    def __iter__(self):
+        return iter(self._row)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def parent(self, code: str) -> str | None:
+        """The parent code of an area (``KeyError`` for an unknown code)."""
+        return self.columns["parent_code"][self._row[code]]
 
 
 class IndexFolder:

@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 
 from boundaries.audit import SYSTEM, Actor, record
-from boundaries.caches import Cache, IndexFolder
+from boundaries.caches import AreaNodes, Cache, IndexFolder
 from boundaries.codes import DEFAULT_LAYOUT, CodeLayout
 from boundaries.errors import NoGenerationError, NotFoundError
 from boundaries.levels import LEVELS, check_level
@@ -195,14 +195,12 @@ class Registry:
             (parent["children"] if parent else roots).append(nodes[r["code"]])
         return roots
 
-    def hierarchy(self, generation=None) -> dict[str, dict]:
+    def hierarchy(self, generation=None) -> AreaNodes:
         """Every area of a generation: code → ``{code, name, level, kind, parent_code}`` (cached, no geometry)."""
         g = self.resolve_generation(generation)
 
         def build():
-            keys = ("code", "name", "level", "kind", "parent_code")
-            table = self.store.area_columns(g, keys)
-            return {row[0]: dict(zip(keys, row, strict=True)) for row in zip(*table.values(), strict=True)}
+            return AreaNodes(self.store.area_columns(g, ["id", *AreaNodes.KEYS]))
 
         return self.cache.get_or_build(("hierarchy", g, self.cache_version(g)), build)
 
@@ -223,13 +221,15 @@ class Registry:
 
         def build():
             nodes = self.hierarchy(g)
+            level_of = dict(zip(nodes.columns["code"].tolist(), nodes.columns["level"].tolist(), strict=True))
+            parent_of = dict(zip(nodes.columns["code"].tolist(), nodes.columns["parent_code"].tolist(), strict=True))
             out = {}
-            for code in nodes:
+            for code in level_of:
                 chain, seen, c = {}, set(), code
-                while c and c in nodes and c not in seen:
+                while c and c in level_of and c not in seen:
                     seen.add(c)
-                    chain.setdefault(nodes[c]["level"], c)
-                    c = nodes[c]["parent_code"]
+                    chain.setdefault(level_of[c], c)
+                    c = parent_of[c]
                 out[code] = chain
             return out
 
@@ -257,7 +257,7 @@ class Registry:
             saved = self._saved_index_path(level, g) if version is None else None
             if saved is not None and saved[0].is_dir():
                 folder, table = saved
-                ids = np.asarray(table["id"], dtype="int64")
+                ids = table["id"].astype("int64")
                 polygons = LazyPolygons(None, lambda at: self._outlines(ids[at]), n=len(ids))
                 index = self.index_folder.load_or_build(folder, polygons)
             else:
@@ -267,7 +267,7 @@ class Registry:
                     index = self.index_folder.load_or_build(saved[0], polygons)
                 else:
                     index = PolygonIndex(polygons)
-            if not table["code"]:
+            if not len(table["code"]):
                 raise NotFoundError(f"该版本没有 {level} 层级的区域 no {level} areas in generation {g}")
             frame = pd.DataFrame(table)
             codes, names = np.asarray(table["code"], dtype=object), np.asarray(table["name"], dtype=object)
@@ -279,8 +279,10 @@ class Registry:
         """``(folder, area columns)`` of a published generation's saved index, or ``None`` without a folder."""
         if self.index_folder is None:
             return None
-        table = self.store.area_columns(generation, ["id", "code", "name"], level=level)
-        if not table["code"]:
+        columns = self.hierarchy(generation).columns  # one lean read serves the hierarchy and every level
+        of_level = columns["level"] == level
+        table = {name: columns[name][of_level] for name in ("id", "code", "name")}
+        if not len(table["code"]):
             raise NotFoundError(f"该版本没有 {level} 层级的区域 no {level} areas in generation {generation}")
         row = self.store.generation(generation)
         stamp = f"{row['created_at']}|{row.get('published_at')}"
