@@ -3,8 +3,9 @@
 A page loads only what is on screen, so its HTML no longer grows with the data. Areas of one level are simplified
 together with ``shapely.coverage_simplify`` at a tolerance of half a pixel of the zoom, so edges shared by two
 areas stay shared (no slivers or gaps between neighbours); buildings are simplified one by one; service points
-are points. Each simplified layer is built once per generation (and revision, for a draft or assets) and zoom,
-and kept in the registry's cache with an STRtree; tiles are cached by everything they depend on, including the
+are points. Each simplified level is built once per generation (and revision, for a draft) and zoom, and kept in
+the registry's cache with an STRtree; buildings and service points are read per window from the store's spatial
+index (a city has millions of buildings); tiles are cached by everything they depend on, including the
 caller's scope, and every feature is filtered by that scope before it is encoded.
 
 Tiles can also be cut in GCJ-02 (``crs="gcj02"``) for a page whose base map is AMap's: every geometry is shifted
@@ -50,7 +51,7 @@ def tolerance_deg(zoom: int) -> float:
 class _Layer:
     geometries: np.ndarray  # simplified, WGS84
     properties: list[dict]
-    tree: shapely.STRtree
+    tree: shapely.STRtree | None  # areas: the layer's tree; assets are read per window (no tree)
     points: tuple[np.ndarray, np.ndarray] | None = None  # lon, lat of assets (for the scope test)
 
 
@@ -82,43 +83,39 @@ def _area_layer(view: ScopedRegistry, level: str, generation: int, zoom: int) ->
     return registry.layers.get_or_build(key, build)
 
 
-def _asset_layer(view: ScopedRegistry, layer: str, zoom: int) -> _Layer:
+def _asset_window(view: ScopedRegistry, layer: str, zoom: int, box) -> _Layer:
+    """The buildings or service points whose boxes meet ``box``, read from the store's spatial index.
+
+    Assets are read per window rather than as a whole layer: a city holds millions of buildings, and reading
+    them all (the first tile after a start, or after any asset change) took ~40 s; a window is one indexed query.
+    """
+    bbox = tuple(float(v) for v in box.bounds)
+    if layer == "buildings":
+        frame = assets.buildings(view.registry, bbox=bbox)
+        keep = ["id", "name", "address", "floors", "households", "use"]
+    else:
+        frame = assets.service_points(view.registry, bbox=bbox)
+        keep = ["id", "name", "kind", "opening_hours", "capacity", "address"]
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    tolerance = tolerance_deg(zoom)
+    if tolerance and layer == "buildings" and len(geoms):
+        geoms = np.asarray(shapely.simplify(geoms, tolerance, preserve_topology=True), dtype=object)
+    props = frame[[c for c in keep if c in frame.columns]].to_dict("records")
+    points = (frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
+    return _Layer(geoms, props, None, points)
+
+
+def _building_areas(view: ScopedRegistry, generation: int, data: _Layer, hits: np.ndarray) -> dict[int, str]:
+    """The lowest-level area code holding each hit building's point in ``generation`` (none outside every area)."""
     registry = view.registry
-    revision = view.snapshot()["assets"]
-
-    def build():
-        if layer == "buildings":
-            frame = assets.buildings(registry)
-            keep = ["id", "name", "address", "floors", "households", "use"]
-        else:
-            frame = assets.service_points(registry)
-            keep = ["id", "name", "kind", "opening_hours", "capacity", "address"]
-        geoms = np.asarray(frame.geometry.values, dtype=object)
-        tolerance = tolerance_deg(zoom)
-        if tolerance and layer == "buildings" and len(geoms):
-            geoms = np.asarray(shapely.simplify(geoms, tolerance, preserve_topology=True), dtype=object)
-        props = frame[[c for c in keep if c in frame.columns]].to_dict("records")
-        points = (frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
-        return _Layer(geoms, props, shapely.STRtree(geoms), points)
-
-    return registry.layers.get_or_build(("layer", layer, "assets", revision, min(zoom, 17)), build)
-
-
-def _building_areas(view: ScopedRegistry, generation: int) -> np.ndarray:
-    """The lowest-level area code holding each building's point in ``generation`` ("" outside every area)."""
-    registry = view.registry
-    data = _asset_layer(view, "buildings", 17)
-
-    def build():
-        lon, lat = data.points
-        if not len(lon) or not registry.levels_present(generation):
-            return np.full(len(lon), "", dtype=object)
-        level = registry.lowest_level(generation)
-        found = registry.locate(lon, lat, level=level, generation=generation)
-        return np.where(found["status"].to_numpy() == "ok", found["code"].to_numpy(dtype=object), "")
-
-    key = ("building_areas", generation, registry.cache_version(generation), view.snapshot()["assets"])
-    return registry.layers.get_or_build(key, build)
+    if not len(hits) or not registry.levels_present(generation):
+        return {}
+    lon, lat = data.points
+    found = registry.locate(lon[hits], lat[hits], level=registry.lowest_level(generation), generation=generation)
+    ok = found["status"].to_numpy() == "ok"
+    return {
+        int(i): str(code) for i, code, good in zip(hits, found["code"].to_numpy(dtype=object), ok, strict=True) if good
+    }
 
 
 def _select(view: ScopedRegistry, layer: str, generation: int, zoom: int, box) -> tuple[_Layer, np.ndarray]:
@@ -130,8 +127,8 @@ def _select(view: ScopedRegistry, layer: str, generation: int, zoom: int, box) -
         if allowed is not None:
             hits = hits[np.fromiter((data.properties[i]["code"] in allowed for i in hits), bool, len(hits))]
         return data, hits
-    data = _asset_layer(view, layer, zoom)
-    hits = np.sort(data.tree.query(box))
+    data = _asset_window(view, layer, zoom, box)
+    hits = np.arange(len(data.geometries))
     if len(hits):
         lon, lat = data.points
         hits = hits[view.covers_points(lon[hits], lat[hits])]
@@ -232,7 +229,7 @@ def tile(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation=No
         data, hits = _select(
             view, layer, g, z, _query_box(west - pad_lon, south - pad_lat, east + pad_lon, north + pad_lat, crs)
         )
-        areas = _building_areas(view, g) if layer == "buildings" and len(hits) else None
+        areas = _building_areas(view, g, data, hits) if layer == "buildings" else {}
         bounds = mercantile.xy_bounds(x, y, z)
         pad = (bounds.right - bounds.left) * TILE_BUFFER / TILE_EXTENT
         features = []
@@ -255,9 +252,10 @@ def tile(view: ScopedRegistry, layer: str, z: int, x: int, y: int, generation=No
                 if geom is None:
                     continue
                 props = {k: _json_value(v) for k, v in data.properties[i].items() if _json_value(v) is not None}
-                if areas is not None and areas[i]:
-                    props["area"] = str(areas[i])
-                features.append({"geometry": geom, "properties": props, "id": int(i) + 1})
+                if i in areas:
+                    props["area"] = areas[i]
+                fid = int(props["id"]) if layer not in LEVELS and "id" in props else int(i) + 1  # assets: their id
+                features.append({"geometry": geom, "properties": props, "id": fid})
         return mapbox_vector_tile.encode(
             [{"name": layer, "features": features}], default_options={"extents": TILE_EXTENT}
         )
