@@ -18,7 +18,6 @@ import json
 from pathlib import Path
 
 from flask import Blueprint, Response, render_template, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 
@@ -27,6 +26,7 @@ from issues.queries import get_issue
 from issues.workflow import ACTIONS, allowed_actions
 from web.access import allow, caller, public, scoped
 from web.compression import static_url
+from web.i18n import locale_tag
 from web.issue_pages import category_name
 from web.issues_api import desk
 from web.names import KIND_NAMES
@@ -132,6 +132,7 @@ def _strings() -> dict:
         "floors": _("Floors"),
         "use": _("Use"),
         "visit_due": _("Visit due"),
+        "more_due": _("and %(n)s more buildings due (marked on the map)"),
         "checked_in": _("Checked in (%(m)s m from the building)"),
         "too_far": _("Too far from the building: %(m)s m"),
         "nearest_points": _("Nearest service points"),
@@ -173,7 +174,7 @@ def _page(template: str, title: str, tab: str, script: str, context: dict | None
         "buildings": "/api/v1/buildings/",
         "patrols": "/api/v1/patrols",
         "checkins": "/api/v1/checkins",
-        "locale": str(get_locale() or "zh_CN"),
+        "locale": locale_tag(),  # a BCP 47 tag: zh-CN or en
     }
     return render_template(
         f"app/{template}",
@@ -299,7 +300,7 @@ def manifest():
         "name": _("Weige"),
         "short_name": _("Weige"),
         "description": _("Grid work in the field: my area, my issues, reports and patrols"),
-        "lang": "zh-CN" if str(get_locale() or "zh_CN").startswith("zh") else "en",
+        "lang": locale_tag(),
         "start_url": url_for("app_pages.home"),
         "scope": url_for("app_pages.home"),
         "display": "standalone",

@@ -7,15 +7,19 @@ of 50 positions, come back online and check the database: each arrives exactly o
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
+import shutil
+from urllib.parse import urlparse
 
 import pytest
 import shapely
 from PIL import Image
 
-from tests.conftest import private_app
+from tests.conftest import demo_password, private_app
+from tests.web.browser import CHROMIUM, FLAGS, screenshot, served, sign_in
 
 #: The demo worker's grid (see tests/web/test_access_matrix.py).
 WORKER_GRID = "510104001001001"
@@ -160,3 +164,140 @@ def test_issue_page_offers_the_steps_the_staff_page_offers(phone):
         desk_steps = set(re.findall(r'name="action" value="([a-z_]+)"', staff_page)) - {"assign"}
         assert app_steps == desk_steps
     assert worker.get("/app/issues/2147483647").status_code == 404
+
+
+# -- in Chromium at 390×844 ---------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def phone_page(base_url: str, lon: float, lat: float):
+    """A 390×844 Chromium page allowed to use service workers and geolocation (at lon, lat); other hosts blocked."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is installed by the test extra")
+    if not shutil.which("chromium") and not shutil.which(CHROMIUM):
+        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
+    allowed = urlparse(base_url).netloc
+    log = {"blocked": [], "console_errors": [], "page_errors": []}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        context = browser.new_context(
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=1,
+            is_mobile=True,
+            has_touch=True,
+            service_workers="allow",
+            geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
+            permissions=["geolocation"],
+            locale="zh-CN",
+        )
+
+        def route(route_):
+            url = route_.request.url
+            if url.startswith(("data:", "about:", "blob:")) or urlparse(url).netloc == allowed:
+                route_.continue_()
+            else:
+                log["blocked"].append(url)
+                route_.abort()
+
+        context.route("**/*", route)
+        page = context.new_page()
+        page.on("console", lambda m: log["console_errors"].append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: log["page_errors"].append(str(e)))
+        try:
+            yield context, page, log
+        finally:
+            browser.close()
+
+
+def _jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 80, 40)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def _badge(page) -> int:
+    badge = page.locator("#badge")
+    return 0 if badge.is_hidden() else int(badge.inner_text())
+
+
+def _wait_controlled(page) -> None:
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=20000)
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+
+
+def _patrols_api(app) -> bool:
+    return any(rule.rule == "/api/v1/patrols" for rule in app.url_map.iter_rules())
+
+
+@pytest.mark.browser
+def test_offline_report_with_photo_and_patrol_of_50_positions_arrive_exactly_once(demo_db, tmp_path):
+    app, registry, client = private_app(demo_db, tmp_path)
+    if not _patrols_api(app):
+        pytest.skip("the patrol API (web/patrols_api.py) is not in this tree yet")
+    lon, lat = worker_point(registry)
+    text = "离线上报的井盖破损 offline report"
+    with served(app) as url, phone_page(url, lon, lat) as (context, page, log):
+        sign_in(page, url, "worker", demo_password("worker"), "/app/")
+        assert urlparse(page.url).path == "/app/"
+        _wait_controlled(page)
+        context.set_offline(True)
+        page.reload(wait_until="domcontentloaded")  # the service worker answers
+        assert page.locator("nav.tabs a").count() == 4 and page.locator("#map").is_visible()
+
+        page.goto(url + "/app/report", wait_until="domcontentloaded")
+        page.select_option("#category", "damaged_facility")
+        page.fill("#description", text)
+        page.set_input_files("#photo", files=[{"name": "p.jpg", "mimeType": "image/jpeg", "buffer": _jpeg()}])
+        page.wait_for_selector("#previews img")
+        page.click("#gps")
+        page.wait_for_function("() => document.getElementById('place').textContent.includes(',')")
+        page.click("#report button[type=submit]")
+        page.wait_for_function("() => document.getElementById('badge').textContent === '1'")
+        screenshot(page, "app-report-offline")
+
+        page.goto(url + "/app/patrol", wait_until="domcontentloaded")
+        context.set_geolocation({"longitude": lon, "latitude": lat, "accuracy": 6})
+        page.click("#start")  # the first fix is where the worker stands
+        page.wait_for_function("() => document.getElementById('p-fixes').textContent === '1'")
+        for i in range(1, 50):  # then a walk: about 0.5 m a step, 100 ms apart
+            page.wait_for_timeout(100)
+            context.set_geolocation({"longitude": lon + i * 0.000005, "latitude": lat, "accuracy": 6})
+            page.wait_for_function(f"() => document.getElementById('p-fixes').textContent === '{i + 1}'", timeout=10000)
+        page.click("#stop")
+        # the report, the patrol's start, its 50 fixes (one batch) and its end
+        page.wait_for_function("() => document.getElementById('badge').textContent === '4'")
+        screenshot(page, "app-patrol-offline")
+
+        page.goto(url + "/app/outbox", wait_until="domcontentloaded")
+        page.wait_for_function("() => document.querySelectorAll('#items li').length === 4")
+        kinds = page.eval_on_selector_all("#items li", "els => els.map(e => e.dataset.kind)")
+        assert kinds == ["report", "patrol_start", "positions", "patrol_end"]
+        assert "50" in page.locator("#items li[data-kind=positions]").inner_text()
+        screenshot(page, "app-outbox")
+        page.evaluate("WeigeApp.outbox.all().then(items => { window.sentOnce = items; })")  # to send them again
+
+        context.set_offline(False)  # the online event sends the outbox
+        page.wait_for_function("() => document.getElementById('badge').hidden", timeout=30000)
+        page.evaluate("Promise.all(sentOnce.map(i => WeigeApp.data.put('outbox', i))).then(() => WeigeApp.flush())")
+        page.wait_for_function("() => document.getElementById('badge').hidden", timeout=30000)
+        assert page.evaluate("WeigeApp.outbox.all().then(i => i.length)") == 0
+
+        worker = client("worker")
+        found = [i for i in worker.get("/api/v1/issues?per_page=500").get_json()["issues"] if i["description"] == text]
+        assert len(found) == 1, "sent twice, stored once"
+        issue = worker.get(f"/api/v1/issues/{found[0]['id']}").get_json()
+        assert len(issue["photos"]) == 1 and issue["external_id"] and issue["micro_grid_code"]
+        patrols = worker.get("/api/v1/patrols").get_json()["patrols"]
+        assert len(patrols) == 1 and patrols[0]["ended_at"] is not None
+        assert patrols[0]["summary"]["fixes"] == 50
+
+        page.goto(url + "/app/work", wait_until="networkidle")
+        page.wait_for_selector(f"#queue a[data-id='{issue['id']}']")
+        screenshot(page, "app-work")
+        page.goto(url + "/app/", wait_until="networkidle")
+        page.wait_for_function(
+            """([lon, lat]) => Object.values(window.appMap._layers).some(l => l.getLatLng && l.options.radius === 9
+                 && Math.abs(l.getLatLng().lng - lon) < 1e-6 && Math.abs(l.getLatLng().lat - lat) < 1e-6)""",
+            arg=[issue["lon"], issue["lat"]],
+            timeout=15000,
+        )
+        assert log["blocked"] == [] and log["page_errors"] == []

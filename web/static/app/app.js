@@ -123,14 +123,19 @@
     positions: function (item, token) {
       return patrolOf(item.body.patrol).then(function (p) {
         if (!p || !p.server_id) { return { wait: true }; }
-        return post(cfg.patrols + "/" + p.server_id + "/positions", { positions: item.body.positions }, token);
+        return post(cfg.patrols + "/" + p.server_id + "/positions", { positions: item.body.positions }, token).then(function (answer) {
+          // a batch is queued before its patrol's end and sent before it: once the end was answered, a resend
+          // refused because the patrol has ended (409) was delivered the first time
+          if (answer.status === 409 && p.ended_on_server) { return { status: 200, body: { accepted: 0, duplicates: item.body.positions.length } }; }
+          return answer;
+        });
       });
     },
     patrol_end: function (item, token) {
       return patrolOf(item.body.patrol).then(function (p) {
         if (!p || !p.server_id) { return { wait: true }; }
         return post(cfg.patrols + "/" + p.server_id + "/end", { ended_at: item.body.ended_at }, token).then(function (answer) {
-          if (answer.status < 300) { p.summary = answer.body.summary || null; return data.put("patrols", p).then(function () { return answer; }); }
+          if (answer.status < 300) { p.summary = answer.body.summary || null; p.ended_on_server = true; return data.put("patrols", p).then(function () { return answer; }); }
           return answer;
         });
       });

@@ -71,8 +71,9 @@
     due = {};
     dueList.textContent = "";
     var d = work.due || {};
-    (d.buildings || []).forEach(function (b) {
+    (d.buildings || []).forEach(function (b, n) {
       due[b.id] = b;
+      if (n >= 10) { return; }  // the map marks them all; the list names the first ten
       dueList.appendChild(el("li", {}, [el("a", { href: cfg.buildingPage + "?id=" + b.id }, [
         el("span", { class: "title", text: b.address || A.fmt(T.place_building, { id: b.id }) }),
         el("span", { class: "muted", text: T.visit_due + " · " + T.households + " " + (b.households || 0) })
@@ -84,6 +85,9 @@
         el("span", { class: "muted", text: T.micro_grids + (g.last_patrolled ? " · " + g.last_patrolled.slice(0, 10) : "") })
       ])]));
     });
+    if ((d.buildings || []).length > 10) {
+      dueList.appendChild(el("li", { class: "muted", text: A.fmt(T.more_due, { n: d.buildings.length - 10 }) }));
+    }
     if (!dueList.children.length) { dueList.appendChild(el("li", { class: "muted", text: T.nothing })); }
     buildings.redraw();
   }

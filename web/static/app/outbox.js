@@ -19,7 +19,7 @@
       count.textContent = items.length ? T.waiting + ": " + items.length : T.nothing;
       items.forEach(function (item) {
         var li = el("li", { "data-kind": item.kind }, [el("div", { class: "item" + (item.failed ? " late" : " waiting") }, [
-          el("span", { class: "title", text: (T["kind_" + item.kind] || item.kind) + " · " + new Date(item.created).toLocaleTimeString(A.cfg.locale.replace("_", "-"), { hour12: false }) }),
+          el("span", { class: "title", text: (T["kind_" + item.kind] || item.kind) + " · " + new Date(item.created).toLocaleTimeString(A.cfg.locale, { hour12: false }) }),
           el("span", { class: "muted", text: describe(item) }),
           item.failed ? el("span", { class: "error", text: T.failed + ": " + item.failed }) : null
         ])]);

@@ -23,7 +23,7 @@
       var h = Math.abs(i.hours_left).toFixed(1);
       return i.hours_left < 0 ? A.fmt(T.hours_late, { h: h }) : A.fmt(T.hours_left, { h: h });
     }
-    if (i.due_at) { return T.due + " " + new Date(i.due_at).toLocaleString(cfg.locale.replace("_", "-"), { hour12: false }); }
+    if (i.due_at) { return T.due + " " + new Date(i.due_at).toLocaleString(cfg.locale, { hour12: false }); }
     return "";
   }
 
@@ -58,7 +58,7 @@
   function load() {
     A.getJson(cfg.work).then(function (answer) {
       if (answer.ok) { return render(answer.body.queue || []); }
-      if (answer.status === 404) {  // no /me/work on this server yet: the open issues of my areas
+      if (answer.status === 404 || answer.status === 403) {  // no /me/work (or not a patrolling role): my areas' open issues
         return A.getJson(cfg.issues + "?state=open&per_page=200").then(function (fallback) {
           return render(fallback.ok ? fallback.body.issues : [], fallback.ok ? "" : T.load_failed);
         });

@@ -41,6 +41,12 @@ function networkFirst(request, fallback) {
   });
 }
 
+// data never seen online: a JSON error the pages show as "could not load" (and map tiles as empty)
+function offlineAnswer() {
+  var body = JSON.stringify({ error: { code: "offline", message: "离线 offline" } });
+  return new Response(body, { status: 503, headers: { "Content-Type": "application/json" } });
+}
+
 self.addEventListener("fetch", function (event) {
   var request = event.request;
   var url = new URL(request.url);
@@ -53,7 +59,7 @@ self.addEventListener("fetch", function (event) {
   } else if (url.pathname.indexOf("/static/") === 0 || url.pathname.indexOf("/vendor/") === 0) {
     event.respondWith(caches.match(request, { ignoreVary: true }).then(function (hit) { return hit || fetch(request); }));
   } else if (url.pathname.indexOf("/api/") === 0 || url.pathname.indexOf("/tiles/") === 0 || url.pathname.indexOf(SCOPE) === 0) {
-    event.respondWith(networkFirst(request));
+    event.respondWith(networkFirst(request, offlineAnswer));
   }
 });
 
