@@ -47,6 +47,9 @@ class ReusedKeyError(ConflictError):
         self.key, self.issue_id = key, issue_id
 
 
+_INSERT_ISSUE = t.issues.insert().returning(*t.issues.c)
+_INSERT_EVENT_RETURNING = t.issue_events.insert().returning(*t.issue_events.c)
+
 #: What a repeated report must match of the first, column by column (with the photos sent with it).
 _SAME_REPORT = ("category", "description", "address", "hazard_level", "reporter_name", "reporter_phone", "building_id")
 
@@ -241,13 +244,13 @@ class IssueDesk(Escalation):
         }
         # every statement built before the write lock is taken; inside it: the idempotency check, three
         # inserts (the issue and its first event read back by RETURNING: no second round trip), photos, audit
-        insert_issue = t.issues.insert().values(**values).returning(*t.issues.c)
+        insert_issue = _INSERT_ISSUE  # one constant statement with its parameters: compiled once, cached
         audit_after = {**values, "photos": [p.sha256 for p in checked]}
         try:
             with self.registry.store.transaction() as conn:
                 if external_id and self._existing(conn, channel, created_by, external_id) is not None:
                     raise _DuplicateError()
-                row = dict(conn.execute(insert_issue).mappings().one())
+                row = dict(conn.execute(insert_issue, values).mappings().one())
                 event = self._event(
                     conn, row["id"], view.actor, "report", (None, "reported"), (None, where["level"]), "", now, row=True
                 )
@@ -301,24 +304,24 @@ class IssueDesk(Escalation):
         """
         stage_name, stage_due, on_time = stage or (None, None, None)
         (from_state, to_state), (from_level, to_level) = states, levels
-        statement = t.issue_events.insert().values(
-            issue_id=issue_id,
-            at=at,
-            user_id=actor.user_id,
-            user_name=actor.name,
-            action=action,
-            from_state=from_state,
-            to_state=to_state,
-            from_level=from_level,
-            to_level=to_level,
-            note=str(note),
-            stage=stage_name,
-            stage_due_at=stage_due,
-            on_time=on_time,
-        )
+        params = {
+            "issue_id": issue_id,
+            "at": at,
+            "user_id": actor.user_id,
+            "user_name": actor.name,
+            "action": action,
+            "from_state": from_state,
+            "to_state": to_state,
+            "from_level": from_level,
+            "to_level": to_level,
+            "note": str(note),
+            "stage": stage_name,
+            "stage_due_at": stage_due,
+            "on_time": on_time,
+        }
         if row:
-            return dict(conn.execute(statement.returning(*t.issue_events.c)).mappings().one())
-        return conn.execute(statement).inserted_primary_key[0]
+            return dict(conn.execute(_INSERT_EVENT_RETURNING, params).mappings().one())
+        return conn.execute(t.issue_events.insert(), params).inserted_primary_key[0]
 
     # -- workflow ----------------------------------------------------------------------------------
     def check_allowed(self, issue: dict, action: str, can=None) -> None:
