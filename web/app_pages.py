@@ -132,6 +132,7 @@ def _strings() -> dict:
         "floors": _("Floors"),
         "use": _("Use"),
         "visit_due": _("Visit due"),
+        "patrol_due": _("Patrol due"),
         "more_due": _("and %(n)s more buildings due (marked on the map)"),
         "checked_in": _("Checked in (%(m)s m from the building)"),
         "too_far": _("Too far from the building: %(m)s m"),

@@ -19,7 +19,7 @@ import shapely
 from PIL import Image
 
 from tests.conftest import demo_password, private_app
-from tests.web.browser import CHROMIUM, FLAGS, screenshot, served, sign_in
+from tests.web.browser import ARTIFACTS, CHROMIUM, FLAGS, screenshot, served, sign_in
 
 #: The demo worker's grid (see tests/web/test_access_matrix.py).
 WORKER_GRID = "510104001001001"
@@ -301,3 +301,63 @@ def test_offline_report_with_photo_and_patrol_of_50_positions_arrive_exactly_onc
             timeout=15000,
         )
         assert log["blocked"] == [] and log["page_errors"] == []
+
+
+_LAYOUT = """() => {
+  const inMap = e => e.closest('.leaflet-pane') !== null;
+  const shown = e => { const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
+  const wide = [...document.querySelectorAll('body *')].filter(e => !inMap(e) && shown(e))
+    .filter(e => { const r = e.getBoundingClientRect(); return r.right > innerWidth + 0.5 || r.left < -0.5; })
+    .map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));
+  const targets = [...document.querySelectorAll('a[href], button, select, summary, label.btn, .leaflet-bar a')]
+    .filter(e => !inMap(e) && shown(e))
+    .filter(e => e.getBoundingClientRect().height < 44)
+    .map(e => e.tagName + ' ' + (e.textContent || '').trim().slice(0, 20) + ' ' + e.getBoundingClientRect().height);
+  return {scroll: document.documentElement.scrollWidth, wide, targets};
+}"""
+
+
+def _viewport_shot(page, name: str) -> None:
+    """The screen as the worker sees it (fixed header and tab bar in place): tests/artifacts/<name>.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+@pytest.mark.browser
+def test_every_app_page_fits_390_px_with_tap_targets_of_44_px(demo_db, tmp_path):
+    app, registry, client = private_app(demo_db, tmp_path)
+    lon, lat = worker_point(registry)
+    worker = client("worker")
+    made = worker.post(
+        "/api/v1/issues", json={"category": "street_order", "description": "占道经营，影响通行", "lon": lon, "lat": lat}
+    )
+    issue_id = made.get_json()["id"]
+    building = worker.get(f"/api/v1/buildings?area={WORKER_GRID}").get_json()["features"][0]
+    building = worker.get(f"/api/v1/buildings/{building['properties']['id']}").get_json()  # a representative point
+    b_lon, b_lat = building["geometry"]["coordinates"]
+    pages = {
+        "map": "/app/",
+        "work": "/app/work",
+        "issue": f"/app/issues/{issue_id}",
+        "report": f"/app/report?building={building['properties']['id']}",
+        "building": f"/app/building?id={building['properties']['id']}",
+        "patrol": "/app/patrol",
+        "outbox": "/app/outbox",
+        "offline": "/app/offline",
+    }
+    with served(app) as url, phone_page(url, b_lon, b_lat) as (context, page, log):
+        sign_in(page, url, "worker", demo_password("worker"), "/app/")
+        for name, path in pages.items():
+            page.goto(url + path, wait_until="networkidle")
+            page.wait_for_timeout(300)
+            found = page.evaluate(_LAYOUT)
+            assert found["scroll"] <= 390, (name, found)
+            assert found["wide"] == [], (name, found["wide"])
+            assert found["targets"] == [], (name, found["targets"])
+            _viewport_shot(page, f"app-{name}")
+        page.goto(url + pages["building"], wait_until="networkidle")
+        page.click("#checkin")  # standing at the building: accepted
+        page.wait_for_selector("#checkin-status.ok", timeout=15000)
+        _viewport_shot(page, "app-building-checked-in")
+        assert log["blocked"] == [] and log["page_errors"] == [] and log["console_errors"] == []

@@ -82,7 +82,7 @@
     (d.micro_grids || []).forEach(function (g) {
       dueList.appendChild(el("li", {}, [el("div", { class: "item" }, [
         el("span", { class: "title", text: g.name || g.code, title: g.code }),
-        el("span", { class: "muted", text: T.micro_grids + (g.last_patrolled ? " · " + g.last_patrolled.slice(0, 10) : "") })
+        el("span", { class: "muted", text: T.patrol_due + (g.last_patrolled ? " · " + g.last_patrolled.slice(0, 10) : "") })
       ])]));
     });
     if ((d.buildings || []).length > 10) {

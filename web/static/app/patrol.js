@@ -11,6 +11,10 @@
   var map = L.map(document.getElementById("map"), { preferCanvas: true, minZoom: 10, maxZoom: 20, attributionControl: false });
   var e = cfg.extent;
   map.fitBounds([[e[1], e[0]], [e[3], e[2]]]);
+  L.vectorGrid.protobuf(cfg.tiles.replace("{layer}", "micro_grid"), {
+    vectorTileLayerStyles: { micro_grid: { color: "#2a9d8f", weight: 1, fill: true, fillColor: "#2a9d8f", fillOpacity: 0.05 } },
+    maxNativeZoom: 18, interactive: false
+  }).addTo(map);
   var line = L.polyline([], { color: "#1f78d1", weight: 4 }).addTo(map);
   var patrol = null, watch = null, ticker = null, lastBatch = Date.now(), saving = Promise.resolve();
 
