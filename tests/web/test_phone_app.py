@@ -19,7 +19,7 @@ import shapely
 from PIL import Image
 
 from tests.conftest import demo_password, private_app
-from tests.web.browser import ARTIFACTS, CHROMIUM, FLAGS, screenshot, served, sign_in
+from tests.web.browser import ARTIFACTS, CHROMIUM, FLAGS, served, sign_in
 
 #: The demo worker's grid (see tests/web/test_access_matrix.py).
 WORKER_GRID = "510104001001001"
@@ -208,6 +208,29 @@ def phone_page(base_url: str, lon: float, lat: float):
             browser.close()
 
 
+def _chinese_app(demo_db: str, folder, monkeypatch):
+    """``private_app`` with the Chinese catalog plus this topic's pending messages (web/translations/pending/),
+    compiled into ``folder``, so the screenshots show the pages as they will be once the lead merges them."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    from web import i18n
+    from web.i18n import TRANSLATIONS
+
+    with open(TRANSLATIONS / "zh" / "LC_MESSAGES" / "messages.po", "rb") as fh:
+        catalog = read_po(fh, locale="zh_CN")
+    for pending in sorted((TRANSLATIONS / "pending").glob("*.json")):
+        for message_id, text in json.loads(pending.read_text(encoding="utf-8")).items():
+            if message_id not in catalog or not catalog[message_id].string:
+                catalog.add(message_id, text)
+    target = folder / "catalog" / "zh" / "LC_MESSAGES"
+    target.mkdir(parents=True)
+    with open(target / "messages.mo", "wb") as fh:
+        write_mo(fh, catalog)
+    monkeypatch.setattr(i18n, "TRANSLATIONS", folder / "catalog")  # read by create_app (not a deployment setting)
+    return private_app(demo_db, folder)
+
+
 def _jpeg() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 80, 40)).save(buffer, "JPEG")
@@ -229,8 +252,8 @@ def _patrols_api(app) -> bool:
 
 
 @pytest.mark.browser
-def test_offline_report_with_photo_and_patrol_of_50_positions_arrive_exactly_once(demo_db, tmp_path):
-    app, registry, client = private_app(demo_db, tmp_path)
+def test_offline_report_with_photo_and_patrol_of_50_positions_arrive_exactly_once(demo_db, tmp_path, monkeypatch):
+    app, registry, client = _chinese_app(demo_db, tmp_path, monkeypatch)
     if not _patrols_api(app):
         pytest.skip("the patrol API (web/patrols_api.py) is not in this tree yet")
     lon, lat = worker_point(registry)
@@ -252,7 +275,7 @@ def test_offline_report_with_photo_and_patrol_of_50_positions_arrive_exactly_onc
         page.wait_for_function("() => document.getElementById('place').textContent.includes(',')")
         page.click("#report button[type=submit]")
         page.wait_for_function("() => document.getElementById('badge').textContent === '1'")
-        screenshot(page, "app-report-offline")
+        _viewport_shot(page, "app-report-offline")
 
         page.goto(url + "/app/patrol", wait_until="domcontentloaded")
         context.set_geolocation({"longitude": lon, "latitude": lat, "accuracy": 6})
@@ -265,14 +288,15 @@ def test_offline_report_with_photo_and_patrol_of_50_positions_arrive_exactly_onc
         page.click("#stop")
         # the report, the patrol's start, its 50 fixes (one batch) and its end
         page.wait_for_function("() => document.getElementById('badge').textContent === '4'")
-        screenshot(page, "app-patrol-offline")
+        page.evaluate("window.scrollTo(0, 0)")
+        _viewport_shot(page, "app-patrol-offline")
 
         page.goto(url + "/app/outbox", wait_until="domcontentloaded")
         page.wait_for_function("() => document.querySelectorAll('#items li').length === 4")
         kinds = page.eval_on_selector_all("#items li", "els => els.map(e => e.dataset.kind)")
         assert kinds == ["report", "patrol_start", "positions", "patrol_end"]
         assert "50" in page.locator("#items li[data-kind=positions]").inner_text()
-        screenshot(page, "app-outbox")
+        _viewport_shot(page, "app-outbox-offline")
         page.evaluate("WeigeApp.outbox.all().then(items => { window.sentOnce = items; })")  # to send them again
 
         context.set_offline(False)  # the online event sends the outbox
@@ -292,7 +316,7 @@ def test_offline_report_with_photo_and_patrol_of_50_positions_arrive_exactly_onc
 
         page.goto(url + "/app/work", wait_until="networkidle")
         page.wait_for_selector(f"#queue a[data-id='{issue['id']}']")
-        screenshot(page, "app-work")
+        _viewport_shot(page, "app-work-after-sync")
         page.goto(url + "/app/", wait_until="networkidle")
         page.wait_for_function(
             """([lon, lat]) => Object.values(window.appMap._layers).some(l => l.getLatLng && l.options.radius === 9
@@ -325,8 +349,8 @@ def _viewport_shot(page, name: str) -> None:
 
 
 @pytest.mark.browser
-def test_every_app_page_fits_390_px_with_tap_targets_of_44_px(demo_db, tmp_path):
-    app, registry, client = private_app(demo_db, tmp_path)
+def test_every_app_page_fits_390_px_with_tap_targets_of_44_px(demo_db, tmp_path, monkeypatch):
+    app, registry, client = _chinese_app(demo_db, tmp_path, monkeypatch)
     lon, lat = worker_point(registry)
     worker = client("worker")
     made = worker.post(
