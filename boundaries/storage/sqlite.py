@@ -11,7 +11,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-__all__ = ["sqlite_engine"]
+__all__ = ["sqlite_engine", "has_rtree", "rtree_ids"]
+
+#: The R*Tree of building boxes (migration 0012), when this SQLite has the module.
+_RTREES = {"buildings": "buildings_rtree"}
 
 
 def sqlite_engine(url: str) -> sa.Engine:
@@ -39,3 +42,23 @@ def sqlite_engine(url: str) -> sa.Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("weige_write") else "BEGIN")
 
     return engine
+
+
+def has_rtree(engine: sa.Engine, table: str) -> bool:
+    """Whether ``table`` has an R*Tree of its boxes in this database (migration 0012 on a SQLite with the module)."""
+    name = _RTREES.get(table)
+    if name is None or engine.dialect.name != "sqlite":
+        return False
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        return found.first() is not None
+
+
+def rtree_ids(table: str, bbox):
+    """A SELECT of the ids of ``table`` whose R*Tree box meets ``bbox`` (minx, miny, maxx, maxy): a superset."""
+    minx, miny, maxx, maxy = (float(v) for v in bbox)
+    rtree = sa.table(
+        _RTREES[table], sa.column("id"), sa.column("minx"), sa.column("maxx"), sa.column("miny"), sa.column("maxy")
+    )
+    c = rtree.c
+    return sa.select(c.id).where(c.maxx >= minx, c.minx <= maxx, c.maxy >= miny, c.miny <= maxy)

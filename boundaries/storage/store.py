@@ -89,6 +89,20 @@ class Store:
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         self._published: set[int] = set()  # published generations never change state again
         self._snapshot_sql = None  # (sql, params) of snapshot(), compiled on first use
+        self._rtree: bool | None = None  # buildings have an R*Tree (SQLite, migration 0012); looked up once
+
+    def _building_window(self, bbox):
+        """The condition selecting buildings whose box meets ``bbox``: by the R*Tree first where there is one."""
+        exact = _bbox_filter(t.buildings, bbox)
+        if self._rtree is None:
+            from boundaries.storage.sqlite import has_rtree
+
+            self._rtree = has_rtree(self.engine, "buildings")
+        if not self._rtree:
+            return exact
+        from boundaries.storage.sqlite import rtree_ids
+
+        return sa.and_(t.buildings.c.id.in_(rtree_ids("buildings", bbox)), exact)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
@@ -331,7 +345,7 @@ class Store:
         b = t.buildings
         statement = sa.select(*[c for c in b.c if geometry or c.name != "geometry"]).order_by(b.c.id)
         if bbox is not None:
-            statement = statement.where(_bbox_filter(b, bbox))
+            statement = statement.where(self._building_window(bbox))
         if ids is not None:
             statement = statement.where(b.c.id.in_(list(ids)))
         return self._read(statement, conn)
