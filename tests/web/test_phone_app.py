@@ -385,3 +385,34 @@ def test_every_app_page_fits_390_px_with_tap_targets_of_44_px(demo_db, tmp_path,
         page.wait_for_selector("#checkin-status.ok", timeout=15000)
         _viewport_shot(page, "app-building-checked-in")
         assert log["blocked"] == [] and log["page_errors"] == [] and log["console_errors"] == []
+
+
+@pytest.mark.browser
+def test_a_report_sent_online_is_resized_on_the_phone_and_shows_its_micro_grid(demo_db, tmp_path, monkeypatch):
+    app, registry, client = _chinese_app(demo_db, tmp_path, monkeypatch)
+    lon, lat = worker_point(registry)
+    big = io.BytesIO()
+    Image.new("RGB", (3200, 2400), (30, 120, 200)).save(big, "JPEG", quality=90)
+    with served(app) as url, phone_page(url, lon, lat) as (context, page, log):
+        sign_in(page, url, "worker", demo_password("worker"), "/app/report")
+        page.select_option("#category", "exposed_rubbish")
+        page.fill("#description", "垃圾桶满溢")
+        page.set_input_files("#photo", files=[{"name": "big.jpg", "mimeType": "image/jpeg", "buffer": big.getvalue()}])
+        page.wait_for_selector("#previews img")
+        page.click("#gps")
+        page.wait_for_function("() => document.getElementById('place').textContent.includes(',')")
+        page.click("#report button[type=submit]")
+        page.wait_for_selector("#result.ok a[href^='/app/issues/']", timeout=15000)
+        page.wait_for_function("() => document.querySelector('#result span[title]') !== null", timeout=15000)
+        _viewport_shot(page, "app-report-sent")
+        issue_id = int(page.get_attribute("#result a", "href").rsplit("/", 1)[1])
+        shown = page.inner_text("#result")
+        assert log["blocked"] == [] and log["page_errors"] == [] and log["console_errors"] == []
+    worker = client("worker")
+    issue = worker.get(f"/api/v1/issues/{issue_id}").get_json()
+    assert issue["external_id"] and issue["lon"] == pytest.approx(lon, abs=1e-6)
+    name = worker.get(f"/api/v1/areas/{issue['micro_grid_code']}").get_json()["properties"]["name"]
+    assert name in shown
+    (sha,) = issue["photos"]
+    stored = Image.open(io.BytesIO(worker.get(f"/api/v1/issues/{issue_id}/photos/{sha}").data))
+    assert stored.format == "JPEG" and (stored.width, stored.height) == (1600, 1200)  # longest side 1600 px

@@ -106,11 +106,10 @@
     result.textContent = "";
     var link = el("a", { class: "btn", href: cfg.issuePage + issue.id, text: T.open_issue + " · " + A.fmt(T.issue_no, { id: issue.id }) });
     var where = el("span", { text: issue.micro_grid_code ? "" : T.unlocated });
-    result.appendChild(el("span", { text: T.sent + ". " }));
-    result.appendChild(where);
+    result.appendChild(el("div", {}, [el("strong", { text: T.sent }), " ", where]));
     result.appendChild(link);
     if (issue.micro_grid_code) {
-      areaName(issue.micro_grid_code).then(function (name) { where.textContent = A.fmt(T.located_in, { name: name }) + " "; where.title = issue.micro_grid_code; });
+      areaName(issue.micro_grid_code).then(function (name) { where.textContent = A.fmt(T.located_in, { name: name }); where.title = issue.micro_grid_code; });
     }
   });
   window.addEventListener("weige:failed", function (ev) {
