@@ -30,11 +30,26 @@ from boundaries.levels import LEVELS
 from boundaries.scope import ScopedRegistry
 from geo.crs import GCJ02, WGS84, gcj02_to_wgs84, geometries_from_wgs84
 
-__all__ = ["LAYERS", "MAX_ZOOM", "TILE_CRS", "TILE_EXTENT", "layer_geojson", "tile", "tile_etag", "tolerance_deg"]
+__all__ = [
+    "LAYERS",
+    "MAX_FEATURES",
+    "MAX_WINDOW_PIXELS",
+    "MAX_ZOOM",
+    "window_pixels",
+    "TILE_CRS",
+    "TILE_EXTENT",
+    "layer_geojson",
+    "tile",
+    "tile_etag",
+    "tolerance_deg",
+]
 
 #: Layers a page can ask for: each level of areas, buildings and service points.
 LAYERS = (*LEVELS, "buildings", "service_points")
 MAX_ZOOM = 22
+#: The largest window a GeoJSON layer answer covers (a 4K screen is 8.3 million pixels) and its most features.
+MAX_WINDOW_PIXELS = 4096 * 4096
+MAX_FEATURES = 20_000
 #: Tile extent and the buffer around a tile (in tile units) that features are clipped to.
 TILE_EXTENT, TILE_BUFFER = 4096, 64
 _AREA_PROPS = ("code", "name", "level", "kind", "parent_code")
@@ -156,11 +171,35 @@ def _json_value(value):
     return value
 
 
+def window_pixels(bbox, zoom: int) -> float:
+    """How many screen pixels ``bbox`` (WGS84) covers at ``zoom`` on a web-mercator map (256 px tiles)."""
+    minx, miny, maxx, maxy = bbox
+    x0, y0 = mercantile.xy(minx, max(miny, -85.0511))
+    x1, y1 = mercantile.xy(maxx, min(maxy, 85.0511))
+    metres_per_pixel = 2 * 6378137 * np.pi / (256 * 2 ** int(zoom))
+    return max(x1 - x0, 0.0) / metres_per_pixel * max(y1 - y0, 0.0) / metres_per_pixel
+
+
 def layer_geojson(view: ScopedRegistry, layer: str, bbox, zoom: int, generation=None) -> dict:
-    """Features of ``layer`` meeting ``bbox`` (WGS84), simplified for ``zoom``, as a GeoJSON FeatureCollection."""
+    """Features of ``layer`` meeting ``bbox`` (WGS84), simplified for ``zoom``, as a GeoJSON FeatureCollection.
+
+    The window must be a screen's worth at that zoom (at most :data:`MAX_WINDOW_PIXELS`) and hold at most
+    :data:`MAX_FEATURES` features; a larger one is refused (zoom in, or draw the layer from tiles), so one request
+    can never ask for a whole city's buildings.
+    """
     _check(layer, zoom)
+    pixels = window_pixels(bbox, zoom)
+    if pixels > MAX_WINDOW_PIXELS:
+        raise InvalidInputError(
+            f"范围过大 the bbox covers {pixels / 1e6:.0f} million pixels at zoom {int(zoom)} (at most "
+            f"{MAX_WINDOW_PIXELS / 1e6:.0f} million): send the bbox of the screen and its zoom"
+        )
     g = view.resolve_generation(generation)
     data, hits = _select(view, layer, g, int(zoom), shapely.box(*bbox))
+    if len(hits) > MAX_FEATURES:
+        raise InvalidInputError(
+            f"要素过多 {len(hits)} features in this window (at most {MAX_FEATURES}): zoom in, or use the tiles"
+        )
     features = [
         {
             "type": "Feature",

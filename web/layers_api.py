@@ -67,7 +67,7 @@ def get_tile(layer, z, x, y):
     etag = tile_etag(view, layer, z, x, y, generation, crs)
     # a named generation never changes once published; the current one changes at the next publish
     cache = "private, max-age=86400" if generation is not None else "private, max-age=60"
-    if request.if_none_match.contains(etag):
+    if request.if_none_match.contains_weak(etag):  # If-None-Match compares weakly (RFC 9110 §13.1.2)
         answer = Response(status=304)
     else:
         answer = Response(tile(view, layer, z, x, y, generation, crs), mimetype=MVT)

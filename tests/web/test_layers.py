@@ -131,3 +131,24 @@ def test_tiles_revalidate_and_change_with_a_publish(app, demo_tokens, demo_regis
 def test_bad_layer_requests_are_clear_4xx(client, path, status):
     answer = client.get(path)
     assert answer.status_code == status, answer.get_data(as_text=True)[:300]
+
+
+def test_a_layer_answer_is_a_screen_not_a_city(client, demo_registry, monkeypatch):
+    """An outside test got every building of the registry from one bbox of the whole world at zoom 16."""
+    world = client.get("/api/v1/layers/buildings?bbox=-180,-85,180,85&zoom=16")
+    assert world.status_code == 400 and "million pixels" in world.get_json()["error"]["message"]
+    grid = demo_registry.areas(level="grid").iloc[0].geometry.bounds  # about a screen at zoom 17
+    window = ",".join(f"{v:.6f}" for v in grid)
+    screen = client.get(f"/api/v1/layers/buildings?bbox={window}&zoom=17")
+    assert screen.status_code == 200 and screen.get_json()["features"]
+    import boundaries.layers
+
+    monkeypatch.setattr(boundaries.layers, "MAX_FEATURES", len(screen.get_json()["features"]) - 1)
+    crowded = client.get(f"/api/v1/layers/buildings?bbox={window}&zoom=17")
+    assert crowded.status_code == 400 and "zoom in" in crowded.get_json()["error"]["message"]
+
+
+def test_a_weak_if_none_match_revalidates_a_tile(client):
+    url = "/tiles/micro_grid/16/53702/26744.mvt"
+    tag = client.get(url).headers["ETag"]
+    assert client.get(url, headers={"If-None-Match": f"W/{tag}"}).status_code == 304
