@@ -259,9 +259,14 @@ def test_offline_report_with_photo_and_patrol_of_50_positions_arrive_exactly_onc
     lon, lat = worker_point(registry)
     text = "离线上报的井盖破损 offline report"
     with served(app) as url, phone_page(url, lon, lat) as (context, page, log):
+        page.goto(url + "/login")
+        page.evaluate("caches.open('weige-app-0123456789ab').then(() => true)")  # a cache of an older release
         sign_in(page, url, "worker", demo_password("worker"), "/app/")
         assert urlparse(page.url).path == "/app/"
         _wait_controlled(page)
+        current = re.search(r'var CACHE = "([^"]+)"', client("worker").get("/app/sw.js").get_data(as_text=True))[1]
+        names = page.evaluate("caches.keys()")
+        assert current in names and "weige-app-0123456789ab" not in names  # the older cache is gone
         context.set_offline(True)
         page.reload(wait_until="domcontentloaded")  # the service worker answers
         assert page.locator("nav.tabs a").count() == 4 and page.locator("#map").is_visible()
