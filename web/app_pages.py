@@ -176,6 +176,7 @@ def _page(template: str, title: str, tab: str, script: str, context: dict | None
         "patrols": "/api/v1/patrols",
         "checkins": "/api/v1/checkins",
         "locale": locale_tag(),  # a BCP 47 tag: zh-CN or en
+        "user": caller().name,  # outbox items are sent only under the session of the worker who made them
     }
     return render_template(
         f"app/{template}",

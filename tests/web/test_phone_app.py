@@ -389,6 +389,11 @@ def test_every_app_page_fits_390_px_with_tap_targets_of_44_px(demo_db, tmp_path,
         page.click("#checkin")  # standing at the building: accepted
         page.wait_for_selector("#checkin-status.ok", timeout=15000)
         _viewport_shot(page, "app-building-checked-in")
+        assert "weige-app-data" in page.evaluate("caches.keys()")  # pages and answers kept for offline use
+        page.goto(url + "/app/outbox", wait_until="networkidle")
+        page.click("form[data-sign-out] button")
+        page.wait_for_url("**/login")
+        assert "weige-app-data" not in page.evaluate("caches.keys()")  # forgotten when the worker signs out
         assert log["blocked"] == [] and log["page_errors"] == [] and log["console_errors"] == []
 
 

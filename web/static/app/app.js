@@ -69,7 +69,7 @@
   var outbox = {
     // kind: report | patrol_start | positions | patrol_end | checkin | action; body: what is sent
     add: function (kind, body, extra) {
-      var item = Object.assign({ id: uuid(), kind: kind, body: body, created: Date.now(), tries: 0, failed: null }, extra || {});
+      var item = Object.assign({ id: uuid(), kind: kind, body: body, created: Date.now(), tries: 0, failed: null, user: cfg.user }, extra || {});
       return data.put("outbox", item).then(changed).then(function () { flushSoon(); return item; });
     },
     all: function () {
@@ -83,7 +83,7 @@
     return fetch(cfg.session, { credentials: "same-origin", redirect: "manual", cache: "no-store" }).then(function (r) {
       if (r.type === "opaqueredirect" || r.status === 401 || r.status === 403) { throw { signIn: true }; }
       if (!r.ok) { throw { transient: true }; }
-      return r.json().then(function (b) { return b.csrf_token; });
+      return r.json();
     });
   }
 
@@ -191,8 +191,11 @@
       var pending = items.filter(function (i) { return !i.failed; });
       if (!pending.length) { return null; }
       if (!navigator.onLine) { return "retry"; }
-      return freshToken().then(function (token) {
+      return freshToken().then(function (session) {
+        var token = session.csrf_token;
         signInNeeded = false;
+        // what another worker left on this phone waits for their own session
+        pending = pending.filter(function (i) { return !i.user || i.user === session.user; });
         var chain = Promise.resolve(null);
         var stopped = null;
         pending.forEach(function (item) {
@@ -269,6 +272,16 @@
     cfg: cfg, T: T, fmt: fmt, uuid: uuid, isoNow: isoNow, data: data, outbox: outbox, flush: flush, getJson: getJson,
     position: position, metres: metres, distanceText: distanceText, el: el, keepPages: keepPages, badge: updateBadge
   };
+
+  // signing out forgets the pages and answers kept for offline use (the next worker on this phone must not see them)
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-sign-out]"), function (form) {
+    form.addEventListener("submit", function (ev) {
+      if (!window.caches || form.dataset.cleared) { return; }
+      ev.preventDefault();
+      form.dataset.cleared = "1";
+      caches.delete("weige-app-data").then(function () { form.submit(); }, function () { form.submit(); });
+    });
+  });
 
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register(cfg.sw, { scope: cfg.home }).catch(function () { /* HTTP without TLS: no offline use */ });
