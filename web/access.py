@@ -146,7 +146,7 @@ def scoped() -> ScopedRegistry:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path.startswith("/open311/") or bool(g.get("bearer"))
+    return request.path.startswith(("/api/", "/open311/", "/tiles/")) or bool(g.get("bearer"))
 
 
 def _identify() -> User | None:
@@ -184,7 +184,11 @@ def identify() -> User | None:
 
 def _enforce():
     endpoint = request.endpoint
-    if endpoint is None:  # no such route: the 404 handler answers
+    if endpoint is None:  # no such route (404) or method (405): the error handler answers, with the user's header
+        try:
+            g.caller = identify()
+        except ApiError:
+            g.caller = None
         return None
     need = access_of(current_app, endpoint)
     if need is None:

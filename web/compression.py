@@ -39,6 +39,8 @@ COMPRESSED_TYPES = [
 _CODING_SUFFIX = re.compile(r':(?:zstd|br|gzip|deflate)"')
 _STATIC = Path(__file__).resolve().parent / "static"
 _YEAR = 365 * 24 * 3600
+#: Endpoints answering with one of our small files (read whole so they can be compressed and closed at once).
+_FILES = ("static", "vendor.file", "pages.favicon")
 
 
 class StripCodingFromTags:
@@ -88,7 +90,7 @@ def init_compression(app: Flask) -> None:
 
     @app.after_request
     def _static_lifetime(response):
-        if request.endpoint in ("static", "vendor.file") and response.is_streamed and response.status_code == 200:
+        if request.endpoint in _FILES and response.is_streamed and response.status_code == 200:
             source = response.response  # our files are small: read them whole (and close them) to compress them
             response.direct_passthrough = False
             data = b"".join(response.iter_encoded())

@@ -65,6 +65,11 @@ _PAGE_TITLES = {
     429: _l("Too many requests"),
 }
 _SOMETHING_WRONG = _l("Something went wrong")
+#: What a page says for the router's own errors (no such page, a method the page does not take).
+_PAGE_MESSAGES = {
+    404: _l("There is no such page. Check the address, or go back to the home page."),
+    405: _l("This page cannot be opened that way."),
+}
 
 
 def _body(code: str, message: str, status: int, details=None):
@@ -85,7 +90,7 @@ def _body(code: str, message: str, status: int, details=None):
 
 def _wants_page() -> bool:
     """Pages get an HTML error page; the API, Open311 and token callers get JSON."""
-    if request.path.startswith(("/api/", "/open311/", "/vendor/")) or g.get("bearer"):
+    if request.path.startswith(("/api/", "/open311/", "/vendor/", "/tiles/")) or g.get("bearer"):
         return False
     return request.accept_mimetypes.accept_html
 
@@ -109,6 +114,8 @@ def register_error_handlers(app: Flask) -> None:
         message = exc.description or exc.name
         if details:
             message = "请求参数错误 invalid request parameters"
+        elif exc.code in _PAGE_MESSAGES and _wants_page():  # Werkzeug's own English sentence, on a page
+            message = str(_PAGE_MESSAGES[exc.code])
         code = exc.name.lower().replace(" ", "_")
         return _body(code, message, exc.code or 500, details)
 

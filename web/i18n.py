@@ -22,17 +22,33 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, g, redirect, request, session
 from flask_babel import Babel
+from flask_babel import gettext as _
 
 from accounts.users import set_locale
 from web.access import caller, public
+from web.errors import ApiError
 
-__all__ = ["LANGUAGES", "TRANSLATIONS", "init_i18n", "i18n", "page_locale", "locale_tag", "in_language"]
+__all__ = [
+    "LANGUAGES",
+    "TRANSLATIONS",
+    "init_i18n",
+    "i18n",
+    "page_locale",
+    "locale_tag",
+    "in_language",
+    "keep_language_at_sign_in",
+]
 
 #: The page languages offered: locale → its name in itself.
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
 TRANSLATIONS = Path(__file__).parent / "translations"
 
 i18n = Blueprint("i18n", __name__)
+#: Spellings of the page languages a form or a client may send (the page's own ``lang`` is ``zh-CN``).
+_ALIASES = {
+    **dict.fromkeys(("zh_cn", "zh", "zh_hans", "zh_hans_cn"), "zh_CN"),
+    **dict.fromkeys(("en", "en_us", "en_gb"), "en"),
+}
 
 #: Chinese characters and full-width punctuation: where the Chinese half of a domain message ends.
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef“”‘’]")
@@ -96,15 +112,25 @@ def choose_language():
     from web import registry
     from web.pages import safe_next
 
-    chosen = request.form.get("locale", "")
-    if chosen not in LANGUAGES:
-        return "unknown language", 400
-    session["locale"] = chosen
+    chosen = _ALIASES.get(request.form.get("locale", "").strip().replace("-", "_").lower())
+    if chosen is None:
+        raise ApiError(_("Unknown language: choose 中文 or English."), "bad_locale", 400)
     user = caller()
-    if user is not None:
+    if user is None:
+        session["locale"] = chosen  # until sign-in, which makes it the user's own (keep_language_at_sign_in)
+    else:
         set_locale(registry(), user.id, chosen)
     g.pop("caller_locale", None)
     return redirect(safe_next(request.form.get("next")), code=303)
+
+
+def keep_language_at_sign_in(user) -> None:
+    """A language chosen on the sign-in page (kept in the session) becomes the user's own choice."""
+    chosen = session.pop("locale", None)
+    if chosen in LANGUAGES and chosen != user.locale:
+        from web import registry
+
+        set_locale(registry(), user.id, chosen)
 
 
 def init_i18n(app: Flask) -> None:

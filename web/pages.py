@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, send_from_directory, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -17,6 +17,7 @@ from web import registry
 from web.access import allow, authenticated, login_user_session, logout_user_session, may_call, public
 from web.admin_api import AuditQuery, audit_page_args
 from web.errors import ApiError
+from web.i18n import keep_language_at_sign_in
 from web.names import ACTION_NAMES
 from web.paging import page_filters, render_paged
 
@@ -66,10 +67,18 @@ def login():
         name = request.form.get("username", "").strip()
         user = authenticate(registry(), name, request.form.get("password", ""))
         if user is not None and user.role != "api_client":
+            keep_language_at_sign_in(user)
             login_user_session(user)
             return redirect(safe_next(request.args.get("next")))
         error = _("Wrong login name or password")
     return render_template("login.html", error=error, next=request.args.get("next", "")), 401 if error else 200
+
+
+@pages.route("/favicon.ico")
+@public
+def favicon():
+    """The site's icon (browsers ask for it on their own; a 404 would be a console error on every first visit)."""
+    return send_from_directory(current_app.static_folder, "favicon.ico", max_age=7 * 24 * 3600)
 
 
 @pages.route("/logout", methods=["POST"])

@@ -64,6 +64,7 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("pages.login", "POST"): (EVERYONE, False),
     ("pages.logout", "POST"): (EVERYONE - {"anonymous"}, False),
     ("i18n.choose_language", "POST"): (EVERYONE, False),
+    ("pages.favicon", "GET"): (EVERYONE, False),
     ("pages.home", "GET"): (SIGNED_IN, False),
     ("map_pages.staff_map", "GET"): (SIGNED_IN, False),
     ("map_api.map_search", "GET"): (SIGNED_IN, False),  # finds only what the caller may see
@@ -237,6 +238,7 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
         ),
         ("pages.logout", "POST"): ("/logout", {}, None),
         ("i18n.choose_language", "POST"): ("/language", {"data": {"locale": "zh_CN"}}, None),
+        ("pages.favicon", "GET"): ("/favicon.ico", {}, None),
         ("pages.home", "GET"): ("/", {}, None),
         ("map_pages.staff_map", "GET"): ("/map", {}, None),
         ("map_api.map_search", "GET"): (f"/api/v1/map/search?q={p.leaf[k]}", {}, None),

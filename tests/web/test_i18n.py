@@ -103,22 +103,22 @@ def test_pages_are_chinese_by_default_and_english_when_chosen_and_the_choice_fol
     login = first.get("/login").get_data(as_text=True)
     assert 'lang="zh-CN"' in login and "登录名" in login and "Login name" not in login
     assert _sign_in(first, "staff").status_code == 302
-    page = first.get("/coverage").get_data(as_text=True)
+    page = first.get("/map").get_data(as_text=True)
     assert "退出" in _header(page) and "Sign out" not in page and "工作人员" in _header(page)
-    form = {"locale": "en", "next": "/coverage", "csrf_token": _csrf(first, "/coverage")}
+    form = {"locale": "en", "next": "/map", "csrf_token": _csrf(first, "/map")}
     switched = first.post("/language", data=form)
-    assert switched.status_code == 303 and switched.headers["Location"] == "/coverage"
-    english = first.get("/coverage").get_data(as_text=True)
+    assert switched.status_code == 303 and switched.headers["Location"] == "/map"
+    english = first.get("/map").get_data(as_text=True)
     assert 'lang="en"' in english and "Sign out" in english and "Staff" in _header(english)
     chrome = re.sub(r"<span[^>]*>[^<]*</span>", "", _header(english))  # the user's own name may be Chinese
     assert HAN.search(chrome.replace(">中文<", "")) is None, chrome  # only the switch names 中文, in Chinese
     second = app.test_client()  # another browser: the user's choice is kept on their row
     assert "Login name" not in second.get("/login").get_data(as_text=True)
     _sign_in(second, "staff")
-    assert "Sign out" in second.get("/coverage").get_data(as_text=True)
+    assert "Sign out" in second.get("/map").get_data(as_text=True)
     other = app.test_client()
     _sign_in(other, "admin")  # another user keeps the default
-    assert "退出" in other.get("/coverage").get_data(as_text=True)
+    assert "退出" in other.get("/map").get_data(as_text=True)
 
 
 def test_the_language_switch_refuses_unknown_languages_and_foreign_redirects(demo_db, tmp_path):
@@ -140,3 +140,38 @@ def test_error_pages_keep_the_header_and_speak_one_language(demo_db, tmp_path):
     html = page.get_data(as_text=True)
     assert page.status_code == 403 and "无权访问" in html and "退出" in _header(html) and "登录" not in _header(html)
     assert "Sign in" not in html
+
+
+def test_a_language_chosen_before_signing_in_is_kept_at_sign_in(demo_db, tmp_path):
+    """Outside test: English chosen on the sign-in page, then signed in, came back in Chinese."""
+    app, _registry, _ = private_app(demo_db, tmp_path)
+    client = app.test_client()
+    assert client.post("/language", data={"locale": "en-US", "csrf_token": _csrf(client)}).status_code == 303
+    assert "Login name" in client.get("/login").get_data(as_text=True)
+    _sign_in(client, "worker")
+    assert "Sign out" in client.get("/map", headers={"Accept": "text/html"}).get_data(as_text=True)
+    other = app.test_client()  # and it is the user's own choice now, in any browser
+    _sign_in(other, "worker")
+    assert "Sign out" in other.get("/issues").get_data(as_text=True)
+    assert client.post("/language", data={"locale": "zh-CN", "csrf_token": _csrf(client)}).status_code == 303
+    assert "退出" in client.get("/issues").get_data(as_text=True)  # the page's own lang tag is accepted
+
+
+@pytest.mark.parametrize(("path", "method", "status"), [("/no-such-page", "get", 404), ("/language", "get", 405)])
+def test_router_errors_keep_the_users_header_in_the_page_language(demo_db, tmp_path, path, method, status):
+    """Outside test: unknown URLs and wrong methods showed 登录 to a signed-in user and Werkzeug's English."""
+    app, _registry, _ = private_app(demo_db, tmp_path)
+    client = app.test_client()
+    _sign_in(client, "staff")
+    answer = getattr(client, method)(path, headers={"Accept": "text/html"})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == status and 'id="whoami"' in html and "退出" in _header(html)
+    assert "登录" not in html and "requested URL" not in html and "no-store" in answer.headers["Cache-Control"]
+
+
+def test_favicon_and_signed_out_tiles(demo_db, tmp_path):
+    app, _registry, _ = private_app(demo_db, tmp_path)
+    client = app.test_client()
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype in ("image/vnd.microsoft.icon", "image/x-icon")
+    assert client.get("/tiles/grid/16/53702/26744.mvt").status_code == 401  # a map's request, not a page
