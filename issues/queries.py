@@ -1,4 +1,4 @@
-"""Reading issues, always through the caller's scope: one issue with its history, queues, statistics, exports.
+"""Reading issues, always through the caller's scope: one issue with its history, queues and statistics.
 
 An issue is visible when one of the area codes it was located in lies among the caller's bound areas (the
 codes are stored per level, so this is one indexed ``IN`` per level rather than a walk of the subtree); an
@@ -18,7 +18,7 @@ from boundaries.scope import ScopedRegistry, mask_phone
 from boundaries.storage import tables as t
 from issues.locating import location_note
 from issues.workflow import ACTIVE_STATES, OPEN311_STATUS, STATE_NAMES_ZH, STATES
-from issues.worktime import local_text, to_utc, zone_label
+from issues.worktime import to_utc
 
 __all__ = [
     "visible",
@@ -28,11 +28,9 @@ __all__ = [
     "is_visible",
     "list_issues",
     "issue_stats",
-    "export_frame",
     "photo",
     "issue_id_for_token",
     "last_notes",
-    "EXPORT_HEADERS",
     "NO_SUCH_ISSUE",
 ]
 
@@ -345,51 +343,3 @@ def _children(view, area, frame, late) -> list[dict]:
         }
         for code, g in grouped
     ]
-
-
-#: Column → Chinese header of the issue export.
-EXPORT_HEADERS = {
-    "id": "事件编号",
-    "category": "类别",
-    "state_zh": "状态",
-    "hazard_level": "隐患等级",
-    "description": "描述",
-    "address": "地址",
-    "lon": "经度(WGS84)",
-    "lat": "纬度(WGS84)",
-    "micro_grid_code": "微网格编码",
-    "grid_code": "网格编码",
-    "community_code": "社区编码",
-    "street_code": "街道编码",
-    "level": "当前处置层级",
-    "assignee_name": "处置人",
-    "created_at": "上报时间",
-    "due_at": "本环节时限",
-    "closed_at": "结案时间",
-    "overdue": "是否超时",
-    "escalations": "上报次数",
-    "reporter_name": "上报人",
-    "reporter_phone": "上报人电话",
-}
-
-
-#: Columns of the export that hold instants (shown in the deployment's zone).
-_TIME_COLUMNS = ("created_at", "due_at", "closed_at")
-
-
-def export_frame(view: ScopedRegistry, catalog, **filters) -> pd.DataFrame:
-    """Every issue matching the queue filters, with Chinese column headers and category names, for Excel or CSV.
-
-    Times are wall-clock times in the deployment's zone (``tz`` of the filters), and their headers name it.
-    """
-    rows, _ = list_issues(view, per_page=10**9, **filters)
-    frame = pd.DataFrame(rows, columns=list(EXPORT_HEADERS))
-    frame["category"] = [catalog.get(c).name_zh if c in catalog else c for c in frame["category"]]
-    frame["overdue"] = frame["overdue"].map({True: "是", False: "否"})
-    tz = filters.get("tz", "Asia/Shanghai")
-    label = zone_label(tz)
-    headers = dict(EXPORT_HEADERS)
-    for column in _TIME_COLUMNS:
-        frame[column] = [local_text(v, tz) for v in frame[column]]
-        headers[column] = f"{EXPORT_HEADERS[column]} ({label})"
-    return frame.rename(columns=headers)

@@ -1,7 +1,7 @@
 """Issues over the API: intake, queues, one issue, workflow steps, photos, statistics and exports.
 
-Intake takes JSON (photos as base64) or a multipart form with files named ``photos``; exports are xlsx with
-Chinese headers, or CSV.
+Intake takes JSON (photos as base64) or a multipart form with files named ``photos``; exports are xlsx or CSV
+named like the pages, in the caller's page language (``web.issue_exports``).
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import binascii
 import json
 
 from flask import Response, current_app, request
+from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
 from issues.desk import HAZARD_LEVELS, IssueDesk, ReusedKeyError
-from issues.exports import EXPORT_TYPES, export_file
-from issues.queries import export_frame, get_issue, issue_stats, list_issues, photo
+from issues.exports import EXPORT_TYPES, export_file, export_frame
+from issues.queries import get_issue, issue_stats, list_issues, photo
 from issues.text import TEXT_LIMITS, text_problem
 from issues.workflow import ACTIONS, STATES
 from web.access import allow, authenticated, caller, scoped
@@ -272,14 +273,19 @@ def issue_stats_view(args):
 @issues_bp.route("/issues/export")
 @allow("issues:export")  # the rows themselves: not for roles that only see statistics
 @issues_bp.arguments(ExportQuery, location="query")
-@issues_bp.response(200, description="The queue as an Excel workbook or CSV (Chinese headers)")
+@issues_bp.response(200, description="The queue as an Excel workbook or CSV, named like the pages")
 def export_issues(args):
-    """Every issue matching the filters, as xlsx or CSV with Chinese column headers."""
+    """Every issue matching the filters, as xlsx or CSV: headers and names in the page language (tokens: default)."""
+    from web.issue_exports import export_headers, export_language, export_names
+
     fmt = args.pop("format")
     args.pop("page"), args.pop("per_page")
-    frame = export_frame(scoped(), desk().catalog, now=desk().clock(), tz=desk().calendar.tz, **args)
+    with export_language() as locale:
+        headers, names = export_headers(), export_names(desk().catalog, english=locale == "en")
+        sheet = _("Issues")
+    frame = export_frame(scoped(), headers, names, now=desk().clock(), tz=desk().calendar.tz, **args)
     return Response(
-        export_file(frame, fmt),
+        export_file(frame, fmt, sheet=sheet),
         mimetype=EXPORT_TYPES[fmt],
         headers={"Content-Disposition": f"attachment; filename=issues.{fmt}"},
     )

@@ -2,8 +2,8 @@
 
 The domain keeps identifiers (``micro_grid``, ``grid_worker``, ``in_progress``, ``accept``); pages show these
 names instead (English message ids, Chinese in ``web/translations/zh_CN``). Templates get them as
-``level_names``, ``role_names``, ``state_names`` and ``action_names``; an identifier without a name is shown as
-it is.
+``level_names``, ``role_names``, ``state_names``, ``action_names`` and ``hazard_names``; an identifier without a
+name is shown as it is.
 """
 
 from __future__ import annotations
@@ -11,7 +11,17 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-__all__ = ["LEVEL_NAMES", "ROLE_NAMES", "STATE_NAMES", "ACTION_NAMES", "KIND_NAMES", "name_of", "init_names"]
+__all__ = [
+    "LEVEL_NAMES",
+    "ROLE_NAMES",
+    "STATE_NAMES",
+    "ACTION_NAMES",
+    "KIND_NAMES",
+    "HAZARD_NAMES",
+    "CRS_NAMES",
+    "name_of",
+    "init_names",
+]
 
 LEVEL_NAMES = {
     "district": _l("District"),
@@ -65,17 +75,32 @@ KIND_NAMES = {
     "hospital": _l("Hospital"),
     "school": _l("School"),
 }
+#: Hazard levels of an issue (``issues.desk.HAZARD_LEVELS``: 一般 / 较大 / 重大).
+HAZARD_NAMES = {
+    "general": _l("General"),
+    "major": _l("Major"),
+    "severe": _l("Severe"),
+}
+#: Coordinate systems a report names (``geo.crs``): proper names, the same in every language.
+CRS_NAMES = {
+    "wgs84": "WGS84",
+    "cgcs2000": "CGCS2000",
+    "gcj02": "GCJ-02",
+    "bd09": "BD-09",
+}
 _VOCABULARIES = {
     "level": LEVEL_NAMES,
     "role": ROLE_NAMES,
     "state": STATE_NAMES,
     "action": ACTION_NAMES,
     "kind": KIND_NAMES,
+    "hazard": HAZARD_NAMES,
+    "crs": CRS_NAMES,
 }
 
 
 def name_of(kind: str, identifier: str | None) -> str:
-    """The page-language name of ``identifier`` in vocabulary ``kind`` (level, role, state, action or kind).
+    """The page-language name of ``identifier`` in vocabulary ``kind`` (level, role, state, action, kind, hazard, crs).
 
     Parameters
     ----------
@@ -106,5 +131,6 @@ def init_names(app: Flask) -> None:
             "state_names": STATE_NAMES,
             "action_names": ACTION_NAMES,
             "kind_names": KIND_NAMES,
+            "hazard_names": HAZARD_NAMES,
             "name_of": name_of,
         }

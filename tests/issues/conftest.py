@@ -50,6 +50,13 @@ class Desk:
         }
         self.clients = {name: token_client(self.app, key) for name, key in self.keys.items()}
 
+    def page_text(self, message: str, locale: str = "zh_CN") -> str:
+        """``message`` (a page's English message id) as the app says it in ``locale`` (the default: zh_CN)."""
+        from flask_babel import force_locale, gettext
+
+        with self.app.test_request_context(), force_locale(locale):
+            return gettext(message)
+
     def point(self, grid: str = WORKER_GRID, index: int = 0) -> tuple[str, float, float]:
         """A micro-grid of ``grid`` and a point inside it."""
         row = self.registry.areas(parent_code=grid).iloc[index]

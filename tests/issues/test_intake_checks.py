@@ -156,14 +156,14 @@ def test_exports_keep_formulas_as_text(world):
     assert r.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(r.data)).active
     header = [c.value for c in sheet[1]]
-    col, id_col = header.index("描述") + 1, header.index("事件编号") + 1
+    col, id_col = header.index("描述") + 1, header.index("编号") + 1
     cells = {sheet.cell(row, id_col).value: sheet.cell(row, col) for row in range(2, sheet.max_row + 1)}
     for issue_id, text in zip(ids, PAYLOADS, strict=True):
         cell = cells[issue_id]
         assert cell.data_type == "s"
         assert cell.value == (text if text == "普通描述" else "'" + text)
     text = world.clients["staff"].get(f"/api/v1/issues/export?format=csv&area={COMMUNITY}").data.decode("utf-8-sig")
-    rows = {int(r["事件编号"]): r["描述"] for r in csv.DictReader(io.StringIO(text))}
+    rows = {int(r["编号"]): r["描述"] for r in csv.DictReader(io.StringIO(text))}
     for issue_id, payload in zip(ids, PAYLOADS, strict=True):
         assert rows[issue_id] == (payload if payload == "普通描述" else "'" + payload)
 

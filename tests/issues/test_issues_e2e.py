@@ -56,6 +56,14 @@ def _png(size=(16, 16)) -> bytes:
     return buffer.getvalue()
 
 
+def _page_text(app, message: str) -> str:
+    """A page's English message id as the app says it in the default language."""
+    from flask_babel import force_locale, gettext
+
+    with app.test_request_context(), force_locale("zh_CN"):
+        return gettext(message)
+
+
 def test_report_route_workflow_escalate_and_count(world):
     app, registry, clock, c = world
     code, lon, lat = _micro_grid_point(registry)
@@ -138,13 +146,15 @@ def test_report_route_workflow_escalate_and_count(world):
     closed = c["staff"].get(f"/api/v1/issues/stats?area={COMMUNITY}").get_json()
     assert closed["on_time_by_stage"]["in_progress"]["finished"] == 1
 
-    # the export has Chinese headers and the issue
+    # the export (a token client: the default language, Chinese) names columns and values as the pages do
     xlsx = c["staff"].get(f"/api/v1/issues/export?area={COMMUNITY}&format=xlsx")
     frame = pd.read_excel(io.BytesIO(xlsx.data))
-    assert {"事件编号", "类别", "状态", "微网格编码", "是否超时"} <= set(frame.columns)
-    assert iid in frame["事件编号"].tolist() and "暴露垃圾" in frame["类别"].tolist()
+    headers = [_page_text(app, m) for m in ("Micro-grid code", "Overdue now", "Hazard level")]
+    assert {"编号", "类别", "状态", *headers} <= set(frame.columns)
+    assert iid in frame["编号"].tolist() and "暴露垃圾" in frame["类别"].tolist()
+    assert frame.loc[frame["编号"] == iid, "状态"].tolist() == ["已派遣"]  # the reopened issue, as the page says
     csv = c["staff"].get(f"/api/v1/issues/export?area={COMMUNITY}&format=csv").data.decode("utf-8-sig")
-    assert csv.splitlines()[0].startswith("事件编号,类别,状态")
+    assert csv.splitlines()[0].startswith("编号,类别,状态")
 
     # the photo comes back byte for byte
     sha = detail["photos"][0]

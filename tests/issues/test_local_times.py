@@ -27,8 +27,8 @@ def test_pages_and_exports_show_times_in_the_deployment_zone(world):
 
     exported = staff.get("/api/v1/issues/export?format=csv")
     rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True).lstrip("\ufeff"))))
-    mine = next(r for r in rows if r["事件编号"] == str(issue_id))
-    assert mine["上报时间 (Asia/Shanghai, UTC+08:00)"] == "2026-11-23 09:30"
+    mine = next(r for r in rows if r["编号"] == str(issue_id))
+    assert mine[world.page_text("Reported at") + " (Asia/Shanghai, UTC+08:00)"] == "2026-11-23 09:30"
 
 
 def test_local_text_reads_stored_naive_times_as_utc_and_labels_the_zone():
@@ -59,7 +59,7 @@ def test_exports_of_open_and_closed_issues_together_and_text_with_carriage_retur
     by_id = {r[0]: r for r in rows[1:]}
     assert "甲\r乙\r丙" in by_id[str(made[0].get_json()["id"])]
     closed_row = dict(zip(rows[0], by_id[str(closed)], strict=True))
-    assert closed_row["结案时间 (Asia/Shanghai, UTC+08:00)"].startswith("2026-11-23")
+    assert closed_row[world.page_text("Closed at") + " (Asia/Shanghai, UTC+08:00)"].startswith("2026-11-23")
 
 
 def test_planners_see_statistics_but_cannot_export_the_rows(world, demo_tokens):

@@ -4,6 +4,8 @@ From the queue page, for every combination of the filters its form offers (each 
 value), the page's xlsx and CSV links are followed as the signed-in user: the file's rows are the API's list for
 the same filters (same ids, same order), its times are wall-clock times in the deployment's zone, which its
 headers name. The issue map offers the same links for the same filters, and links back to the queue with them.
+The files name columns and values as the pages do (states, levels, categories, hazard levels), in the page
+language of a signed-in user; a token client gets the deployment's default language.
 """
 
 from __future__ import annotations
@@ -146,7 +148,8 @@ def test_every_filter_combination_exports_the_api_list(site):
     for row in client.get("/api/v1/issues?per_page=500").get_json()["issues"]:
         created[row["id"]] = row["created_at"]
     assert set(ids) <= set(created)
-    zone_header = "上报时间 (Asia/Shanghai, UTC+08:00)"
+    zone_header = _in_locale(app, "zh_CN", "Reported at") + " (Asia/Shanghai, UTC+08:00)"
+    number = _in_locale(app, "zh_CN", "No.")
     sizes = set()
     names = list(REPRESENTATIVE)
     for chosen in itertools.product((False, True), repeat=len(names)):
@@ -160,7 +163,7 @@ def test_every_filter_combination_exports_the_api_list(site):
             href = links[f"export-{fmt}"]
             assert dict(_pairs(href)) == {"format": fmt, **query}  # exactly the page's filters
             frame = _file(client, href)
-            assert [int(v) for v in frame["事件编号"]] == expected, (fmt, query)
+            assert [int(v) for v in frame[number]] == expected, (fmt, query)
             assert zone_header in frame.columns
             assert list(frame[zone_header]) == [_local(created[i]) for i in expected]
         # the map takes the same query string and offers the same exports, and links back to this queue
@@ -181,8 +184,10 @@ def test_exported_times_differ_from_utc_and_name_the_zone(site):
     client = _signed_in(app, "staff")
     href = _parse(client.get("/issues").get_data(as_text=True)).links["export-csv"]
     frame = _file(client, href)
-    first = frame[frame["事件编号"] == str(ids[0])].iloc[0]
-    assert first["上报时间 (Asia/Shanghai, UTC+08:00)"] == "2026-03-02 09:30"  # 01:30 UTC
+    first = frame[frame[_in_locale(app, "zh_CN", "No.")] == str(ids[0])].iloc[0]
+    assert (
+        first[_in_locale(app, "zh_CN", "Reported at") + " (Asia/Shanghai, UTC+08:00)"] == "2026-03-02 09:30"
+    )  # 01:30 UTC
     assert first["描述"] == "第0件 =1+1"  # text that does not start with = is left alone
 
 
@@ -200,3 +205,105 @@ def test_a_grid_worker_is_not_shown_an_export_link_they_cannot_follow(site, targ
     for href in links.values():  # every link the page does show can be followed
         if href and href.startswith("/issues"):
             assert worker.get(href).status_code == 200, href
+
+
+class _Queue(HTMLParser):
+    """The queue page's rows: issue id → the text of each cell, by the cell's ``data-label``."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows: dict[int, dict[str, str]] = {}
+        self._row: dict[str, str] | None = None
+        self._label: str | None = None
+        self._id: int | None = None
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr":
+            self._row, self._id = {}, None
+        elif tag == "td" and self._row is not None:
+            self._label = a.get("data-label")
+            self._row[self._label] = ""
+        elif tag == "strong" and self._label is not None:
+            self._skip += 1  # the overdue badge is not part of the state's name
+        elif tag == "a" and self._label is not None and a.get("href", "").startswith("/issues/"):
+            self._id = int(a["href"].rsplit("/", 1)[1])
+
+    def handle_endtag(self, tag):
+        if tag == "strong" and self._skip:
+            self._skip -= 1
+        elif tag == "td":
+            self._label = None
+        elif tag == "tr" and self._row is not None and self._id is not None:
+            self.rows[self._id] = {k: v.strip() for k, v in self._row.items()}
+            self._row = None
+
+    def handle_data(self, data):
+        if self._label is not None and not self._skip:
+            self._row[self._label] += data
+
+
+def _queue_rows(client, query: str = "") -> dict[int, dict[str, str]]:
+    parser = _Queue()
+    parser.feed(client.get("/issues?per_page=500" + query).get_data(as_text=True))
+    return parser.rows
+
+
+def _in_locale(app, locale: str, message: str) -> str:
+    """``message`` (an English message id) as the app's pages say it in ``locale``."""
+    from flask_babel import force_locale, gettext
+
+    with app.test_request_context(), force_locale(locale):
+        return gettext(message)
+
+
+def test_export_states_levels_and_categories_read_as_on_the_queue_page(site):
+    app, registry, ids = site
+    client = _signed_in(app, "staff")  # the default page language, zh_CN
+    shown = _queue_rows(client)
+    assert set(ids) <= set(shown)
+    state, category, level = (_in_locale(app, "zh_CN", m) for m in ("State", "Category", "Level"))
+    assert (state, category) == ("状态", "类别")  # the catalog's Chinese, as on the page
+    for fmt in ("csv", "xlsx"):
+        frame = _file(client, f"/api/v1/issues/export?format={fmt}").set_index(_in_locale(app, "zh_CN", "No."))
+        for issue_id, cells in shown.items():
+            row = frame.loc[str(issue_id)]
+            assert row[state] == cells[state], (fmt, issue_id)  # 已上报, 已受理, 作废 … as the page says them
+            assert row[category] == cells[category]
+            assert cells[level].startswith(row[level])  # the page adds the handler area's name
+        assert set(frame[state]) >= {"已上报", "已受理", "作废"}
+        assert not {"reported", "accepted", "void", "上报", "受理"} & set(frame[state])
+        assert set(frame[level]) == {"微网格"} and "micro_grid" not in frame.to_string()
+        hazard = _in_locale(app, "zh_CN", "Hazard level")
+        assert set(frame[hazard]) == {_in_locale(app, "zh_CN", "General")}  # a name, never ``general``
+
+
+def test_an_english_user_gets_english_headers_and_names_and_a_token_client_the_default(site):
+    from accounts.users import set_locale
+
+    app, registry, ids = site
+    admin = find_user(registry, "admin")
+    set_locale(registry, admin.id, "en")
+    try:
+        client = _signed_in(app, "admin")
+        shown = _queue_rows(client)
+        frame = _file(client, "/api/v1/issues/export?format=csv")
+        assert list(frame.columns[:4]) == ["No.", "Category", "State", "Hazard level"]
+        assert "Reported at (Asia/Shanghai, UTC+08:00)" in frame.columns  # zone-labelled times kept
+        assert "Escalations" in frame.columns and "Overdue now" in frame.columns
+        assert not any(re.search(r"[\u4e00-\u9fff]", c) for c in frame.columns)  # one language
+        for _, row in frame.iterrows():
+            assert row["State"] == shown[int(row["No."])]["State"]
+        assert {"Reported", "Accepted", "Void"} <= set(frame["State"]) and set(frame["Level"]) == {"Micro-grid"}
+        assert set(frame["Category"]) <= {"Gas safety hazard", "Exposed rubbish", "Dispute"}
+        assert set(frame["Overdue now"]) <= {"Yes", "No"} and set(frame["Hazard level"]) == {"General"}
+        xlsx = _file(client, "/api/v1/issues/export?format=xlsx")
+        assert list(xlsx.columns) == list(frame.columns)
+        # the same user through an API token: the deployment's default language, whatever the user chose
+        token = token_client(app, create_token(registry, admin.id, "t", 1)[0])
+        by_token = _file(token, "/api/v1/issues/export?format=csv")
+        assert "状态" in by_token.columns and "State" not in by_token.columns
+        assert set(by_token["状态"]) >= {"已上报", "已受理", "作废"}
+    finally:
+        set_locale(registry, admin.id, None)
