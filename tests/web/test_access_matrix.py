@@ -128,6 +128,9 @@ EXPECTED: dict[tuple[str, str], tuple[set[str], set[str]]] = {
     ("coverage.coverage", "GET"): scoped(STATS),
     ("coverage.suggest_sites", "POST"): scoped(STATS),
     ("coverage_pages.coverage_page", "GET"): scoped(STATS),
+    ("coverage.coverage_areas", "GET"): scoped(STATS),
+    ("coverage.coverage_reach", "GET"): scoped(STATS),
+    ("coverage.coverage_buildings", "GET"): scoped(STATS),
     ("stats_pages.stats_page", "GET"): scoped(STATS),
     ("stats_pages.stats_file", "GET"): scoped(STATS),  # the page's figures as xlsx / CSV
     ("app_pages.home", "GET"): unscoped(APP),  # the phone app's pages: shells filled from the scoped API
@@ -384,6 +387,17 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             None,
         ),
         ("coverage_pages.coverage_page", "GET"): (f"/coverage?kind=grid_station&area={p.grid[k]}", {}, None),
+        ("coverage.coverage_areas", "GET"): (f"/api/v1/coverage/areas?kind=grid_station&area={p.grid[k]}", {}, None),
+        ("coverage.coverage_reach", "GET"): (
+            f"/api/v1/coverage/reach?kind=grid_station&zoom=15&area={p.grid[k]}",
+            {},
+            None,
+        ),
+        ("coverage.coverage_buildings", "GET"): (
+            f"/api/v1/coverage/buildings?kind=grid_station&zoom=15&bbox=103,30,105,31&area={p.grid[k]}",
+            {},
+            None,
+        ),
         ("stats_pages.stats_page", "GET"): (f"/stats?area={p.grid[k]}", {}, None),
         ("stats_pages.stats_file", "GET"): (f"/stats.csv?area={p.grid[k]}", {}, None),
         ("app_pages.home", "GET"): ("/app/", {}, None),
