@@ -118,31 +118,43 @@ def search(view: ScopedRegistry, text: str, crs: str = "wgs84", generation=None,
             if found["status"] == "ok" and view.covers(found["code"], g):
                 result.update(code=found["code"], name=found["name"], level=level)
         return {"query": text, "generation": g, "results": [result]}
-    areas = view.areas(generation=g)
-    results = []
-    exact = areas[areas["code"] == text]
-    results += [_area_result(row, "code") for _, row in exact.iterrows()]
-    named = areas[areas["name"].fillna("").str.contains(text, regex=False) & (areas["code"] != text)]
+    nodes = view.registry.hierarchy(g)  # names and codes only: no outline is read to search
+    allowed = view.codes(g)
+    codes = nodes.columns["code"]
+    names = np.array([str(n or "") for n in nodes.columns["name"]], dtype=object)
     order = {level: i for i, level in enumerate(LEVELS)}
-    named = named.assign(_order=named["level"].map(order)).sort_values(["_order", "code"])
-    results += [_area_result(row, "name") for _, row in named.head(limit).iterrows()]
+    exact = [text] if text in nodes and (allowed is None or text in allowed) else []
+    named = [
+        c
+        for c, name in zip(codes, names, strict=True)
+        if text in name and c != text and (allowed is None or c in allowed)
+    ]
+    named.sort(key=lambda c: (order.get(nodes[c]["level"], 9), c))
+    chosen = [(c, "code") for c in exact] + [(c, "name") for c in named[:limit]]
+    results = []
+    if chosen:
+        frame = view.registry.areas(codes=[c for c, _how in chosen], generation=g).set_index("code", drop=False)
+        results = [_area_result(frame.loc[c], how) for c, how in chosen if c in frame.index]
     if len(results) < limit:
-        buildings = view.buildings(generation=g)
-        if len(buildings):
-            hay = buildings["address"].fillna("").astype(str) + " " + buildings["name"].fillna("").astype(str)
-            hits = buildings[hay.str.contains(text, regex=False)].head(limit - len(results))
+        want = limit - len(results)
+        rows = view.registry.store.find_buildings(text, want * 20)  # scope may leave out some: ask for more
+        if rows:
+            lon = np.array([r["lon"] for r in rows], dtype=float)
+            lat = np.array([r["lat"] for r in rows], dtype=float)
+            keep = view.covers_points(lon, lat)
             results += [
                 {
                     "kind": "building",
                     "match": "address",
-                    "id": int(row["id"]),
-                    "name": str(row["name"] or ""),
-                    "address": str(row["address"] or ""),
-                    "lon": float(row["lon"]),
-                    "lat": float(row["lat"]),
+                    "id": int(r["id"]),
+                    "name": str(r["name"] or ""),
+                    "address": str(r["address"] or ""),
+                    "lon": float(r["lon"]),
+                    "lat": float(r["lat"]),
                 }
-                for _, row in hits.iterrows()
-            ]
+                for r, ok in zip(rows, keep, strict=True)
+                if ok
+            ][:want]
     return {"query": text, "generation": g, "results": results[:limit]}
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from flask import jsonify, request, url_for
 from flask_smorest import Blueprint
 
+from boundaries.errors import InvalidInputError
 from boundaries.levels import LEVELS
 from boundaries.map_search import label_points, parse_coordinates, search
 from web.access import allow, caller, scoped
@@ -49,11 +50,18 @@ def _generation() -> int | None:
 @map_api.route("/search")
 @allow("maps:view")
 @map_api.doc(parameters=_params("q", "crs", "generation"))
-@map_api.response(200, description="Areas, buildings or a place matching ``q``, in WGS84")
+@map_api.response(
+    200,
+    description="Areas, buildings or a place matching ``q``, in WGS84; ``problem`` says why ``q`` cannot be searched",
+)
 def map_search():
     """Find an area (code or name), a building (address or name) or a place (``x,y`` in ``crs``)."""
     query = request.args.get("q", "")[:200]
-    return jsonify(search(scoped(), query, request.args.get("crs") or "wgs84", _generation()))
+    view, crs, generation = scoped(), request.args.get("crs") or "wgs84", _generation()
+    try:
+        return jsonify(search(view, query, crs, generation))
+    except InvalidInputError as exc:  # what was typed cannot be searched: an answer saying why, not an error
+        return jsonify({"query": query, "generation": generation, "results": [], "problem": str(exc)})
 
 
 @map_api.route("/labels")

@@ -19,7 +19,7 @@ from boundaries.errors import NotFoundError
 from boundaries.levels import LEVELS
 from web.access import allow, caller, scoped
 from web.basemaps import basemap_options, image_sources
-from web.names import KIND_NAMES, LEVEL_NAMES
+from web.names import KIND_NAMES, LEVEL_NAMES, USE_NAMES
 from web.vendor import vendor_url
 
 __all__ = ["map_pages"]
@@ -77,6 +77,7 @@ def _strings() -> dict:
         "building": _("Building"),
         "service_point": _("Service point"),
         "place": _("Place"),
+        "lonlat": _("Longitude, latitude (WGS84)"),
         "results": _("Results"),
         "layers": _("Layers"),
         "levels": _("Levels"),
@@ -90,6 +91,7 @@ def _strings() -> dict:
         "basemap_amap": _("AMap"),
         "levels_names": {lv: str(name) for lv, name in LEVEL_NAMES.items()},
         "kinds": {k: str(name) for k, name in KIND_NAMES.items()},
+        "uses": {k: str(name) for k, name in USE_NAMES.items()},
     }
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "STATE_NAMES",
     "ACTION_NAMES",
     "KIND_NAMES",
+    "USE_NAMES",
     "HAZARD_NAMES",
     "CRS_NAMES",
     "name_of",
@@ -88,6 +89,17 @@ CRS_NAMES = {
     "gcj02": "GCJ-02",
     "bd09": "BD-09",
 }
+#: What buildings are used for (``buildings.use``); imported data may hold others, shown as they are.
+USE_NAMES = {
+    "residential": _l("Residential"),
+    "commercial": _l("Commercial"),
+    "office": _l("Office"),
+    "school": _l("School"),
+    "hospital": _l("Hospital"),
+    "industrial": _l("Industrial"),
+    "public": _l("Public building"),
+    "mixed": _l("Mixed use"),
+}
 _VOCABULARIES = {
     "level": LEVEL_NAMES,
     "role": ROLE_NAMES,
@@ -131,6 +143,7 @@ def init_names(app: Flask) -> None:
             "state_names": STATE_NAMES,
             "action_names": ACTION_NAMES,
             "kind_names": KIND_NAMES,
+            "use_names": USE_NAMES,
             "hazard_names": HAZARD_NAMES,
             "name_of": name_of,
         }

@@ -350,6 +350,18 @@ class Store:
             statement = statement.where(b.c.id.in_(list(ids)))
         return self._read(statement, conn)
 
+    def find_buildings(self, text: str, limit: int) -> list[dict]:
+        """Up to ``limit`` buildings whose address or name contains ``text`` (no geometry), ordered by id."""
+        b = t.buildings
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        statement = (
+            sa.select(b.c.id, b.c.name, b.c.address, b.c.lon, b.c.lat)
+            .where(sa.or_(b.c.address.like(pattern, escape="\\"), b.c.name.like(pattern, escape="\\")))
+            .order_by(b.c.id)
+            .limit(limit)
+        )
+        return self._read(statement)
+
     def service_points(
         self, bbox=None, kind: str | None = None, ids=None, conn: sa.Connection | None = None
     ) -> list[dict]:

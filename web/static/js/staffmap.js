@@ -67,11 +67,17 @@
   }
   var layers = {};
   var featureClicked = 0;
+  // Buildings (clickable vector tiles) sit above the overlay pane, whose map-wide canvas would otherwise take every
+  // click; service points are SVG in a pane above them whose empty area lets clicks through (see the page's CSS).
+  map.createPane("buildings").style.zIndex = 450;
+  map.createPane("points").style.zIndex = 460;
+  var pointsRenderer = L.svg({ pane: "points" });
   function vectorLayer(name, style, minZoom, interactive) {
     var styles = {};
     styles[name] = style;
     var layer = L.vectorGrid.protobuf(cfg.tiles.replace("{layer}", name) + tileQuery, {
       vectorTileLayerStyles: styles, interactive: interactive, maxNativeZoom: 18, minZoom: minZoom,
+      pane: interactive ? "buildings" : "tilePane",
       getFeatureId: function (f) { return f.properties.code || f.properties.id; }
     });
     if (interactive) {
@@ -116,7 +122,10 @@
         if (!answer.ok) { return; }
         L.geoJSON(answer.body, {
           pointToLayer: function (f, latlng) {
-            return L.circleMarker(latlng, { radius: 6, color: "#fff", weight: 1.5, fillColor: kindColours[f.properties.kind] || "#e76f51", fillOpacity: 0.95 });
+            return L.circleMarker(latlng, {
+              radius: 7, color: "#fff", weight: 1.5, fillColor: kindColours[f.properties.kind] || "#e76f51", fillOpacity: 0.95,
+              pane: "points", renderer: pointsRenderer
+            });
           },
           onEachFeature: function (f, layer) {
             layer.on("click", function () { featureClicked = Date.now(); showAsset("service_points", f.properties); });
@@ -205,7 +214,7 @@
   }
   function showAsset(layer, props) {
     if (layer === "buildings") {
-      fill(props.name || T.building, [[T.address, props.address], [T.floors, props.floors], [T.households, props.households], [T.use, props["use"]]]);
+      fill(props.name || T.building, [[T.address, props.address], [T.floors, props.floors], [T.households, props.households], [T.use, T.uses[props["use"]] || props["use"]]]);
     } else {
       fill(props.name || T.service_point, [[T.kind, T.kinds[props.kind] || props.kind], [T.hours, props.opening_hours], [T.capacity, props.capacity], [T.address, props.address]]);
     }
@@ -273,6 +282,17 @@
   });
 
   // -- search ------------------------------------------------------------------------------------------------------
+  // The API's messages are "中文 English"; a page shows the half in its own language (as web/i18n.py in_language).
+  var CJK = /[\u3000-\u303f\u3400-\u9fff\uff00-\uffef\u201c\u201d\u2018\u2019]/g;
+  function oneLanguage(message) {
+    var text = String(message || ""), last = -1, m;
+    CJK.lastIndex = 0;
+    while ((m = CJK.exec(text)) !== null) { last = m.index; }
+    if (last < 0) { return text; }
+    var chinese = text.slice(0, last + 1).trim(), english = text.slice(last + 1).replace(/^[\s:：;；,，]+/, "").trim();
+    if (!/[A-Za-z]{2,}[\s\S]*\s[\s\S]*[A-Za-z]{2,}/.test(english) || !/[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]/.test(chinese.charAt(0))) { return text; }
+    return document.documentElement.lang.indexOf("zh") === 0 ? chinese : english;
+  }
   var status = document.getElementById("search-status");
   var results = document.getElementById("results");
   var found = L.layerGroup().addTo(map);
@@ -287,7 +307,7 @@
     } else if (result.code) {
       loadPanel("code=" + encodeURIComponent(result.code), false);
     } else {
-      fill(T.place, [["lon, lat", result.lon.toFixed(6) + ", " + result.lat.toFixed(6)]]);
+      fill(T.place, [[T.lonlat, result.lon.toFixed(6) + ", " + result.lat.toFixed(6)]]);
     }
   }
   document.getElementById("search").addEventListener("submit", function (ev) {
@@ -306,8 +326,9 @@
     getJson(cfg.searchApi + "?q=" + encodeURIComponent(q) + "&crs=" + encodeURIComponent(crs) + "&generation=" + cfg.generation)
       .then(function (answer) {
         status.textContent = "";
-        if (!answer.ok) {
-          status.textContent = answer.body && answer.body.error && answer.body.error.code !== "not_found" ? answer.body.error.message : T.not_found;
+        if (!answer.ok || answer.body.problem) {
+          var why = answer.body && (answer.body.problem || (answer.body.error && answer.body.error.message));
+          status.textContent = why ? oneLanguage(why) : T.not_found;
           return;
         }
         var list = answer.body.results;
