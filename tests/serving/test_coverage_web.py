@@ -12,7 +12,7 @@ import pytest
 from boundaries import assets
 from geo.crs import from_wgs84, metric_crs
 from tests.conftest import demo_password, token_client
-from tests.web.browser import chromium_page, served, sign_in
+from tests.web.browser import chromium_page, screenshot, served, sign_in
 
 COMMUNITY = "510104001001"
 
@@ -75,13 +75,19 @@ def test_scope_roles_and_reports(app, demo_tokens):
 
 @pytest.mark.browser
 def test_coverage_page_draws_offline_with_a_legend(app):
+    """Staff, one community, one suggested site: choropleth, outline, uncovered buildings and the site are drawn."""
     with served(app) as url, chromium_page(url) as (page, log):
         sign_in(page, url, "staff", demo_password("staff"), target=f"/coverage?kind=clinic&area={COMMUNITY}&suggest=1")
         assert "户数覆盖" in page.inner_text("#summary") and "建议新增 1 处" in page.inner_text("#suggestion")
-        frame = next(f for f in page.frames if f != page.main_frame)
-        frame.wait_for_selector("path.leaflet-interactive")
-        assert frame.locator("path.leaflet-interactive").count() > 500
-        assert "户数覆盖率" in frame.inner_text("#legend")
+        page.wait_for_selector("#coverage-map .leaflet-tile-container path")  # the choropleth (vector tiles)
+        page.wait_for_selector("path.reach-outline")
+        page.wait_for_selector(".site-icon")
+        page.wait_for_function("document.getElementById('map-status').textContent.length > 0")
+        assert page.locator(".leaflet-tile-container path").count() > 20
+        assert page.locator("path.reach-outline").count() == 1
+        assert "户数覆盖率" in page.inner_text("#legend")
+        assert "未覆盖" in page.inner_text("#map-status")
+        screenshot(page, "coverage-staff-suggest")
     assert log["console_errors"] == [] and log["page_errors"] == [] and log["blocked"] == []
 
 
@@ -93,7 +99,7 @@ def _error_text(page) -> str:
 
 def _readable(text: str) -> None:
     assert not re.search(r"[{}\[\]]|&#39;|'\w+':", text), text  # no Python dict or list shown
-    assert re.search(r"[\u4e00-\u9fff]", text) and re.search(r"[A-Za-z]{3}", text), text  # 中文 and English
+    assert re.search(r"[\u4e00-\u9fff]", text) and not re.search(r"[A-Za-z]{3}", text), text  # the page's zh-CN only
 
 
 def test_coverage_page_does_not_offer_along_roads_without_roads(app, demo_tokens):
@@ -103,7 +109,7 @@ def test_coverage_page_does_not_offer_along_roads_without_roads(app, demo_tokens
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     box = html[html.index('name="network"') - 40 : html.index('name="network"') + 200]
-    assert "disabled" in box and "未导入道路" in html and "no roads" in html
+    assert "disabled" in box and "未导入道路" in html and "no roads" not in html  # one language per page
     ticked = staff.get(f"/coverage?kind=clinic&area={COMMUNITY}&network=true")
     assert ticked.status_code == 400
     text = _error_text(ticked)
@@ -112,7 +118,7 @@ def test_coverage_page_does_not_offer_along_roads_without_roads(app, demo_tokens
 
 
 @pytest.mark.parametrize("query", ["reach=abc", "reach=-5", "reach=1e9", "network=maybe", "suggest=abc", "suggest=0"])
-def test_coverage_page_errors_are_readable_bilingual_text(app, demo_tokens, query):
+def test_coverage_page_errors_are_readable_text_in_the_page_language(app, demo_tokens, query):
     staff = token_client(app, demo_tokens["staff"])
     page = staff.get(f"/coverage?kind=clinic&area={COMMUNITY}&{query}")
     assert page.status_code == 400

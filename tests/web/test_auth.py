@@ -204,8 +204,12 @@ def test_weak_passwords_and_bad_user_input_are_refused(fresh):
     assert find_user(registry, "u1") is None and find_user(registry, "u2") is None
 
 
-def test_security_headers_and_csp_hashes_on_the_map_page(app, client):
-    r = client.get("/coverage?kind=grid_station")  # a folium map: inline scripts allowed by their hashes only
+def test_security_headers_and_csp_hashes_on_the_map_page(fresh, demo_tokens):
+    app, registry = fresh
+    client = token_client(app, demo_tokens["admin"])
+    issue = client.post("/api/v1/issues", json=_issue_body(registry)).get_json()["id"]
+    r = client.get(f"/issues/{issue}")  # the issue page's folium map: inline scripts allowed by their hashes only
+    assert r.status_code == 200
     csp = r.headers["Content-Security-Policy"]
     script_src = next(part for part in csp.split(";") if part.strip().startswith("script-src"))
     assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src
@@ -242,9 +246,11 @@ def test_api_rate_limit_answers_429(demo_db, demo_registry, demo_tokens):
 
 
 def test_home_opens_the_map_for_people_and_no_page_for_api_clients(app, demo_tokens):
-    for role in ("grid_worker", "staff", "planner", "admin"):
+    for role in ("staff", "planner", "admin"):
         home = token_client(app, demo_tokens[role]).get("/")
         assert home.status_code == 302 and home.headers["Location"] == "/map", role
+    worker = token_client(app, demo_tokens["grid_worker"]).get("/")  # grid workers get their phone app
+    assert worker.status_code == 302 and worker.headers["Location"] == "/app/"
     machine = token_client(app, demo_tokens["api_client"]).get("/", headers={"Accept": "text/html"})
     assert machine.status_code == 403
 

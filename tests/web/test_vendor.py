@@ -19,8 +19,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import shapely
 
-from tests.conftest import demo_password
+from tests.conftest import demo_password, private_app
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = ROOT / "web" / "static" / "vendor"
@@ -188,12 +189,16 @@ class _Assets(HTMLParser):
             self.documents += 1 + inner.documents
 
 
-def test_a_folium_page_loads_scripts_and_styles_only_from_the_app(app):
+def test_a_folium_page_loads_scripts_and_styles_only_from_the_app(demo_db, tmp_path):
+    app, registry, signed_in = private_app(demo_db, tmp_path)
+    point = shapely.point_on_surface(registry.areas(parent_code="510104001001001").iloc[0].geometry)
+    report = {"category": "dispute", "description": "地图 map", "lon": point.x, "lat": point.y}
+    issue = signed_in("admin").post("/api/v1/issues", json=report).get_json()["id"]
     client = app.test_client()
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
     signed = client.post("/login", data={"username": "admin", "password": demo_password("admin"), "csrf_token": token})
     assert signed.status_code == 302
-    page = client.get("/coverage?kind=grid_station")  # the map inside is folium's, pointed at the vendored copies
+    page = client.get(f"/issues/{issue}")  # the issue page's map is folium's, pointed at the vendored copies
     assert page.status_code == 200
     assets = _Assets()
     assets.feed(page.get_data(as_text=True))
