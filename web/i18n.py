@@ -37,6 +37,7 @@ __all__ = [
     "locale_tag",
     "in_language",
     "keep_language_at_sign_in",
+    "visible_text",
 ]
 
 #: The page languages offered: locale → its name in itself.
@@ -133,8 +134,21 @@ def keep_language_at_sign_in(user) -> None:
         set_locale(registry(), user.id, chosen)
 
 
+#: Bidirectional overrides and isolates: text holding them can show "evil" as "live" (U+202E). Pages show them as
+#: U+FFFD instead, so what was stored is never displayed reordered.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def visible_text(value):
+    """``value`` with bidirectional control characters shown as U+FFFD (other values unchanged)."""
+    if isinstance(value, str) and not hasattr(value, "__html__") and _BIDI_CONTROLS.search(value):
+        return _BIDI_CONTROLS.sub("\ufffd", value)
+    return value
+
+
 def init_i18n(app: Flask) -> None:
-    """Install Flask-Babel with our catalogs and the language switch."""
+    """Install Flask-Babel with our catalogs and the language switch; keep bidirectional overrides out of pages."""
+    app.jinja_env.finalize = visible_text
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     Babel(app, locale_selector=page_locale, timezone_selector=lambda: app.config.get("TIMEZONE"))
     app.register_blueprint(i18n)

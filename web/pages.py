@@ -14,7 +14,7 @@ from boundaries import audit
 from boundaries.errors import InvalidInputError
 from issues.worktime import local_text, zone_label
 from web import registry
-from web.access import allow, authenticated, login_user_session, logout_user_session, may_call, public
+from web.access import allow, authenticated, caller, login_user_session, logout_user_session, may_call, public
 from web.admin_api import AuditQuery, audit_page_args
 from web.errors import ApiError
 from web.i18n import keep_language_at_sign_in
@@ -92,7 +92,10 @@ def logout():
 @pages.route("/")
 @authenticated
 def home():
-    """Home: the map for everyone who may see it (the staff map draws every layer from the tile API)."""
+    """Home: grid workers get their phone app, everyone else the staff map (drawn from the tile API)."""
+    user = caller()
+    if user is not None and user.role == "grid_worker" and may_call("app_pages.home"):
+        return redirect(url_for("app_pages.home"))
     if may_call("map_pages.staff_map"):
         return redirect(url_for("map_pages.staff_map"))
     if may_call("issue_pages.queue"):

@@ -175,3 +175,16 @@ def test_favicon_and_signed_out_tiles(demo_db, tmp_path):
     icon = client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.mimetype in ("image/vnd.microsoft.icon", "image/x-icon")
     assert client.get("/tiles/grid/16/53702/26744.mvt").status_code == 401  # a map's request, not a page
+
+
+def test_bidirectional_overrides_are_shown_not_obeyed(demo_db, tmp_path):
+    """Outside test: "占道 \u202eevil" showed as "占道 live" on the issue page."""
+    app, registry, client = private_app(demo_db, tmp_path)
+    worker = client("worker")
+    leaf = registry.areas(parent_code="510104001001001").iloc[0].geometry.representative_point()
+    body = {"category": "gas_hazard", "lon": leaf.x, "lat": leaf.y, "description": "占道 \u202eevil"}
+    issue = worker.post("/api/v1/issues", json=body)
+    assert issue.status_code == 201
+    assert worker.get(f"/api/v1/issues/{issue.get_json()['id']}").get_json()["description"] == body["description"]
+    page = worker.get(f"/issues/{issue.get_json()['id']}", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert "占道 \ufffdevil" in page and "\u202e" not in page  # stored as sent, shown without reordering
