@@ -18,7 +18,8 @@
     grid_station: "#e76f51", community_centre: "#6a4c93", police: "#1d3557", clinic: "#d62828",
     hospital: "#9d0208", school: "#f4a261"
   };
-  var COVERED = "#27ae60", UNCOVERED = "#c0392b";
+  // buildings: dark dots (not covered) and white dots ringed green (covered), apart from the coloured service points
+  var UNCOVERED = "#1b1b1b", COVERED = "#ffffff", COVERED_RING = "#145a32";
 
   function text(tag, value, cls) {
     var node = document.createElement(tag);
@@ -140,11 +141,12 @@
     getJSON(cfg.buildingsApi + "&bbox=" + bboxOfView() + "&zoom=" + z).then(function (data) {
       if (mine !== buildingRequest) { return; }
       buildings.clearLayers();
-      var radius = z >= 17 ? 6 : z >= 15 ? 4 : 3;
+      var radius = z >= 17 ? 6 : z >= 15 ? 4 : z >= 13 ? 3 : 2;
       data.buildings.forEach(function (row) {
         var covered = row[3];
         var marker = L.circleMarker([row[2], row[1]], {
-          renderer: dots, radius: radius, weight: 1, color: "#fff", fillColor: covered ? COVERED : UNCOVERED, fillOpacity: 0.9
+          renderer: dots, radius: radius, weight: covered ? 1.5 : 0.5, color: covered ? COVERED_RING : "#fff",
+          fillColor: covered ? COVERED : UNCOVERED, fillOpacity: 0.85
         });
         marker.bindPopup(function () {
           return fill([
@@ -164,11 +166,12 @@
   }
 
   // -- service points of every kind, coloured by kind (the analysed kind larger) ----------------------------------
+  var POINTS_ZOOM = 14;  // below it a city's points would hide everything else
   var points = L.layerGroup().addTo(map);
   var kindsSeen = {};
   var pointRequest = 0;
   function loadPoints() {
-    if (!map.hasLayer(points) || zoom() < 12) { points.clearLayers(); return; }
+    if (!map.hasLayer(points) || zoom() < POINTS_ZOOM) { points.clearLayers(); return; }
     var mine = ++pointRequest;
     var query = "?bbox=" + bboxOfView() + "&zoom=" + zoom() + (cfg.generation ? "&generation=" + cfg.generation : "");
     getJSON(cfg.pointsApi + query).then(function (data) {
@@ -180,7 +183,7 @@
           var kind = f.properties.kind;
           if (!kindsSeen[kind]) { kindsSeen[kind] = true; fresh = true; }
           return L.circleMarker(latlng, {
-            radius: kind === cfg.kind ? 7 : 5, color: "#fff", weight: 1.5, fillColor: KIND_COLOURS[kind] || "#555", fillOpacity: 0.95
+            radius: kind === cfg.kind ? 8 : 6, color: "#fff", weight: 2, fillColor: KIND_COLOURS[kind] || "#555", fillOpacity: 1
           });
         },
         onEachFeature: function (f, layer) {
@@ -249,7 +252,9 @@
     var key = text("div", "", "layers-key");
     key.appendChild(swatch("line", null, T.reach));
     key.appendChild(swatch("dot", UNCOVERED, T.uncovered));
-    key.appendChild(swatch("dot", COVERED, T.coveredBuildings));
+    var ring = swatch("dot", COVERED, T.coveredBuildings);
+    ring.firstChild.style.borderColor = COVERED_RING;
+    key.appendChild(ring);
     Object.keys(kindsSeen).sort().forEach(function (kind) {
       key.appendChild(swatch("dot", KIND_COLOURS[kind] || "#555", T.kinds[kind] || kind));
     });
