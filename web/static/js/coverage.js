@@ -178,12 +178,14 @@
       if (mine !== pointRequest) { return; }
       points.clearLayers();
       var fresh = false;
+      var size = zoom() >= 16 ? 6 : zoom() >= 15 ? 4 : 3;  // small while many points share the screen
       L.geoJSON(data, {
         pointToLayer: function (f, latlng) {
           var kind = f.properties.kind;
           if (!kindsSeen[kind]) { kindsSeen[kind] = true; fresh = true; }
           return L.circleMarker(latlng, {
-            radius: kind === cfg.kind ? 8 : 6, color: "#fff", weight: 2, fillColor: KIND_COLOURS[kind] || "#555", fillOpacity: 1
+            radius: (kind === cfg.kind ? 2 : 0) + size, color: "#fff", weight: size > 4 ? 2 : 1,
+            fillColor: KIND_COLOURS[kind] || "#555", fillOpacity: 1
           });
         },
         onEachFeature: function (f, layer) {
