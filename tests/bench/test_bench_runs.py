@@ -53,4 +53,4 @@ def test_maps_benchmark_runs_and_checks_its_tiles():
 def test_tracks_benchmark_runs_and_checks_its_answers():
     out = _run("tracks.py", "--workers", "12", "--fixes", "200")
     assert "answers agree with the geopandas baseline for all 12 workers" in out
-    assert "| geopandas (sjoin per worker, buffer + sjoin) |" in out
+    assert "| geopandas (sjoin per worker, sjoin dwithin) |" in out
