@@ -129,15 +129,49 @@ class PatrolDesk:
         return track, analyse(track, inside, micro, index, self.rules)
 
     def get(self, view: ScopedRegistry, user, patrol_id: int) -> dict:
-        """One patrol with its summary, its cleaned track (GeoJSON) and the dropped fixes by reason."""
+        """One patrol with its summary, its cleaned track (GeoJSON) and the dropped fixes by reason.
+
+        Reading another worker's track (personal data) is recorded in the audit log (``read_track``).
+        """
         with self.engine.connect() as conn:
             row = self._readable(conn, view, user, patrol_id)
             track, summary = self.analysed(conn, row)
             name = st.users_in(conn, None, role=None).get(row["user_id"], {}).get("name")
+        self._record_reads(view, user, [row])
         out = self.public(row, row["summary"] or summary, name)
         out["track"] = track_geojson(track)
         out["dropped"] = track.dropped()
         return out
+
+    def tracks(self, view: ScopedRegistry, user, patrol_ids) -> list[dict]:
+        """The cleaned tracks of patrols the caller may read (others are left out), in the order asked.
+
+        Each is ``{"id", "worker", "track"}`` with ``track`` as in :meth:`get` (GeoJSON, ``times`` per segment).
+        Every read of another worker's track is recorded in the audit log (``read_track``), as in :meth:`get`.
+        """
+        out, rows = [], []
+        with self.engine.connect() as conn:
+            workers = st.users_in(conn, None, role=None)
+            for patrol_id in dict.fromkeys(int(p) for p in patrol_ids):
+                row = st.patrol_by_id(conn, patrol_id)
+                areas = workers.get(row["user_id"], {}).get("areas", []) if row is not None else []
+                if row is None or not self.may_read(view, user, row["user_id"], areas):
+                    continue
+                fixes = st.positions(conn, patrol_id)
+                track = clean_track(fixes["t"], fixes["lon"], fixes["lat"], fixes["accuracy"], self.rules)
+                out.append({"id": patrol_id, "worker": row["user_id"], "track": track_geojson(track)})
+                rows.append(row)
+        self._record_reads(view, user, rows)
+        return out
+
+    def _record_reads(self, view: ScopedRegistry, user, rows: list[dict]) -> None:
+        """Record in the audit log each read of a track that is not the caller's own (tracks are personal data)."""
+        others = [row for row in rows if row["user_id"] != user.id]
+        if not others:
+            return
+        with self.registry.store.transaction() as conn:
+            for row in others:
+                record(conn, view.actor, "read_track", "patrol", row["id"], after={"worker": row["user_id"]})
 
     def list(self, view: ScopedRegistry, user, worker=None, since=None, until=None, area=None) -> list[dict]:
         """Patrols the caller may read (newest first, at most 500), each with its summary.

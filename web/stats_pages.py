@@ -32,7 +32,16 @@ from web.errors import ApiError
 from web.issues_api import desk
 from web.names import LEVEL_NAMES, STATE_NAMES
 
-__all__ = ["stats_pages", "Table", "StatsFilters", "parse_filters", "stats_tables", "csv_file", "xlsx_file"]
+__all__ = [
+    "stats_pages",
+    "Table",
+    "area_options",
+    "StatsFilters",
+    "parse_filters",
+    "stats_tables",
+    "csv_file",
+    "xlsx_file",
+]
 
 stats_pages = Blueprint("stats_pages", __name__)
 
@@ -142,7 +151,7 @@ def parse_filters(args, catalog, default_area: str | None) -> StatsFilters:
     return StatsFilters(area, since, until, period, category)
 
 
-def _area_options(view) -> tuple[list[dict], str | None]:
+def area_options(view) -> tuple[list[dict], str | None]:
     """The caller's areas for the select (depth first, indented by depth) and the default area.
 
     The default is the caller's one area when they have exactly one (all they see); else ``None`` (all of them).
@@ -335,6 +344,15 @@ def _figures(view, filters: StatsFilters) -> _Result:
     return _Result(filters, tables, zone, area_name, list(reversed(chain)))
 
 
+def _patrol_block(view, filters: StatsFilters) -> dict | None:
+    """The patrol figures of the same area and dates, for callers who may read patrols (else ``None``)."""
+    if not _may_call("patrol_pages.patrols_page"):
+        return None
+    from web.patrol_pages import period_figures  # the patrol page imports this module's tables
+
+    return period_figures(view, caller(), filters.area, filters.since, filters.until)
+
+
 def _bad_filter(exc: InvalidInputError) -> ApiError:
     return ApiError(str(exc), "bad_filter", 400)
 
@@ -344,7 +362,7 @@ def _bad_filter(exc: InvalidInputError) -> ApiError:
 def stats_page():
     """Issue statistics of the caller's areas: charts and the same figures as tables, with downloads."""
     view, catalog = scoped(), desk().catalog
-    options, default_area = _area_options(view)
+    options, default_area = area_options(view)
     context = {
         "user": caller(),
         "options": options,
@@ -373,6 +391,7 @@ def stats_page():
         strings={"issues": _("Issues"), "rate": _("On-time rate (%)"), "period": _("Period")},
         overdue=by_key["summary"].rows[2][1],
         overdue_link=_overdue_link(filters),
+        patrols=_patrol_block(view, filters),
         downloads={fmt: url_for("stats_pages.stats_file", fmt=fmt, **filters.query()) for fmt in ("xlsx", "csv")},
         breadcrumbs=[
             (a["name"] or a["code"], url_for("stats_pages.stats_page", **(filters.query() | {"area": a["code"]})))
@@ -466,7 +485,7 @@ def stats_file(fmt):
     """The figures the page shows for the same filters, as an Excel workbook or CSV."""
     view, catalog = scoped(), desk().catalog
     try:
-        filters = parse_filters(request.args, catalog, _area_options(view)[1])
+        filters = parse_filters(request.args, catalog, area_options(view)[1])
         result = _figures(view, filters)
     except InvalidInputError as exc:
         raise _bad_filter(exc) from None
