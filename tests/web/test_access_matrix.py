@@ -154,6 +154,9 @@ EXPECTED: dict[tuple[str, str], tuple[set[str], set[str]]] = {
     ("patrols.create_checkin", "POST"): scoped({"admin", "grid_worker"}),
     ("patrols.me_work", "GET"): unscoped({"admin", "grid_worker"}),  # fetched without cookies; holds no data
     ("app_pages.service_worker", "GET"): unscoped(EVERYONE),  # lists the app's files only
+    ("patrol_pages.patrols_page", "GET"): scoped({"admin", "staff"}),  # patrols:read (tracks are personal data)
+    ("patrol_pages.patrols_file", "GET"): scoped({"admin", "staff"}),
+    ("patrol_pages.patrol_tracks", "GET"): scoped({"admin", "staff"}),
 }
 
 
@@ -470,6 +473,9 @@ def _patrol_requests(p: Places, k: bool, n: int) -> dict:
             None,
         ),
         ("patrols.me_work", "GET"): ("/api/v1/me/work", {}, None),
+        ("patrol_pages.patrols_page", "GET"): (f"/patrols?area={p.grid[k]}", {}, None),
+        ("patrol_pages.patrols_file", "GET"): (f"/patrols.xlsx?area={p.grid[k]}", {}, None),
+        ("patrol_pages.patrol_tracks", "GET"): (f"/patrols/tracks?area={p.grid[k]}", {}, None),
     }
 
 

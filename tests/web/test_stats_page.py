@@ -467,3 +467,29 @@ def _charts_in_browser(app, role, size):
         assert width <= size[0], f"{width} px wide in a {size[0]} px window"
         screenshot(page, f"stats-{role}-{size[0]}")
     assert log["blocked"] == [] and log["console_errors"] == [] and log["page_errors"] == []
+
+
+def test_the_patrol_block_is_the_compliance_api_for_the_same_area_and_dates(world):
+    app, registry, client, _ = world
+    leaf = registry.areas(parent_code=GRIDS[0]).iloc[0]
+    p = shapely.point_on_surface(leaf.geometry)
+    worker = client("worker")
+    made = worker.post("/api/v1/patrols", json={"client_id": "stats-1", "started_at": "2026-11-02T09:00:00+08:00"})
+    fixes = [
+        {"t": f"2026-11-02T09:{i:02d}:00+08:00", "lon": p.x + i * 2e-5, "lat": p.y, "accuracy": 5} for i in range(20)
+    ]
+    worker.post(f"/api/v1/patrols/{made.get_json()['id']}/positions", json={"positions": fixes})
+    worker.post(f"/api/v1/patrols/{made.get_json()['id']}/end", json={"ended_at": "2026-11-02T09:30:00+08:00"})
+    filters = {"area": GRIDS[0], "since": "2026-11-01", "until": "2026-11-03"}
+    window = {"area": GRIDS[0], "since": "2026-11-01T00:00:00+08:00", "until": "2026-11-04T00:00:00+08:00"}
+    grids = client("staff").get("/api/v1/patrols/compliance", query_string=window).get_json()["micro_grids"]
+    html = client("staff").get("/stats", query_string=filters, headers=HTML).get_data(as_text=True)
+    block = dict(re.findall(r'id="patrol-(count|micro-grids|households)">([^<]*)<', html))
+    assert block == {
+        "count": "1",
+        "micro-grids": f"{sum(1 for g in grids if g['patrols'])} / {len(grids)}",
+        "households": f"{sum(g['households_visited'] for g in grids)} / {sum(g['households_due'] for g in grids)}",
+    } and block["micro-grids"].startswith("1 / ")
+    assert 'id="patrol-block"' not in client("planner").get("/stats", query_string=filters, headers=HTML).get_data(
+        as_text=True
+    )  # planners may not read patrols
