@@ -53,9 +53,9 @@ MAX_TRACKS = 300
 DEFAULT_DAYS = 30
 #: The longest period one request may ask for.
 MAX_DAYS = 366
-#: Worker colours on the map and beside their names in the tables.
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
-           "#393b79", "#637939", "#843c39")  # fmt: skip
+#: Worker colours on the map and beside their names in the tables (no red or orange: those mark alerts).
+PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#393b79", "#637939",
+           "#7f7f7f", "#1b9e77", "#7570b3")  # fmt: skip
 _KNOWN = ("area", "since", "until")
 #: The most patrols :meth:`patrols.service.PatrolDesk.list` answers: a count that reaches it means "at least".
 _LIST_CAP = 500
@@ -358,7 +358,7 @@ def _map_config(view, result: _Result) -> dict:
     }
 
 
-def _strings(zone: str) -> dict:
+def _strings() -> dict:
     """Every text the script shows, in the page's language."""
     return {
         "loading": _("Loading tracks…"),
@@ -366,14 +366,11 @@ def _strings(zone: str) -> dict:
         "drawn": _("%(n)s tracks drawn."),
         "capped": _("The newest %(n)s of %(total)s patrols are drawn: choose a shorter period or a smaller area."),
         "none": _("No patrols in this period."),
-        "worker": _("Grid worker"),
-        "started": _("Started"),
-        "ended": _("Ended"),
+        "started": _("Started: %(time)s"),
+        "ended": _("Ended: %(time)s"),
         "running": _("Still running"),
         "alert": _("Out of the assigned area"),
-        "since": _("Left the area at"),
-        "minutes": _("%(n)s min"),
-        "zone": zone,
+        "outside": _("Outside from %(time)s for %(n)s min"),
         "share": _("Share (%)"),
         "noTrack": _("No track was kept for this patrol."),
     }
@@ -408,7 +405,7 @@ def patrols_page():
         tables=result.tables,
         chart=_chart(result.tables["workers"]),
         config=_map_config(view, result),
-        strings=_strings(zone),
+        strings=_strings(),
         max_tracks=MAX_TRACKS,
         patrols_at_least=len(result.patrols) >= _LIST_CAP,
         download=url_for("patrol_pages.patrols_file", **filters.query()),

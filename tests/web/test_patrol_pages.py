@@ -356,6 +356,7 @@ def test_tracks_and_chart_draw_on_a_desk_and_a_phone(world, role, size):
         assert len(painted) == 1 and painted[0] > 500, painted
         page.locator("button.show-track").first.click()
         page.wait_for_selector(".leaflet-popup-content .track-tip")
+        page.wait_for_function("() => getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'")
         tip = page.inner_text(".leaflet-popup-content .track-tip")
         assert "worker" in tip and "2026-11-2" in tip
         width = page.evaluate("document.documentElement.scrollWidth")

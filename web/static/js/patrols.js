@@ -71,11 +71,11 @@
     return node;
   }
   var tracks = {};  // patrol id -> its layer group
-  var alertIcon = L.divIcon({ className: "alert-icon", html: "", iconSize: [18, 18] });
+  var alertIcon = L.divIcon({ className: "alert-icon", html: "!", iconSize: [18, 18] });  // our constant, not data
   function draw(patrol) {
     var group = L.featureGroup();
-    var lines = [patrol.worker_name, T.started + ": " + patrol.started + " (" + T.zone + ")",
-      T.ended + ": " + (patrol.ended ? patrol.ended + " (" + T.zone + ")" : T.running)];
+    var lines = [patrol.worker_name, fmt(T.started, { time: patrol.started }),
+      patrol.ended ? fmt(T.ended, { time: patrol.ended }) : T.running];
     patrol.track.features.forEach(function (f) {
       var c = f.geometry.coordinates;
       var layer = f.geometry.type === "Point"
@@ -87,7 +87,7 @@
     patrol.alerts.forEach(function (a) {
       var marker = L.marker([a.lat, a.lon], { icon: alertIcon, keyboard: false, title: T.alert });
       marker.bindPopup(function () {
-        return popup([T.alert, patrol.worker_name, T.since + ": " + a.at + " (" + T.zone + ")", fmt(T.minutes, { n: a.minutes })]);
+        return popup([T.alert, patrol.worker_name, fmt(T.outside, { time: a.at, n: a.minutes })]);
       });
       group.addLayer(marker);
     });
