@@ -53,6 +53,8 @@ MAX_TRACKS = 300
 DEFAULT_DAYS = 30
 #: The longest period one request may ask for.
 MAX_DAYS = 366
+#: The earliest date a period may start or end on (before it no patrol was recorded, and year 1 overflows UTC).
+EARLIEST = date(1970, 1, 1)
 #: Worker colours on the map and beside their names in the tables (no red or orange: those mark alerts).
 PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#393b79", "#637939",
            "#7f7f7f", "#1b9e77", "#7570b3")  # fmt: skip
@@ -121,6 +123,8 @@ def parse_filters(args, default_area: str | None, today: date) -> PatrolFilters:
         problems.append(_("The area code must be at most 32 characters."))
     since = _date(values.get("since"), _("The start date"), problems)
     until = _date(values.get("until"), _("The end date"), problems)
+    if any(d is not None and d < EARLIEST for d in (since, until)):
+        problems.append(_("Dates must be from %(date)s on.", date=EARLIEST.isoformat()))
     if problems:
         raise InvalidInputError(" ".join(problems))
     until = until or max(today, since or today)
@@ -182,6 +186,7 @@ def period_figures(view, user, area: str | None, since: date | None, until: date
     the same area and period).
     """
     tz = desk().calendar.tz
+    since, until = (max(d, EARLIEST) if d else None for d in (since, until))
     until = until or max(_today(tz), since or _today(tz))
     filters = PatrolFilters(area, since or until - timedelta(days=DEFAULT_DAYS - 1), until)
     start, end = filters.window(tz)

@@ -294,6 +294,8 @@ def test_a_caller_sees_only_their_areas_workers(world):
         ({"area": "999999"}, "999999"),
         ({"period": "week"}, "period"),
         ({"area": "x" * 40}, "32"),
+        ({"since": "0001-01-01", "until": "0001-01-02"}, "1970-01-01"),  # year 1 at +08:00 is before UTC's year 1
+        ({"until": "9999-12-31"}, "9999-12-31"),
     ],
 )
 def test_bad_filters_are_a_clear_400(world, filters, said):
@@ -309,6 +311,14 @@ def test_bad_filters_are_a_clear_400(world, filters, said):
     for path in ("/patrols.xlsx", "/patrols/tracks"):
         refused = staff.get(path, query_string=filters)
         assert refused.status_code == 400 and refused.json["error"]["code"] == "bad_filter", path
+
+
+def test_the_statistics_page_block_takes_every_date_the_page_takes(world):
+    staff = world.client("staff")
+    for filters in ({"since": "1900-01-01", "until": "1900-01-02"}, {"since": "9999-12-30"}, PERIOD):
+        html = staff.get("/stats", query_string=filters, headers=HTML).get_data(as_text=True)
+        assert 'id="patrol-count"' in html, filters
+    assert 'id="patrol-count">2<' in staff.get("/stats", query_string=PERIOD, headers=HTML).get_data(as_text=True)
 
 
 def test_every_page_text_has_its_chinese():
