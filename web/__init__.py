@@ -107,6 +107,7 @@ def create_app(config: dict | None = None) -> Flask:
     from web.names import init_names
     from web.open311 import open311
     from web.pages import pages
+    from web.patrol_pages import patrol_pages
     from web.patrols_api import blueprints as patrol_blueprints
     from web.security import init_security_headers
     from web.stats_pages import stats_pages
@@ -140,7 +141,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(map_pages)
     app.register_blueprint(stats_pages)
     app.register_blueprint(app_pages)  # the grid workers' phone app, /app
-    app.register_blueprint(__import__("web.patrol_pages").patrol_pages.patrol_pages)  # staff: /patrols
+    app.register_blueprint(patrol_pages)  # staff: /patrols
     _register_vendor(app)
     app.view_functions["pages.login"] = limit_login(limiter, app.view_functions["pages.login"])
     for endpoint in ("issues.create_issue", "open311.post_request"):

@@ -112,6 +112,9 @@ OBJECT_TYPES = {
     "user": _l("User"),
     "token": _l("API token"),
     "issue": _l("Issue"),
+    "patrol": _l("Patrol"),
+    "checkin": _l("Check-in"),
+    "patrol_positions": _l("Patrol positions"),
 }
 AUDIT_ACTIONS = {
     "create": _l("Create"),
@@ -122,6 +125,10 @@ AUDIT_ACTIONS = {
     "discard": _l("Discard"),
     "load_demo": _l("Load demo data"),
     "revoke": _l("Revoke"),
+    "read_track": _l("Read a track"),
+    "purge": _l("Purge"),
+    "add_positions": _l("Add positions"),
+    "end": _l("End"),
     **ACTION_NAMES,
 }
 
