@@ -142,6 +142,6 @@ class Escalation:
         moved = 0
         for issue in rows:
             due = _aware(issue["due_at"])
-            reason = f"超时自动上报 overdue: stage {issue['state']} was due {due.isoformat()}"
+            reason = f"逾期自动上报 overdue: stage {issue['state']} was due {due.isoformat()}"
             moved += self._escalate(issue, SCHEDULER, reason, now, overdue_only=True)
         return moved

@@ -86,7 +86,7 @@ class MapPageQuery(IssueQuery):
 
 MEASURE_NAMES = {
     "count": _l("Number of issues"),
-    "overdue_rate": _l("Overdue rate"),
+    "overdue_rate": _l("Overdue share"),
     "on_time_rate": _l("On-time rate"),
 }
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import folium
+from branca.element import MacroElement
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from jinja2 import Template
 
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError, RegistryError
 from issues.queries import get_issue, issue_row, list_issues
@@ -75,7 +77,7 @@ _FILTER_ERRORS = {
     "state": _l("State must be one of: open, %(states)s", states=", ".join(STATES)),
     "area": _l("The area code must be 1 to 32 characters"),
     "category": _l("The category must be 1 to 32 characters"),
-    "overdue": _l("Overdue must be true or false"),
+    "overdue": _l("Overdue now must be true or false"),
     "unlocated": _l("Unlocated must be true or false"),
     "since": _l("From: %(rule)s", rule=_TIME_FILTER),
     "until": _l("Until: %(rule)s", rule=_TIME_FILTER),
@@ -117,11 +119,23 @@ def queue():
     return page, 400 if error else 200
 
 
+class _MetricScale(MacroElement):
+    """A scale bar in metres only (folium's own shows feet too)."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "L.control.scale({imperial: false}).addTo({{ this._parent.get_name() }});"
+        "{% endmacro %}"
+    )
+
+
 def _issue_map(issue: dict) -> str | None:
     view = scoped()
     lon, lat = issue["lon"], issue["lat"]
     bounds = (lon - 0.002, lat - 0.0015, lon + 0.002, lat + 0.0015)
     fmap = offline_map(bounds, tiles=current_app.config.get("WEIGE_TILES"))
+    fmap.control_scale = False
+    _MetricScale().add_to(fmap)
     code = issue["micro_grid_code"] or issue["handler_code"]
     if code and view.covers(code):
         try:

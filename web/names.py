@@ -20,6 +20,7 @@ __all__ = [
     "USE_NAMES",
     "HAZARD_NAMES",
     "CRS_NAMES",
+    "SYSTEM_NAMES",
     "name_of",
     "init_names",
 ]
@@ -100,6 +101,11 @@ USE_NAMES = {
     "public": _l("Public building"),
     "mixed": _l("Mixed use"),
 }
+#: Who the history names for steps the service took itself (an actor without a user: command line, schedule).
+SYSTEM_NAMES = {
+    "system": _l("System"),
+    "scheduler": _l("System (automatic)"),
+}
 _VOCABULARIES = {
     "level": LEVEL_NAMES,
     "role": ROLE_NAMES,
@@ -145,5 +151,6 @@ def init_names(app: Flask) -> None:
             "kind_names": KIND_NAMES,
             "use_names": USE_NAMES,
             "hazard_names": HAZARD_NAMES,
+            "system_names": SYSTEM_NAMES,
             "name_of": name_of,
         }

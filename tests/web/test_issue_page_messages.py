@@ -52,7 +52,7 @@ def _rows(html: str) -> int:
     ("query", "said"),
     [
         ("state=bogus", "State must be one of: open, reported"),
-        ("overdue=maybe", "Overdue must be true or false"),
+        ("overdue=maybe", "Overdue now must be true or false"),
         ("since=abc", "From: must be a date and time"),
         ("until=abc&state=open", "Until: must be a date and time"),
         ("per_page=0", "Rows per page must be a whole number"),

@@ -153,3 +153,29 @@ def test_issue_pages_fit_a_phone(with_issue):
             screenshot(page, f"{name}-desktop")
         assert page.locator("#queue thead").is_visible()  # a table again on a desk
     assert log["console_errors"] == [] and log["page_errors"] == []
+
+
+@pytest.mark.browser
+def test_enter_in_the_assign_box_assigns_and_takes_no_workflow_step(with_issue):
+    app, _, leaf = with_issue
+    registry = app.extensions["weige.registry"]
+    wechat = token_client(app, create_token(registry, find_user(registry, "wechat").id, "t", 1)[0])
+    p = shapely.point_on_surface(registry.areas(codes=[leaf]).iloc[0].geometry)
+    made = wechat.post("/api/v1/issues", json={"category": "dispute", "lon": p.x, "lat": p.y, "description": "吵"})
+    issue_id = made.get_json()["id"]
+    grid = leaf[:15]  # the micro-grid's grid: a real assignment up one level
+    with served(app) as url, chromium_page(url) as (page, log):
+        sign_in(page, url, "staff", demo_password("staff"), target=f"/issues/{issue_id}")
+        assert page.inner_text("#state") == "Reported"
+        page.fill("input[name=area]", grid)
+        page.press("input[name=area]", "Enter")  # a browser submits the input's own form with its first button
+        page.wait_for_load_state("networkidle")
+        assert page.inner_text("#state") == "Reported"  # not accepted: no workflow step was taken
+        steps = [row.locator("td").nth(2).get_attribute("title") for row in page.locator("#history tbody tr").all()]
+        assert steps == ["report", "assign"]
+        assert "Grid" in page.inner_text("#history") and page.locator("button[value=accept]").count() == 1
+        page.fill("textarea[name=note]", "先核实")  # Enter in the note is a new line, nothing is sent
+        page.press("textarea[name=note]", "Enter")
+        assert page.inner_text("#state") == "Reported"
+        screenshot(page, "issue-assign-enter")
+    assert log["console_errors"] == [] and log["page_errors"] == [] and log["blocked"] == []
