@@ -2,8 +2,8 @@
 
 The page is a small HTML shell; ``static/js/issuemap.js`` loads the data as JSON:
 
-- ``GET /api/v1/issues/points?<filters>&limit=`` — the issues as ``[id, lon, lat, state, category, created_at]``
-  rows, newest first, at most ``limit`` (default and maximum :data:`MAX_POINTS`); ``total`` says how many match
+- ``GET /api/v1/issues/points?<filters>&limit=`` — the issues as ``[id, lon, lat, state, category, created_at,
+  closed_at]`` rows, newest first, at most ``limit`` (default and maximum :data:`MAX_POINTS`); ``total`` says how many match
   and ``truncated`` whether some were left out;
 - ``GET /api/v1/issues/areas?<filters>&level=&measure=&scheme=&k=`` — per area of the level in the caller's
   scope: count, overdue rate, on-time rate, with classes from mapclassify; the polygons come from the layer
@@ -128,13 +128,14 @@ def _json(data) -> Response:
 @issue_map_api.doc(parameters=[{"in": "query", "schema": PointsQuery}])
 @issue_map_api.response(200, description="``columns``, ``points`` (rows), ``total``, ``limit``, ``truncated``")
 def issue_points():
-    """The filtered issues as lean rows for the map: ``[id, lon, lat, state, category, created_at]``."""
+    """The filtered issues as lean rows for the map: ``[id, lon, lat, state, category, created_at, closed_at]``."""
     args = _api_args(PointsQuery())
     rows, total = _issues(args, args["limit"])
-    points = [[r["id"], r["lon"], r["lat"], r["state"], r["category"], r["created_at"]] for r in rows]
+    columns = ["id", "lon", "lat", "state", "category", "created_at", "closed_at"]
+    points = [[r[c] for c in columns] for r in rows]
     return _json(
         {
-            "columns": ["id", "lon", "lat", "state", "category", "created_at"],
+            "columns": columns,
             "points": points,
             "total": total,
             "limit": args["limit"],
@@ -216,6 +217,7 @@ def issue_map():
         "level": level,
         "measure": args["measure"],
         "error": bool(error),
+        "tz": desk().calendar.tz,  # popups give times in the deployment's zone, as the pages do
     }
     strings = {
         "states": {s: str(STATE_NAMES[s]) for s in STATES},
@@ -230,6 +232,10 @@ def issue_map():
         "category": _("Category"),
         "state": _("State"),
         "age": _("Age"),
+        "closedAt": _("Closed at"),
+        "voidedAt": _("Voided at"),
+        "took": _("Took"),
+        "clusters": _("A group of issues takes the colour of its most urgent state."),
         "days": _("%(n)s days"),
         "hours": _("%(n)s hours"),
         "shown": _("%(shown)s of %(total)s issues shown"),

@@ -7,8 +7,12 @@
   var T = JSON.parse(document.getElementById("page-strings").textContent);
   var status = document.getElementById("map-status");
   var e = cfg.extent;
+  // the heat layer reaches full strength at this zoom: the map opens no closer, so heat shows from the start
+  var HEAT_MAX_ZOOM = 17;
   var map = L.map(el, { minZoom: 3, maxZoom: 19 });
-  map.fitBounds([[e[1], e[0]], [e[3], e[2]]]);
+  map.on("zoomend", function () { el.dataset.zoom = String(map.getZoom()); });
+  map.fitBounds([[e[1], e[0]], [e[3], e[2]]], { maxZoom: HEAT_MAX_ZOOM });
+  el.dataset.zoom = String(map.getZoom());
   L.control.scale({ imperial: false }).addTo(map);
 
   var STATE_COLOURS = {
@@ -20,7 +24,13 @@
     overdue_rate: ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15", "#67000d", "#4a0009", "#300006", "#200004"],
     on_time_rate: ["#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c", "#00441b", "#003314", "#00220d", "#001106"]
   };
-  var NO_DATA = "#f3f4f6";
+  // from the most urgent (nobody has taken it yet) to the least: a cluster takes the colour of its most urgent issue
+  var URGENCY = ["reported", "accepted", "filed", "dispatched", "in_progress", "checked", "parked", "closed", "void"];
+  var LIGHT = { filed: true, accepted: true };  // colours that need dark text
+  // areas without figures are hatched grey, unlike any class colour (a 0 % class is a colour, not "no data")
+  var NO_DATA = "url(#issuemap-no-data)";
+  var NO_DATA_SWATCH = "repeating-linear-gradient(45deg, #6b7280 0 2px, #ffffff 2px 6px)";
+  var SVG_NS = "http://www.w3.org/2000/svg";
 
   function text(tag, value, cls) {
     var node = document.createElement(tag);
@@ -38,20 +48,39 @@
     });
   }
 
-  function age(created) {
-    var hours = (Date.now() - Date.parse(created)) / 3600000;
+  // How long from one instant to another: hours below two days, else days.
+  function span(from, to) {
+    var hours = (to - Date.parse(from)) / 3600000;
     if (!isFinite(hours)) { return ""; }
     if (hours < 48) { return T.hours.replace("%(n)s", String(Math.max(0, Math.round(hours)))); }
     return T.days.replace("%(n)s", String(Math.floor(hours / 24)));
   }
 
-  // A popup built from DOM nodes: category, state, age and a link to the issue page.
+  // An instant as wall-clock time in the deployment's zone (as the pages show times), YYYY-MM-DD HH:MM.
+  function wallClock(iso) {
+    var when = new Date(iso);
+    if (isNaN(when.getTime())) { return ""; }
+    var parts = {};
+    new Intl.DateTimeFormat("en-GB", {
+      timeZone: cfg.tz, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+      hourCycle: "h23"
+    }).formatToParts(when).forEach(function (part) { parts[part.type] = part.value; });
+    return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute;
+  }
+
+  // A popup built from DOM nodes: category, state, age (open) or when it ended and how long it took, a link.
   function popup(p) {
     var box = document.createElement("div");
     box.className = "issue-popup";
     var dl = document.createElement("dl");
-    [[T.category, T.categories[p.category] || p.category], [T.state, T.states[p.state] || p.state], [T.age, age(p.created)]]
-      .forEach(function (pair) { dl.appendChild(text("dt", pair[0])); dl.appendChild(text("dd", pair[1])); });
+    var rows = [[T.category, T.categories[p.category] || p.category], [T.state, T.states[p.state] || p.state]];
+    if ((p.state === "closed" || p.state === "void") && p.closed) {
+      rows.push([p.state === "closed" ? T.closedAt : T.voidedAt, wallClock(p.closed)]);
+      rows.push([T.took, span(p.created, Date.parse(p.closed))]);
+    } else {
+      rows.push([T.age, span(p.created, Date.now())]);
+    }
+    rows.forEach(function (pair) { dl.appendChild(text("dt", pair[0])); dl.appendChild(text("dd", pair[1])); });
     box.appendChild(dl);
     var a = text("a", T.open + " #" + p.id);
     a.href = cfg.issue + encodeURIComponent(String(p.id));
@@ -59,8 +88,24 @@
     return box;
   }
 
-  var clusters = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 50 });
-  var heat = L.heatLayer([], { radius: 22, blur: 18, maxZoom: 17 });
+  // A cluster: the count, in the colour of the most urgent state among its issues (as the legend shows them).
+  function clusterIcon(cluster) {
+    var best = URGENCY.length;
+    cluster.getAllChildMarkers().forEach(function (m) {
+      var rank = URGENCY.indexOf(m.options.state);
+      if (rank >= 0 && rank < best) { best = rank; }
+    });
+    var state = URGENCY[best] || "";
+    var node = document.createElement("div");
+    node.dataset.state = state;
+    node.style.background = STATE_COLOURS[state] || "#6b7280";
+    node.style.color = LIGHT[state] ? "#1f2937" : "#ffffff";
+    node.appendChild(text("span", String(cluster.getChildCount())));
+    return L.divIcon({ html: node, className: "marker-cluster issue-cluster", iconSize: L.point(40, 40) });
+  }
+
+  var clusters = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 50, iconCreateFunction: clusterIcon });
+  var heat = L.heatLayer([], { radius: 22, blur: 18, maxZoom: HEAT_MAX_ZOOM });
   var choropleth = L.geoJSON(null, {
     style: function () { return { color: "#555", weight: 1, fillOpacity: 0.55, fillColor: NO_DATA }; }
   });
@@ -72,13 +117,13 @@
   overlays[T.choropleth] = choropleth;
   L.control.layers(null, overlays, { collapsed: false }).addTo(map);
 
-  // Issue points: [id, lon, lat, state, category, created_at] (none when the filters were not understood)
+  // Issue points: [id, lon, lat, state, category, created_at, closed_at] (none when the filters were not understood)
   (cfg.error ? Promise.resolve({ points: [], total: 0 }) : getJSON(cfg.points)).then(function (data) {
     var latlngs = [];
     var markers = data.points.map(function (row) {
-      var p = { id: row[0], lon: row[1], lat: row[2], state: row[3], category: row[4], created: row[5] };
+      var p = { id: row[0], lon: row[1], lat: row[2], state: row[3], category: row[4], created: row[5], closed: row[6] };
       var icon = L.divIcon({ className: "issue-dot st-" + p.state, iconSize: [14, 14] });
-      var marker = L.marker([p.lat, p.lon], { icon: icon, title: T.categories[p.category] || p.category });
+      var marker = L.marker([p.lat, p.lon], { icon: icon, title: T.categories[p.category] || p.category, state: p.state });
       marker.on("add", function () {
         var node = marker.getElement();
         if (node) { node.style.background = STATE_COLOURS[p.state] || "#333"; }
@@ -98,10 +143,49 @@
   legend.onAdd = function () {
     var box = L.DomUtil.create("div", "legend-box");
     box.id = "legend";
+    var classes = L.DomUtil.create("div", "legend-classes", box);
+    classes.id = "legend-classes";
+    var states = L.DomUtil.create("div", "legend-states", box);
+    states.id = "legend-states";
     L.DomEvent.disableClickPropagation(box);
     return box;
   };
   legend.addTo(map);
+
+  // each part of the legend shows only while its layer is on the map (the box goes when both are off)
+  function showLegend() {
+    var classes = document.getElementById("legend-classes");
+    var states = document.getElementById("legend-states");
+    classes.hidden = !(figures && map.hasLayer(choropleth));
+    states.hidden = !map.hasLayer(clusters);
+    document.getElementById("legend").hidden = classes.hidden && states.hidden;
+  }
+  map.on("overlayadd overlayremove", showLegend);
+
+  // the hatch of "no data", defined once in the SVG the area polygons are drawn in
+  function hatch() {
+    var svg = el.querySelector(".leaflet-overlay-pane svg");
+    if (!svg || svg.querySelector("#issuemap-no-data")) { return; }
+    var defs = document.createElementNS(SVG_NS, "defs");
+    var pattern = document.createElementNS(SVG_NS, "pattern");
+    pattern.setAttribute("id", "issuemap-no-data");
+    pattern.setAttribute("patternUnits", "userSpaceOnUse");
+    pattern.setAttribute("width", "8");
+    pattern.setAttribute("height", "8");
+    pattern.setAttribute("patternTransform", "rotate(45)");
+    var back = document.createElementNS(SVG_NS, "rect");
+    back.setAttribute("width", "8");
+    back.setAttribute("height", "8");
+    back.setAttribute("fill", "#ffffff");
+    var line = document.createElementNS(SVG_NS, "rect");
+    line.setAttribute("width", "2.5");
+    line.setAttribute("height", "8");
+    line.setAttribute("fill", "#6b7280");
+    pattern.appendChild(back);
+    pattern.appendChild(line);
+    defs.appendChild(pattern);
+    svg.insertBefore(defs, svg.firstChild);
+  }
 
   function colour(cls) {
     if (cls === null || cls === undefined) { return NO_DATA; }
@@ -118,7 +202,7 @@
   }
 
   function drawLegend() {
-    var box = document.getElementById("legend");
+    var box = document.getElementById("legend-classes");
     box.textContent = "";
     box.appendChild(text("h4", T.measure + " · " + T.level));
     figures.classes.forEach(function (c, i) {
@@ -132,25 +216,33 @@
       box.appendChild(row);
     });
     var none = document.createElement("div");
+    none.className = "legend-no-data";
     var sw = document.createElement("i");
-    sw.style.background = NO_DATA;
+    sw.style.background = NO_DATA_SWATCH;
     none.appendChild(sw);
     none.appendChild(document.createTextNode(T.noData));
     box.appendChild(none);
-    var states = document.createElement("div");
-    states.className = "legend-states";
+    showLegend();
+  }
+
+  // the states, most urgent first: the colours of the issue dots and of the clusters
+  function drawStates() {
+    var states = document.getElementById("legend-states");
     states.appendChild(text("h4", T.state));
-    box.appendChild(states);
-    Object.keys(STATE_COLOURS).forEach(function (s) {
+    URGENCY.forEach(function (s) {
       var row = document.createElement("div");
       var dot = document.createElement("i");
       dot.className = "dot";
+      dot.dataset.state = s;
       dot.style.background = STATE_COLOURS[s];
       row.appendChild(dot);
       row.appendChild(document.createTextNode(T.states[s] || s));
       states.appendChild(row);
     });
+    states.appendChild(text("p", T.clusters, "legend-note"));
   }
+  drawStates();
+  showLegend();
 
   var byCode = {};
   var pending = null;
@@ -165,6 +257,7 @@
       if (pending !== url) { return; }
       choropleth.clearLayers();
       choropleth.addData(data);
+      hatch();
       choropleth.eachLayer(function (layer) {
         var f = byCode[layer.feature.properties.code];
         layer.setStyle({ fillColor: colour(f ? f["class"] : null) });
