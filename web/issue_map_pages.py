@@ -3,8 +3,8 @@
 The page is a small HTML shell; ``static/js/issuemap.js`` loads the data as JSON:
 
 - ``GET /api/v1/issues/points?<filters>&limit=`` — the issues as ``[id, lon, lat, state, category, created_at,
-  closed_at]`` rows, newest first, at most ``limit`` (default and maximum :data:`MAX_POINTS`); ``total`` says how many match
-  and ``truncated`` whether some were left out;
+  closed_at]`` rows, newest first, at most ``limit`` (default and maximum :data:`MAX_POINTS`); ``total`` says how
+  many match and ``truncated`` whether some were left out;
 - ``GET /api/v1/issues/areas?<filters>&level=&measure=&scheme=&k=`` — per area of the level in the caller's
   scope: count, overdue rate, on-time rate, with classes from mapclassify; the polygons come from the layer
   API (``/api/v1/layers/{level}``) and are joined to these figures by code in the browser.
