@@ -23,9 +23,15 @@ def squares(n, x0=104.0, size=0.01, names=None):
     )
 
 
+def _not_rtree(obj, name, type_, reflected, compare_to):
+    """SQLite's R*Tree of building boxes (migration 0012) and its shadow tables are not in the metadata."""
+    return not (type_ == "table" and name.startswith("buildings_rtree"))
+
+
 def test_schema_from_migrations_matches_the_tables(registry):
     with registry.store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": _not_rtree})
+        diff = compare_metadata(context, metadata)
     assert diff == []
 
 
