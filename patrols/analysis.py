@@ -188,15 +188,27 @@ def _alerts(t, lon, lat, seg, inside, alert_s: float) -> list[dict]:
     return out
 
 
-def track_geojson(track: CleanTrack) -> dict:
+def track_geojson(track: CleanTrack, max_points: int | None = None) -> tuple[dict, int]:
     """The kept fixes as a GeoJSON FeatureCollection: one LineString per segment, ``times`` in its properties.
 
-    A segment of a single fix is a Point.
+    A segment of a single fix is a Point. With ``max_points``, a track of more kept fixes is thinned evenly:
+    every ``k``-th fix of each segment and its last one (at most ``max_points`` plus one per segment).
+
+    Returns
+    -------
+    (dict, int)
+        The FeatureCollection and how many fixes it shows.
     """
     kept = np.flatnonzero(track.kept)
-    features = []
+    step = 1
+    if max_points is not None and max_points > 0 and len(kept) > max_points:
+        step = int(np.ceil(len(kept) / max_points))
+    features, shown = [], 0
     for k in np.unique(track.segment[kept]):
         sel = kept[track.segment[kept] == k]
+        if step > 1:
+            sel = np.unique(np.concatenate([sel[::step], sel[-1:]]))
+        shown += len(sel)
         coords = [[round(float(a), 7), round(float(b), 7)] for a, b in zip(track.lon[sel], track.lat[sel], strict=True)]
         geometry = {"type": "LineString", "coordinates": coords}
         if len(sel) == 1:
@@ -208,4 +220,4 @@ def track_geojson(track: CleanTrack) -> dict:
                 "properties": {"segment": int(k), "times": [iso(v) for v in track.t[sel]]},
             }
         )
-    return {"type": "FeatureCollection", "features": features}
+    return {"type": "FeatureCollection", "features": features}, shown

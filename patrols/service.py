@@ -28,6 +28,8 @@ __all__ = ["PatrolDesk", "TooFarError", "NO_SUCH_PATROL", "NOT_YOUR_PATROL", "MA
 NO_SUCH_PATROL = "巡查不存在或无权查看 no such patrol that you may see"
 #: The answer for a write to a patrol that does not exist or is not the caller's own.
 NOT_YOUR_PATROL = "巡查不存在或不是您的 no such patrol of yours"
+#: ``areas`` not given: the patrol's own worker's (see :meth:`PatrolDesk.analysed`).
+_WORKERS_OWN = object()
 #: Positions per request at most.
 MAX_POSITIONS = 5000
 #: A fix's accuracy counts towards a check-in's reach up to this many metres.
@@ -79,8 +81,17 @@ class PatrolDesk:
         codes = view.codes()
         return codes is None or any(c in codes for c in worker_areas)
 
-    def _areas_of(self, conn, user_id: int) -> list[str]:
-        return st.users_in(conn, None, role=None).get(user_id, {}).get("areas", [])
+    def _areas_of(self, conn, user_id: int) -> list[str] | None:
+        return st.worker_areas(conn, user_id)
+
+    def _not_future(self, at: datetime, zh: str, en: str) -> None:
+        """Refuse an instant later than the desk's "now" plus the clock tolerance (``zh``, ``en``: what it is)."""
+        latest = self.clock() + timedelta(seconds=self.rules.tolerance_s)
+        if at > latest:
+            raise InvalidInputError(
+                f"{zh}晚于当前时间 {en} {at.astimezone(timezone.utc).isoformat()} is in the future "
+                f"(at most {self.rules.tolerance_s:g} s ahead of the server's clock)"
+            )
 
     def _readable(self, conn, view, user, patrol_id: int) -> dict:
         row = st.patrol_by_id(conn, patrol_id)
@@ -107,16 +118,23 @@ class PatrolDesk:
             "summary": summary if summary is not None else row.get("summary"),
         }
 
-    def analysed(self, conn, row: dict, areas=None):
+    def analysed(self, conn, row: dict, areas=_WORKERS_OWN):
         """``(track, summary)`` of a patrol's stored positions against its worker's areas."""
         fixes = st.positions(conn, row["id"])
-        areas = self._areas_of(conn, row["user_id"]) if areas is None else areas
+        areas = self._areas_of(conn, row["user_id"]) if areas is _WORKERS_OWN else areas
         return self.analyse_fixes(fixes, areas)
 
     def analyse_fixes(self, fixes: dict, areas):
-        """``(track, summary)`` of fixes (arrays ``t``, ``lon``, ``lat``, ``accuracy``) against ``areas``."""
+        """``(track, summary)`` of fixes (arrays ``t``, ``lon``, ``lat``, ``accuracy``) against ``areas``.
+
+        ``areas`` ``None`` means every area (an administrator's): every fix is inside. The summary says which
+        (``areas``: ``"all"``, ``"assigned"``, or ``"none"`` for a worker bound to no area, who gets no alerts).
+        """
         track = clean_track(fixes["t"], fixes["lon"], fixes["lat"], fixes["accuracy"], self.rules)
-        inside = inside_areas(self.registry, areas, track.lon, track.lat)
+        if areas is None:
+            inside = np.ones(len(track.t), bool)
+        else:
+            inside = inside_areas(self.registry, areas, track.lon, track.lat)
         micro = micro_grids_at(self.registry, track.lon, track.lat)
         index = None
         if track.kept.any():
@@ -126,20 +144,34 @@ class PatrolDesk:
             bbox = (lon.min() - pad_lon, lat.min() - pad, lon.max() + pad_lon, lat.max() + pad)
             frame = assets.buildings(self.registry, bbox=bbox)
             index = BuildingIndex(frame["id"].to_numpy(), frame.geometry.values, track.crs)
-        return track, analyse(track, inside, micro, index, self.rules)
+        summary = analyse(track, inside, micro, index, self.rules)
+        summary["areas"] = "all" if areas is None else "assigned" if areas else "none"
+        if not areas and areas is not None:
+            summary["alerts"] = []
+        return track, summary
 
-    def get(self, view: ScopedRegistry, user, patrol_id: int) -> dict:
+    def get(self, view: ScopedRegistry, user, patrol_id: int, max_points: int | None = None) -> dict:
         """One patrol with its summary, its cleaned track (GeoJSON) and the dropped fixes by reason.
 
-        Reading another worker's track (personal data) is recorded in the audit log (``read_track``).
+        A track of more than ``max_points`` kept fixes is thinned evenly (each segment keeps its ends) and the
+        answer says so: ``simplified`` ``{"points": shown, "of": kept}``. An ended patrol's stored summary is
+        answered as stored (its track is only cleaned, not analysed again). Reading another worker's track
+        (personal data) is recorded in the audit log (``read_track``).
         """
         with self.engine.connect() as conn:
             row = self._readable(conn, view, user, patrol_id)
-            track, summary = self.analysed(conn, row)
+            if row["summary"] is not None:
+                fixes = st.positions(conn, row["id"])
+                track = clean_track(fixes["t"], fixes["lon"], fixes["lat"], fixes["accuracy"], self.rules)
+                summary = row["summary"]
+            else:
+                track, summary = self.analysed(conn, row)
             name = st.users_in(conn, None, role=None).get(row["user_id"], {}).get("name")
         self._record_reads(view, user, [row])
-        out = self.public(row, row["summary"] or summary, name)
-        out["track"] = track_geojson(track)
+        out = self.public(row, summary, name)
+        out["track"], shown = track_geojson(track, max_points)
+        if shown < int(track.kept.sum()):
+            out["simplified"] = {"points": shown, "of": int(track.kept.sum())}
         out["dropped"] = track.dropped()
         return out
 
@@ -159,7 +191,7 @@ class PatrolDesk:
                     continue
                 fixes = st.positions(conn, patrol_id)
                 track = clean_track(fixes["t"], fixes["lon"], fixes["lat"], fixes["accuracy"], self.rules)
-                out.append({"id": patrol_id, "worker": row["user_id"], "track": track_geojson(track)})
+                out.append({"id": patrol_id, "worker": row["user_id"], "track": track_geojson(track)[0]})
                 rows.append(row)
         self._record_reads(view, user, rows)
         return out
@@ -198,13 +230,17 @@ class PatrolDesk:
             for row in rows:
                 summary = row["summary"]
                 if summary is None:  # still running: analysed now
-                    summary = self.analysed(conn, row, workers.get(row["user_id"], {}).get("areas", []))[1]
+                    summary = self.analysed(conn, row)[1]
                 out.append(self.public(row, summary))
         return out
 
     # -- writing -----------------------------------------------------------------------------------
     def start(self, view: ScopedRegistry, user, client_id: str, started_at: datetime, source: str = "app"):
-        """Start a patrol: ``(patrol, created)``; a resend of ``client_id`` answers the stored one."""
+        """Start a patrol: ``(patrol, created)``; a resend of ``client_id`` answers the stored one.
+
+        ``started_at`` may not lie in the future (beyond the clock tolerance).
+        """
+        self._not_future(started_at, "开始时间", "started_at")
         with self.registry.store.transaction() as conn:
             found = st.patrol_by_client(conn, user.id, client_id)
             if found is not None:
@@ -225,6 +261,8 @@ class PatrolDesk:
         """Add fixes (``t`` aware, ``lon``, ``lat``, ``accuracy``) to one's own running patrol.
 
         Returns ``{"accepted", "duplicates"}``: a fix whose instant the patrol holds already is a duplicate.
+        Every fix must lie between the patrol's start and the desk's "now", each widened by the clock tolerance;
+        otherwise the whole batch is refused, naming the first fix outside.
         """
         if len(fixes) > MAX_POSITIONS:
             raise InvalidInputError(f"每次最多 {MAX_POSITIONS} 个位置 at most {MAX_POSITIONS} positions per request")
@@ -236,20 +274,46 @@ class PatrolDesk:
             row = self._own(conn, user, patrol_id)
             if row["ended_at"] is not None:
                 raise ConflictError("巡查已结束，不能再添加位置 the patrol has ended: no positions can be added")
+            self._within_patrol(row, [r["t"] for r in rows])
             accepted = st.insert_positions(conn, row["id"], rows)
             if accepted:
                 record(conn, view.actor, "add_positions", "patrol", row["id"], after={"accepted": accepted})
         return {"accepted": accepted, "duplicates": len(rows) - accepted}
 
+    def _within_patrol(self, row: dict, times: list[datetime]) -> None:
+        """Refuse fixes before the patrol's start or after "now" (each widened by the clock tolerance)."""
+        if not times:
+            return
+        tolerance = timedelta(seconds=self.rules.tolerance_s)
+        first, last = row["started_at"] - tolerance, self.clock() + tolerance
+        for i, at in enumerate(times):
+            if not first <= at <= last:
+                raise InvalidInputError(
+                    f"第 {i + 1} 个位置的时间不在巡查期间 position {i + 1} at {at.isoformat()} lies outside the patrol "
+                    f"(from {first.isoformat()} to now, {self.rules.tolerance_s:g} s of clock tolerance)"
+                )
+
     def end(self, view: ScopedRegistry, user, patrol_id: int, ended_at: datetime) -> dict:
-        """End one's own patrol and store its summary; ending it again answers the stored patrol."""
-        with self.registry.store.transaction() as conn:
+        """End one's own patrol and store its summary; ending it again answers the stored patrol.
+
+        The track is analysed before the write transaction; inside it, the summary is stored only if the patrol
+        still holds the same positions (else it is analysed again there: a batch arrived meanwhile).
+        """
+        with self.engine.connect() as conn:
             row = self._own(conn, user, patrol_id)
             if row["ended_at"] is not None:
                 return self.public(row, worker_name=user.name)
             if ended_at < row["started_at"]:
                 raise InvalidInputError("结束时间早于开始时间 ended_at is before the patrol's started_at")
-            _track, summary = self.analysed(conn, row, list(user.areas))
+            self._not_future(ended_at, "结束时间", "ended_at")
+            fixes, areas = st.positions(conn, row["id"]), self._areas_of(conn, user.id)
+        track, summary = self.analyse_fixes(fixes, areas)
+        with self.registry.store.transaction() as conn:
+            row = self._own(conn, user, patrol_id)
+            if row["ended_at"] is not None:
+                return self.public(row, worker_name=user.name)
+            if st.position_count(conn, row["id"]) != len(track.t):
+                summary = self.analysed(conn, row, areas)[1]
             st.end_patrol_row(conn, row["id"], ended_at.astimezone(timezone.utc), summary)
             record(conn, view.actor, "end", "patrol", row["id"], after={"ended_at": ended_at, **summary})
             row = st.patrol_by_id(conn, row["id"])
@@ -259,8 +323,19 @@ class PatrolDesk:
         """Store uploaded tracks (each ``{"t", "lon", "lat", "accuracy"}`` arrays) as ended patrols (``gpx``).
 
         The patrol of track ``i`` has client id ``{client_id}:{i}``, so uploading the same file again answers
-        the stored patrols. Returns ``(patrols, created)``.
+        the stored patrols. Times may not lie in the future (beyond the clock tolerance). Every track is
+        cleaned and analysed before the write transaction, which only inserts. Returns ``(patrols, created)``.
         """
+        latest = self.clock().timestamp() + self.rules.tolerance_s
+        for fixes in tracks:
+            if len(fixes["t"]) and float(np.max(fixes["t"])) > latest:
+                self._not_future(
+                    datetime.fromtimestamp(float(np.max(fixes["t"])), timezone.utc), "GPX 时间", "the GPX time"
+                )
+        with self.engine.connect() as conn:
+            areas = self._areas_of(conn, user.id)
+            stored = {i for i in range(len(tracks)) if st.patrol_by_client(conn, user.id, f"{client_id}:{i}"[:64])}
+        summaries = {i: self.analyse_fixes(fixes, areas)[1] for i, fixes in enumerate(tracks) if i not in stored}
         out, created = [], False
         with self.registry.store.transaction() as conn:
             for i, fixes in enumerate(tracks):
@@ -283,7 +358,9 @@ class PatrolDesk:
                     for tt, a, b, c in zip(times, fixes["lon"], fixes["lat"], fixes["accuracy"], strict=True)
                 ]
                 st.insert_positions(conn, patrol_id, rows)
-                _track, summary = self.analysed(conn, {"id": patrol_id, "user_id": user.id}, list(user.areas))
+                summary = summaries.get(i)
+                if summary is None:  # stored by a concurrent upload then removed: analysed here, rarely
+                    summary = self.analyse_fixes(fixes, areas)[1]
                 st.end_patrol_row(conn, patrol_id, max(times), summary)
                 record(conn, view.actor, "import", "patrol", patrol_id, after={**values, **summary})
                 out.append(self.public(st.patrol_by_id(conn, patrol_id), worker_name=user.name))
@@ -296,11 +373,25 @@ class PatrolDesk:
         """A check-in at a building in the caller's areas: ``(checkin, created)``.
 
         Raises :class:`TooFarError` when the fix lies farther from the footprint than ``checkin_reach_m`` plus
-        its accuracy (at most 30 m of it); a building outside the caller's areas is "not found".
+        its accuracy (at most 30 m of it); a building outside the caller's areas is "not found". ``at`` may not
+        lie in the future (beyond the clock tolerance) nor be older than ``checkin_max_age_days``. A resend
+        of ``client_id`` for another building is a conflict.
         """
+        self._not_future(at, "签到时间", "the check-in time")
+        oldest = self.clock() - timedelta(days=self.rules.checkin_max_age_days)
+        if at < oldest:
+            raise InvalidInputError(
+                f"签到时间早于 {self.rules.checkin_max_age_days:g} 天前 the check-in time {at.isoformat()} is "
+                f"more than {self.rules.checkin_max_age_days:g} days ago"
+            )
         with self.registry.store.transaction() as conn:
             found = st.checkin_by_client(conn, user.id, client_id)
             if found is not None:
+                if found["building_id"] != int(building_id):
+                    raise ConflictError(
+                        f"client_id 已用于建筑 {found['building_id']} 的签到 client_id {client_id!r} is already the "
+                        f"check-in at building {found['building_id']}, not {int(building_id)}: use a new client_id"
+                    )
                 return self._checkin_public(found), False
             view.building(building_id, conn=conn)  # NotFoundError outside the caller's areas
             footprint = shapely.from_wkb(self.registry.store.buildings(ids=[building_id], conn=conn)[0]["geometry"])

@@ -26,6 +26,8 @@ __all__ = [
     "checkin_rows",
     "purge_positions",
     "users_in",
+    "worker_areas",
+    "position_count",
 ]
 
 
@@ -194,3 +196,18 @@ def users_in(conn: sa.Connection, codes, role: str | None = "grid_worker") -> di
         entry = out.setdefault(user_id, {"id": user_id, "name": name, "display_name": display, "areas": []})
         entry["areas"].append(code)
     return {k: v for k, v in out.items() if wanted is None or wanted & set(v["areas"])}
+
+
+def worker_areas(conn: sa.Connection, user_id: int) -> list[str] | None:
+    """The areas a user is bound to; ``None`` for an administrator (every area is theirs)."""
+    role = conn.execute(sa.select(t.users.c.role).where(t.users.c.id == int(user_id))).scalar()
+    if role == "admin":
+        return None
+    a = t.user_areas.c
+    return sorted(conn.execute(sa.select(a.area_code).where(a.user_id == int(user_id))).scalars())
+
+
+def position_count(conn: sa.Connection, patrol_id: int) -> int:
+    """How many positions a patrol holds."""
+    c = t.patrol_positions.c
+    return int(conn.execute(sa.select(sa.func.count()).where(c.patrol_id == int(patrol_id))).scalar() or 0)

@@ -41,6 +41,8 @@ class TrackRules:
     alert_s: float = 300.0
     checkin_reach_m: float = 50.0
     retention_days: int = 180
+    tolerance_s: float = 300.0
+    checkin_max_age_days: float = 7.0
     visit_cycles: dict = field(
         default_factory=lambda: {"micro_grid_patrol_days": 7, "household_visit_days": 182, "vulnerable_visit_days": 30}
     )
@@ -62,6 +64,8 @@ class TrackRules:
             alert_s=float(get("PATROL_ALERT_S")),
             checkin_reach_m=float(get("CHECKIN_REACH_M")),
             retention_days=int(get("TRACK_RETENTION_DAYS")),
+            tolerance_s=float(get("PATROL_CLOCK_TOLERANCE_S")),
+            checkin_max_age_days=float(get("CHECKIN_MAX_AGE_DAYS")),
             visit_cycles={**DEFAULTS["VISIT_CYCLES"], **(get("VISIT_CYCLES") or {})},
         )
 

@@ -7,13 +7,13 @@ every write is idempotent by the client's ``client_id``: a resend answers 200 wi
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
-from patrols.gpx import read_gpx
+from patrols.gpx import GpxTooLargeError, read_gpx
 from patrols.service import MAX_POSITIONS, PatrolDesk, TooFarError
 from patrols.tracks import TrackRules
 from patrols.work import compliance, compliance_xlsx, my_work
@@ -21,6 +21,7 @@ from web.access import allow, caller, scoped
 from web.api import MAX_ID
 from web.errors import ApiError
 from web.issues_api import desk
+from web.settings import setting
 
 __all__ = ["blueprints", "patrol_desk"]
 
@@ -40,6 +41,30 @@ def patrol_desk() -> PatrolDesk:
     return found
 
 
+#: Times the API accepts, as instants: from 1970-01-01 to 2200-01-01 (UTC).
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+_TIME_RANGE = "时间须在 1970-01-01 至 2200-01-01 之间 times must lie between 1970-01-01 and 2200-01-01 (UTC)"
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 time with a UTC offset, as aware UTC, between :data:`EARLIEST` and :data:`LATEST`.
+
+    Extreme values whose offset moves them out of Python's years 1–9999 (``0001-01-01T00:00:00+14:00``) are
+    refused like any other time out of range, never an overflow.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            parsed = parsed.astimezone(timezone.utc)
+        except (OverflowError, ValueError) as exc:
+            raise ValidationError(_TIME_RANGE) from exc
+        if not EARLIEST <= parsed < LATEST:
+            raise ValidationError(_TIME_RANGE)
+        return parsed
+
+
 class ClientId(fields.String):
     """A client-generated id (a UUID string): 1–64 printable ASCII characters."""
 
@@ -51,13 +76,13 @@ class PatrolStart(Schema):
     """A patrol started on the phone."""
 
     client_id = ClientId(required=True)
-    started_at = fields.AwareDateTime(required=True, metadata={"description": _TIME})
+    started_at = Instant(required=True, metadata={"description": _TIME})
 
 
 class Fix(Schema):
     """One GPS fix (WGS84)."""
 
-    t = fields.AwareDateTime(required=True, metadata={"description": _TIME})
+    t = Instant(required=True, metadata={"description": _TIME})
     lon = fields.Float(required=True, allow_nan=False, validate=validate.Range(-180, 180))
     lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(-90, 90))
     accuracy = fields.Float(allow_nan=False, allow_none=True, validate=validate.Range(0, 100_000))
@@ -72,7 +97,7 @@ class Positions(Schema):
 class PatrolEnd(Schema):
     """The end of a patrol."""
 
-    ended_at = fields.AwareDateTime(required=True, metadata={"description": _TIME})
+    ended_at = Instant(required=True, metadata={"description": _TIME})
 
 
 class CheckinBody(Schema):
@@ -83,15 +108,15 @@ class CheckinBody(Schema):
     lon = fields.Float(required=True, allow_nan=False, validate=validate.Range(-180, 180))
     lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(-90, 90))
     accuracy = fields.Float(allow_nan=False, allow_none=True, validate=validate.Range(0, 100_000))
-    at = fields.AwareDateTime(required=True, metadata={"description": _TIME})
+    at = Instant(required=True, metadata={"description": _TIME})
 
 
 class PatrolQuery(Schema):
     """Patrol filters."""
 
     worker = fields.Integer(validate=validate.Range(min=1, max=MAX_ID), metadata={"description": "a user id"})
-    since = fields.AwareDateTime(metadata={"description": "started at or after; " + _TIME})
-    until = fields.AwareDateTime(metadata={"description": "started before; " + _TIME})
+    since = Instant(metadata={"description": "started at or after; " + _TIME})
+    until = Instant(metadata={"description": "started before; " + _TIME})
     area = fields.String(validate=validate.Length(min=1, max=32))
 
 
@@ -99,8 +124,8 @@ class ComplianceQuery(Schema):
     """An area, a period and the format."""
 
     area = fields.String(validate=validate.Length(min=1, max=32))
-    since = fields.AwareDateTime(metadata={"description": "default: 30 days ago; " + _TIME})
-    until = fields.AwareDateTime(metadata={"description": "default: now; " + _TIME})
+    since = Instant(metadata={"description": "default: 30 days ago; " + _TIME})
+    until = Instant(metadata={"description": "default: now; " + _TIME})
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "xlsx"]))
 
 
@@ -163,7 +188,16 @@ def upload_gpx():
     client_id = request.form.get("client_id") or hashlib.sha256(data).hexdigest()[:40]
     if not 1 <= len(client_id) <= 40 or not client_id.isascii() or not client_id.isprintable():
         raise ApiError("client_id 须为 1–40 个 ASCII 字符 client_id must be 1–40 printable ASCII characters")
-    tracks = read_gpx(data)
+    config = current_app.config
+    try:
+        tracks = read_gpx(
+            data,
+            max_tracks=int(setting(config, "PATROL_GPX_MAX_TRACKS")),
+            max_points=int(setting(config, "PATROL_GPX_MAX_POINTS")),
+            max_hours=float(setting(config, "PATROL_MAX_HOURS")),
+        )
+    except GpxTooLargeError as exc:
+        raise ApiError(str(exc), "too_large", 413) from exc
     patrols, created = patrol_desk().import_tracks(scoped(), caller(), tracks, client_id)
     return {"patrols": patrols}, (201 if created else 200)
 
@@ -181,8 +215,9 @@ def list_patrols(args):
 @allow("patrols:record", "patrols:read")
 @patrols_bp.response(200, description="The patrol, its summary, its cleaned track (GeoJSON) and dropped fixes")
 def get_patrol(patrol_id):
-    """One patrol with its track."""
-    return patrol_desk().get(scoped(), caller(), patrol_id)
+    """One patrol with its track (thinned evenly beyond PATROL_TRACK_MAX_POINTS fixes, said in ``simplified``)."""
+    max_points = int(setting(current_app.config, "PATROL_TRACK_MAX_POINTS"))
+    return patrol_desk().get(scoped(), caller(), patrol_id, max_points=max_points)
 
 
 @patrols_bp.route("/patrols/compliance")

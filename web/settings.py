@@ -55,6 +55,12 @@ DEFAULTS: dict = {
     "PATROL_JITTER_M": 5.0,
     "PATROL_ALERT_S": 300,
     "TRACK_RETENTION_DAYS": 180,
+    "PATROL_GPX_MAX_TRACKS": 20,
+    "PATROL_GPX_MAX_POINTS": 50_000,
+    "PATROL_MAX_HOURS": 24,
+    "PATROL_TRACK_MAX_POINTS": 5000,
+    "PATROL_CLOCK_TOLERANCE_S": 300,
+    "CHECKIN_MAX_AGE_DAYS": 7,
     "VISIT_CYCLES": {"micro_grid_patrol_days": 7, "household_visit_days": 182, "vulnerable_visit_days": 30},
 }
 

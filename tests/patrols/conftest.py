@@ -5,6 +5,7 @@ a grid worker, staff of each community; and patrol tracks walked along the real 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import geopandas as gpd
 import numpy as np
@@ -81,15 +82,30 @@ def _buildings(roads: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame
 
 
+#: The desk's "now" in these tests: the day after the generated walks start (2026-11-27 01:00 UTC).
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    """A settable clock (aware UTC) the app reads through ``ISSUE_CLOCK``."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 @dataclass
 class Yulin:
-    """The registry, the roads, the app and clients per user."""
+    """The registry, the roads, the app, clients per user and the desk's clock."""
 
     registry: Registry
     roads: gpd.GeoDataFrame
     app: object
     users: dict
     keys: dict
+    clock: Clock
 
     def client(self, name: str):
         return token_client(self.app, self.keys[name])
@@ -118,8 +134,9 @@ def yulin(tmp_path_factory) -> Yulin:
         "admin": create_user(registry, "admin", "admin", password="admin-Passw0rd!"),
     }
     keys = {name: create_token(registry, u.id, "t", 1)[0] for name, u in users.items()}
-    app = create_app({**TEST_CONFIG, "DATABASE_URL": url, "REGISTRY": registry})
-    return Yulin(registry, roads, app, users, keys)
+    clock = Clock(NOW)
+    app = create_app({**TEST_CONFIG, "DATABASE_URL": url, "REGISTRY": registry, "ISSUE_CLOCK": clock})
+    return Yulin(registry, roads, app, users, keys, clock)
 
 
 @dataclass

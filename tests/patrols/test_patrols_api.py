@@ -14,7 +14,10 @@ import shapely
 from boundaries.audit import entries
 from patrols.service import PatrolDesk
 from patrols.tracks import TrackRules
-from tests.patrols.conftest import STREET, TO_LL, TO_M, WORKER_GRID, road_path, walk
+from tests.patrols.conftest import NOW, STREET, TO_LL, TO_M, WORKER_GRID, road_path, walk
+
+#: An hour before the desk's "now": a time every write accepts.
+T0 = NOW.timestamp() - 3600
 
 
 def _iso(seconds: float) -> str:
@@ -78,29 +81,29 @@ def test_scope_of_tracks(yulin):
     assert worker2.get("/api/v1/patrols").json["patrols"] == []
     sneaky = worker2.post(f"/api/v1/patrols/{pid}/positions", json={"positions": []})
     assert sneaky.status_code == 404
-    assert worker2.post(f"/api/v1/patrols/{pid}/end", json={"ended_at": _iso(1.9e9)}).status_code == 404
+    assert worker2.post(f"/api/v1/patrols/{pid}/end", json={"ended_at": _iso(T0)}).status_code == 404
     assert (
-        yulin.client("staff").post("/api/v1/patrols", json={"client_id": "x", "started_at": _iso(1.9e9)}).status_code
+        yulin.client("staff").post("/api/v1/patrols", json={"client_id": "x", "started_at": _iso(T0)}).status_code
         == 403
     )
 
 
 def test_bad_input_is_a_4xx(yulin):
     client = yulin.client("worker")
-    pid = client.post("/api/v1/patrols", json={"client_id": "bad-1", "started_at": _iso(1.9e9)}).json["id"]
+    pid = client.post("/api/v1/patrols", json={"client_id": "bad-1", "started_at": _iso(T0)}).json["id"]
     cases = [
         ("/api/v1/patrols", {"client_id": "k", "started_at": "2026-11-27T09:00:00"}),  # no offset
-        ("/api/v1/patrols", {"client_id": "", "started_at": _iso(1.9e9)}),
+        ("/api/v1/patrols", {"client_id": "", "started_at": _iso(T0)}),
         ("/api/v1/patrols", {"started_at": "yesterday"}),
         (f"/api/v1/patrols/{pid}/positions", {"positions": [{"t": "2026-11-27T09:00:00", "lon": 104, "lat": 30}]}),
-        (f"/api/v1/patrols/{pid}/positions", {"positions": [{"t": _iso(1.9e9), "lon": 30.6, "lat": 104.0}]}),
+        (f"/api/v1/patrols/{pid}/positions", {"positions": [{"t": _iso(T0), "lon": 30.6, "lat": 104.0}]}),
         (
             f"/api/v1/patrols/{pid}/positions",
-            {"positions": [{"t": _iso(1.9e9 + i), "lon": 104, "lat": 30} for i in range(5001)]},
+            {"positions": [{"t": _iso(T0 + i), "lon": 104, "lat": 30} for i in range(5001)]},
         ),
         (f"/api/v1/patrols/{pid}/positions", {"positions": "many"}),
-        (f"/api/v1/patrols/{pid}/end", {"ended_at": _iso(1.8e9)}),  # before the start
-        ("/api/v1/checkins", {"client_id": "c", "building_id": 0, "lon": 104, "lat": 30, "at": _iso(1.9e9)}),
+        (f"/api/v1/patrols/{pid}/end", {"ended_at": _iso(T0 - 3600)}),  # before the start
+        ("/api/v1/checkins", {"client_id": "c", "building_id": 0, "lon": 104, "lat": 30, "at": _iso(T0)}),
     ]
     for path, body in cases:
         response = client.post(path, json=body)
@@ -133,7 +136,7 @@ def test_checkins_within_reach_only(yulin):
     client = yulin.client("worker")
     bid, foot = _building(yulin)
     lon, lat = _offset(foot, 40)
-    body = {"client_id": "ci-1", "building_id": bid, "lon": lon, "lat": lat, "accuracy": 5, "at": _iso(1.9e9)}
+    body = {"client_id": "ci-1", "building_id": bid, "lon": lon, "lat": lat, "accuracy": 5, "at": _iso(T0)}
     made = client.post("/api/v1/checkins", json=body)
     assert made.status_code == 201 and made.json["accepted"] and abs(made.json["distance_m"] - 40) < 0.5
     assert client.post("/api/v1/checkins", json=body).status_code == 200
