@@ -102,9 +102,17 @@ def _reported_times(rng, now: datetime, n: int, days: int, tz) -> list[datetime]
 
 
 def _reports(rng, registry, n: int, now: datetime, days: int, tz) -> list[dict]:
-    """What residents report: category, text, place, hazard level, who, and when (drawn before any step)."""
+    """What residents report: category, text, place, hazard level, who, and when (drawn before any step).
+
+    One in ten reports comes from the first grid of the street (the grid the demo's grid worker answers for), so
+    its worker has a queue; the others from anywhere.
+    """
     micro = registry.areas(level="micro_grid")
-    points = shapely.point_on_surface(micro.iloc[rng.integers(0, len(micro), n)].geometry.values)
+    first = micro[micro["parent_code"] == micro["parent_code"].min()]
+    picks = micro.iloc[rng.integers(0, len(micro), n)].geometry.values
+    focus = rng.choice(n, n // 10, replace=False)
+    picks[focus] = first.iloc[rng.integers(0, len(first), len(focus))].geometry.values
+    points = shapely.point_on_surface(picks)
     reported = _reported_times(rng, now, n, days, tz)
     categories = [str(c) for c in rng.choice(list(_TEXTS), n)]
     hazards = rng.choice(list(HAZARDS), n, p=list(HAZARDS.values()))
@@ -243,8 +251,11 @@ def load_demo_issues(
             report.imported += 1
             report.routed += bool(issue["assignee_name"])
             issue_ids[i], assignees[i] = issue["id"], issue["assignee_name"]
-            stall = 0.3 if now - at < timedelta(days=7) else 0.08  # lately, more issues wait too long
-            plans[i] = _plan(np.random.default_rng([seed, i]), desk, values["category"], at, stall)
+            own = np.random.default_rng([seed, i])
+            recent = now - at < timedelta(days=7)
+            plans[i] = _plan(own, desk, values["category"], at, 0.3 if recent else 0.08)
+            if recent and own.random() < 0.3:  # nobody has taken its next step yet: it waits, overdue soon
+                plans[i] = plans[i][: int(own.integers(0, 5))]
         else:
             name = (assignees[i] or _STAFF[0]) if who == "worker" else who
             try:
