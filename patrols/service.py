@@ -79,7 +79,7 @@ class PatrolDesk:
         if not user.can("patrols:read"):
             return False
         codes = view.codes()
-        return codes is None or any(c in codes for c in worker_areas)
+        return codes is None or any(c in codes for c in worker_areas or ())  # an admin (None): admins only
 
     def _areas_of(self, conn, user_id: int) -> list[str] | None:
         return st.worker_areas(conn, user_id)

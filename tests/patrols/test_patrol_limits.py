@@ -266,6 +266,9 @@ def test_an_administrators_patrol_is_inside(yulin):
     assert summary["distance_m"]["outside"] == 0 and summary["time_s"]["outside"] == 0
     assert summary["distance_m"]["inside"] > 1000 and summary["alerts"] == []
     assert summary["areas"] == "all"
+    pid = made.json["patrols"][0]["id"]
+    assert yulin.client("staff").get(f"/api/v1/patrols/{pid}").status_code == 404  # an admin's track: admins only
+    assert client.get(f"/api/v1/patrols/{pid}").json["summary"] == summary
     points = [(_z(t), a, b) for t, a, b in zip(w.t, w.lon, w.lat, strict=True)]
     worker = _upload(yulin.client("worker"), _gpx_text([points]))
     assert worker.json["patrols"][0]["summary"]["areas"] == "assigned"
