@@ -24,6 +24,7 @@ PAGES = {
     "stats": ("/stats", {"admin", "planner", "staff"}, "main"),
     "coverage": ("/coverage", {"admin", "planner", "staff"}, "main form"),
     "audit": ("/audit", {"admin"}, "#audit"),
+    "patrols": ("/patrols", {"admin", "staff"}, "main"),
 }
 #: navigation label (zh-CN) → page
 NAV = {
