@@ -29,7 +29,7 @@ from web.compression import static_url
 from web.i18n import locale_tag
 from web.issue_pages import category_name
 from web.issues_api import desk
-from web.names import KIND_NAMES
+from web.names import KIND_NAMES, ROLE_NAMES
 from web.vendor import VENDOR_DIR, vendor_url, versions
 
 __all__ = ["app_pages", "APP_ACCESS", "SCRIPTS", "precached_urls", "cache_name"]
@@ -42,7 +42,14 @@ _STATIC = Path(__file__).resolve().parent / "static"
 _TEMPLATES = Path(__file__).resolve().parent / "templates" / "app"
 #: Our files the app uses (under ``web/static/``), all precached by the service worker.
 SCRIPTS = ("app/app.js", "app/map.js", "app/work.js", "app/issue.js", "app/report.js", "app/building.js")
-SCRIPTS += ("app/patrol.js", "app/outbox.js", "app/app.css", "app/icons/icon-192.png", "app/icons/icon-512.png")
+SCRIPTS += (
+    "app/recorder.js",
+    "app/patrol.js",
+    "app/outbox.js",
+    "app/app.css",
+    "app/icons/icon-192.png",
+    "app/icons/icon-512.png",
+)
 SCRIPTS += ("app/icons/icon-maskable-512.png",)
 #: Vendored files the app uses: ``(package, file)``.
 VENDORED = (
@@ -176,7 +183,9 @@ def _page(template: str, title: str, tab: str, script: str, context: dict | None
         "patrols": "/api/v1/patrols",
         "checkins": "/api/v1/checkins",
         "locale": locale_tag(),  # a BCP 47 tag: zh-CN or en
-        "user": caller().name,  # outbox items are sent only under the session of the worker who made them
+        # who is signed in comes from /app/session (the shells are cached and must not name anyone); what the
+        # role may do decides which buttons the page shows
+        "permissions": sorted(p for p in ("patrols:record", "issues:handle", "issues:create") if caller().can(p)),
     }
     return render_template(
         f"app/{template}",
@@ -289,7 +298,13 @@ def offline():
 def session():
     """A fresh CSRF token for the outbox (a cached page's token may be older than the session)."""
     user = caller()
-    body = {"csrf_token": generate_csrf(), "user": user.name, "role": user.role}
+    body = {
+        "csrf_token": generate_csrf(),
+        "user": user.name,
+        "role": user.role,
+        "display_name": user.display_name or user.name,
+        "role_name": str(ROLE_NAMES.get(user.role, user.role)),
+    }
     return Response(json.dumps(body), mimetype="application/json", headers={"Cache-Control": "no-store"})
 
 

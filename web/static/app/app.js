@@ -58,8 +58,63 @@
     get: function (name, key) { return store(name, "readonly", function (s) { return s.get(key); }); },
     put: function (name, value) { return store(name, "readwrite", function (s) { return s.put(value); }); },
     all: function (name) { return store(name, "readonly", function (s) { return s.getAll(); }); },
-    remove: function (name, key) { return store(name, "readwrite", function (s) { return s.delete(key); }); }
+    remove: function (name, key) { return store(name, "readwrite", function (s) { return s.delete(key); }); },
+    // read, change and write one record in one transaction: fn(stored or undefined) returns the new value
+    update: function (name, key, fn) {
+      return store(name, "readwrite", function (s) {
+        var req = s.get(key);
+        req.onsuccess = function () { var value = fn(req.result); if (value) { s.put(value); } };
+      });
+    }
   };
+
+  // -- who is signed in ----------------------------------------------------------------------------------------
+  // The page shells are the same for everyone (cached for offline use), so the worker comes from /app/session and
+  // is remembered on the phone for offline use. Another worker signed in here: what the phone kept for the previous
+  // one (pages, answers, patrol state) is forgotten; their outbox items stay, unshown, until they sign in again.
+  var USER = "weige.user";
+  function user() { return localStorage.getItem(USER); }
+  var asking = null;
+  function whoami() {
+    if (!asking) {
+      asking = fetch(cfg.session, { credentials: "same-origin", redirect: "manual", cache: "no-store" }).then(function (r) {
+        if (r.type === "opaqueredirect" || r.status === 401 || r.status === 403) { throw { signIn: true }; }
+        if (!r.ok) { throw { transient: true }; }
+        return r.json();
+      }).then(function (session) {
+        var before = user();
+        var switched = before !== null && before !== session.user;
+        localStorage.setItem(USER, session.user);
+        Array.prototype.forEach.call(document.querySelectorAll("input[name=csrf_token]"), function (i) { i.value = session.csrf_token; });
+        if (switched) {
+          return forgetPhone().then(function () { location.reload(); return new Promise(function () {}); });
+        }
+        return session.user;
+      }, function (err) {
+        if (err && err.signIn) { signInNeeded = true; }
+        return user();  // offline: the worker who used the phone last (cleared at sign-out)
+      });
+    }
+    return asking;
+  }
+
+  // forget what this phone kept for the worker signed in: caches of pages and answers, the service worker (so its
+  // precached shells are fetched again), the patrol state; outbox items wait for their own worker's session
+  function forgetPhone() {
+    var recorder = window.WeigeApp && window.WeigeApp.recorder;
+    var patrolDone = recorder ? recorder.forget() : Promise.resolve();
+    return patrolDone.then(function () {
+      if (!window.caches) { return null; }
+      return caches.keys().then(function (names) {
+        return Promise.all(names.filter(function (n) { return n.indexOf("weige-app") === 0; }).map(function (n) { return caches.delete(n); }));
+      });
+    }).then(function () {
+      if (!navigator.serviceWorker || !navigator.serviceWorker.getRegistrations) { return null; }
+      return navigator.serviceWorker.getRegistrations().then(function (regs) {
+        return Promise.all(regs.map(function (r) { return r.unregister(); }));
+      });
+    }).then(function () { return null; }, function () { return null; });
+  }
 
   function changed() {
     window.dispatchEvent(new CustomEvent("weige:changed"));
@@ -69,11 +124,18 @@
   var outbox = {
     // kind: report | patrol_start | positions | patrol_end | checkin | action; body: what is sent
     add: function (kind, body, extra) {
-      var item = Object.assign({ id: uuid(), kind: kind, body: body, created: Date.now(), tries: 0, failed: null, user: cfg.user }, extra || {});
-      return data.put("outbox", item).then(changed).then(function () { flushSoon(); return item; });
+      var known = extra && extra.user ? Promise.resolve(extra.user) : whoami();
+      return known.then(function (who) {
+        var item = Object.assign({ id: uuid(), kind: kind, body: body, created: Date.now(), tries: 0, failed: null }, extra || {}, { user: who });
+        return data.put("outbox", item).then(changed).then(function () { flushSoon(); return item; });
+      });
     },
+    // the signed-in worker's items (another worker's wait, unshown, for their own session)
     all: function () {
-      return data.all("outbox").then(function (items) { return items.sort(function (a, b) { return a.created - b.created; }); });
+      var me = user();
+      return data.all("outbox").then(function (items) {
+        return items.filter(function (i) { return me !== null && i.user === me; }).sort(function (a, b) { return a.created - b.created; });
+      });
     },
     discard: function (id) { return data.remove("outbox", id).then(changed); }
   };
@@ -113,8 +175,9 @@
     patrol_start: function (item, token) {
       return post(cfg.patrols, item.body, token).then(function (answer) {
         if (answer.status < 300) {
-          return patrolOf(item.body.client_id).then(function (p) {
-            if (p) { p.server_id = answer.body.id; return data.put("patrols", p); }
+          return data.update("patrols", item.body.client_id, function (p) {
+            if (p) { p.server_id = answer.body.id; }
+            return p;
           }).then(function () { return answer; });
         }
         return answer;
@@ -135,7 +198,12 @@
       return patrolOf(item.body.patrol).then(function (p) {
         if (!p || !p.server_id) { return { wait: true }; }
         return post(cfg.patrols + "/" + p.server_id + "/end", { ended_at: item.body.ended_at }, token).then(function (answer) {
-          if (answer.status < 300) { p.summary = answer.body.summary || null; p.ended_on_server = true; return data.put("patrols", p).then(function () { return answer; }); }
+          if (answer.status < 300) {
+            return data.update("patrols", p.client_id, function (q) {
+              if (q) { q.summary = answer.body.summary || null; q.ended_on_server = true; }
+              return q;
+            }).then(function () { return answer; });
+          }
           return answer;
         });
       });
@@ -173,7 +241,7 @@
       }
       if (s === 401 || s === 0) { signInNeeded = true; return "stop"; }  // 0: redirected to the sign-in page
       if (s === 408 || s === 429 || s >= 500) { return "retry"; }
-      item.failed = (answer.body.error && answer.body.error.message) || ("HTTP " + s);
+      item.failed = oneLanguage((answer.body.error && answer.body.error.message) || ("HTTP " + s));
       item.failed_code = answer.body.error && answer.body.error.code;
       item.failed_details = answer.body.error && answer.body.error.details;
       item.tries += 1;
@@ -184,8 +252,10 @@
     }, function () { return "retry"; });  // no connection
   }
 
+  var again = false;
   function flush() {
-    if (flushing) { return flushing; }
+    if (flushing) { again = true; return flushing; }  // an item queued during a run is sent by the next one
+    again = false;
     clearTimeout(retryTimer);
     flushing = outbox.all().then(function (items) {
       var pending = items.filter(function (i) { return !i.failed; });
@@ -194,8 +264,8 @@
       return freshToken().then(function (session) {
         var token = session.csrf_token;
         signInNeeded = false;
-        // what another worker left on this phone waits for their own session
-        pending = pending.filter(function (i) { return !i.user || i.user === session.user; });
+        // only the session's own worker's items (outbox.all gives the remembered worker's: the same one)
+        pending = pending.filter(function (i) { return i.user === session.user; });
         var chain = Promise.resolve(null);
         var stopped = null;
         pending.forEach(function (item) {
@@ -210,6 +280,7 @@
       if (outcome === "retry") { later(); } else { failures = 0; }
     }, function () { later(); }).then(function () {
       flushing = null;
+      if (again) { flushSoon(); }
       return changed();
     });
     return flushing;
@@ -268,18 +339,38 @@
     }
   }
 
+  // the page-language half of a bilingual server message ("中文 English"), like web/i18n.py in_language
+  var CJK = /[\u3000-\u303f\u3400-\u9fff\uff00-\uffef\u201c\u201d\u2018\u2019]/g;
+  function oneLanguage(message) {
+    var text = String(message || ""), last = -1, m;
+    CJK.lastIndex = 0;
+    while ((m = CJK.exec(text)) !== null) { last = m.index; }
+    if (last < 0) { return text; }
+    var chinese = text.slice(0, last + 1).trim(), english = text.slice(last + 1).replace(/^[\s:：;；,，]+/, "").trim();
+    if (!/[A-Za-z]{2,}[\s\S]*\s[\s\S]*[A-Za-z]{2,}/.test(english) || !/[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]/.test(chinese.charAt(0))) { return text; }
+    return String(cfg.locale).indexOf("zh") === 0 ? chinese : english;
+  }
+
+  function can(permission) { return (cfg.permissions || []).indexOf(permission) >= 0; }
+
   window.WeigeApp = {
     cfg: cfg, T: T, fmt: fmt, uuid: uuid, isoNow: isoNow, data: data, outbox: outbox, flush: flush, getJson: getJson,
-    position: position, metres: metres, distanceText: distanceText, el: el, keepPages: keepPages, badge: updateBadge
+    position: position, metres: metres, distanceText: distanceText, el: el, keepPages: keepPages, badge: updateBadge,
+    user: user, whoami: whoami, oneLanguage: oneLanguage, can: can
   };
 
-  // signing out forgets the pages and answers kept for offline use (the next worker on this phone must not see them)
+  // signing out ends a running patrol (queued, and sent now if there is a connection), then forgets what the phone
+  // kept for this worker (the next worker on this phone must not see it, nor be taken for this one)
   Array.prototype.forEach.call(document.querySelectorAll("form[data-sign-out]"), function (form) {
     form.addEventListener("submit", function (ev) {
-      if (!window.caches || form.dataset.cleared) { return; }
+      if (form.dataset.cleared) { return; }
       ev.preventDefault();
       form.dataset.cleared = "1";
-      caches.delete("weige-app-data").then(function () { form.submit(); }, function () { form.submit(); });
+      var recorder = window.WeigeApp.recorder;
+      var ended = recorder && recorder.running() ? recorder.stop() : Promise.resolve();
+      ended.then(function () { return navigator.onLine ? flush() : null; })
+        .then(function () { return forgetPhone(); })
+        .then(function () { localStorage.removeItem(USER); form.submit(); }, function () { form.submit(); });
     });
   });
 
@@ -288,6 +379,5 @@
   }
   window.addEventListener("online", function () { failures = 0; flush(); });
   window.addEventListener("offline", updateBadge);
-  updateBadge();
-  flush();
+  whoami().then(function () { updateBadge(); flush(); });
 })();

@@ -21,7 +21,7 @@
         var li = el("li", { "data-kind": item.kind }, [el("div", { class: "item" + (item.failed ? " late" : " waiting") }, [
           el("span", { class: "title", text: (T["kind_" + item.kind] || item.kind) + " · " + new Date(item.created).toLocaleTimeString(A.cfg.locale, { hour12: false }) }),
           el("span", { class: "muted", text: describe(item) }),
-          item.failed ? el("span", { class: "error", text: T.failed + ": " + item.failed }) : null
+          item.failed ? el("span", { class: "error", text: T.failed + ": " + A.oneLanguage(item.failed) }) : null
         ])]);
         if (item.failed) {
           var discard = el("button", { type: "button", class: "btn", text: T.discard });
@@ -36,4 +36,9 @@
   if (send) { send.addEventListener("click", function () { count.textContent = T.sending; A.flush(); }); }
   window.addEventListener("weige:changed", render);
   render();
+  var who = document.getElementById("who");  // the shell names nobody: who is signed in comes from the session
+  if (who) {
+    fetch(A.cfg.session, { credentials: "same-origin", cache: "no-store" }).then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (s) { who.textContent = s ? s.display_name + " · " + s.role_name : (A.user() || ""); }, function () { who.textContent = A.user() || ""; });
+  }
 })();

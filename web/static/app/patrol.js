@@ -5,7 +5,6 @@
 (function () {
   "use strict";
   var A = window.WeigeApp, cfg = A.cfg, T = A.T, el = A.el;
-  var BATCH = 50, EVERY_MS = 30000, CURRENT = "weige.patrol.current", LAST = "weige.patrol.last";
   var startBtn = document.getElementById("start"), stopBtn = document.getElementById("stop");
   var status = document.getElementById("p-status");
   var map = L.map(document.getElementById("map"), { preferCanvas: true, minZoom: 10, maxZoom: 20, attributionControl: false });
@@ -16,7 +15,7 @@
     maxNativeZoom: 18, interactive: false
   }).addTo(map);
   var line = L.polyline([], { color: "#1f78d1", weight: 4 }).addTo(map);
-  var patrol = null, watch = null, ticker = null, lastBatch = Date.now(), saving = Promise.resolve();
+  var recorder = A.recorder, patrol = null;
 
   function distance(fixes) {
     var d = 0;
@@ -28,6 +27,7 @@
     return h + ":" + String(m).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0");
   }
   function draw() {
+    patrol = recorder.current();
     if (!patrol) { return; }
     var end = patrol.ended_ms || Date.now();
     document.getElementById("p-time").textContent = clock(end - patrol.started_ms);
@@ -39,62 +39,25 @@
     startBtn.hidden = running; stopBtn.hidden = !running;
     status.textContent = running ? T.running : (patrol ? T.stopped : "");
   }
-  function save() { saving = saving.then(function () { return A.data.put("patrols", patrol); }); return saving; }
-
-  function batch(force) {  // the fixes not yet queued go to the outbox as one item
-    if (!patrol || !patrol.pending.length) { return Promise.resolve(); }
-    if (!force && patrol.pending.length < BATCH && Date.now() - lastBatch < EVERY_MS) { return Promise.resolve(); }
-    var positions = patrol.pending;
-    patrol.pending = [];
-    lastBatch = Date.now();
-    return save().then(function () { return A.outbox.add("positions", { patrol: patrol.client_id, positions: positions }); });
-  }
-
-  function onFix(pos) {
-    if (!patrol || patrol.ended_ms) { return; }
-    var c = pos.coords, t = Math.max(pos.timestamp || Date.now(), (patrol.last_t || 0) + 1);  // one fix per instant
-    patrol.last_t = t;
-    var fix = { t: A.isoNow(t), lon: +c.longitude.toFixed(7), lat: +c.latitude.toFixed(7), accuracy: Math.round(c.accuracy * 10) / 10 };
-    patrol.fixes.push(fix);
-    patrol.pending.push(fix);
-    draw();
-    if (patrol.fixes.length === 1) { map.setView([fix.lat, fix.lon], 17); }
-    save().then(function () { return batch(false); });
-  }
-  function follow() {
-    if (navigator.geolocation) {
-      watch = navigator.geolocation.watchPosition(onFix, function () { status.textContent = T.geo_denied; },
-        { enableHighAccuracy: true, maximumAge: 0, timeout: 60000 });
-    } else { status.textContent = T.geo_denied; }
-    ticker = setInterval(function () { draw(); batch(false); }, 1000);
-  }
 
   startBtn.addEventListener("click", function () {
-    var now = Date.now();
-    patrol = { client_id: A.uuid(), started_ms: now, started_at: A.isoNow(now), fixes: [], pending: [], server_id: null, summary: null };
-    localStorage.setItem(CURRENT, patrol.client_id);
+    patrol = recorder.start();
     document.getElementById("summary").hidden = true;
-    lastBatch = now;
-    save().then(function () { return A.outbox.add("patrol_start", { client_id: patrol.client_id, started_at: patrol.started_at }); });
     buttons(true);
-    follow();
     draw();
   });
-
   stopBtn.addEventListener("click", function () {
-    if (watch !== null) { navigator.geolocation.clearWatch(watch); watch = null; }
-    clearInterval(ticker);
-    patrol.ended_ms = Date.now();
-    patrol.ended_at = A.isoNow(patrol.ended_ms);
-    localStorage.removeItem(CURRENT);
-    localStorage.setItem(LAST, patrol.client_id);
-    batch(true).then(save).then(function () {
-      return A.outbox.add("patrol_end", { patrol: patrol.client_id, ended_at: patrol.ended_at });
-    });
+    recorder.stop();
     buttons(false);
     draw();
     showSummary();
   });
+  window.addEventListener("weige:fix", function (ev) {
+    draw();
+    if (ev.detail.patrol.fixes.length === 1) { var f = ev.detail.patrol.fixes[0]; map.setView([f.lat, f.lon], 17); }
+  });
+  window.addEventListener("weige:tick", draw);
+  window.addEventListener("weige:geo-denied", function () { status.textContent = T.geo_denied; });
 
   function showSummary() {
     var box = document.getElementById("summary"), facts = document.getElementById("summary-facts");
@@ -112,24 +75,32 @@
     fact(T.alerts, (s.alerts || []).length);
   }
   window.addEventListener("weige:sent", function (ev) {
+    patrol = recorder.current();
     if (!patrol || ev.detail.item.kind !== "patrol_end" || ev.detail.item.body.patrol !== patrol.client_id) { return; }
     patrol.summary = ev.detail.body.summary || null;
     showSummary();
   });
 
-  // a reload while a patrol runs picks it up again; otherwise the last patrol and its summary are shown
-  var running = localStorage.getItem(CURRENT), last = localStorage.getItem(LAST);
-  if (running || last) {
-    A.data.get("patrols", running || last).then(function (p) {
-      if (!p) { return; }
-      patrol = p;
-      if (running) { buttons(true); follow(); } else { buttons(false); showSummary(); }
-      draw();
-      if (p.fixes.length) { map.fitBounds(line.getBounds(), { maxZoom: 18 }); }
-    });
-  }
+  // a reload (or another page) while a patrol runs picks it up again; otherwise the last patrol and its summary
+  A.ready.then(function (p) {
+    if (!p) { return; }
+    patrol = p;
+    if (recorder.running()) { buttons(true); } else { buttons(false); showSummary(); }
+    draw();
+    if (p.fixes.length) { map.fitBounds(line.getBounds(), { maxZoom: 18 }); }
+  });
 
   // -- GPX upload (online only) --------------------------------------------------------------------------------
+  // a UUID made of the file's SHA-256 (SubtleCrypto; plain-HTTP intranets have none: a random one there)
+  function fileId(file) {
+    if (!(window.crypto && crypto.subtle && file.arrayBuffer)) { return Promise.resolve(A.uuid()); }
+    return file.arrayBuffer().then(function (buffer) { return crypto.subtle.digest("SHA-256", buffer); }).then(function (digest) {
+      var b = new Uint8Array(digest).slice(0, 16);
+      b[6] = (b[6] & 0x0f) | 0x50; b[8] = (b[8] & 0x3f) | 0x80;  // shaped as a name-based UUID
+      var h = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
+      return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+    });
+  }
   var gpx = document.getElementById("gpx"), gpxStatus = document.getElementById("gpx-status");
   gpx.addEventListener("submit", function (ev) {
     ev.preventDefault();
@@ -137,14 +108,14 @@
     if (!file) { gpxStatus.textContent = T.choose_file; return; }
     if (!navigator.onLine) { gpxStatus.textContent = T.needs_online; return; }
     gpxStatus.textContent = T.sending;
-    fetch(cfg.session, { credentials: "same-origin", cache: "no-store" }).then(function (r) { return r.json(); }).then(function (s) {
-      var body = new FormData();
+    Promise.all([fetch(cfg.session, { credentials: "same-origin", cache: "no-store" }).then(function (r) { return r.json(); }), fileId(file)]).then(function (got) {
+      var s = got[0], body = new FormData();
       body.append("file", file, file.name);
-      body.append("client_id", A.uuid());
+      body.append("client_id", got[1]);  // the file's hash: the same file uploaded again is the same patrol
       return fetch(cfg.patrols + "/gpx", { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": s.csrf_token }, body: body });
     }).then(function (r) {
       return r.json().then(function (b) {
-        if (!r.ok) { gpxStatus.className = "error"; gpxStatus.textContent = T.failed + ": " + ((b.error && b.error.message) || r.status); return; }
+        if (!r.ok) { gpxStatus.className = "error"; gpxStatus.textContent = T.failed + ": " + A.oneLanguage((b.error && b.error.message) || r.status); return; }
         var n = Array.isArray(b.patrols) ? b.patrols.length : (Array.isArray(b) ? b.length : 1);
         gpxStatus.className = "ok"; gpxStatus.textContent = A.fmt(T.gpx_done, { n: n });
       });
