@@ -13,11 +13,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from werkzeug.http import quote_etag
 
-from boundaries import editing
+from boundaries import editing, rules
 from boundaries.levels import KINDS, LEVELS
 from boundaries.versions import ANY, PreconditionFailedError, row_version
 from web.access import allow, scoped
 from web.errors import ApiError
+from web.rules_api import refused, rule_settings
 
 __all__ = ["blueprints", "if_match", "etag_header"]
 
@@ -156,6 +157,7 @@ class ServicePointCreate(ServicePointBase):
 
 for _bp in blueprints:
     _bp.register_error_handler(PreconditionFailedError, _precondition_failed)
+draw_bp.register_error_handler(rules.RulesFailedError, refused)
 
 
 @draw_bp.route("/areas", methods=["POST"])
@@ -191,9 +193,10 @@ def retire_area(code):
 @draw_bp.route("/generations/draft/publish", methods=["POST"])
 @allow("areas:write")
 @draw_bp.response(200, description="The id of the generation that became current")
+@draw_bp.alt_response(409, description="Refused: error.failures lists the unwaived planning-rule failures")
 def publish_draft():
-    """Publish the draft: lookups switch to it at once."""
-    return {"generation": editing.publish(scoped())}
+    """Publish the draft unless planning rules fail unwaived (409 listing them); lookups switch to it at once."""
+    return {"generation": rules.publish(scoped(), rule_settings())}
 
 
 @draw_bp.route("/generations/draft", methods=["DELETE"])

@@ -62,6 +62,9 @@ DEFAULTS: dict = {
     "PATROL_CLOCK_TOLERANCE_S": 300,
     "CHECKIN_MAX_AGE_DAYS": 7,
     "VISIT_CYCLES": {"micro_grid_patrol_days": 7, "household_visit_days": 182, "vulnerable_visit_days": 30},
+    "HOUSEHOLD_RANGES": {"micro_grid": [30, 100], "grid": [300, 500]},
+    "RULE_SLIVER_M2": 1.0,
+    "RULE_BUILDING_SHARE": 0.05,
 }
 
 #: Keys only code can set (objects, not JSON): the registry to serve and the issue clock, for tests.
@@ -103,6 +106,17 @@ def _check_type(key: str, value) -> None:
             ok = all(
                 isinstance(v, _NUMBER) and not isinstance(v, bool) and math.isfinite(v) and 1 <= v <= 50_000
                 for v in value.values()
+            )
+        if ok and key == "HOUSEHOLD_RANGES":  # level → [lowest, highest] households (boundaries/rules.py)
+            from boundaries.levels import LEVELS
+
+            ok = all(
+                level in LEVELS
+                and isinstance(r, list | tuple)
+                and len(r) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in r)
+                and r[0] <= r[1]
+                for level, r in value.items()
             )
         if ok and key == "VISIT_CYCLES":  # days per cycle, only the known cycles
             ok = set(value) <= set(default) and all(

@@ -518,6 +518,27 @@ class Store:
             statement = statement.where(wa.c.area_code.in_(list(area_codes)))
         return self._read(statement)
 
+    # -- planning-rule waivers ---------------------------------------------------------------------
+    def waivers(self, codes: Iterable[str] | None = None, conn: sa.Connection | None = None) -> list[dict]:
+        """Rule waivers (of the areas ``codes``, if given), ordered by id (read in ``conn`` when given)."""
+        w = t.rule_waivers
+        statement = sa.select(w).order_by(w.c.id)
+        if codes is not None:
+            statement = statement.where(w.c.area_code.in_(sorted(set(codes))))
+        return self._read(statement, conn)
+
+    def insert_waiver(self, conn: sa.Connection, values: dict) -> int | None:
+        """Insert a waiver; ``None`` when the area already has one for that rule (nothing written)."""
+        w = t.rule_waivers.c
+        taken = sa.select(w.id).where(w.area_code == values["area_code"], w.rule == values["rule"])
+        if conn.execute(taken).first() is not None:
+            return None
+        return int(conn.execute(t.rule_waivers.insert().values(**values)).inserted_primary_key[0])
+
+    def delete_waiver(self, conn: sa.Connection, waiver_id: int) -> bool:
+        """Delete a waiver by id; ``False`` when there is none."""
+        return conn.execute(sa.delete(t.rule_waivers).where(t.rule_waivers.c.id == waiver_id)).rowcount == 1
+
     # -- maintenance -------------------------------------------------------------------------------
     def wipe(self, conn: sa.Connection) -> None:
         """Delete every row but users, tokens and the audit log (used to rebuild the demo data)."""

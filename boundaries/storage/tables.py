@@ -362,3 +362,17 @@ revisions = sa.Table(
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False, server_default="0"),
 )
+
+#: Planning rules waived for one area (boundaries/rules.py, migration 0013): who waived which rule, why, when.
+rule_waivers = sa.Table(
+    "rule_waivers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("area_code", sa.String(32), nullable=False),
+    sa.Column("rule", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("user_id", sa.Integer),
+    sa.Column("user_name", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("area_code", "rule", name="uq_rule_waivers_area_rule"),
+)

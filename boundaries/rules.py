@@ -1,0 +1,541 @@
+"""Planning rules (规划规则) checked on the children of one parent area in a generation (published or the draft).
+
+Rules (ids as reported):
+
+- ``overlap``: two siblings share area (one failure per pair, the shared area as its geometry);
+- ``gap``: part of the parent that no child covers (one failure per connected part);
+- ``outside_parent``: the part of a child that lies outside its parent;
+- ``sliver``: an overlap, gap or outside part smaller than ``sliver_m2`` — reported as a sliver (its ``kind``
+  says which), never ignored; pieces under :data:`NOISE_M2` (a square millimetre) are floating-point noise;
+- ``invalid_ring``: a child whose rings GEOS finds invalid (``is_valid_reason``, with the place);
+- ``building_split``: a building whose footprint lies in more than one micro-grid, each with more than
+  ``building_share`` of its area; ``building_unassigned``: a building (its point inside the parent) in no
+  micro-grid by that measure;
+- ``households``: a child whose households (buildings counted by their point, as everywhere in Weige: a point on
+  a shared edge counts in the lowest code) are outside the configured range of its level.
+
+Areas are measured in the local metric CRS (CGCS2000 3-degree Gauss–Krüger zone in China,
+:func:`geo.crs.metric_crs`). Overlaps are looked for only when ``shapely.coverage_is_valid`` says the children
+are not a clean coverage, and only between children with invalid edges (``coverage_invalid_edges``); the union
+behind the gap rule is ``coverage_union`` for a clean coverage. A rule waived for an area (``rule_waivers``,
+audited) marks that area's failures of the rule ``waived``; publishing is refused while unwaived failures remain.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+import numpy as np
+import shapely
+
+from boundaries.audit import record
+from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
+from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
+
+__all__ = [
+    "RULES",
+    "NOISE_M2",
+    "Failure",
+    "RuleSettings",
+    "RulesFailedError",
+    "check_children",
+    "check_area",
+    "apply_waivers",
+    "add_waiver",
+    "remove_waiver",
+    "check_publish",
+    "publish",
+]
+
+#: Rule id → (中文, English) name.
+RULES = {
+    "overlap": ("相邻区域重叠", "siblings overlap"),
+    "gap": ("上级区域内有空隙", "gap inside the parent"),
+    "outside_parent": ("超出上级区域", "outside the parent"),
+    "sliver": ("碎片", "sliver"),
+    "invalid_ring": ("无效环", "invalid ring"),
+    "building_split": ("建筑跨微网格", "building split between micro-grids"),
+    "building_unassigned": ("建筑不在任何微网格", "building in no micro-grid"),
+    "households": ("户数超出范围", "households outside the range"),
+}
+#: Pieces smaller than this (m²) are floating-point noise of shared edges, not slivers.
+NOISE_M2 = 1e-6
+_POINT = re.compile(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)\s*\]")
+
+
+class RulesFailedError(ConflictError):
+    """Publishing refused: unwaived rule failures remain (``failures`` lists them)."""
+
+    code = "rules_failed"
+
+    def __init__(self, message: str, failures: list):
+        super().__init__(message)
+        self.failures = failures
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """Thresholds of the rules: ``sliver_m2``, ``building_share`` and ``household_ranges`` (level → (lo, hi))."""
+
+    sliver_m2: float = 1.0
+    building_share: float = 0.05
+    household_ranges: dict = field(default_factory=lambda: {"micro_grid": (30, 100), "grid": (300, 500)})
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One rule failure: ``rule``, the area ``codes`` involved, a bilingual ``message``, a ``measure`` and where."""
+
+    rule: str
+    codes: tuple
+    message: str
+    measure: dict
+    geometry: shapely.Geometry | None = None  # WGS84
+    waived: bool = False
+    waiver: dict | None = None
+
+    def feature(self) -> dict:
+        """The failure as a GeoJSON Feature (properties: rule, codes, message, measure, waived, waiver)."""
+        properties = {"rule": self.rule, "codes": list(self.codes), "message": self.message, **self.measure}
+        properties |= {"waived": self.waived, "waiver": self.waiver}
+        geometry = None if self.geometry is None else shapely.geometry.mapping(self.geometry)
+        return {"type": "Feature", "geometry": geometry, "properties": properties}
+
+
+def _polygonal(geom) -> shapely.Geometry:
+    parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (3, 6)]
+    polys = [q for p in parts for q in shapely.get_parts(p)]
+    return shapely.multipolygons(polys) if polys else shapely.Polygon()
+
+
+def _pieces(geom) -> list:
+    return [p for p in shapely.get_parts(_polygonal(geom)) if p.area >= NOISE_M2]
+
+
+def _area_failure(rule, kind, codes, area, geom_m, crs, sliver_m2, text) -> Failure:
+    zh, en = text
+    if area < sliver_m2:
+        rule = "sliver"
+        zh, en = f"碎片（{RULES[kind][0]}）：{zh}", f"sliver ({RULES[kind][1]}): {en}"
+    geometry = geometries_to_wgs84(np.array([geom_m], dtype=object), crs)[0]
+    return Failure(rule, tuple(codes), f"{zh} {en}", {"kind": kind, "area_m2": round(float(area), 3)}, geometry)
+
+
+def check_children(parent_code, parent_geometry, codes, level, geometries, buildings=None, settings=None, kinds=None):
+    """Check the children of one parent against the planning rules.
+
+    Parameters
+    ----------
+    parent_code : str
+    parent_geometry : shapely.Geometry or None
+        The parent's outline (WGS84); without it no gap or outside-parent rule is checked.
+    codes : sequence of str
+        The children's codes, sorted (the lowest code takes a building point on a shared edge).
+    level : str
+        The children's level (buildings are checked for ``micro_grid`` children).
+    geometries : array_like of shapely.Geometry
+        The children's outlines (WGS84).
+    buildings : dict of arrays, optional
+        ``id``, ``geometry`` (footprints, WGS84), ``lon``, ``lat``, ``households`` of the buildings near the parent.
+    settings : RuleSettings, optional
+    kinds : sequence of str, optional
+        The children's kinds: the household range applies to ``general`` ones only (a 专属网格 — school,
+        hospital … — has no residents to count). Default: all general.
+
+    Returns
+    -------
+    list of Failure
+        Unwaived (see :func:`apply_waivers`), in rule order.
+
+    Examples
+    --------
+    >>> a, b = shapely.box(104, 30, 104.001, 30.001), shapely.box(104.0005, 30, 104.0015, 30.001)
+    >>> [f.rule for f in check_children("P", None, ["A", "B"], "grid", [a, b], settings=RuleSettings({}))]
+    ['overlap']
+    """
+    settings = settings or RuleSettings()
+    codes = np.asarray(codes, dtype=object)
+    wgs = np.asarray(geometries, dtype=object)
+    if len(wgs) == 0 and parent_geometry is None:
+        return []
+    bounds = shapely.total_bounds(wgs if parent_geometry is None else np.array([parent_geometry], dtype=object))
+    crs = metric_crs((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+    failures = []
+    valid = shapely.is_valid(wgs)
+    for i in np.flatnonzero(~valid):
+        reason = str(shapely.is_valid_reason(wgs[i]))
+        found = _POINT.search(reason)
+        where = shapely.Point(float(found[1]), float(found[2])) if found else shapely.boundary(wgs[i])
+        failures.append(
+            Failure(
+                "invalid_ring",
+                (codes[i],),
+                f"区域 {codes[i]} 的边界无效：{reason} the outline of {codes[i]} is invalid: {reason}",
+                {"reason": reason},
+                where,
+            )
+        )
+    children = geometries_from_wgs84(wgs, crs)
+    if not valid.all():
+        children[~valid] = [_polygonal(shapely.make_valid(g)) for g in children[~valid]]
+    failures += _overlaps(codes, children, crs, settings)
+    parent = None
+    if parent_geometry is not None:
+        parent = geometries_from_wgs84(np.array([parent_geometry], dtype=object), crs)[0]
+        shapely.prepare(parent)
+        failures += _gaps_and_outside(parent_code, parent, codes, children, crs, settings)
+    if buildings is not None and len(buildings["id"]) and len(children):
+        general = np.ones(len(codes), bool) if kinds is None else np.asarray(kinds, dtype=object) == "general"
+        failures += _buildings(parent_code, parent, codes, level, children, buildings, crs, settings, general)
+    return failures
+
+
+def _overlaps(codes, children, crs, settings) -> list[Failure]:
+    if len(children) < 2 or shapely.coverage_is_valid(children):
+        return []
+    suspects = np.flatnonzero(~shapely.is_empty(shapely.coverage_invalid_edges(children)))
+    tree = shapely.STRtree(children)
+    i, j = tree.query(children[suspects], predicate="intersects")
+    i = suspects[i]
+    keep = (i < j) & np.isin(j, suspects)
+    i, j = i[keep], j[keep]
+    shared = shapely.intersection(children[i], children[j])
+    out = []
+    for a, b, geom in zip(i, j, shared, strict=True):
+        pieces = _pieces(geom)
+        if not pieces:
+            continue
+        area = sum(p.area for p in pieces)
+        text = (
+            f"{codes[a]} 与 {codes[b]} 重叠 {area:.2f} 平方米",
+            f"{codes[a]} and {codes[b]} overlap by {area:.2f} m²",
+        )
+        out.append(
+            _area_failure(
+                "overlap",
+                "overlap",
+                (codes[a], codes[b]),
+                area,
+                shapely.union_all(pieces),
+                crs,
+                settings.sliver_m2,
+                text,
+            )  # fmt: skip
+        )
+    return out
+
+
+def _gaps_and_outside(parent_code, parent, codes, children, crs, settings) -> list[Failure]:
+    out = []
+    if len(children):
+        union = shapely.coverage_union_all(children) if shapely.coverage_is_valid(children) else None
+        if union is None:
+            union = shapely.union_all(children)
+        holes = shapely.difference(parent, union)
+    else:
+        holes = parent
+    for piece in _pieces(holes):
+        text = (
+            f"{parent_code} 内有 {piece.area:.2f} 平方米不属于任何下级区域",
+            f"{piece.area:.2f} m² inside {parent_code} belong to none of its children",
+        )
+        out.append(_area_failure("gap", "gap", (parent_code,), piece.area, piece, crs, settings.sliver_m2, text))
+    outside = np.flatnonzero(~shapely.covers(parent, children))
+    for i, geom in zip(outside, shapely.difference(children[outside], parent), strict=True):
+        pieces = _pieces(geom)
+        if not pieces:
+            continue
+        area = sum(p.area for p in pieces)
+        text = (
+            f"{codes[i]} 有 {area:.2f} 平方米超出上级区域 {parent_code}",
+            f"{area:.2f} m² of {codes[i]} lie outside its parent {parent_code}",
+        )
+        out.append(
+            _area_failure(
+                "outside_parent",
+                "outside_parent",
+                (codes[i],),
+                area,
+                shapely.union_all(pieces),
+                crs,
+                settings.sliver_m2,
+                text,
+            )  # fmt: skip
+        )
+    return out
+
+
+def _buildings(parent_code, parent, codes, level, children, buildings, crs, settings, general) -> list[Failure]:
+    lon, lat = np.asarray(buildings["lon"], dtype=float), np.asarray(buildings["lat"], dtype=float)
+    points = geometries_from_wgs84(shapely.points(lon, lat), crs)
+    inside = np.ones(len(points), bool) if parent is None else shapely.covers(parent, points)
+    ids = np.asarray(buildings["id"])[inside]
+    households = np.asarray(buildings["households"], dtype=float)[inside]
+    points = points[inside]
+    tree = shapely.STRtree(children)
+    out = []
+    allowed = settings.household_ranges.get(level)
+    if allowed is not None:
+        p, c = tree.query(points, predicate="intersects")
+        first = np.full(len(points), len(children))
+        np.minimum.at(first, p, c)  # a point on a shared edge counts in the lowest code
+        placed = first < len(children)
+        counts = np.bincount(first[placed], weights=households[placed], minlength=len(children))
+        lo, hi = allowed
+        for i in np.flatnonzero(((counts < lo) | (counts > hi)) & general):
+            n = int(round(counts[i]))
+            text = (
+                f"{codes[i]} 有 {n} 户，应在 {lo}–{hi} 户之间",
+                f"{codes[i]} has {n} households, outside the range {lo}–{hi}",
+            )
+            geometry = geometries_to_wgs84(np.array([children[i]], dtype=object), crs)[0]
+            out.append(
+                Failure("households", (codes[i],), " ".join(text), {"households": n, "range": [lo, hi]}, geometry)
+            )
+    if level != "micro_grid":
+        return out
+    footprints = geometries_from_wgs84(np.asarray(buildings["geometry"], dtype=object)[inside], crs)
+    b, c = tree.query(footprints, predicate="within")
+    whole = np.zeros(len(footprints), bool)
+    whole[b] = True
+    rest = np.flatnonzero(~whole)
+    b, c = tree.query(footprints[rest], predicate="intersects")
+    b = rest[b]
+    share = shapely.area(shapely.intersection(footprints[b], children[c])) / np.maximum(
+        shapely.area(footprints[b]), NOISE_M2
+    )
+    big = share > settings.building_share
+    b, c, share = b[big], c[big], share[big]
+    for k in rest:
+        mine = b == k
+        where = geometries_to_wgs84(np.array([footprints[k]], dtype=object), crs)[0]
+        measure = {"building_id": int(ids[k]), "households": int(households[k])}
+        if not mine.any():
+            text = f"建筑 {ids[k]} 不在任何微网格内 building {ids[k]} is in no micro-grid of {parent_code}"
+            out.append(Failure("building_unassigned", (parent_code,), text, measure, where))
+        elif mine.sum() > 1:
+            involved = tuple(codes[c[mine]])
+            shares = {codes[x]: round(float(s), 3) for x, s in zip(c[mine], share[mine], strict=True)}
+            text = f"建筑 {ids[k]} 跨 {'、'.join(involved)} building {ids[k]} is split between {', '.join(involved)}"
+            out.append(Failure("building_split", involved, text, measure | {"shares": shares}, where))
+    return out
+
+
+# -- reading a generation, waivers, publishing ----------------------------------------------------------------
+def settings_from(config: dict | None) -> RuleSettings:
+    """:class:`RuleSettings` from the deployment's settings (defaults where a key is absent).
+
+    Keys: ``HOUSEHOLD_RANGES``, ``RULE_SLIVER_M2``, ``RULE_BUILDING_SHARE``.
+    """
+    config = config or {}
+    default = RuleSettings()
+    ranges = config.get("HOUSEHOLD_RANGES", default.household_ranges)
+    return RuleSettings(
+        sliver_m2=float(config.get("RULE_SLIVER_M2", default.sliver_m2)),
+        building_share=float(config.get("RULE_BUILDING_SHARE", default.building_share)),
+        household_ranges={level: (lo, hi) for level, (lo, hi) in ranges.items()},
+    )
+
+
+def _generation(view, generation) -> int:
+    if generation == "draft":
+        draft = view.registry.store.draft_generation_id()
+        if draft is None:
+            raise NotFoundError("没有草稿版本 there is no draft generation")
+        return draft
+    return view.resolve_generation(generation)
+
+
+def _check(registry, code: str, generation: int, settings: RuleSettings) -> tuple[str | None, list[Failure]]:
+    parent = registry.area(code, generation)
+    children = registry.areas(parent_code=code, generation=generation)
+    level = children["level"].iloc[0] if len(children) else None
+    buildings = None
+    if len(children) and (level == "micro_grid" or level in settings.household_ranges):
+        rows = registry.store.buildings(bbox=shapely.bounds(parent.geometry).tolist())
+        buildings = {k: [r[k] for r in rows] for k in ("id", "lon", "lat", "households")}
+        buildings["geometry"] = shapely.from_wkb([r["geometry"] for r in rows])
+    failures = check_children(
+        code,
+        parent.geometry,
+        children["code"].tolist(),
+        level,
+        children.geometry.values,
+        buildings,
+        settings,
+        children["kind"].tolist(),
+    )
+    waivers = registry.store.waivers(codes=[code, *children["code"]])
+    return level, apply_waivers(failures, waivers)
+
+
+def check_area(view, code: str, generation=None, settings: RuleSettings | None = None) -> dict:
+    """The rule failures of an area's children in a generation (``"draft"``, an id, default current).
+
+    Parameters
+    ----------
+    view : boundaries.scope.ScopedRegistry
+        The caller's registry: the area must be in the caller's areas.
+    code : str
+    generation : int or "draft", optional
+    settings : RuleSettings, optional
+    kinds : sequence of str, optional
+        The children's kinds: the household range applies to ``general`` ones only (a 专属网格 — school,
+        hospital … — has no residents to count). Default: all general.
+
+    Returns
+    -------
+    dict
+        ``generation``, ``code``, ``level`` (of the children), ``failures`` (list of :class:`Failure`),
+        ``errors`` (the number not waived).
+    """
+    g = _generation(view, generation)
+    view.require(code, g)
+    level, failures = _check(view.registry, code, g, settings or RuleSettings())
+    errors = sum(not f.waived for f in failures)
+    return {"generation": g, "code": code, "level": level, "failures": failures, "errors": errors}
+
+
+def apply_waivers(failures: list[Failure], waivers: list[dict]) -> list[Failure]:
+    """Mark failures waived: a failure is waived when one of its areas has a waiver of its rule."""
+    by_key = {(w["area_code"], w["rule"]): w for w in waivers}
+    out = []
+    for failure in failures:
+        found = next((by_key[(c, failure.rule)] for c in failure.codes if (c, failure.rule) in by_key), None)
+        if found is None:
+            out.append(failure)
+        else:
+            summary = {k: found[k] for k in ("id", "area_code", "rule", "reason", "user_name")}
+            out.append(replace(failure, waived=True, waiver=summary | {"created_at": _iso(found["created_at"])}))
+    return out
+
+
+def _iso(value) -> str:
+    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
+
+
+def _require_anywhere(view, code: str) -> None:
+    """The area must be in the caller's areas in the draft (when there is one) or the current generation."""
+    draft = view.registry.store.draft_generation_id()
+    try:
+        view.require(code, draft if draft is not None else None)
+    except NotFoundError:
+        if draft is None:
+            raise
+        view.require(code, None)
+
+
+def add_waiver(view, code: str, rule: str, reason: str) -> dict:
+    """Waive ``rule`` for the area ``code`` with a reason (audited); :class:`ConflictError` if already waived."""
+    if rule not in RULES:
+        raise InvalidInputError(f"未知规则 unknown rule {rule!r}; rules: {', '.join(RULES)}")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInputError("请填写豁免理由 give the reason for the waiver")
+    _require_anywhere(view, code)
+    store = view.registry.store
+    row = {
+        "area_code": code,
+        "rule": rule,
+        "reason": reason[:500],
+        "user_id": view.actor.user_id,
+        "user_name": view.actor.name[:64],
+        "created_at": datetime.now(timezone.utc),
+    }
+    with store.transaction() as conn:
+        waiver_id = store.insert_waiver(conn, row)
+        if waiver_id is None:
+            raise ConflictError(f"区域 {code} 的规则 {rule} 已豁免 rule {rule!r} is already waived for area {code!r}")
+        row["id"] = waiver_id
+        record(conn, view.actor, "waive", "rule_waiver", waiver_id, None, row)
+    return row | {"created_at": _iso(row["created_at"])}
+
+
+def remove_waiver(view, code: str, waiver_id: int) -> dict:
+    """Withdraw a waiver of the area ``code`` (audited); :class:`NotFoundError` when it has no such waiver."""
+    _require_anywhere(view, code)
+    store = view.registry.store
+    with store.transaction() as conn:
+        found = [w for w in store.waivers(codes=[code], conn=conn) if w["id"] == waiver_id]
+        if not found:
+            raise NotFoundError(f"区域 {code} 没有豁免 {waiver_id} area {code!r} has no waiver {waiver_id}")
+        store.delete_waiver(conn, waiver_id)
+        record(conn, view.actor, "unwaive", "rule_waiver", waiver_id, found[0], None)
+    return found[0] | {"created_at": _iso(found[0]["created_at"])}
+
+
+def _draft_parents(store, conn, draft: int) -> list[str]:
+    """Areas whose children the draft changed: parents of added and retired rows, and added rows with children."""
+    changes = store.draft_changes(conn, draft)
+    rows = store.areas(draft, geometry=False, conn=conn)
+    present = {r["code"] for r in rows}
+    with_children = {r["parent_code"] for r in rows if r["parent_code"]}
+    wanted = {r["parent_code"] for r in changes if r["parent_code"]} & present
+    wanted |= {r["code"] for r in changes if r["generation_low"] == draft} & with_children
+    return sorted(wanted)
+
+
+def check_publish(view, settings: RuleSettings | None = None) -> list[Failure]:
+    """The unwaived failures publishing the draft would bring, checked where the draft changed something.
+
+    Every area whose children the draft added, redrew or retired (and every added area with children) is
+    checked in the draft generation. The scope of the draft's changes is checked first (403 before 409).
+    """
+    from boundaries import drafts
+
+    store = view.registry.store
+    with store.engine.connect() as conn:
+        draft = store.draft_generation_id(conn)
+        if draft is None:
+            raise NotFoundError("没有草稿版本 there is no draft generation to publish")
+        drafts.scope_check(view)(conn, draft, None)
+        parents = _draft_parents(store, conn, draft)
+    failures = []
+    for code in parents:
+        failures += [f for f in _check(view.registry, code, draft, settings or RuleSettings())[1] if not f.waived]
+    return failures
+
+
+def publish(view, settings: RuleSettings | None = None) -> int:
+    """Publish the draft unless unwaived rule failures remain (:class:`RulesFailedError` lists them).
+
+    The rules are checked before the write transaction (they read geometry and buildings); inside it, the
+    transaction makes sure nothing they read changed since (the ``areas`` and ``assets`` revisions and the
+    waivers), else the check runs again — so what is published is what was checked.
+    """
+    from boundaries import drafts
+
+    store = view.registry.store
+    for _attempt in range(3):
+        seen = (store.data_version(), [w["id"] for w in store.waivers()])
+        failures = check_publish(view, settings)
+        if failures:
+            listed = "; ".join(f.message for f in failures[:10])
+            more = f" (+{len(failures) - 10})" if len(failures) > 10 else ""
+            raise RulesFailedError(
+                f"有 {len(failures)} 处规则未通过，不能发布 publishing refused: {len(failures)} unwaived rule "
+                f"failure(s): {listed}{more}",
+                failures,
+            )
+        scope = drafts.scope_check(view)
+        stale = []
+
+        def check(conn, draft, changes, scope=scope, seen=seen, stale=stale):
+            scope(conn, draft, changes)
+            now = (
+                (store.revision("assets", conn), store.revision("areas", conn)),
+                [w["id"] for w in store.waivers(conn=conn)],
+            )
+            if now != seen:
+                stale.append(True)
+                raise ConflictError("草稿在检查时已改变 the draft changed while its rules were checked; try again")
+
+        try:
+            return view.registry.publish(view.actor, check)
+        except ConflictError:
+            if not stale:
+                raise
+    raise ConflictError("草稿不断变化，请稍后再发布 the draft keeps changing: publish again in a moment")

@@ -1,0 +1,97 @@
+"""Planning rules on the API: an area's children checked in a generation, and rules waived per area.
+
+Each view parses the request, calls one function of :mod:`boundaries.rules` with the caller's scoped registry,
+and serialises the answer (failures as GeoJSON features).
+"""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, validate
+
+from boundaries import rules
+from web.access import allow, scoped
+
+__all__ = ["bp", "rule_settings", "refused"]
+
+bp = Blueprint("rules", __name__, url_prefix="/api/v1", description="规划规则 planning rules and waivers")
+
+
+class GenerationField(fields.Field):
+    """``draft`` or a generation id."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value == "draft":
+            return value
+        try:
+            number = int(value)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError("版本应为 draft 或编号 generation must be draft or a number") from exc
+        if not 1 <= number <= 2_147_483_647:
+            raise ValidationError("版本编号超出范围 generation out of range")
+        return number
+
+
+class RulesQuery(Schema):
+    """Which generation to check."""
+
+    generation = GenerationField(
+        load_default=None, metadata={"description": "draft, a generation id, or the current (default)"}
+    )
+
+
+class WaiverCreate(Schema):
+    """A rule waived for the area, with the reason."""
+
+    rule = fields.String(required=True, validate=validate.OneOf(list(rules.RULES)))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+def rule_settings() -> rules.RuleSettings:
+    """The rule thresholds of the app's settings."""
+    return rules.settings_from(current_app.config)
+
+
+def refused(exc: rules.RulesFailedError):
+    """409 listing every unwaived failure as a GeoJSON feature."""
+    failures = [f.feature() for f in exc.failures]
+    body = {"error": {"code": exc.code, "message": str(exc), "failures": failures}}
+    return jsonify(body), 409
+
+
+bp.register_error_handler(rules.RulesFailedError, refused)
+
+
+@bp.route("/areas/<code>/rules", methods=["GET"])
+@allow("areas:read")
+@bp.arguments(RulesQuery, location="query")
+@bp.response(200, description="The rule failures of the area's children as GeoJSON features")
+def area_rules(query, code):
+    """Check the planning rules on an area's children (``generation=draft`` for the draft)."""
+    found = rules.check_area(scoped(), code, query["generation"], rule_settings())
+    return {
+        "type": "FeatureCollection",
+        "generation": found["generation"],
+        "code": found["code"],
+        "level": found["level"],
+        "errors": found["errors"],
+        "features": [f.feature() for f in found["failures"]],
+    }
+
+
+@bp.route("/areas/<code>/waivers", methods=["POST"])
+@allow("areas:write")
+@bp.arguments(WaiverCreate)
+@bp.response(201, description="The waiver")
+def create_waiver(body, code):
+    """Waive a rule for an area, with the reason (recorded in the audit log)."""
+    return rules.add_waiver(scoped(), code, body["rule"], body["reason"]), 201
+
+
+@bp.route("/areas/<code>/waivers/<int(min=1, max=2147483647):waiver_id>", methods=["DELETE"])
+@allow("areas:write")
+@bp.response(200, description="The withdrawn waiver")
+def delete_waiver(code, waiver_id):
+    """Withdraw a waiver (recorded in the audit log)."""
+    return rules.remove_waiver(scoped(), code, waiver_id)
