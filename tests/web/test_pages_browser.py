@@ -33,6 +33,7 @@ NAV = {
     "事件地图": "issuemap",
     "统计": "stats",
     "覆盖分析": "coverage",
+    "巡查": "patrols",
     "审计日志": "audit",
 }
 SIZES = [(1440, 900), (390, 844)]
