@@ -20,6 +20,7 @@ from boundaries import assets
 from boundaries.audit import SYSTEM
 from boundaries.editing import update_area
 from boundaries.registry import Registry
+from boundaries.rules import add_waiver
 from boundaries.scope import NO_SUCH_ASSET, Scope, ScopedRegistry
 from boundaries.storage import open_store
 from issues.desk import IssueDesk
@@ -88,6 +89,9 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("draw.retire_area", "DELETE"): (PLANNERS, True),
     ("draw.publish_draft", "POST"): (PLANNERS, True),
     ("draw.discard_draft", "DELETE"): (PLANNERS, True),
+    ("rules.area_rules", "GET"): (SIGNED_IN, True),
+    ("rules.create_waiver", "POST"): (PLANNERS, True),
+    ("rules.delete_waiver", "DELETE"): (PLANNERS, True),
     ("edit.update_building", "PATCH"): (PLANNERS, True),
     ("edit.create_service_point", "POST"): (PLANNERS, True),
     ("edit.update_service_point", "PATCH"): (PLANNERS, True),
@@ -215,6 +219,17 @@ def _draft_change(registry: Registry, code: str) -> None:
     update_area(ScopedRegistry(registry, Scope.everything(), SYSTEM), code, name="草稿改名 renamed in draft")
 
 
+def _clear_waivers(registry: Registry, code: str) -> None:
+    with registry.store.transaction() as conn:
+        for waiver in registry.store.waivers(codes=[code], conn=conn):
+            registry.store.delete_waiver(conn, waiver["id"])
+
+
+def _waiver(registry: Registry, code: str) -> int:
+    _clear_waivers(registry, code)
+    return add_waiver(ScopedRegistry(registry, Scope.everything(), SYSTEM), code, "gap", "matrix")["id"]
+
+
 def _tile_of(lon: float, lat: float, zoom: int = 16) -> tuple[int, int, int]:
     import mercantile
 
@@ -306,6 +321,17 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             "/api/v1/generations/draft",
             {},
             lambda registry: _draft_change(registry, p.leaf[k]),
+        ),
+        ("rules.area_rules", "GET"): (f"/api/v1/areas/{p.grid[k]}/rules", {}, None),
+        ("rules.create_waiver", "POST"): (
+            f"/api/v1/areas/{p.leaf[k]}/waivers",
+            {"json": {"rule": "households", "reason": f"矩阵 matrix {n}"}},
+            lambda registry: _clear_waivers(registry, p.leaf[k]),
+        ),
+        ("rules.delete_waiver", "DELETE"): (
+            f"/api/v1/areas/{p.leaf[k]}/waivers/{{token}}",
+            {},
+            lambda registry: _waiver(registry, p.leaf[k]),
         ),
         ("edit.update_building", "PATCH"): (f"/api/v1/buildings/{p.building[k]}", {"json": {"name": "楼"}}, None),
         ("edit.create_service_point", "POST"): (
