@@ -165,6 +165,11 @@ def test_unlocated_points_go_to_the_community_queue(world):
     app, registry, clock, c = world
     code, lon, lat = _micro_grid_point(registry, index=1)
     assert c["admin"].delete(f"/api/v1/areas/{code}").status_code == 200  # a gap where a micro-grid was
+    for rule in ("gap", "building_unassigned"):  # publishing a gap takes a waiver of the planning rules
+        assert (
+            c["admin"].post(f"/api/v1/areas/{WORKER_GRID}/waivers", json={"rule": rule, "reason": "test"}).status_code
+            == 201
+        )
     assert c["admin"].post("/api/v1/generations/draft/publish").status_code == 200
     r = c["wechat"].post("/api/v1/issues", json={"category": "dispute", "lon": lon, "lat": lat})
     assert r.status_code == 201
