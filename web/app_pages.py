@@ -29,7 +29,7 @@ from web.compression import static_url
 from web.i18n import locale_tag
 from web.issue_pages import category_name
 from web.issues_api import desk
-from web.names import KIND_NAMES, ROLE_NAMES
+from web.names import KIND_NAMES, ROLE_NAMES, STATE_NAMES, USE_NAMES
 from web.vendor import VENDOR_DIR, vendor_url, versions
 
 __all__ = ["app_pages", "APP_ACCESS", "SCRIPTS", "precached_urls", "cache_name"]
@@ -113,8 +113,8 @@ def _strings() -> dict:
         "accuracy": _("accuracy %(m)s m"),
         "geo_denied": _("Location is off: allow it in the browser to use GPS."),
         "overdue": _("Overdue"),
-        "hours_left": _("%(h)s working hours left"),
-        "hours_late": _("%(h)s working hours late"),
+        "hours_left": _("%(h)s hours left"),
+        "hours_late": _("%(h)s hours overdue"),
         "due": _("Due"),
         "kind_report": _("Report"),
         "kind_patrol_start": _("Patrol started"),
@@ -163,6 +163,9 @@ def _strings() -> dict:
         "needs_online": _("This needs a connection."),
         "photo": _("Photo"),
         "kinds": {k: str(name) for k, name in KIND_NAMES.items()},
+        "uses": {k: str(name) for k, name in USE_NAMES.items()},
+        "states": {k: str(name) for k, name in STATE_NAMES.items()},
+        "categories": {c.code: category_name(c.code) for c in desk().catalog},
     }
 
 
@@ -351,6 +354,7 @@ def service_worker():
         cache=cache_name(),
         precache=json.dumps(precached_urls()),
         offline=json.dumps(url_for("app_pages.offline")),
+        offline_message=json.dumps(str(_("Offline")), ensure_ascii=False),
         scope=json.dumps(url_for("app_pages.home")),
     )
     return Response(source, mimetype="text/javascript", headers={"Cache-Control": "no-cache"})

@@ -286,6 +286,18 @@
     return flushing;
   }
 
+  // send until nothing of this worker's waits (a few runs, at most 8 s): used before signing out
+  function drain(runs) {
+    var deadline = new Promise(function (resolve) { setTimeout(resolve, 8000); });
+    function again(n) {
+      return flush().then(function () { return outbox.all(); }).then(function (items) {
+        if (n > 1 && !signInNeeded && items.some(function (i) { return !i.failed; })) { return again(n - 1); }
+        return null;
+      });
+    }
+    return Promise.race([again(runs), deadline]);
+  }
+
   // -- what the pages share ------------------------------------------------------------------------------------
   function updateBadge() {
     return outbox.all().then(function (items) {
@@ -368,7 +380,7 @@
       form.dataset.cleared = "1";
       var recorder = window.WeigeApp.recorder;
       var ended = recorder && recorder.running() ? recorder.stop() : Promise.resolve();
-      ended.then(function () { return navigator.onLine ? flush() : null; })
+      ended.then(function () { return navigator.onLine ? drain(4) : null; })
         .then(function () { return forgetPhone(); })
         .then(function () { localStorage.removeItem(USER); form.submit(); }, function () { form.submit(); });
     });

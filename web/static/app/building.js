@@ -16,15 +16,15 @@
     facts.appendChild(el("dd", { text: String(value) }));
   }
   A.getJson(cfg.buildings + id).then(function (answer) {
-    if (!answer.ok) { status.textContent = (answer.body.error && answer.body.error.message) || T.load_failed; return; }
+    if (!answer.ok) { status.textContent = answer.status === 503 || !answer.body.error ? T.load_failed : A.oneLanguage(answer.body.error.message); return; }
     var p = answer.body.properties || {};
     document.getElementById("b-name").textContent = p.name || p.address || A.fmt(T.place_building, { id: id });
     fact(T.address, p.address);
     fact(T.households, p.households);
     fact(T.floors, p.floors);
-    fact(T.use, p.use);
+    fact(T.use, p.use ? (T.uses[p.use] || p.use) : "");
   });
-  A.getJson(cfg.work).then(function (answer) {
+  if (A.can("patrols:record")) A.getJson(cfg.work).then(function (answer) {
     var due = ((answer.ok && answer.body.due && answer.body.due.buildings) || []).filter(function (b) { return b.id === id; })[0];
     if (due) { document.getElementById("b-due").textContent = T.visit_due; }
   });
@@ -34,9 +34,10 @@
     if (ok) { status.className = "ok"; status.textContent = A.fmt(T.checked_in, { m: Math.round(body.distance_m || 0) }); }
     else if (item.failed_code === "too_far" || (body && body.error && body.error.code === "too_far")) {
       status.className = "error"; status.textContent = A.fmt(T.too_far, { m: Math.round(details.distance_m || 0) });
-    } else { status.className = "error"; status.textContent = T.failed + ": " + item.failed; }
+    } else { status.className = "error"; status.textContent = T.failed + ": " + A.oneLanguage(item.failed); }
   }
-  document.getElementById("checkin").addEventListener("click", function () {
+  var checkin = document.getElementById("checkin");  // only for those who record patrols
+  if (checkin) checkin.addEventListener("click", function () {
     status.className = ""; status.textContent = T.loading;
     A.position({ maximumAge: 0 }).then(function (pos) {
       var c = pos.coords;

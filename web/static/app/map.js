@@ -91,7 +91,8 @@
     if (!dueList.children.length) { dueList.appendChild(el("li", { class: "muted", text: T.nothing })); }
     buildings.redraw();
   }
-  A.getJson(cfg.work).then(function (answer) {
+  // /me/work is the patrolling worker's; others (staff) see their areas' open issues
+  (A.can("patrols:record") ? A.getJson(cfg.work) : Promise.resolve({ ok: false })).then(function (answer) {
     if (answer.ok) { showWork(answer.body); return; }
     return A.getJson(cfg.issues + "?state=open&per_page=200").then(function (fallback) {  // before /me/work exists
       showWork({ queue: fallback.ok ? fallback.body.issues : [] });

@@ -6,6 +6,7 @@
   "use strict";
   var A = window.WeigeApp, cfg = A.cfg, T = A.T, el = A.el;
   var startBtn = document.getElementById("start"), stopBtn = document.getElementById("stop");
+  if (!startBtn) { return; }  // the role does not record patrols: no buttons
   var status = document.getElementById("p-status");
   var map = L.map(document.getElementById("map"), { preferCanvas: true, minZoom: 10, maxZoom: 20, attributionControl: false });
   var e = cfg.extent;

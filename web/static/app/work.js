@@ -20,10 +20,13 @@
 
   function when(i) {
     if (typeof i.hours_left === "number") {
-      var h = Math.abs(i.hours_left).toFixed(1);
+      var h = Math.round(Math.abs(i.hours_left) * 10) / 10;  // 134, or 2.5: whole or one decimal
+      h = h.toLocaleString(cfg.locale, { maximumFractionDigits: 1 });
       return i.hours_left < 0 ? A.fmt(T.hours_late, { h: h }) : A.fmt(T.hours_left, { h: h });
     }
-    if (i.due_at) { return T.due + " " + new Date(i.due_at).toLocaleString(cfg.locale, { hour12: false }); }
+    if (i.due_at) {  // local time without seconds
+      return T.due + " " + new Date(i.due_at).toLocaleString(cfg.locale, { hour12: false, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+    }
     return "";
   }
 
@@ -45,8 +48,8 @@
       sorted(queue).forEach(function (i) {
         var late = i.overdue || (typeof i.hours_left === "number" && i.hours_left < 0);
         list.appendChild(el("li", {}, [el("a", { href: cfg.issuePage + i.id, class: "item" + (late ? " late" : ""), "data-id": i.id }, [
-          el("span", { class: "title", text: (i.category_name || categories[i.category] || i.category) + (late ? " · " + T.overdue : "") }),
-          el("span", { class: "muted", text: [i.state_name || i.state_zh || i.state, i.area_name || "", when(i)].filter(Boolean).join(" · ") }),
+          el("span", { class: "title", text: (T.categories[i.category] || categories[i.category] || i.category) + (late ? " · " + T.overdue : "") }),
+          el("span", { class: "muted", text: [T.states[i.state] || i.state, i.area_name || "", when(i)].filter(Boolean).join(" · ") }),
           i.description ? el("span", { text: i.description.slice(0, 80) }) : null
         ])]));
       });
@@ -56,7 +59,9 @@
   }
 
   function load() {
-    A.getJson(cfg.work).then(function (answer) {
+    // /me/work is the patrolling worker's; staff without patrols:record get their areas' open issues
+    var mine = A.can("patrols:record") ? A.getJson(cfg.work) : Promise.resolve({ ok: false, status: 403, body: {} });
+    mine.then(function (answer) {
       if (answer.ok) { return render(answer.body.queue || []); }
       if (answer.status === 404 || answer.status === 403) {  // no /me/work (or not a patrolling role): my areas' open issues
         return A.getJson(cfg.issues + "?state=open&per_page=200").then(function (fallback) {

@@ -43,7 +43,7 @@ function networkFirst(request, fallback) {
 
 // data never seen online: a JSON error the pages show as "could not load" (and map tiles as empty)
 function offlineAnswer() {
-  var body = JSON.stringify({ error: { code: "offline", message: "离线 offline" } });
+  var body = JSON.stringify({ error: { code: "offline", message: {{ offline_message }} } });
   return new Response(body, { status: 503, headers: { "Content-Type": "application/json" } });
 }
 
