@@ -198,9 +198,9 @@ def _overlaps(codes, children, crs, settings) -> list[Failure]:
     suspects = np.flatnonzero(~shapely.is_empty(shapely.coverage_invalid_edges(children)))
     tree = shapely.STRtree(children)
     i, j = tree.query(children[suspects], predicate="intersects")
-    i = suspects[i]
-    keep = (i < j) & np.isin(j, suspects)
-    i, j = i[keep], j[keep]
+    i = suspects[i]  # a suspect against every neighbour: an overlap may flag the edges of one side only
+    pairs = np.unique(np.column_stack([np.minimum(i, j), np.maximum(i, j)])[i != j], axis=0)
+    i, j = pairs[:, 0], pairs[:, 1]
     shared = shapely.intersection(children[i], children[j])
     out = []
     for a, b, geom in zip(i, j, shared, strict=True):
@@ -308,18 +308,23 @@ def _buildings(parent_code, parent, codes, level, children, buildings, crs, sett
     )
     big = share > settings.building_share
     b, c, share = b[big], c[big], share[big]
-    for k in rest:
-        mine = b == k
-        where = geometries_to_wgs84(np.array([footprints[k]], dtype=object), crs)[0]
+    order = np.lexsort((c, b))  # by building, then by child (code)
+    b, c, share = b[order], c[order], share[order]
+    n_in = np.bincount(b, minlength=len(footprints))
+    flagged = rest[n_in[rest] != 1]
+    places = geometries_to_wgs84(footprints[flagged], crs) if len(flagged) else []
+    starts = np.searchsorted(b, flagged)
+    for k, where, at in zip(flagged, places, starts, strict=True):
         measure = {"building_id": int(ids[k]), "households": int(households[k])}
-        if not mine.any():
+        if n_in[k] == 0:
             text = f"建筑 {ids[k]} 不在任何微网格内 building {ids[k]} is in no micro-grid of {parent_code}"
             out.append(Failure("building_unassigned", (parent_code,), text, measure, where))
-        elif mine.sum() > 1:
-            involved = tuple(codes[c[mine]])
-            shares = {codes[x]: round(float(s), 3) for x, s in zip(c[mine], share[mine], strict=True)}
-            text = f"建筑 {ids[k]} 跨 {'、'.join(involved)} building {ids[k]} is split between {', '.join(involved)}"
-            out.append(Failure("building_split", involved, text, measure | {"shares": shares}, where))
+            continue
+        mine = slice(at, at + n_in[k])
+        involved = tuple(codes[c[mine]])
+        shares = {codes[x]: round(float(v), 3) for x, v in zip(c[mine], share[mine], strict=True)}
+        text = f"建筑 {ids[k]} 跨 {'、'.join(involved)} building {ids[k]} is split between {', '.join(involved)}"
+        out.append(Failure("building_split", involved, text, measure | {"shares": shares}, where))
     return out
 
 

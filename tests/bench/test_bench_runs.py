@@ -54,3 +54,9 @@ def test_tracks_benchmark_runs_and_checks_its_answers():
     out = _run("tracks.py", "--workers", "12", "--fixes", "200")
     assert "answers agree with the geopandas baseline for all 12 workers" in out
     assert "| geopandas (sjoin per worker, sjoin dwithin) |" in out
+
+
+def test_validate_benchmark_runs_and_checks_its_answers():
+    out = _run("validate.py", "--cells", "60", "--buildings", "600", "--repeat", "1")
+    assert "answers agree with the shapely baseline" in out
+    assert "| rule check, warm (best of 1) |" in out and "| shapely baseline |" in out
