@@ -67,7 +67,17 @@ def main(argv=None) -> int:
     if not args.check:
         pybabel("extract", "-F", "babel.cfg", *KEYWORDS, "--no-location", "--sort-output", "-o", str(POT), ".")
         if PO.exists():
-            pybabel("update", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", "zh", "--no-fuzzy-matching", "--ignore-obsolete")
+            pybabel(
+                "update",
+                "-i",
+                str(POT),
+                "-d",
+                str(TRANSLATIONS),
+                "-l",
+                "zh",
+                "--no-fuzzy-matching",
+                "--ignore-obsolete",
+            )
         else:
             pybabel("init", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", "zh")
         print(f"merged {merge_pending()} translations from {PENDING.relative_to(ROOT)}")

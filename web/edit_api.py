@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from werkzeug.http import quote_etag
 
-from boundaries import editing, rules
+from boundaries import editing, rule_waivers, rules
 from boundaries.levels import KINDS, LEVELS
 from boundaries.versions import ANY, PreconditionFailedError, row_version
 from web.access import allow, scoped
@@ -196,7 +196,7 @@ def retire_area(code):
 @draw_bp.alt_response(409, description="Refused: error.failures lists the unwaived planning-rule failures")
 def publish_draft():
     """Publish the draft unless planning rules fail unwaived (409 listing them); lookups switch to it at once."""
-    return {"generation": rules.publish(scoped(), rule_settings())}
+    return {"generation": rule_waivers.publish(scoped(), rule_settings())}
 
 
 @draw_bp.route("/generations/draft", methods=["DELETE"])

@@ -10,7 +10,7 @@ from flask import current_app, jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from boundaries import rules
+from boundaries import rule_waivers, rules
 from web.access import allow, scoped
 
 __all__ = ["bp", "rule_settings", "refused"]
@@ -86,7 +86,7 @@ def area_rules(query, code):
 @bp.response(201, description="The waiver")
 def create_waiver(body, code):
     """Waive a rule for an area, with the reason (recorded in the audit log)."""
-    return rules.add_waiver(scoped(), code, body["rule"], body["reason"]), 201
+    return rule_waivers.add_waiver(scoped(), code, body["rule"], body["reason"]), 201
 
 
 @bp.route("/areas/<code>/waivers/<int(min=1, max=2147483647):waiver_id>", methods=["DELETE"])
@@ -94,4 +94,4 @@ def create_waiver(body, code):
 @bp.response(200, description="The withdrawn waiver")
 def delete_waiver(code, waiver_id):
     """Withdraw a waiver (recorded in the audit log)."""
-    return rules.remove_waiver(scoped(), code, waiver_id)
+    return rule_waivers.remove_waiver(scoped(), code, waiver_id)

@@ -20,7 +20,7 @@ from boundaries import assets
 from boundaries.audit import SYSTEM
 from boundaries.editing import update_area
 from boundaries.registry import Registry
-from boundaries.rules import add_waiver
+from boundaries.rule_waivers import add_waiver
 from boundaries.scope import NO_SUCH_ASSET, Scope, ScopedRegistry
 from boundaries.storage import open_store
 from issues.desk import IssueDesk
