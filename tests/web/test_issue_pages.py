@@ -13,7 +13,7 @@ from accounts.users import find_user, set_locale
 from boundaries.registry import Registry
 from boundaries.storage import open_store
 from tests.conftest import TEST_CONFIG, copy_demo, demo_password, token_client
-from tests.web.browser import chromium_page, screenshot, served
+from tests.web.browser import chromium_page, screenshot, served, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -33,17 +33,6 @@ def with_issue(demo_db, demo_tokens, tmp_path_factory):
     )
     assert issue.status_code == 201
     return app, issue.get_json()["id"], leaf["code"]
-
-
-def sign_in(page, base_url: str, name: str, password: str, target: str = "/") -> None:
-    """Open ``target``, sign in on the form it sends us to (its own submit button), and come back to it."""
-    page.goto(base_url + target, wait_until="domcontentloaded")
-    assert "/login" in page.url, f"expected the sign-in page, got {page.url}"
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", password)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state("networkidle")
-    assert "/login" not in page.url, f"sign-in failed: still on {page.url}"
 
 
 @pytest.mark.browser

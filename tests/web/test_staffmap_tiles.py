@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import mapbox_vector_tile
 import mercantile
 import numpy as np
 import shapely
 
 from boundaries.layers import TILE_BUFFER, TILE_EXTENT
 from geo.crs import geometries_from_wgs84, wgs84_to_gcj02
-
-
-def _decode(data: bytes, layer: str) -> list[dict]:
-    return mapbox_vector_tile.decode(data).get(layer, {}).get("features", [])
-
-
-def _tile_geometry(feature, tile) -> shapely.Geometry:
-    b = mercantile.xy_bounds(tile)
-    sx, sy = (b.right - b.left) / TILE_EXTENT, (b.top - b.bottom) / TILE_EXTENT
-    shape = shapely.geometry.shape(feature["geometry"])
-    return shapely.transform(shape, lambda xy: np.column_stack([b.left + xy[:, 0] * sx, b.bottom + xy[:, 1] * sy]))
+from tests.web.test_layers import _decode, _tile_geometry
 
 
 def test_a_gcj02_tile_holds_the_areas_shifted_to_gcj02(client, demo_registry):
