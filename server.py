@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -83,6 +84,9 @@ def _serve(args) -> None:
             print("尚无用户 no users yet: python server.py users create admin --role admin")
     config = {**args.settings, "DATABASE_URL": args.db, "REGISTRY": registry}
     app = create_app(config)
+    current = registry.store.current_generation_id()
+    if current is not None:  # the map's first tiles should not wait for the whole level's simplification
+        threading.Thread(target=registry.warm_map_layers, args=(current,), name="map-layers", daemon=True).start()
     if app.config["SESSION_COOKIE_SECURE"] and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(
             "注意 note: 登录 Cookie 仅通过 HTTPS 发送 session cookies are Secure: serve behind HTTPS, or set "

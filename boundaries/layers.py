@@ -98,6 +98,36 @@ def _area_layer(view: ScopedRegistry, level: str, generation: int, zoom: int) ->
     return registry.layers.get_or_build(key, build)
 
 
+#: Zooms whose tiles of the lowest level are simplified ahead (from 17 outlines are kept whole).
+WARM_ZOOMS = (14, 15, 16)
+
+
+def warm_layers(registry, generation: int, zooms=WARM_ZOOMS) -> None:
+    """Simplify a generation's lowest level for ``zooms`` now, so no tile request waits for it.
+
+    The first tile of a zoom otherwise simplifies the whole level (``coverage_simplify`` of 126,000 micro-grids
+    took 8 s in ``bench/maps.py``). The service runs this after a publish and at start, in the background.
+
+    Parameters
+    ----------
+    registry : boundaries.registry.Registry
+        The registry whose layer cache is filled.
+    generation : int
+        A published generation.
+    zooms : tuple of int
+        The zooms to prepare.
+    """
+    from boundaries.audit import SYSTEM
+    from boundaries.scope import Scope
+
+    if not registry.levels_present(generation):
+        return
+    view = ScopedRegistry(registry, Scope.everything(), SYSTEM)
+    level = registry.lowest_level(generation)
+    for zoom in zooms:
+        _area_layer(view, level, generation, zoom)
+
+
 def _asset_window(view: ScopedRegistry, layer: str, zoom: int, box) -> _Layer:
     """The buildings or service points whose boxes meet ``box``, read from the store's spatial index.
 

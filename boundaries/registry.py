@@ -151,6 +151,16 @@ class Registry:
             logging.getLogger(__name__).exception("preparing the index of generation %s failed", generation)
         finally:
             self._preparing.discard(generation)
+        self.warm_map_layers(generation)  # after the index: locating switches to the new generation first
+
+    def warm_map_layers(self, generation: int) -> None:
+        """Simplify the map's tiles of a generation's lowest level ahead (see :func:`boundaries.layers.warm_layers`)."""
+        from boundaries.layers import warm_layers
+
+        try:
+            warm_layers(self, generation)
+        except Exception:  # noqa: BLE001 - a missed head start only: the first tile request builds it
+            logging.getLogger(__name__).exception("preparing the map layers of generation %s failed", generation)
 
     def serving_generation(self, current: int) -> int:
         """The generation to locate in when none is asked for, ``current`` being the newest published one.

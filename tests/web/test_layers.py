@@ -152,3 +152,28 @@ def test_a_weak_if_none_match_revalidates_a_tile(client):
     url = "/tiles/micro_grid/16/53702/26744.mvt"
     tag = client.get(url).headers["ETag"]
     assert client.get(url, headers={"If-None-Match": f"W/{tag}"}).status_code == 304
+
+
+def test_map_layers_are_simplified_ahead_so_no_tile_waits_for_it(demo_db, tmp_path, monkeypatch):
+    """The first tile of a zoom simplified the whole level (8 s at 126,000 micro-grids); publish and start do it."""
+    import boundaries.layers
+    from boundaries.audit import SYSTEM
+    from boundaries.registry import Registry
+    from boundaries.scope import Scope, ScopedRegistry
+    from boundaries.storage import open_store
+    from tests.conftest import copy_demo
+
+    registry = Registry(open_store(copy_demo(demo_db, tmp_path)))
+    g = registry.current_generation()
+    registry.warm_map_layers(g)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a tile request simplified the level again")
+
+    monkeypatch.setattr(boundaries.layers.shapely, "coverage_simplify", refuse)
+    view = ScopedRegistry(registry, Scope.everything(), SYSTEM)
+    level = registry.lowest_level(g)
+    minx, miny, maxx, maxy = registry.areas(level="street").total_bounds
+    for zoom in boundaries.layers.WARM_ZOOMS:
+        tile = mercantile.tile((minx + maxx) / 2, (miny + maxy) / 2, zoom)
+        assert mapbox_vector_tile.decode(boundaries.layers.tile(view, level, tile.z, tile.x, tile.y))[level]["features"]
