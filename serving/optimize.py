@@ -75,6 +75,20 @@ def _cbc_path() -> str | None:
     return str(cbcbox.cbc_bin_path())
 
 
+def _without_idle_sites(reaches: np.ndarray, opened: np.ndarray, existing: int, weights: np.ndarray) -> np.ndarray:
+    """``opened`` without the new sites whose removal covers no fewer households.
+
+    MCLP opens all ``k`` even when fewer cover everything they can reach: ten were suggested where three did the same.
+    """
+    opened = opened.copy()
+    total = float(weights[reaches[:, opened].any(axis=1)].sum())
+    for j in sorted(np.flatnonzero(opened[existing:]) + existing, key=lambda c: float(weights[reaches[:, c]].sum())):
+        opened[j] = False
+        if float(weights[reaches[:, opened].any(axis=1)].sum()) < total:
+            opened[j] = True  # this one covers someone nobody else does
+    return opened
+
+
 def suggest(
     result: CoverageResult, model: str = "mclp", k: int = 1, candidates=None, time_limit: int = 20
 ) -> Suggestion:
@@ -85,8 +99,8 @@ def suggest(
     result : CoverageResult
         A straight-line coverage run (its buildings are the demand, its sites are kept).
     model : str
-        ``mclp``: the ``k`` new sites covering the most households; ``lscp``: the fewest new sites covering every
-        household that any candidate can reach.
+        ``mclp``: at most ``k`` new sites covering the most households (sites that add nothing are left out);
+        ``lscp``: the fewest new sites covering every household that any candidate can reach.
     k : int
         New sites for MCLP.
     candidates : "buildings" or GeoDataFrame of points, optional
@@ -132,6 +146,7 @@ def suggest(
     if status != "Optimal":
         raise InvalidInputError(f"求解失败 the solver ended with status {status}")
     opened = np.array([v.value() > 0.5 for v in problem.fac_vars])
+    opened = _without_idle_sites(cost <= reach, opened, len(existing), weights)
     chosen = np.flatnonzero(opened[len(existing) :])
     after_mask = (cost[:, opened] <= reach).any(axis=1)
     adds, covered_so_far = [], before_mask.copy()

@@ -56,9 +56,25 @@ def test_mclp_matches_brute_force(seed, k):
         for combo in itertools.combinations(range(len(candidates)), k)
     )
     assert found.households_covered_after == best
-    assert len(found.new_sites) == k
+    assert len(found.new_sites) <= k and (found.new_sites["households_added"] > 0).all()
     assert found.households_covered_before == households[_covered(demand, existing, 300)].sum()
     assert found.new_sites["households_added"].sum() == found.households_covered_after - found.households_covered_before
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_mclp_leaves_out_sites_that_add_nothing(seed):
+    """An outside test got 10 suggested sites covering exactly what 3 of them covered."""
+    result, cands, demand, existing, candidates, households = _instance(seed, n_candidates=7)
+    k = 7  # every candidate: several must add nothing to the others
+    found = suggest(result, "mclp", k, cands)
+    everything = households[_covered(demand, np.vstack([existing, candidates]), 300)].sum()
+    assert found.households_covered_after == everything
+    assert len(found.new_sites) < k and (found.new_sites["households_added"] > 0).all()
+    sites = found.new_sites.to_crs(CRS).geometry
+    kept = np.column_stack([sites.x, sites.y])
+    for i in range(len(kept)):  # none of the kept sites can go without losing households
+        others = np.vstack([existing, np.delete(kept, i, axis=0)])
+        assert households[_covered(demand, others, 300)].sum() < everything
 
 
 @pytest.mark.parametrize("seed", [1, 4, 5])
