@@ -16,6 +16,7 @@ China), which is exact to well under a metre over a city.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -181,12 +182,17 @@ def _speed_outliers(t: np.ndarray, x: np.ndarray, y: np.ndarray, candidate: np.n
         drop[start] = True
         start += 1
     bad = np.flatnonzero(fast)
+    ts, xs, ys = tt.tolist(), xx.tolist(), yy.tolist()  # the walk below is scalar: Python floats, not 1-arrays
+
+    def too_fast_one(a: int, b: int) -> bool:
+        return math.hypot(xs[b] - xs[a], ys[b] - ys[a]) / max(ts[b] - ts[a], 1e-9) > max_speed
+
     pointer = start + 1
-    for b in bad:
+    for b in bad.tolist():
         if b < pointer:
             continue
         last, j = b - 1, b
-        while j < n and too_fast(np.array([last]), np.array([j]))[0]:
+        while j < n and too_fast_one(last, j):
             drop[j] = True
             j += 1
         pointer = j + 1
@@ -204,12 +210,14 @@ def _jitter(x: np.ndarray, y: np.ndarray, candidate: np.ndarray, jitter_m: float
     step = np.hypot(np.diff(xx), np.diff(yy))
     near = np.flatnonzero(step <= jitter_m) + 1  # within reach of the previous fix: maybe jitter
     drop = np.zeros(len(idx), bool)
+    xs, ys, n = xx.tolist(), yy.tolist(), len(idx)  # a scalar walk: Python floats are several times faster here
     pointer = 0
-    for i in near:
+    for i in near.tolist():
         if i < pointer:
             continue
         anchor, j = i - 1, i  # the previous fix is kept (every fix before a near one was checked)
-        while j < len(idx) and np.hypot(xx[j] - xx[anchor], yy[j] - yy[anchor]) <= jitter_m:
+        ax, ay = xs[anchor], ys[anchor]
+        while j < n and math.hypot(xs[j] - ax, ys[j] - ay) <= jitter_m:
             drop[j] = True
             j += 1
         pointer = j + 1
