@@ -201,27 +201,27 @@ def _overlaps(codes, children, crs, settings) -> list[Failure]:
     shared = shapely.intersection(children[i], children[j])
     out = []
     for a, b, geom in zip(i, j, shared, strict=True):
-        pieces = _pieces(geom)
-        if not pieces:
-            continue
-        area = sum(p.area for p in pieces)
-        text = (
-            f"{codes[a]} 与 {codes[b]} 重叠 {area:.2f} 平方米",
-            f"{codes[a]} and {codes[b]} overlap by {area:.2f} m²",
-        )
-        out.append(
-            _area_failure(
-                "overlap",
-                "overlap",
-                (codes[a], codes[b]),
-                area,
-                shapely.union_all(pieces),
-                crs,
-                settings.sliver_m2,
-                text,
-            )  # fmt: skip
+        out += _shared_failure(
+            "overlap",
+            (codes[a], codes[b]),
+            geom,
+            crs,
+            settings,
+            lambda area, a=a, b=b: (
+                f"{codes[a]} 与 {codes[b]} 重叠 {area:.2f} 平方米",
+                f"{codes[a]} and {codes[b]} overlap by {area:.2f} m²",
+            ),
         )
     return out
+
+
+def _shared_failure(rule, codes, geom, crs, settings, text) -> list[Failure]:
+    """One failure for the non-noise pieces of ``geom`` (none when nothing is left); ``text(area)`` says it."""
+    pieces = _pieces(geom)
+    if not pieces:
+        return []
+    area = sum(p.area for p in pieces)
+    return [_area_failure(rule, rule, codes, area, shapely.union_all(pieces), crs, settings.sliver_m2, text(area))]
 
 
 def _gaps_and_outside(parent_code, parent, codes, children, crs, settings) -> list[Failure]:
@@ -241,25 +241,16 @@ def _gaps_and_outside(parent_code, parent, codes, children, crs, settings) -> li
         out.append(_area_failure("gap", "gap", (parent_code,), piece.area, piece, crs, settings.sliver_m2, text))
     outside = np.flatnonzero(~shapely.covers(parent, children))
     for i, geom in zip(outside, shapely.difference(children[outside], parent), strict=True):
-        pieces = _pieces(geom)
-        if not pieces:
-            continue
-        area = sum(p.area for p in pieces)
-        text = (
-            f"{codes[i]} 有 {area:.2f} 平方米超出上级区域 {parent_code}",
-            f"{area:.2f} m² of {codes[i]} lie outside its parent {parent_code}",
-        )
-        out.append(
-            _area_failure(
-                "outside_parent",
-                "outside_parent",
-                (codes[i],),
-                area,
-                shapely.union_all(pieces),
-                crs,
-                settings.sliver_m2,
-                text,
-            )  # fmt: skip
+        out += _shared_failure(
+            "outside_parent",
+            (codes[i],),
+            geom,
+            crs,
+            settings,
+            lambda area, i=i: (
+                f"{codes[i]} 有 {area:.2f} 平方米超出上级区域 {parent_code}",
+                f"{area:.2f} m² of {codes[i]} lie outside its parent {parent_code}",
+            ),
         )
     return out
 
