@@ -191,17 +191,32 @@ def _locate(args, registry) -> None:
 
 
 def _publish(args, registry) -> None:
-    print(f"已发布版本 published generation {registry.publish(cli_actor())}")
+    print(f"已发布版本 published generation {registry.publish(cli_actor(), change_set=args.change_set)}")
 
 
 def _discard(args, registry) -> None:
-    print(f"已丢弃草稿 discarded draft generation {registry.discard_draft(cli_actor())}")
+    generation = registry.discard_draft(cli_actor(), change_set=args.change_set)
+    print(f"已丢弃变更集 discarded change set {generation}")
+
+
+def _rebase(args, registry) -> None:
+    done = registry.rebase(cli_actor(), change_set=args.change_set)
+    print(
+        f"变更集 {done['change_set']} 已基于版本 {done['base_generation']} change set {done['change_set']} now "
+        f"builds on generation {done['base_generation']} ({len(done['codes'])} areas of its own)"
+    )
 
 
 def _generations(args, registry) -> None:
     for g in registry.generations():
         mark = "*" if g["current"] else " "
-        print(f"{mark} {g['id']:>4} {g['state']:<10} {g['created_at']:%Y-%m-%d %H:%M} {g['note']}")
+        origin = f"base {g['base_generation']}" if g["state"] == "draft" else ""
+        if g.get("change_set"):
+            origin = f"change set {g['change_set']}"
+        print(
+            f"{mark} {g['id']:>4} {g['state']:<10} {g['created_at']:%Y-%m-%d %H:%M} {g['author'] or '-':<16} "
+            f"{origin:<14} {g['note']}"
+        )
 
 
 def register(sub, registry_of) -> None:
@@ -275,6 +290,12 @@ def register(sub, registry_of) -> None:
     s.add_argument("--lat", default=None, help="latitude column of a CSV (detected when omitted)")
     s.set_defaults(func=run(_locate))
 
-    sub.add_parser("publish", help="publish the draft generation").set_defaults(func=run(_publish))
-    sub.add_parser("discard", help="discard the draft generation").set_defaults(func=run(_discard))
+    for name, handler, what in (
+        ("publish", _publish, "publish a change set (default: the command line's own)"),
+        ("discard", _discard, "discard a change set (default: the command line's own)"),
+        ("rebase", _rebase, "move a change set onto the current generation (its own areas win)"),
+    ):
+        s = sub.add_parser(name, help=what)
+        s.add_argument("--change-set", type=int, default=None, help="id of an open change set (see generations)")
+        s.set_defaults(func=run(handler))
     sub.add_parser("generations", help="list generations").set_defaults(func=run(_generations))

@@ -277,7 +277,7 @@ def load_demo(registry: Registry, seed: int = 2026, progress=None, actor: Actor 
             store.insert_worker(conn, name, role, phone, codes)
             if progress:
                 progress(1)
-        store.set_generation_state(conn, generation, "published")
+        generation = store.set_generation_state(conn, generation, "published")
         summary = {"areas": len(demo.areas), "buildings": len(demo.buildings), "seed": seed}
         record(conn, actor, "load_demo", "generation", generation, None, summary)
     return demo

@@ -12,22 +12,43 @@ import numpy as np
 import shapely
 
 from boundaries.errors import OutOfScopeError
+from boundaries.storage.change_sets import SYSTEM_OWNER
 from geo import topology
 
-__all__ = ["OUTSIDE_PARENT_TOLERANCE_M2", "open_draft", "parents", "covered", "require_below", "scope_check"]
+__all__ = [
+    "OUTSIDE_PARENT_TOLERANCE_M2",
+    "owner_of",
+    "draft_of",
+    "open_draft",
+    "parents",
+    "covered",
+    "require_below",
+    "scope_check",
+]
 
 #: Area (m²) an area may lie outside its parent before a drawing is refused: below it is floating-point noise
 #: of shared edges (the importer's report uses the same threshold for overlaps, gaps and outside-parent parts).
 OUTSIDE_PARENT_TOLERANCE_M2 = 1.0
 
 
-def open_draft(store, conn) -> int:
-    """The draft generation, read (and locked) in the caller's write transaction; created when there is none.
+def owner_of(actor) -> str:
+    """The change-set owner of an actor: ``user:<id>`` for a user, ``system`` for the command line."""
+    return SYSTEM_OWNER if actor.user_id is None else f"user:{actor.user_id}"
+
+
+def draft_of(view, conn=None) -> int | None:
+    """The caller's open change set (``None`` when they have none)."""
+    return view.registry.store.draft_generation_id(conn, owner_of(view.actor))
+
+
+def open_draft(store, conn, actor, note: str = "") -> int:
+    """The actor's change set, read (and locked) in the caller's write transaction; opened when there is none.
 
     Reading it here, not before the transaction, means it cannot have been published or discarded in between;
-    creating it here means a refused write rolls it back with everything else (no empty draft is left).
+    opening it here means a refused write rolls it back with everything else (no empty change set is left).
     """
-    return store.draft_generation_id(conn) or store.create_generation(conn, "")
+    owner = owner_of(actor)
+    return store.draft_generation_id(conn, owner) or store.create_generation(conn, note, owner, actor.name)
 
 
 def parents(store, conn, generation) -> dict:

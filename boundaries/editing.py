@@ -161,7 +161,7 @@ def create_area(view: ScopedRegistry, code, level, name, parent_code, geometry, 
     geom = _polygon(geometry, normalize_crs(crs))
     store = view.registry.store
     with store.transaction() as conn:
-        draft = drafts.open_draft(store, conn)
+        draft = drafts.open_draft(store, conn, view.actor)
         drafts.require_below(view, conn, draft, parent_code)
         if _draft_row(store, conn, draft, code) is not None:
             raise ConflictError(f"编码已存在 an area with code {code!r} already exists in the draft")
@@ -198,7 +198,7 @@ def update_area(view: ScopedRegistry, code, name=None, kind=None, geometry=None,
     geom = _polygon(geometry, crs) if geometry is not None else None
     store = view.registry.store
     with store.transaction() as conn:
-        draft = drafts.open_draft(store, conn)
+        draft = drafts.open_draft(store, conn, view.actor)
         old = _draft_row(store, conn, draft, code)
         if old is None:
             raise NotFoundError(f"区域不存在 no area with code {code!r} in the draft")
@@ -226,7 +226,7 @@ def retire_area(view: ScopedRegistry, code, if_match=None) -> dict:
     """
     store = view.registry.store
     with store.transaction() as conn:
-        draft = drafts.open_draft(store, conn)
+        draft = drafts.open_draft(store, conn, view.actor)
         old = _draft_row(store, conn, draft, code)
         if old is None:
             raise NotFoundError(f"区域不存在 no area with code {code!r} in the draft")
@@ -239,18 +239,62 @@ def retire_area(view: ScopedRegistry, code, if_match=None) -> dict:
     return {"generation": draft, "code": code}
 
 
-def publish(view: ScopedRegistry) -> int:
-    """Publish the draft; a planner may publish only a draft whose every change lies under their areas.
+def publish(view: ScopedRegistry, change_set: int | None = None) -> int:
+    """Publish the caller's change set (or ``change_set``); a planner may publish only changes under their areas.
 
     The scope of every change (by code, and by geometry: see :func:`boundaries.drafts.scope_check`) is
-    checked in the transaction that flips the draft to published.
+    checked in the transaction that publishes it; so are conflicts with generations published since it began.
     """
-    return view.registry.publish(view.actor, drafts.scope_check(view))
+    return view.registry.publish(view.actor, drafts.scope_check(view), change_set)
 
 
-def discard(view: ScopedRegistry) -> int:
-    """Discard the draft (same scope rule as :func:`publish`), removing everything written into it."""
-    return view.registry.discard_draft(view.actor, drafts.scope_check(view))
+def discard(view: ScopedRegistry, change_set: int | None = None) -> int:
+    """Discard the caller's change set (or ``change_set``; same scope rule as :func:`publish`)."""
+    return view.registry.discard_draft(view.actor, drafts.scope_check(view), change_set)
+
+
+def rebase(view: ScopedRegistry, change_set: int | None = None) -> dict:
+    """Move the caller's change set (or ``change_set``) onto the current generation (same scope rule)."""
+    return view.registry.rebase(view.actor, drafts.scope_check(view), change_set)
+
+
+def change_set_summary(view: ScopedRegistry, change_set: int | None = None) -> dict:
+    """The caller's open change set (or ``change_set``): who, when, its base, the areas it changed, conflicts.
+
+    ``conflicts`` lists the areas it changed that a generation published since its base also changed (what
+    publishing would refuse); ``behind`` counts the generations published since its base.
+    """
+    store = view.registry.store
+    with store.engine.connect() as conn:
+        draft = drafts.draft_of(view, conn) if change_set is None else change_set
+        if draft is None:
+            raise NotFoundError("没有草稿版本 you have no open change set")
+        row = store.generation(draft, conn)
+        if row["state"] != "draft":
+            raise ConflictError(f"版本 {draft} 不是草稿 generation {draft} is not an open change set")
+        if row["owner"] != drafts.owner_of(view.actor):
+            drafts.scope_check(view)(conn, draft, None)  # another's change set: only if it lies in your areas
+        changes = store.draft_changes(conn, draft)
+        touched = {r["code"] for r in changes} | {r["parent_code"] for r in changes if r["parent_code"]}
+        conflicts = store.change_set_conflicts(conn, draft, touched)
+        current = store.current_generation_id(conn)
+    added = sorted({r["code"] for r in changes if r["generation_low"] == draft})
+    retired = sorted({r["code"] for r in changes if r["generation_high"] == draft})
+    base = row["base_generation"]
+    return {
+        "change_set": draft,
+        "author": row["author"],
+        "note": row["note"],
+        "created_at": row["created_at"].isoformat() if row["created_at"] else None,
+        "base_generation": base,
+        "current_generation": current,
+        "behind": sum(
+            1 for g in store.generations() if g["state"] == "published" and base is not None and g["id"] > base
+        ),
+        "added_or_changed": added,
+        "removed": sorted(set(retired) - set(added)),
+        "conflicts": conflicts,
+    }
 
 
 def _clean(values: dict, allowed) -> dict:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from boundaries import drafts
 from boundaries.audit import SYSTEM, Actor, record
 from boundaries.codes import is_addressable, order_west_east_north_south
 from boundaries.errors import InvalidInputError
@@ -81,9 +82,9 @@ def _check_polygons(geoms) -> None:
         )
 
 
-def _parents(registry, gdf, geoms, level, parent, parent_field):
+def _parents(registry, gdf, geoms, level, parent, parent_field, actor):
     if parent is not None:
-        registry.area(parent, generation=_draft_or_current(registry))
+        registry.area(parent, generation=_draft_or_current(registry, actor))
         return np.full(len(gdf), parent, dtype=object)
     if parent_field is not None:
         return np.array([v or None for v in _column(gdf, parent_field, "parent")], dtype=object)
@@ -91,7 +92,7 @@ def _parents(registry, gdf, geoms, level, parent, parent_field):
     if above is None:
         return np.full(len(gdf), None, dtype=object)
     try:
-        index, frame = registry.index(above, _draft_or_current(registry))
+        index, frame = registry.index(above, _draft_or_current(registry, actor))
     except Exception:  # noqa: BLE001 - no parent level loaded: areas stand alone
         return np.full(len(gdf), None, dtype=object)
     pts = shapely.point_on_surface(geoms)
@@ -100,8 +101,9 @@ def _parents(registry, gdf, geoms, level, parent, parent_field):
     return np.where(found >= 0, codes[np.maximum(found, 0)], None)
 
 
-def _draft_or_current(registry) -> int | None:
-    return registry.store.draft_generation_id() or registry.store.current_generation_id()
+def _draft_or_current(registry, actor: Actor) -> int | None:
+    """The actor's change set when they have one, else the current generation."""
+    return registry.store.draft_generation_id(owner=drafts.owner_of(actor)) or registry.store.current_generation_id()
 
 
 def _codes(registry, geoms, parents, level):
@@ -167,7 +169,7 @@ def import_areas(
     _check_polygons(geoms)
     report = ImportReport(level=level, count=len(gdf))
     reasons = topology.invalid_reasons(geoms)
-    parents = _parents(registry, gdf, geoms, level, parent, parent_field)
+    parents = _parents(registry, gdf, geoms, level, parent, parent_field, actor)
     codes = _column(gdf, code_field, "code") if code_field else None
     if codes is None:
         codes = _codes(registry, np.asarray(shapely.make_valid(geoms), dtype=object), parents, level)
@@ -203,7 +205,7 @@ def import_areas(
         if emptied:
             raise InvalidInputError(f"修复后为空 polygons with no area left after repair: {emptied[:5]}")
         report.repaired = detail
-    _check_rules(registry, report, geoms, codes, parents)
+    _check_rules(registry, report, geoms, codes, parents, actor)
     _write(registry, report, level, parent, geoms, codes, names, kinds, parents, note, publish, actor)
     return report
 
@@ -225,12 +227,12 @@ def _check_layout(registry, codes, level, parents) -> None:
         )
 
 
-def _check_rules(registry, report, geoms, codes, parents) -> None:
+def _check_rules(registry, report, geoms, codes, parents, actor) -> None:
     report.overlaps = [
         {"a": codes[i], "b": codes[j], "area_m2": round(a, 2)} for i, j, a in topology.overlapping_pairs(geoms)
     ]
     has_parent = np.array([p is not None for p in parents])
-    generation = _draft_or_current(registry)
+    generation = _draft_or_current(registry, actor)
     for parent_code in sorted({p for p in parents if p is not None}):
         members = np.flatnonzero(parents == parent_code)
         parent_geom = registry.area(parent_code, generation=generation).geometry
@@ -269,7 +271,7 @@ def _same_area(row: dict, attrs: dict, geom) -> bool:
 def _write(registry, report, level, parent, geoms, codes, names, kinds, parents, note, publish, actor) -> None:
     store = registry.store
     with store.transaction() as conn:
-        draft = store.draft_generation_id(conn) or store.create_generation(conn, note)
+        draft = drafts.open_draft(store, conn, actor, note)
         report.generation = draft
         # the report compares with the draft as it stands (an earlier run's rows included) ...
         before = {r["code"]: r for r in store.areas(draft, level=level, parent_code=parent, conn=conn)}
@@ -297,7 +299,7 @@ def _write(registry, report, level, parent, geoms, codes, names, kinds, parents,
         store.retire_areas(conn, retire, draft)
         store.insert_areas(conn, rows)
         if publish:
-            store.set_generation_state(conn, draft, "published")
+            report.generation = store.set_generation_state(conn, draft, "published")
             report.published = True
         summary = {k: v for k, v in report.as_dict().items() if not isinstance(v, list)}
         record(

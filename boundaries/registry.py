@@ -19,7 +19,7 @@ import shapely
 from boundaries.audit import SYSTEM, Actor, record
 from boundaries.caches import AreaNodes, Cache, IndexFolder
 from boundaries.codes import DEFAULT_LAYOUT, CodeLayout
-from boundaries.errors import NoGenerationError, NotFoundError
+from boundaries.errors import ChangeSetConflictError, ConflictError, NoGenerationError, NotFoundError
 from boundaries.levels import LEVELS, check_level
 from boundaries.storage import Store
 from geo.crs import check_area_of_use, check_lonlat, normalize_crs, to_wgs84
@@ -104,36 +104,73 @@ class Registry:
         current = self.store.current_generation_id()
         return [{**g, "current": g["id"] == current} for g in self.store.generations()]
 
-    def publish(self, actor: Actor = SYSTEM, check=None) -> int:
-        """Publish the draft generation: it becomes current in one transaction. Returns its id.
+    def publish(self, actor: Actor = SYSTEM, check=None, change_set: int | None = None) -> int:
+        """Publish the actor's change set (or the open change set ``change_set``) as the newest generation.
 
+        Lookups of the current generation switch to it in one transaction. Returns the published generation's
+        id (a change set opened before another generation was created is published under a new, higher id).
         ``check(conn, draft, changes)`` may refuse by raising before anything is written; ``changes`` are the
-        area rows the draft added or retired. The audit entry records what the draft changed.
+        area rows the change set added or retired. An area the change set changed that a generation published
+        since its base also changed is a conflict (:class:`ChangeSetConflictError`): rebase (:meth:`rebase`)
+        and publish again. The audit entry records what the change set changed.
         """
-        return self._close_draft("published", actor, check)
+        return self._close_draft("published", actor, check, change_set)
 
-    def discard_draft(self, actor: Actor = SYSTEM, check=None) -> int:
-        """Throw the draft generation away, restoring every area it retired (``check`` as in :meth:`publish`)."""
-        return self._close_draft("discarded", actor, check)
+    def discard_draft(self, actor: Actor = SYSTEM, check=None, change_set: int | None = None) -> int:
+        """Throw the actor's change set (or ``change_set``) away, restoring every area it retired."""
+        return self._close_draft("discarded", actor, check, change_set)
 
-    def _close_draft(self, state: str, actor: Actor, check) -> int:
-        verb = {"published": "publish", "discarded": "discard"}[state]
+    def rebase(self, actor: Actor = SYSTEM, check=None, change_set: int | None = None) -> dict:
+        """Move the actor's change set (or ``change_set``) onto the current generation.
+
+        The areas it changed keep its version (replacing what was published in between); everything else is
+        read from the current generation. Returns ``{"change_set", "base_generation", "codes"}`` (audited).
+        """
         with self.store.transaction() as conn:
-            draft = self.store.draft_generation_id(conn)
-            if draft is None:
-                raise NotFoundError(f"没有草稿版本 there is no draft generation to {verb}")
+            draft = self._change_set(conn, actor, change_set, "rebase")
             changes = self.store.draft_changes(conn, draft)
             if check is not None:
                 check(conn, draft, changes)
-            if state == "discarded":
-                self.store.undo_draft_areas(conn, draft)
-            self.store.set_generation_state(conn, draft, state)
+            before = self.store.generation(draft, conn)["base_generation"]
+            codes = sorted({r["code"] for r in changes})
+            base = self.store.rebase_change_set(conn, draft, codes)
+            answer = {"change_set": draft, "base_generation": base, "codes": codes}
+            record(conn, actor, "rebase", "generation", draft, {"base_generation": before}, answer)
+        return answer
+
+    def _change_set(self, conn, actor: Actor, change_set: int | None, verb: str) -> int:
+        from boundaries.drafts import owner_of
+
+        if change_set is None:
+            draft = self.store.draft_generation_id(conn, owner_of(actor))
+            if draft is None:
+                raise NotFoundError(f"没有草稿版本 you have no open change set to {verb}")
+            return draft
+        if self.store.generation(change_set, conn)["state"] != "draft":
+            raise ConflictError(f"版本 {change_set} 不是草稿 generation {change_set} is not an open change set")
+        return change_set
+
+    def _close_draft(self, state: str, actor: Actor, check, change_set: int | None = None) -> int:
+        verb = {"published": "publish", "discarded": "discard"}[state]
+        with self.store.transaction() as conn:
+            draft = self._change_set(conn, actor, change_set, verb)
+            changes = self.store.draft_changes(conn, draft)
+            if check is not None:
+                check(conn, draft, changes)
+            if state == "published":
+                touched = {r["code"] for r in changes} | {r["parent_code"] for r in changes if r["parent_code"]}
+                conflicts = self.store.change_set_conflicts(conn, draft, touched)
+                if conflicts:
+                    raise ChangeSetConflictError(draft, conflicts)
+            generation = self.store.set_generation_state(conn, draft, state)
             summary = {
                 "state": state,
+                "change_set": draft,
                 "added_or_changed": sorted(r["code"] for r in changes if r["generation_low"] == draft),
                 "retired_or_replaced": sorted(r["code"] for r in changes if r["generation_high"] == draft),
             }
-            record(conn, actor, verb, "generation", draft, {"state": "draft"}, summary)
+            record(conn, actor, verb, "generation", generation, {"state": "draft"}, summary)
+        draft = generation
         if state == "published" and self.prepare_on_publish:
             self._preparing.add(draft)
             self.preparation = threading.Thread(

@@ -19,7 +19,9 @@ __all__ = ["add_waiver", "remove_waiver", "check_publish", "publish"]
 
 def _require_anywhere(view, code: str) -> None:
     """The area must be in the caller's areas in the draft (when there is one) or the current generation."""
-    draft = view.registry.store.draft_generation_id()
+    from boundaries.drafts import draft_of
+
+    draft = draft_of(view)
     try:
         view.require(code, draft if draft is not None else None)
     except NotFoundError:
@@ -78,7 +80,7 @@ def _draft_parents(store, conn, draft: int) -> list[str]:
     return sorted(wanted)
 
 
-def check_publish(view, settings: RuleSettings | None = None) -> list[Failure]:
+def check_publish(view, settings: RuleSettings | None = None, change_set: int | None = None) -> list[Failure]:
     """The unwaived failures publishing the draft would bring, checked where the draft changed something.
 
     Every area whose children the draft added, redrew or retired (and every added area with children) is
@@ -88,9 +90,11 @@ def check_publish(view, settings: RuleSettings | None = None) -> list[Failure]:
 
     store = view.registry.store
     with store.engine.connect() as conn:
-        draft = store.draft_generation_id(conn)
+        draft = drafts.draft_of(view, conn) if change_set is None else change_set
         if draft is None:
-            raise NotFoundError("没有草稿版本 there is no draft generation to publish")
+            raise NotFoundError("没有草稿版本 you have no open change set to publish")
+        if store.generation(draft, conn)["state"] != "draft":
+            raise ConflictError(f"版本 {draft} 不是草稿 generation {draft} is not an open change set")
         drafts.scope_check(view)(conn, draft, None)
         parents = _draft_parents(store, conn, draft)
     failures = []
@@ -99,7 +103,7 @@ def check_publish(view, settings: RuleSettings | None = None) -> list[Failure]:
     return failures
 
 
-def publish(view, settings: RuleSettings | None = None) -> int:
+def publish(view, settings: RuleSettings | None = None, change_set: int | None = None) -> int:
     """Publish the draft unless unwaived rule failures remain (:class:`RulesFailedError` lists them).
 
     The rules are checked before the write transaction (they read geometry and buildings); inside it, the
@@ -111,7 +115,7 @@ def publish(view, settings: RuleSettings | None = None) -> int:
     store = view.registry.store
     for _attempt in range(3):
         seen = (store.data_version(), [w["id"] for w in store.waivers()])
-        failures = check_publish(view, settings)
+        failures = check_publish(view, settings, change_set)
         if failures:
             listed = "; ".join(f.message for f in failures[:10])
             more = f" (+{len(failures) - 10})" if len(failures) > 10 else ""
@@ -134,7 +138,7 @@ def publish(view, settings: RuleSettings | None = None) -> int:
                 raise ConflictError("草稿在检查时已改变 the draft changed while its rules were checked; try again")
 
         try:
-            return view.registry.publish(view.actor, check)
+            return view.registry.publish(view.actor, check, change_set)
         except ConflictError:
             if not stale:
                 raise

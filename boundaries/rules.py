@@ -42,6 +42,7 @@ __all__ = [
     "RulesFailedError",
     "check_children",
     "check_area",
+    "resolve_generation",
     "apply_waivers",
     "settings_from",
 ]
@@ -334,11 +335,19 @@ def settings_from(config: dict | None) -> RuleSettings:
 
 def _generation(view, generation) -> int:
     if generation == "draft":
-        draft = view.registry.store.draft_generation_id()
+        from boundaries.drafts import draft_of
+
+        draft = draft_of(view)
         if draft is None:
             raise NotFoundError("没有草稿版本 there is no draft generation")
         return draft
     return view.resolve_generation(generation)
+
+
+def resolve_generation(view, generation) -> int:
+    """The generation id of ``"draft"`` (the caller's draft; :class:`NotFoundError` when none), an id, or ``None``
+    (the current one), as :func:`check_area` reads it."""
+    return _generation(view, generation)
 
 
 def _check(registry, code: str, generation: int, settings: RuleSettings) -> tuple[str | None, list[Failure]]:

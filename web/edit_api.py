@@ -14,6 +14,7 @@ from marshmallow import Schema, fields, validate
 from werkzeug.http import quote_etag
 
 from boundaries import editing, rule_waivers, rules
+from boundaries.errors import ChangeSetConflictError
 from boundaries.levels import KINDS, LEVELS
 from boundaries.versions import ANY, PreconditionFailedError, row_version
 from web.access import allow, scoped
@@ -190,21 +191,69 @@ def retire_area(code):
     return editing.retire_area(scoped(), code, if_match=if_match())
 
 
+class ChangeSetQuery(Schema):
+    """Whose change set: the caller's own (default) or another open one by id (scope rules apply)."""
+
+    change_set = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=2_147_483_647),
+        metadata={"description": "id of an open change set (default: your own)"},
+    )
+
+
+def _change_set_conflict(exc: ChangeSetConflictError):
+    """409 naming the areas, the change sets that changed them, and how to rebase."""
+    body = {
+        "error": {
+            "code": exc.code,
+            "message": str(exc),
+            "change_set": exc.change_set,
+            "conflicts": exc.conflicts,
+            "rebase": "/api/v1/generations/draft/rebase",
+        }
+    }
+    return jsonify(body), 409
+
+
+draw_bp.register_error_handler(ChangeSetConflictError, _change_set_conflict)
+
+
+@draw_bp.route("/generations/draft", methods=["GET"])
+@allow("areas:read")
+@draw_bp.arguments(ChangeSetQuery, location="query")
+@draw_bp.response(200, description="Your change set: base, author, what it changed, and conflicts so far")
+def my_change_set(query):
+    """Your open change set (or another by ``change_set``): what it changed and what would conflict at publish."""
+    return editing.change_set_summary(scoped(), query["change_set"])
+
+
 @draw_bp.route("/generations/draft/publish", methods=["POST"])
 @allow("areas:write")
+@draw_bp.arguments(ChangeSetQuery, location="query")
 @draw_bp.response(200, description="The id of the generation that became current")
-@draw_bp.alt_response(409, description="Refused: error.failures lists the unwaived planning-rule failures")
-def publish_draft():
-    """Publish the draft unless planning rules fail unwaived (409 listing them); lookups switch to it at once."""
-    return {"generation": rule_waivers.publish(scoped(), rule_settings())}
+@draw_bp.alt_response(409, description="Refused: error.failures lists unwaived rule failures, or error.conflicts "
+                      "the areas changed by change sets published since yours began (rebase)")  # fmt: skip
+def publish_draft(query):
+    """Publish your change set unless planning rules fail unwaived or it conflicts (409); lookups switch at once."""
+    return {"generation": rule_waivers.publish(scoped(), rule_settings(), query["change_set"])}
+
+
+@draw_bp.route("/generations/draft/rebase", methods=["POST"])
+@allow("areas:write")
+@draw_bp.arguments(ChangeSetQuery, location="query")
+@draw_bp.response(200, description="The change set now based on the current generation")
+def rebase_draft(query):
+    """Rebase your change set onto the current generation: your versions of the areas you changed win."""
+    return editing.rebase(scoped(), query["change_set"])
 
 
 @draw_bp.route("/generations/draft", methods=["DELETE"])
 @allow("areas:write")
-@draw_bp.response(200, description="The id of the discarded draft")
-def discard_draft():
-    """Discard the draft, restoring what it changed."""
-    return {"generation": editing.discard(scoped())}
+@draw_bp.arguments(ChangeSetQuery, location="query")
+@draw_bp.response(200, description="The id of the discarded change set")
+def discard_draft(query):
+    """Discard your change set, restoring what it changed."""
+    return {"generation": editing.discard(scoped(), query["change_set"])}
 
 
 @edit_bp.route("/buildings/<int(min=1, max=2147483647):building_id>", methods=["PATCH"])

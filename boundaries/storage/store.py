@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -18,8 +17,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from boundaries.errors import ConflictError, NotFoundError
 from boundaries.storage import tables as t
+from boundaries.storage.change_sets import ChangeSetStore
 
 __all__ = ["Store", "open_store", "upgrade_schema"]
 
@@ -48,11 +47,6 @@ def open_store(url: str) -> Store:
     return Store(engine)
 
 
-def _valid_in(generation: int):
-    a = t.areas.c
-    return sa.and_(a.generation_low <= generation, sa.or_(a.generation_high.is_(None), a.generation_high > generation))
-
-
 def _bbox_filter(table, bbox):
     minx, miny, maxx, maxy = bbox
     c = table.c
@@ -79,7 +73,7 @@ def _fetch_tuples(conn: sa.Connection, statement) -> list[tuple]:
         cursor.close()
 
 
-class Store:
+class Store(ChangeSetStore):
     """All reads and writes of the registry. Methods taking ``conn`` run inside :meth:`transaction`."""
 
     def __init__(self, engine: sa.Engine):
@@ -118,85 +112,6 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(statement).mappings()]
 
-    # -- generations -------------------------------------------------------------------------------
-    def create_generation(self, conn: sa.Connection, note: str = "") -> int:
-        """Create a draft generation; only one draft may exist at a time."""
-        g = t.generations.c
-        if conn.execute(sa.select(g.id).where(g.state == "draft")).first():
-            raise ConflictError("已有草稿版本 a draft generation already exists: publish or discard it first")
-        result = conn.execute(
-            t.generations.insert().values(state="draft", note=note, created_at=datetime.now(timezone.utc))
-        )
-        return int(result.inserted_primary_key[0])
-
-    def generations(self) -> list[dict]:
-        """Every generation, oldest first."""
-        return self._read(sa.select(t.generations).order_by(t.generations.c.id))
-
-    def generation(self, generation_id: int) -> dict:
-        """One generation, or :class:`NotFoundError`."""
-        rows = self._read(sa.select(t.generations).where(t.generations.c.id == generation_id))
-        if not rows:
-            raise NotFoundError(f"版本不存在 generation {generation_id} does not exist")
-        if rows[0]["state"] == "published":
-            self._published.add(generation_id)
-        return rows[0]
-
-    def is_published(self, generation_id: int) -> bool:
-        """Whether a generation is published (remembered once seen: publishing is final)."""
-        return generation_id in self._published or self.generation(generation_id)["state"] == "published"
-
-    def current_generation_id(self, conn: sa.Connection | None = None) -> int | None:
-        """The newest published generation, or ``None`` (read in ``conn``'s transaction when given)."""
-        g = t.generations.c
-        statement = sa.select(sa.func.max(g.id)).where(g.state == "published")
-        if conn is not None:
-            return conn.execute(statement).scalar()
-        with self.engine.connect() as c:
-            return c.execute(statement).scalar()
-
-    def draft_generation_id(self, conn: sa.Connection | None = None) -> int | None:
-        """The open draft generation, or ``None``.
-
-        Inside a write transaction (``conn``) the draft's row is locked (``FOR UPDATE``; SQLite's
-        ``BEGIN IMMEDIATE`` already excludes every other writer), so it cannot be published or discarded
-        before the transaction ends: a write that reads the draft here writes into a draft that is still open.
-        """
-        g = t.generations.c
-        statement = sa.select(g.id).where(g.state == "draft")
-        if conn is not None:
-            return conn.execute(statement.with_for_update()).scalar()
-        with self.engine.connect() as c:
-            return c.execute(statement).scalar()
-
-    def require_draft(self, conn: sa.Connection, generations: Iterable[int | None]) -> None:
-        """Refuse (:class:`ConflictError`) to write area rows valid from or retired at a non-draft generation.
-
-        Published generations never change, and a discarded draft keeps nothing: this guard makes every area
-        write of the store check it, inside the writer's transaction.
-        """
-        wanted = {int(g) for g in generations if g is not None}
-        if not wanted:
-            return
-        g = t.generations.c
-        drafts = set(conn.execute(sa.select(g.id).where(g.id.in_(sorted(wanted)), g.state == "draft")).scalars())
-        closed = sorted(wanted - drafts)
-        if closed:
-            raise ConflictError(
-                f"版本 {closed[0]} 不是草稿 generation {closed[0]} is not the open draft: "
-                "published generations never change and discarded ones keep nothing; try again"
-            )
-
-    def set_generation_state(self, conn: sa.Connection, generation_id: int, state: str) -> None:
-        """Mark the draft generation published or discarded (a generation leaves the draft state only once)."""
-        values = {"state": state}
-        if state == "published":
-            values["published_at"] = datetime.now(timezone.utc)
-        g = t.generations.c
-        result = conn.execute(t.generations.update().where(g.id == generation_id, g.state == "draft").values(**values))
-        if result.rowcount != 1:
-            raise ConflictError(f"版本 {generation_id} 不是草稿 generation {generation_id} is not the open draft")
-
     # -- areas -------------------------------------------------------------------------------------
     def insert_areas(self, conn: sa.Connection, rows: list[dict]) -> None:
         """Insert area rows (``geometry`` as WKB with ``minx`` … ``maxy``) into the draft generation."""
@@ -222,7 +137,7 @@ class Store:
         """Areas valid in ``generation``, filtered, ordered by code."""
         a = t.areas
         columns = [c for c in a.c if geometry or c.name != "geometry"]
-        statement = sa.select(*columns).where(_valid_in(generation)).order_by(a.c.code)
+        statement = sa.select(*columns).where(self.valid_in(generation, conn)).order_by(a.c.code)
         if level is not None:
             statement = statement.where(a.c.level == level)
         if parent_code is not None:
@@ -243,7 +158,7 @@ class Store:
         """
         a = t.areas
         names = list(columns)
-        statement = sa.select(*[a.c[name] for name in names]).where(_valid_in(generation)).order_by(a.c.code)
+        statement = sa.select(*[a.c[name] for name in names]).where(self.valid_in(generation)).order_by(a.c.code)
         if level is not None:
             statement = statement.where(a.c.level == level)
         with self.engine.connect() as conn:
@@ -267,7 +182,7 @@ class Store:
         """The bounding box ``(minx, miny, maxx, maxy)`` of the areas valid in ``generation`` (one query), or None."""
         a = t.areas.c
         statement = sa.select(sa.func.min(a.minx), sa.func.min(a.miny), sa.func.max(a.maxx), sa.func.max(a.maxy))
-        statement = statement.where(_valid_in(generation))
+        statement = statement.where(self.valid_in(generation))
         if level is not None:
             statement = statement.where(a.level == level)
         if codes is not None:
@@ -279,38 +194,9 @@ class Store:
     def has_areas(self, generation: int, level: str) -> bool:
         """Whether any area of ``level`` is valid in ``generation``."""
         a = t.areas.c
-        statement = sa.select(a.id).where(_valid_in(generation), a.level == level).limit(1)
+        statement = sa.select(a.id).where(self.valid_in(generation), a.level == level).limit(1)
         with self.engine.connect() as conn:
             return conn.execute(statement).first() is not None
-
-    def retire_areas(self, conn: sa.Connection, ids: list[int], generation: int) -> None:
-        """End the validity of areas at the draft ``generation`` (they stay in older generations)."""
-        self.require_draft(conn, [generation])
-        for start in range(0, len(ids), _BATCH):
-            chunk = ids[start : start + _BATCH]
-            conn.execute(t.areas.update().where(t.areas.c.id.in_(chunk)).values(generation_high=generation))
-
-    def draft_area_ids(self, conn: sa.Connection, generation: int, level: str, parent_code: str | None) -> list[int]:
-        """Ids of a level's areas (under a parent, if given) that the draft added or retired."""
-        a = t.areas.c
-        statement = sa.select(a.id).where(
-            a.level == level, sa.or_(a.generation_low == generation, a.generation_high == generation)
-        )
-        if parent_code is not None:
-            statement = statement.where(a.parent_code == parent_code)
-        return list(conn.execute(statement).scalars())
-
-    def undo_draft_areas(self, conn: sa.Connection, generation: int, area_ids: list[int] | None = None) -> None:
-        """Forget the draft's changes: delete rows it added, revive rows it retired (optionally only some)."""
-        self.require_draft(conn, [generation])
-        a = t.areas.c
-        added = sa.delete(t.areas).where(a.generation_low == generation)
-        revived = t.areas.update().where(a.generation_high == generation).values(generation_high=None)
-        if area_ids is not None:
-            added = added.where(a.id.in_(area_ids))
-            revived = revived.where(a.id.in_(area_ids))
-        conn.execute(added)
-        conn.execute(revived)
 
     # -- buildings, service points -----------------------------------------------------------------
     def insert_rows(self, conn: sa.Connection, table_name: str, rows: list[dict]) -> None:
@@ -398,29 +284,6 @@ class Store:
         """Delete one building or service point; ``False`` when it no longer exists."""
         table = {"buildings": t.buildings, "service_points": t.service_points}[table_name]
         return conn.execute(sa.delete(table).where(table.c.id == row_id)).rowcount == 1
-
-    def draft_changes(self, conn: sa.Connection, generation: int, geometry: bool = False) -> list[dict]:
-        """Area rows the draft added (``generation_low``) or retired (``generation_high``).
-
-        Without their geometry unless ``geometry`` is true.
-        """
-        a = t.areas
-        columns = [c for c in a.c if geometry or c.name != "geometry"]
-        statement = sa.select(*columns).where(
-            sa.or_(a.c.generation_low == generation, a.c.generation_high == generation)
-        )
-        return [dict(row) for row in conn.execute(statement).mappings()]
-
-    def replace_draft_area(self, conn: sa.Connection, generation: int, old: dict, new: dict | None) -> int | None:
-        """Replace (or with ``new=None`` retire) one area in the draft generation; returns the new row's id."""
-        self.require_draft(conn, [generation])
-        if old["generation_low"] == generation:  # added by this draft: nothing older to keep
-            conn.execute(sa.delete(t.areas).where(t.areas.c.id == old["id"]))
-        else:
-            conn.execute(t.areas.update().where(t.areas.c.id == old["id"]).values(generation_high=generation))
-        if new is None:
-            return None
-        return int(conn.execute(t.areas.insert().values(**new, generation_low=generation)).inserted_primary_key[0])
 
     def bulk_insert(self, conn: sa.Connection, table_name: str, frame) -> None:
         """Insert a DataFrame's rows (columns named as the table's) as fast as the database allows.
@@ -544,6 +407,6 @@ class Store:
         """Delete every row but users, tokens and the audit log (used to rebuild the demo data)."""
         for table in (
             t.issue_photos, t.photos, t.issue_events, t.issues, t.roads,
-            t.worker_areas, t.workers, t.service_points, t.buildings, t.areas, t.generations,
+            t.worker_areas, t.workers, t.service_points, t.buildings, t.change_set_retired, t.areas, t.generations,
         ):  # fmt: skip
             conn.execute(sa.delete(table))

@@ -6,6 +6,7 @@ __all__ = [
     "metadata",
     "generations",
     "areas",
+    "change_set_retired",
     "buildings",
     "service_points",
     "workers",
@@ -31,14 +32,20 @@ generations = sa.Table(
     "generations",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("state", sa.String(16), nullable=False),  # draft | published | discarded
+    sa.Column("state", sa.String(16), nullable=False),  # draft (a change set) | published | discarded
     sa.Column("note", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("published_at", sa.DateTime(timezone=True)),
-    # one draft at a time, kept by the database itself (migration 0007)
+    # change sets (migration 0014): whose it is ("user:<id>" or "system"), the author's name, the published
+    # generation it started from, and for a published generation the change set's id while it was a draft
+    sa.Column("owner", sa.String(64), nullable=False, server_default="system"),
+    sa.Column("author", sa.String(64), nullable=False, server_default=""),
+    sa.Column("base_generation", sa.Integer),
+    sa.Column("change_set", sa.Integer),
+    # one open change set per owner, kept by the database itself
     sa.Index(
-        "ix_generations_one_draft",
-        "state",
+        "ix_generations_one_draft_per_owner",
+        "owner",
         unique=True,
         sqlite_where=sa.text("state = 'draft'"),
         postgresql_where=sa.text("state = 'draft'"),
@@ -72,6 +79,14 @@ areas = sa.Table(
     sa.Index("ix_areas_level_generation", "level", "generation_low", "generation_high"),
     sa.Index("ix_areas_code", "code"),
     sa.Index("ix_areas_parent", "parent_code"),
+)
+
+#: Rows of the base generation a change set retires (replaced or removed); see migration 0014.
+change_set_retired = sa.Table(
+    "change_set_retired",
+    metadata,
+    sa.Column("generation_id", sa.Integer, sa.ForeignKey("generations.id"), primary_key=True),
+    sa.Column("area_id", sa.Integer, sa.ForeignKey("areas.id"), primary_key=True),
 )
 
 buildings = sa.Table(

@@ -118,13 +118,16 @@ def test_publish_rechecks_the_geometry_of_every_change(writable):
         geometry=[spilled if c == GRID else g for c, g in zip(others["code"], others.geometry, strict=True)],
         crs="EPSG:4326",
     )
-    report = import_areas(writable, frame, "grid", parent=COMMUNITY, code_field="code", name_field="name")
+    planner = _planner(writable)
+    report = import_areas(
+        writable, frame, "grid", parent=COMMUNITY, code_field="code", name_field="name", actor=planner.actor
+    )
     assert report.changed == 1 and report.outside_parent[0]["code"] == GRID
     before = writable.current_generation()
     with pytest.raises(OutOfScopeError, match=f"area '{GRID}' lies .* outside its parent area '{COMMUNITY}'"):
-        editing.publish(_planner(writable))
+        editing.publish(planner)
     assert writable.current_generation() == before
-    assert editing.publish(_admin(writable)) == report.generation  # an administrator decides
+    assert editing.publish(_admin(writable), change_set=report.generation) == report.generation  # an admin decides
 
 
 def test_published_generations_never_change_in_the_store(writable):
@@ -132,19 +135,19 @@ def test_published_generations_never_change_in_the_store(writable):
     current = writable.current_generation()
     row = store.areas(current, codes=[GRID])[0]
     with store.transaction() as conn:
-        with pytest.raises(ConflictError, match="not the open draft"):
+        with pytest.raises(ConflictError, match="not an open change set"):
             store.replace_draft_area(conn, current, row, {**{k: row[k] for k in ("code", "level", "name")}})
-        with pytest.raises(ConflictError, match="not the open draft"):
+        with pytest.raises(ConflictError, match="not an open change set"):
             store.insert_area(conn, {**{k: row[k] for k in ("code", "level", "name")}, "generation_low": current})
-        with pytest.raises(ConflictError, match="not the open draft"):
+        with pytest.raises(ConflictError, match="not an open change set"):
             store.retire_areas(conn, [row["id"]], current)
-        with pytest.raises(ConflictError, match="not the open draft"):
+        with pytest.raises(ConflictError, match="not an open change set"):
             store.set_generation_state(conn, current, "discarded")
     leaf = writable.areas(parent_code=GRID).iloc[0]["code"]
     draft = editing.update_area(_admin(writable), leaf, name="改")["generation"]
     editing.discard(_admin(writable))
     with store.transaction() as conn:
-        with pytest.raises(ConflictError, match="not the open draft"):
+        with pytest.raises(ConflictError, match="not an open change set"):
             store.insert_areas(conn, [{**{k: row[k] for k in ("code", "level", "name")}, "generation_low": draft}])
     assert store.areas(current, codes=[GRID])[0] == row
 

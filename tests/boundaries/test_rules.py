@@ -153,12 +153,17 @@ def world(demo_db, tmp_path):
     return private_app(demo_db, tmp_path)
 
 
-def _redraw_overlapping(registry):
-    """Widen the first micro-grid of the inside grid over its neighbour, in the draft."""
+def _redraw_overlapping(registry, planner=None):
+    """Widen the first micro-grid of the inside grid over its neighbour, in the planner's change set (or the
+    command line's when no planner client is given)."""
     codes = registry.areas(parent_code=INSIDE_GRID)["code"].tolist()
     first = registry.area(codes[0]).geometry
     grown = shapely.intersection(first.buffer(0.0002), registry.area(INSIDE_GRID).geometry)
-    update_area(ScopedRegistry(registry, Scope.everything(), SYSTEM), codes[0], geometry=grown)
+    if planner is None:
+        update_area(ScopedRegistry(registry, Scope.everything(), SYSTEM), codes[0], geometry=grown)
+    else:
+        changed = planner.patch(f"/api/v1/areas/{codes[0]}", json={"geometry": shapely.geometry.mapping(grown)})
+        assert changed.status_code == 200, changed.get_json()
     return codes[0]
 
 
@@ -166,7 +171,7 @@ def test_api_reports_failures_waives_them_and_publish_is_refused_until_then(worl
     app, registry, client = world
     planner, admin = client("planner"), client("admin")
     assert planner.get(f"/api/v1/areas/{INSIDE_GRID}/rules").get_json()["errors"] == 0
-    code = _redraw_overlapping(registry)
+    code = _redraw_overlapping(registry, planner)
     answer = planner.get(f"/api/v1/areas/{INSIDE_GRID}/rules?generation=draft").get_json()
     overlaps = [f for f in answer["features"] if f["properties"]["rule"] == "overlap"]
     assert overlaps and all(code in f["properties"]["codes"] for f in overlaps) and answer["errors"] > 0

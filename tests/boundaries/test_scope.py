@@ -8,7 +8,7 @@ import shapely
 
 from boundaries import assets, editing
 from boundaries.audit import SYSTEM, Actor, entries
-from boundaries.errors import OutOfScopeError
+from boundaries.errors import NotFoundError, OutOfScopeError
 from boundaries.registry import Registry
 from boundaries.scope import Scope, ScopedRegistry, mask_phone
 from boundaries.storage import open_store
@@ -109,14 +109,16 @@ def test_a_planner_draws_under_their_area_and_publishes_with_audit(writable):
 
 def test_publish_is_refused_when_the_draft_holds_changes_outside_the_scope(writable):
     other = writable.areas(parent_code="510104001002001").iloc[0]["code"]
-    editing.update_area(ScopedRegistry(writable, Scope.everything(), SYSTEM), other, name="别的社区的改动")
+    theirs = editing.update_area(ScopedRegistry(writable, Scope.everything(), SYSTEM), other, name="别的社区的改动")
     planner = ScopedRegistry(writable, Scope(frozenset({COMMUNITY})), Actor(7, "p", ""))
     before = writable.current_generation()
+    with pytest.raises(NotFoundError, match="no open change set"):
+        editing.publish(planner)  # their own: they have none
     with pytest.raises(OutOfScopeError):
-        editing.publish(planner)
+        editing.publish(planner, change_set=theirs["generation"])
     with pytest.raises(OutOfScopeError):
-        editing.discard(planner)
-    assert writable.current_generation() == before and writable.store.draft_generation_id() is not None
+        editing.discard(planner, change_set=theirs["generation"])
+    assert writable.current_generation() == before and writable.store.draft_generation_id() == theirs["generation"]
 
 
 def test_invalid_drawings_are_refused_with_the_reason(writable):

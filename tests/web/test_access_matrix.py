@@ -89,6 +89,8 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("draw.retire_area", "DELETE"): (PLANNERS, True),
     ("draw.publish_draft", "POST"): (PLANNERS, True),
     ("draw.discard_draft", "DELETE"): (PLANNERS, True),
+    ("draw.my_change_set", "GET"): (SIGNED_IN, True),
+    ("draw.rebase_draft", "POST"): (PLANNERS, True),
     ("rules.area_rules", "GET"): (SIGNED_IN, True),
     ("rules.create_waiver", "POST"): (PLANNERS, True),
     ("rules.delete_waiver", "DELETE"): (PLANNERS, True),
@@ -215,8 +217,10 @@ class Places:
         return issue, photo, token
 
 
-def _draft_change(registry: Registry, code: str) -> None:
-    update_area(ScopedRegistry(registry, Scope.everything(), SYSTEM), code, name="草稿改名 renamed in draft")
+def _draft_change(registry: Registry, code: str) -> int:
+    """A change of ``code`` in the command line's change set; returns the change set's id."""
+    changed = update_area(ScopedRegistry(registry, Scope.everything(), SYSTEM), code, name="草稿改名 renamed in draft")
+    return changed["generation"]
 
 
 def _clear_waivers(registry: Registry, code: str) -> None:
@@ -313,12 +317,22 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
         ("draw.update_area", "PATCH"): (f"/api/v1/areas/{p.leaf[k]}", {"json": {"name": "改名"}}, None),
         ("draw.retire_area", "DELETE"): (f"/api/v1/areas/{p.leaf[k]}", {}, None),
         ("draw.publish_draft", "POST"): (
-            "/api/v1/generations/draft/publish",
+            "/api/v1/generations/draft/publish?change_set={token}",
             {},
             lambda registry: _draft_change(registry, p.leaf[k]),
         ),
         ("draw.discard_draft", "DELETE"): (
-            "/api/v1/generations/draft",
+            "/api/v1/generations/draft?change_set={token}",
+            {},
+            lambda registry: _draft_change(registry, p.leaf[k]),
+        ),
+        ("draw.my_change_set", "GET"): (
+            "/api/v1/generations/draft?change_set={token}",
+            {},
+            lambda registry: _draft_change(registry, p.leaf[k]),
+        ),
+        ("draw.rebase_draft", "POST"): (
+            "/api/v1/generations/draft/rebase?change_set={token}",
             {},
             lambda registry: _draft_change(registry, p.leaf[k]),
         ),
@@ -563,6 +577,6 @@ def test_authorization_matrix(role, demo_db, demo_tokens, tmp_path):
             response.close()
             if got != expected:
                 wrong.append((endpoint, method, "inside" if inside else "outside", expected, got, response.status_code))
-            if registry.store.draft_generation_id() is not None:
-                registry.discard_draft()
+            for change_set in registry.store.open_change_sets():
+                registry.discard_draft(change_set=change_set["id"])
     assert wrong == []

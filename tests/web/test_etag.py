@@ -35,20 +35,21 @@ def test_area_reads_carry_an_etag_and_a_stale_if_match_is_refused_with_the_curre
     # the draft's area, read back, carries the tag the write answered
     draft = planner.get(f"/api/v1/areas/{LEAF}?generation={changed.get_json()['generation']}")
     assert draft.headers["ETag"] == second
-    stale = admin.patch(f"/api/v1/areas/{LEAF}", json={"name": "乙"}, headers={"If-Match": first})
+    # a second write in the same change set (another tab) with the tag read before the first is stale
+    stale = planner.patch(f"/api/v1/areas/{LEAF}", json={"name": "乙"}, headers={"If-Match": first})
     assert stale.status_code == 412
     error = stale.get_json()["error"]
     assert error["code"] == "precondition_failed" and error["current"]["area"]["name"] == "甲"
     assert stale.headers["ETag"] == second
     # weak tags never match If-Match (strong comparison); a list matches when one member does; * matches
-    weak = admin.patch(f"/api/v1/areas/{LEAF}", json={"name": "乙"}, headers={"If-Match": f"W/{second}"})
+    weak = planner.patch(f"/api/v1/areas/{LEAF}", json={"name": "乙"}, headers={"If-Match": f"W/{second}"})
     assert weak.status_code == 412
-    listed = admin.patch(f"/api/v1/areas/{LEAF}", json={"name": "乙"}, headers={"If-Match": f'"x", {second}'})
+    listed = planner.patch(f"/api/v1/areas/{LEAF}", json={"name": "乙"}, headers={"If-Match": f'"x", {second}'})
     assert listed.status_code == 200
-    assert admin.patch(f"/api/v1/areas/{LEAF}", json={"name": "丙"}, headers={"If-Match": "*"}).status_code == 200
+    assert planner.patch(f"/api/v1/areas/{LEAF}", json={"name": "丙"}, headers={"If-Match": "*"}).status_code == 200
     # without If-Match the write goes ahead (documented: the condition is optional)
-    assert admin.patch(f"/api/v1/areas/{LEAF}", json={"name": "丁"}).status_code == 200
-    removed = admin.delete(f"/api/v1/areas/{LEAF}", headers={"If-Match": first})
+    assert planner.patch(f"/api/v1/areas/{LEAF}", json={"name": "丁"}).status_code == 200
+    removed = planner.delete(f"/api/v1/areas/{LEAF}", headers={"If-Match": first})
     assert removed.status_code == 412 and removed.get_json()["error"]["current"]["area"]["name"] == "丁"
 
 
