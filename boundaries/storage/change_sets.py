@@ -196,9 +196,9 @@ class ChangeSetStore:
     def publish_generation(self, conn: sa.Connection, draft: int) -> int:
         """Publish an open change set as the newest generation; returns the published generation's id.
 
-        The change set keeps its id when no generation was created after it (discarded ones aside); otherwise it is published under a
-        new id above every other (``change_set`` records the old one), so the ids of published generations
-        follow the order of publishing. The rows it retired get ``generation_high``.
+        The change set keeps its id when no generation was created after it (discarded ones aside); otherwise
+        it is published under a new id above every other (``change_set`` records the old one), so the ids of
+        published generations follow the order of publishing. The rows it retired get ``generation_high``.
         """
         self.require_draft(conn, [draft])
         g, a, r = t.generations.c, t.areas.c, t.change_set_retired.c
