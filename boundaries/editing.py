@@ -253,50 +253,6 @@ def discard(view: ScopedRegistry, change_set: int | None = None) -> int:
     return view.registry.discard_draft(view.actor, drafts.scope_check(view), change_set)
 
 
-def rebase(view: ScopedRegistry, change_set: int | None = None) -> dict:
-    """Move the caller's change set (or ``change_set``) onto the current generation (same scope rule)."""
-    return view.registry.rebase(view.actor, drafts.scope_check(view), change_set)
-
-
-def change_set_summary(view: ScopedRegistry, change_set: int | None = None) -> dict:
-    """The caller's open change set (or ``change_set``): who, when, its base, the areas it changed, conflicts.
-
-    ``conflicts`` lists the areas it changed that a generation published since its base also changed (what
-    publishing would refuse); ``behind`` counts the generations published since its base.
-    """
-    store = view.registry.store
-    with store.engine.connect() as conn:
-        draft = drafts.draft_of(view, conn) if change_set is None else change_set
-        if draft is None:
-            raise NotFoundError("没有草稿版本 you have no open change set")
-        row = store.generation(draft, conn)
-        if row["state"] != "draft":
-            raise ConflictError(f"版本 {draft} 不是草稿 generation {draft} is not an open change set")
-        if row["owner"] != drafts.owner_of(view.actor):
-            drafts.scope_check(view)(conn, draft, None)  # another's change set: only if it lies in your areas
-        changes = store.draft_changes(conn, draft)
-        touched = {r["code"] for r in changes} | {r["parent_code"] for r in changes if r["parent_code"]}
-        conflicts = store.change_set_conflicts(conn, draft, touched)
-        current = store.current_generation_id(conn)
-    added = sorted({r["code"] for r in changes if r["generation_low"] == draft})
-    retired = sorted({r["code"] for r in changes if r["generation_high"] == draft})
-    base = row["base_generation"]
-    return {
-        "change_set": draft,
-        "author": row["author"],
-        "note": row["note"],
-        "created_at": row["created_at"].isoformat() if row["created_at"] else None,
-        "base_generation": base,
-        "current_generation": current,
-        "behind": sum(
-            1 for g in store.generations() if g["state"] == "published" and base is not None and g["id"] > base
-        ),
-        "added_or_changed": added,
-        "removed": sorted(set(retired) - set(added)),
-        "conflicts": conflicts,
-    }
-
-
 def _clean(values: dict, allowed) -> dict:
     if not values:
         raise InvalidInputError("没有要修改的字段 nothing to change: send at least one field")

@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from werkzeug.http import quote_etag
 
-from boundaries import editing, rule_waivers, rules
+from boundaries import change_sets, editing, rule_waivers, rules
 from boundaries.errors import ChangeSetConflictError
 from boundaries.levels import KINDS, LEVELS
 from boundaries.versions import ANY, PreconditionFailedError, row_version
@@ -224,7 +224,7 @@ draw_bp.register_error_handler(ChangeSetConflictError, _change_set_conflict)
 @draw_bp.response(200, description="Your change set: base, author, what it changed, and conflicts so far")
 def my_change_set(query):
     """Your open change set (or another by ``change_set``): what it changed and what would conflict at publish."""
-    return editing.change_set_summary(scoped(), query["change_set"])
+    return change_sets.change_set_summary(scoped(), query["change_set"])
 
 
 @draw_bp.route("/generations/draft/publish", methods=["POST"])
@@ -244,7 +244,24 @@ def publish_draft(query):
 @draw_bp.response(200, description="The change set now based on the current generation")
 def rebase_draft(query):
     """Rebase your change set onto the current generation: your versions of the areas you changed win."""
-    return editing.rebase(scoped(), query["change_set"])
+    return change_sets.rebase(scoped(), query["change_set"])
+
+
+class RollbackBody(Schema):
+    """Which areas to bring back as they were in the generation."""
+
+    parent = fields.String(
+        load_default=None, validate=_TEXT, metadata={"description": "the area whose areas below roll back"}
+    )
+
+
+@draw_bp.route("/generations/<int(min=1, max=2147483647):generation>/rollback", methods=["POST"])
+@allow("areas:write")
+@draw_bp.arguments(RollbackBody)
+@draw_bp.response(200, description="What your change set now restores, redraws and removes")
+def rollback(body, generation):
+    """Bring back a published generation's areas below ``parent`` into your change set; publish it to roll back."""
+    return change_sets.rollback(scoped(), generation, body["parent"])
 
 
 @draw_bp.route("/generations/draft", methods=["DELETE"])

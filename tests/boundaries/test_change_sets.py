@@ -7,9 +7,9 @@ import threading
 import pytest
 import shapely
 
-from boundaries import editing
+from boundaries import change_sets, editing
 from boundaries.audit import SYSTEM, Actor
-from boundaries.errors import ChangeSetConflictError, NotFoundError
+from boundaries.errors import ChangeSetConflictError, ConflictError, InvalidInputError, NotFoundError, OutOfScopeError
 from boundaries.registry import Registry
 from boundaries.scope import Scope, ScopedRegistry
 from boundaries.storage import open_store
@@ -77,11 +77,11 @@ def test_the_same_area_in_two_change_sets_conflicts_at_publish_and_a_rebase_reso
     assert {c["code"] for c in info.value.conflicts} == {code}
     assert info.value.conflicts[0]["generation"] == published and info.value.conflicts[0]["author"] == "planner-103"
     assert code in str(info.value) and "rebase" in str(info.value)
-    summary = editing.change_set_summary(ours)
+    summary = change_sets.change_set_summary(ours)
     assert summary["behind"] == 1 and [c["code"] for c in summary["conflicts"]] == [code]
-    rebased = editing.rebase(ours)
+    rebased = change_sets.rebase(ours)
     assert rebased == {"change_set": mine, "base_generation": published, "codes": sorted([code, other])}
-    assert editing.change_set_summary(ours)["conflicts"] == []
+    assert change_sets.change_set_summary(ours)["conflicts"] == []
     final = editing.publish(ours)
     assert _names(writable, final, [code, other]) == {code: "我的", other: "只有我改"}
     assert _names(writable, published, [code])[code] == "他的"  # history kept
@@ -96,7 +96,7 @@ def test_a_change_set_removing_an_area_another_redrew_conflicts(writable):
     editing.publish(theirs)
     with pytest.raises(ChangeSetConflictError):
         editing.publish(ours)
-    editing.rebase(ours)
+    change_sets.rebase(ours)
     final = editing.publish(ours)
     assert writable.store.areas(final, codes=[code]) == []
 
@@ -143,10 +143,10 @@ def test_a_change_set_of_the_command_line_and_a_planner_coexist(writable):
     own = editing.update_area(planner, a, name="规划员")["generation"]
     assert writable.store.draft_generation_id() == system
     assert {c["owner"] for c in writable.store.open_change_sets()} == {"system", "user:101"}
-    assert editing.change_set_summary(planner)["change_set"] == own
+    assert change_sets.change_set_summary(planner)["change_set"] == own
     published = editing.publish(admin)
     assert published > own and writable.store.generation(published)["change_set"] == system
-    assert editing.change_set_summary(planner)["behind"] == 1
+    assert change_sets.change_set_summary(planner)["behind"] == 1
 
 
 def test_the_old_single_draft_becomes_the_command_lines_change_set(tmp_path):
@@ -172,3 +172,37 @@ def test_the_old_single_draft_becomes_the_command_lines_change_set(tmp_path):
         assert store.publish_generation(conn, 2) == 2
     assert [(r["code"], r["generation_low"]) for r in store.areas(2)] == [("A", 2), ("B", 1)]
     assert [(r["code"], r["generation_high"]) for r in store.areas(1)] == [("A", 2), ("B", None)]
+
+
+def _subtree_state(registry, generation, root):
+    rows = registry.store.areas(generation)
+    below, frontier = {}, {root}
+    while frontier:
+        found = {r["code"]: r for r in rows if r["parent_code"] in frontier and r["code"] not in below}
+        below.update(found)
+        frontier = set(found)
+    return {c: (r["name"], r["kind"], r["parent_code"], bytes(r["geometry"])) for c, r in below.items()}
+
+
+def test_rolling_back_a_grid_publishes_its_old_areas_as_a_new_generation(writable):
+    planner = _planner(writable, 101, COMMUNITY)
+    leaves = _leaves(writable, GRID)
+    start = writable.current_generation()
+    before = _subtree_state(writable, start, GRID)
+    editing.update_area(planner, leaves[0], name="改过")
+    shrunk = writable.area(leaves[1]).geometry.buffer(-0.00005)
+    editing.update_area(planner, leaves[1], geometry=shapely.geometry.mapping(shrunk))
+    editing.retire_area(planner, leaves[2])
+    changed = editing.publish(planner)
+    assert _subtree_state(writable, changed, GRID) != before
+    with pytest.raises(OutOfScopeError):
+        change_sets.rollback(planner, start, OTHER_GRID)
+    with pytest.raises(InvalidInputError):
+        change_sets.rollback(planner, start)  # the whole registry: administrators only
+    answer = change_sets.rollback(planner, start, GRID)
+    assert answer["redrawn"] == sorted(leaves[:2]) and answer["restored"] == [leaves[2]] and answer["removed"] == []
+    rolled = editing.publish(planner)
+    assert rolled > changed and _subtree_state(writable, rolled, GRID) == before
+    assert _subtree_state(writable, changed, GRID) != before  # the generation in between is kept as it was
+    with pytest.raises(ConflictError, match="already as in generation"):
+        change_sets.rollback(planner, start, GRID)

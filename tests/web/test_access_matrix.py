@@ -91,6 +91,7 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("draw.discard_draft", "DELETE"): (PLANNERS, True),
     ("draw.my_change_set", "GET"): (SIGNED_IN, True),
     ("draw.rebase_draft", "POST"): (PLANNERS, True),
+    ("draw.rollback", "POST"): (PLANNERS, True),
     ("rules.area_rules", "GET"): (SIGNED_IN, True),
     ("rules.create_waiver", "POST"): (PLANNERS, True),
     ("rules.delete_waiver", "DELETE"): (PLANNERS, True),
@@ -330,6 +331,11 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             "/api/v1/generations/draft?change_set={token}",
             {},
             lambda registry: _draft_change(registry, p.leaf[k]),
+        ),
+        ("draw.rollback", "POST"): (
+            "/api/v1/generations/{token}/rollback",
+            {"json": {"parent": p.grid[k]}},
+            lambda registry: registry.current_generation(),
         ),
         ("draw.rebase_draft", "POST"): (
             "/api/v1/generations/draft/rebase?change_set={token}",

@@ -102,3 +102,22 @@ def test_change_set_bad_input_and_foreign_change_sets(world):
     assert {g["id"]: (g["owner"], g["author"]) for g in listed if g["state"] == "draft"} == {
         theirs: (owner, "planner2")
     }
+
+
+def test_rollback_over_the_api(world):
+    _, registry, client = world
+    one = client("planner")
+    code = _leaf(registry, GRID, 3)
+    start = registry.current_generation()
+    old_name = registry.store.areas(start, codes=[code])[0]["name"]
+    assert _rename(one, code, "将被回滚").status_code == 200
+    assert one.post("/api/v1/generations/draft/publish").status_code == 200
+    back = one.post(f"/api/v1/generations/{start}/rollback", json={"parent": GRID})
+    assert back.status_code == 200 and back.get_json()["redrawn"] == [code]
+    assert one.post("/api/v1/generations/draft/publish").status_code == 200
+    assert registry.store.areas(registry.current_generation(), codes=[code])[0]["name"] == old_name
+    assert one.post(f"/api/v1/generations/{start}/rollback", json={"parent": OTHER_GRID}).status_code == 403
+    assert one.post(f"/api/v1/generations/{start}/rollback", json={}).status_code == 400
+    assert one.post("/api/v1/generations/99999/rollback", json={"parent": GRID}).status_code == 404
+    assert one.post(f"/api/v1/generations/{start}/rollback", json={"parent": GRID}).status_code == 409  # as it was
+    assert one.post(f"/api/v1/generations/{start}/rollback", json={"parent": 5}).status_code == 422
