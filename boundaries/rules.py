@@ -345,8 +345,10 @@ def _generation(view, generation) -> int:
 
 
 def resolve_generation(view, generation) -> int:
-    """The generation id of ``"draft"`` (the caller's draft; :class:`NotFoundError` when none), an id, or ``None``
-    (the current one), as :func:`check_area` reads it."""
+    """The generation id of ``"draft"`` (the caller's draft; :class:`NotFoundError` when none), an id, or None.
+
+    ``None`` is the current generation; :func:`check_area` reads its generation so.
+    """
     return _generation(view, generation)
 
 

@@ -1,0 +1,342 @@
+"""The fix tool (修复工具): snap the children of a parent area into a clean coverage, within a tolerance.
+
+:func:`fix_children` works in the local metric CRS (as :mod:`boundaries.rules` measures): it clips each child
+to the parent, then runs GEOS's coverage cleaning (``shapely.coverage_clean``: vertices and edges closer than the
+tolerance snapped together, overlaps merged into one neighbour, gaps narrower than the tolerance merged into
+one) with the outside of the parent as a frame, so that gaps along the parent's edge are closed too and no child
+grows past it. Every vertex that moves is measured: a vertex of the old outline whose nearest point on the new
+outline is farther than :data:`EPSILON_M`, and each vertex of the new outline likewise against the old one.
+
+Guarantee: no vertex moves more than the tolerance. An area whose cleaning would move a vertex farther, or
+would leave it empty, is left alone (its outline kept as drawn) and reported as not fixed with the reason; the
+others are cleaned again without it, until every cleaned area keeps within the tolerance. The areas left in the
+cleaning (fixed or unchanged) form a valid coverage (``shapely.coverage_is_valid``). Nothing is ever deleted.
+
+:func:`fix_area` reads an area's children in a generation (as :func:`boundaries.rules.check_area` does), returns
+the preview and, with ``apply=True``, writes each changed child into the caller's draft through
+:func:`boundaries.editing.update_area` and returns the rule check after the fix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from boundaries import rules
+from boundaries.editing import update_area
+from boundaries.errors import InvalidInputError, NotFoundError
+from boundaries.versions import ANY, PreconditionFailedError, area_version
+from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
+
+__all__ = ["EPSILON_M", "TOLERANCE_RANGE_M", "Move", "FixResult", "fix_children", "fix_area"]
+
+#: A vertex whose nearest point on the other outline is closer than this (m) has not moved (floating-point noise).
+EPSILON_M = 1e-4
+#: Allowed tolerances (m), inclusive.
+TOLERANCE_RANGE_M = (0.01, 50.0)
+_MERGE_STRATEGIES = ("longest_border", "max_area", "min_area", "min_index")
+
+
+@dataclass(frozen=True)
+class Move:
+    """One vertex that moves: its area ``code``, ``old`` and ``new`` position (lon, lat) and ``distance_m``."""
+
+    code: str
+    old: tuple[float, float]
+    new: tuple[float, float]
+    distance_m: float
+
+    def feature(self) -> dict:
+        """The move as a GeoJSON Point feature at the new position (properties: code, distance_m, old)."""
+        return {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": list(self.new)},
+            "properties": {"code": self.code, "distance_m": round(self.distance_m, 4), "old": list(self.old)},
+        }
+
+
+@dataclass
+class FixResult:
+    """What :func:`fix_children` did.
+
+    ``codes`` and ``geometries`` (WGS84, the fixed outline of a fixed area, else the outline as drawn) in the
+    input order; ``fixed``: codes whose outline changed; ``not_fixed``: ``{code, reason}`` of areas left alone;
+    ``moves``: every vertex that moves; ``max_move_m``: per fixed area, its largest move.
+    """
+
+    codes: list
+    geometries: np.ndarray
+    fixed: list = field(default_factory=list)
+    not_fixed: list = field(default_factory=list)
+    moves: list = field(default_factory=list)
+    max_move_m: dict = field(default_factory=dict)
+
+    def preview(self) -> dict:
+        """The preview: ``moves`` (GeoJSON FeatureCollection), ``fixed``, ``not_fixed``, ``max_move_m``."""
+        return {
+            "moves": {"type": "FeatureCollection", "features": [m.feature() for m in self.moves]},
+            "fixed": list(self.fixed),
+            "not_fixed": list(self.not_fixed),
+            "max_move_m": round(max(self.max_move_m.values(), default=0.0), 4),
+            "max_move_by_area_m": {c: round(v, 4) for c, v in self.max_move_m.items()},
+        }
+
+
+def check_tolerance(tolerance_m) -> float:
+    """The tolerance as a float within :data:`TOLERANCE_RANGE_M`, or :class:`InvalidInputError`."""
+    lo, hi = TOLERANCE_RANGE_M
+    try:
+        value = float(tolerance_m)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"容差应为数字 tolerance_m must be a number, not {tolerance_m!r}") from exc
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise InvalidInputError(f"容差应在 {lo}–{hi} 米之间 tolerance_m must be between {lo} and {hi} m")
+    return value
+
+
+def _polygonal(geom) -> shapely.Geometry:
+    """The polygons of ``geom`` as one (Multi)Polygon (cleaning and clipping may leave lines and points)."""
+    polys = [q for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (3, 6) for q in shapely.get_parts(p)]
+    return shapely.multipolygons(polys) if len(polys) > 1 else (polys[0] if polys else shapely.Polygon())
+
+
+def _vertices(geom) -> np.ndarray:
+    return np.unique(shapely.get_coordinates(shapely.boundary(geom)), axis=0)
+
+
+def _moved(code, source, target, crs, towards_target: bool) -> list[Move]:
+    """Vertices of ``source`` farther than :data:`EPSILON_M` from ``target``'s outline, as moves.
+
+    ``towards_target``: the vertex is old and moves to its nearest point on the new outline; else the vertex is
+    new and comes from its nearest point on the old outline.
+    """
+    coords = _vertices(source)
+    if not len(coords):
+        return []
+    outline = shapely.boundary(target)
+    points = shapely.points(coords)
+    distance = shapely.distance(points, outline)
+    far = np.flatnonzero(distance > EPSILON_M)
+    if not len(far):
+        return []
+    nearest = shapely.get_coordinates(shapely.shortest_line(points[far], outline))[1::2]
+    here = coords[far]
+    old, new = (here, nearest) if towards_target else (nearest, here)
+    lon_lat = geometries_to_wgs84(shapely.points(np.vstack([old, new])), crs)
+    xy = shapely.get_coordinates(lon_lat)
+    n = len(far)
+    return [
+        Move(code, (float(xy[k, 0]), float(xy[k, 1])), (float(xy[n + k, 0]), float(xy[n + k, 1])), float(d))
+        for k, d in enumerate(distance[far])
+    ]
+
+
+def _moves(code, old, new, crs) -> list[Move]:
+    """Every vertex that moves between the ``old`` and ``new`` outline of one area (metric CRS)."""
+    return _moved(code, old, new, crs, True) + _moved(code, new, old, crs, False)
+
+
+def _frame(parent, margin: float) -> shapely.Geometry:
+    """The outside of the parent as a polygon (a box around it less the parent), to clean against."""
+    x0, y0, x1, y1 = parent.bounds
+    return _polygonal(shapely.box(x0 - margin, y0 - margin, x1 + margin, y1 + margin).difference(parent))
+
+
+def _back_to_wgs84(wgs, metric, crs):
+    """A function taking a cleaned outline back to WGS84.
+
+    A vertex that did not move gets its input coordinates exactly (a round trip through the metric CRS would
+    shift it by float noise, and a neighbour left as drawn would then no longer share it exactly); the others
+    are transformed.
+    """
+    lookup = {}
+    for source, target in zip(metric, wgs, strict=True):
+        pairs = zip(shapely.get_coordinates(source).tolist(), shapely.get_coordinates(target).tolist(), strict=True)
+        lookup.update((tuple(a), tuple(b)) for a, b in pairs)
+
+    def convert(coords: np.ndarray) -> np.ndarray:
+        out = shapely.get_coordinates(geometries_to_wgs84(shapely.points(coords), crs)) if len(coords) else coords
+        for k, xy in enumerate(map(tuple, coords)):
+            if xy in lookup:
+                out[k] = lookup[xy]
+        return out
+
+    return lambda geom: shapely.transform(geom, convert)
+
+
+def fix_children(parent_code, parent_geometry, codes, geometries, tolerance_m, merge_strategy="longest_border"):
+    """Snap the children of a parent into a clean coverage, moving no vertex more than the tolerance.
+
+    Parameters
+    ----------
+    parent_code : str
+    parent_geometry : shapely.Geometry or None
+        The parent's outline (WGS84); without it the children are not clipped and gaps along the edge stay.
+    codes : sequence of str
+    geometries : array_like of shapely.Geometry
+        The children's outlines (WGS84).
+    tolerance_m : float
+        No vertex moves farther (m); gaps narrower than this are closed, vertices and edges closer snapped.
+    merge_strategy : str
+        Which neighbour takes an overlap or a gap (``shapely.coverage_clean``'s ``merge_strategy``).
+
+    Returns
+    -------
+    FixResult
+
+    Examples
+    --------
+    >>> from geo.crs import geometries_to_wgs84
+    >>> boxes = [shapely.box(500_000, 3_392_000, 500_100.5, 3_392_100), shapely.box(500_100, 3_392_000, 500_200,
+    ...          3_392_100)]
+    >>> wgs = geometries_to_wgs84(np.array(boxes, dtype=object), "EPSG:4544")
+    >>> found = fix_children("P", None, ["A", "B"], wgs, 1.0)
+    >>> len(found.fixed), found.not_fixed, round(max(found.max_move_m.values()), 2)
+    (1, [], 0.5)
+    """
+    tolerance = check_tolerance(tolerance_m)
+    if merge_strategy not in _MERGE_STRATEGIES:
+        raise InvalidInputError(f"未知的合并方式 unknown merge_strategy {merge_strategy!r}")
+    codes = [str(c) for c in codes]
+    wgs = np.asarray(geometries, dtype=object)
+    result = FixResult(codes, wgs.copy())
+    if not len(wgs):
+        return result
+    extent = wgs if parent_geometry is None else np.array([parent_geometry], dtype=object)
+    bounds = shapely.total_bounds(extent)
+    crs = metric_crs((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+    old = geometries_from_wgs84(wgs, crs)
+    work = np.array([_polygonal(shapely.make_valid(g)) if not g.is_valid else g for g in old], dtype=object)
+    frame = None
+    if parent_geometry is not None:
+        parent = geometries_from_wgs84(np.array([parent_geometry], dtype=object), crs)[0]
+        parent = _polygonal(shapely.make_valid(parent))
+        out = np.flatnonzero(~shapely.covers(parent, work))
+        out = out[shapely.area(shapely.difference(work[out], parent)) >= rules.NOISE_M2]  # else only float noise
+        work[out] = [_polygonal(g) for g in shapely.intersection(work[out], parent)]
+        frame = _frame(parent, max(100.0, 10 * tolerance))
+    reasons, found = {}, {}
+    for i in np.flatnonzero(shapely.is_empty(work) | (shapely.area(work) < rules.NOISE_M2)):
+        reasons[i] = (
+            f"{codes[i]} 在上级区域 {parent_code} 内没有面积，修复会删除它 {codes[i]} has no area inside its parent "
+            f"{parent_code}: fixing would delete it"
+        )
+    while True:
+        keep = np.array([i for i in range(len(work)) if i not in reasons], dtype=int)
+        if not len(keep):
+            break
+        inputs = list(work[keep]) + ([frame] if frame is not None else [])
+        cleaned = shapely.coverage_clean(
+            np.array(inputs, dtype=object),
+            gap_width=tolerance,
+            snapping_distance=tolerance,
+            merge_strategy=merge_strategy,
+        )[: len(keep)]
+        cleaned = np.array([_polygonal(g) for g in cleaned], dtype=object)
+        found, refused = {}, False
+        for i, new in zip(keep, cleaned, strict=True):
+            if new.is_empty or new.area < rules.NOISE_M2:
+                reasons[i] = (
+                    f"修复会使 {codes[i]} 消失 fixing would make {codes[i]} vanish (it lies inside its neighbours)"
+                )
+                refused = True
+                continue
+            if shapely.equals_exact(shapely.normalize(new), shapely.normalize(old[i]), 0.0):
+                continue
+            moves = _moves(codes[i], old[i], new, crs)
+            worst = max((m.distance_m for m in moves), default=0.0)
+            if worst > tolerance:
+                reasons[i] = (
+                    f"修复 {codes[i]} 需移动顶点 {worst:.2f} 米，超过容差 {tolerance:g} 米 "
+                    f"fixing {codes[i]} would move a vertex {worst:.2f} m, more than the tolerance {tolerance:g} m"
+                )
+                refused = True
+                continue
+            found[i] = (new, moves, worst)
+        if not refused:
+            break
+    back = _back_to_wgs84(wgs, old, crs) if found else None
+    for i in sorted(found):
+        new, moves, worst = found[i]
+        result.geometries[i] = back(new)
+        result.fixed.append(codes[i])
+        result.moves += moves
+        result.max_move_m[codes[i]] = worst
+    result.not_fixed = [{"code": codes[i], "reason": reasons[i]} for i in sorted(reasons)]
+    return result
+
+
+def fix_area(
+    view,
+    code: str,
+    generation,
+    tolerance_m,
+    apply: bool = False,
+    if_match: Collection[str] | None = None,
+    settings: rules.RuleSettings | None = None,
+) -> dict:
+    """Preview, or apply to the caller's draft, the fix of an area's children.
+
+    Parameters
+    ----------
+    view : boundaries.scope.ScopedRegistry
+        The caller's registry: the area must be in the caller's areas (writes are scoped by
+        :func:`boundaries.editing.update_area`).
+    code : str
+        The parent area.
+    generation : int, "draft" or None
+        Where the children are read (default: the current one; with ``apply`` the draft, or the current
+        generation while the caller has no draft — a published generation id cannot be applied).
+    tolerance_m : float
+    apply : bool
+        Write each changed child into the caller's draft.
+    if_match : collection of str, optional
+        With ``apply``: the versions of the children the caller previewed (``versions`` of the preview), or
+        ``{"*"}``; a changed child whose version is not among them refuses the whole fix before any write.
+    settings : boundaries.rules.RuleSettings, optional
+        For the rule check after the fix.
+
+    Returns
+    -------
+    dict
+        The preview (:meth:`FixResult.preview`) with ``generation``, ``code`` and ``versions`` (code → version of
+        each child as read); with ``apply`` also ``rules`` (:func:`boundaries.rules.check_area` after the fix).
+    """
+    tolerance = check_tolerance(tolerance_m)
+    if apply and generation not in (None, "draft"):
+        raise InvalidInputError("修复只能写入草稿 a fix is applied to the draft: use generation=draft")
+    if apply:
+        try:
+            g = rules.resolve_generation(view, "draft")
+        except NotFoundError:
+            g = rules.resolve_generation(view, None)  # no change set yet: the draft starts from the current one
+    else:
+        g = rules.resolve_generation(view, generation)
+    view.require(code, g)
+    registry = view.registry
+    parent = registry.area(code, g)
+    children = registry.areas(parent_code=code, generation=g)
+    versions = {row["code"]: area_version(row) for _, row in children.iterrows()}
+    found = fix_children(code, parent.geometry, children["code"].tolist(), children.geometry.values, tolerance)
+    answer = {"generation": g, "code": code, "tolerance_m": tolerance, **found.preview(), "versions": versions}
+    if not apply:
+        return answer
+    if if_match is not None and ANY not in if_match:
+        stale = [c for c in found.fixed if versions[c] not in if_match]
+        if stale:
+            current = {"code": stale[0], "version": versions[stale[0]]}
+            raise PreconditionFailedError(
+                f"区域 {', '.join(stale)} 在预览后已修改 {', '.join(stale)} changed since the preview: preview again",
+                current,
+                versions[stale[0]],
+            )
+    by_code = dict(zip(found.codes, found.geometries, strict=True))
+    for child in found.fixed:
+        # the version read is the precondition: a child changed since this read is refused, never overwritten
+        update_area(view, child, geometry=shapely.geometry.mapping(by_code[child]), if_match={versions[child]})
+    answer["rules"] = rules.check_area(view, code, "draft", settings)
+    return answer
