@@ -1,0 +1,280 @@
+"""Editing several areas at once in a change set, so that shared boundaries stay shared.
+
+The editor page saves what one gesture changed in one transaction: a vertex dragged on a boundary two areas
+share moves in both (:func:`save_areas`); an area cut in two along a line (:func:`split_area`); neighbours
+merged (:func:`merge_areas`); a boundary moved to a drawn line, the neighbours on the other side giving or taking
+the difference (:func:`reshape_area`). Every function checks the caller's scope and the versions (ETags) the
+caller last saw inside its transaction, refuses drawings outside the parent, writes the audit log, and answers
+each changed area with its new version.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+from boundaries import drafts
+from boundaries.audit import record
+from boundaries.editing import _AREA_KEYS, _as_record, _checks, _polygon, _refuse_outside_parent, _state
+from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
+from boundaries.registry import wkb_row
+from boundaries.versions import area_version, check_version
+
+__all__ = ["save_areas", "split_area", "merge_areas", "reshape_area", "MAX_BATCH"]
+
+#: Most areas one save may change.
+MAX_BATCH = 200
+#: Pieces of a cut or reshape smaller than this share of the area (or of the moved part) are noise, not areas.
+_CRUMB = 1e-9
+
+
+def _line(geometry) -> shapely.LineString:
+    try:
+        line = geometry if isinstance(geometry, shapely.Geometry) else shapely.geometry.shape(geometry)
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError, shapely.errors.GEOSException) as exc:
+        raise InvalidInputError(f"几何格式错误 invalid GeoJSON line: {exc}") from exc
+    if line.geom_type != "LineString" or line.is_empty or len(line.coords) < 2:
+        raise InvalidInputError(f"需要一条线 draw a LineString, not {line.geom_type}")
+    coords = shapely.get_coordinates(line)
+    if not np.isfinite(coords).all() or (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
+        raise InvalidInputError("线的坐标无效 the line's coordinates must be WGS84 longitude, latitude")
+    if len(coords) > 10_000:
+        raise InvalidInputError("线的点数过多 the line has more than 10,000 positions")
+    return line
+
+
+def _polygons(geom) -> list[shapely.Geometry]:
+    return [g for g in shapely.get_parts(geom) if g.geom_type == "Polygon" and not g.is_empty]
+
+
+def _as_area(geom) -> shapely.Geometry:
+    """Polygonal part of a result (a union or difference may add lines or points), normalised to valid."""
+    parts = _polygons(shapely.make_valid(geom))
+    if not parts:
+        return shapely.Polygon()
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+
+
+class _Edit:
+    """The rows of one transaction's change set, read once, written with versions checked and audited."""
+
+    def __init__(self, view, conn):
+        self.view, self.conn, self.store = view, conn, view.registry.store
+        self.draft = drafts.open_draft(self.store, conn, view.actor)
+        self.written: dict[str, dict] = {}
+
+    def row(self, code: str, if_match=None) -> dict:
+        rows = self.store.areas(self.draft, codes=[code], conn=self.conn)
+        if not rows:
+            raise NotFoundError(f"区域不存在 no area with code {code!r} in your change set")
+        row = rows[0]
+        drafts.require_below(self.view, self.conn, self.draft, row["parent_code"])
+        check_version(if_match, area_version(row), _state(self.draft, row), ("区域", "area"))
+        return row
+
+    def siblings(self, row: dict) -> list[dict]:
+        rows = self.store.areas(self.draft, parent_code=row["parent_code"], conn=self.conn)
+        return [r for r in rows if r["code"] != row["code"] and r["level"] == row["level"]]
+
+    def parent_geometry(self, row: dict):
+        if row["parent_code"] is None:
+            return None
+        parent = self.store.areas(self.draft, codes=[row["parent_code"]], conn=self.conn)
+        return shapely.from_wkb(parent[0]["geometry"]) if parent else None
+
+    def write(self, old: dict, geom, **changes) -> None:
+        geom = _polygon(geom)
+        new = {**{k: old[k] for k in _AREA_KEYS}, **changes}
+        found = _checks(self.store, self.conn, self.draft, old["code"], geom, new["parent_code"])
+        _refuse_outside_parent(old["code"], new["parent_code"], found["outside_parent_m2"])
+        new_id = self.store.replace_draft_area(self.conn, self.draft, old, {**new, **wkb_row(geom)})
+        record(self.conn, self.view.actor, "update", "area", old["code"], _as_record(old),
+               _as_record({**new, "geometry": geom}))  # fmt: skip
+        version = area_version({**new, "id": new_id, "generation_low": self.draft, "geometry": geom})
+        self.written[old["code"]] = {"code": old["code"], "version": version, "checks": found,
+                                     "geometry": shapely.geometry.mapping(geom)}  # fmt: skip
+
+    def create(self, like: dict, code: str, name: str, geom) -> None:
+        geom = _polygon(geom)
+        row = {"code": code, "level": like["level"], "name": name, "kind": like["kind"],
+               "parent_code": like["parent_code"]}  # fmt: skip
+        new_id = self.store.insert_area(self.conn, {**row, "generation_low": self.draft, **wkb_row(geom)})
+        record(self.conn, self.view.actor, "create", "area", code, None, _as_record({**row, "geometry": geom}))
+        version = area_version({**row, "id": new_id, "generation_low": self.draft, "geometry": geom})
+        found = _checks(self.store, self.conn, self.draft, code, geom, row["parent_code"])
+        self.written[code] = {"code": code, "version": version, "checks": found, "created": True,
+                              "geometry": shapely.geometry.mapping(geom)}  # fmt: skip
+
+    def retire(self, old: dict) -> None:
+        if self.store.areas(self.draft, parent_code=old["code"], geometry=False, conn=self.conn):
+            raise ConflictError(f"区域 {old['code']} 下仍有下级区域 area {old['code']!r} still has areas below it")
+        self.store.replace_draft_area(self.conn, self.draft, old, None)
+        record(self.conn, self.view.actor, "delete", "area", old["code"], _as_record(old), None)
+        self.written[old["code"]] = {"code": old["code"], "removed": True}
+
+    def answer(self) -> dict:
+        return {"generation": self.draft, "areas": list(self.written.values())}
+
+
+def save_areas(view, changes: list[dict]) -> dict:
+    """Save new boundaries of several areas in one transaction (all or nothing).
+
+    ``changes``: ``[{"code", "geometry" (GeoJSON, WGS84), "if_match" (the version read, optional)}]``. A stale
+    version refuses the whole save (:class:`~boundaries.versions.PreconditionFailedError`), so a shared vertex
+    never moves in one neighbour and not the other.
+    """
+    if not changes:
+        raise InvalidInputError("没有要保存的改动 nothing to save: send at least one area")
+    if len(changes) > MAX_BATCH:
+        raise InvalidInputError(f"一次最多保存 {MAX_BATCH} 个区域 at most {MAX_BATCH} areas per save")
+    codes = [c["code"] for c in changes]
+    if len(set(codes)) != len(codes):
+        raise InvalidInputError("同一区域出现多次 an area appears more than once in the save")
+    geometries = [_polygon(c["geometry"]) for c in changes]  # refuse bad drawings before the transaction
+    with view.registry.store.transaction() as conn:
+        edit = _Edit(view, conn)
+        rows = [edit.row(c["code"], _tags(c.get("if_match"))) for c in changes]
+        for row, geom in zip(rows, geometries, strict=True):
+            edit.write(row, geom)
+        return edit.answer()
+
+
+def _tags(value) -> set[str] | None:
+    return None if value is None else {value}
+
+
+def _next_code(view, edit: _Edit, like: dict) -> str:
+    """The next free code under ``like``'s parent in the configured layout (``<code>-<n>`` outside it)."""
+    taken = {r["code"] for r in edit.siblings(like)} | {like["code"]}
+    layout = view.registry.layout
+    parent = like["parent_code"]
+    if (
+        parent
+        and layout.child_problem(like["code"], like["level"], parent) is None
+        and layout.follows(like["code"], like["level"])
+    ):
+        width = len(like["code"]) - len(parent)
+        used = [int(c[len(parent) :]) for c in taken if c.startswith(parent) and c[len(parent) :].isdigit()]
+        sequence = max(used, default=0) + 1
+        if sequence >= 10**width:
+            raise ConflictError(f"上级区域 {parent} 下编码已用尽 no free code left under {parent!r}")
+        return layout.child_code(parent, like["level"], sequence)
+    n = 2
+    while f"{like['code']}-{n}" in taken:
+        n += 1
+    return f"{like['code']}-{n}"
+
+
+def split_area(view, code: str, line, if_match=None, name: str | None = None) -> dict:
+    """Cut an area in two along a drawn line; the larger piece keeps the code, the other gets the next code."""
+    line = _line(line)
+    with view.registry.store.transaction() as conn:
+        edit = _Edit(view, conn)
+        old = edit.row(code, if_match)
+        if edit.store.areas(edit.draft, parent_code=code, geometry=False, conn=conn):
+            raise ConflictError(f"区域 {code} 下有下级区域，不能切分 area {code!r} has areas below it: split those")
+        geom = shapely.from_wkb(old["geometry"])
+        pieces = sorted(_polygons(shapely.ops.split(geom, line)), key=lambda g: -g.area)
+        pieces = [p for p in pieces if p.area > _CRUMB * geom.area]
+        if len(pieces) != 2:
+            raise InvalidInputError(
+                f"切分线须从区域一侧穿到另一侧，把区域分成两块 the line must cross area {code!r} from one side to the "
+                f"other and cut it in two (it makes {len(pieces)} piece(s))"
+            )
+        new_code = _next_code(view, edit, old)
+        edit.write(old, pieces[0])
+        edit.create(old, new_code, (name or f"{old['name']}（分）").strip()[:200], pieces[1])
+        return edit.answer()
+
+
+def merge_areas(view, codes: list[str], if_match: dict | None = None) -> dict:
+    """Merge neighbouring areas of one parent into the one with the lowest code; the others are removed.
+
+    Areas below the removed ones move under the kept one. ``if_match``: code → version read (optional).
+    """
+    codes = sorted(set(codes))
+    if len(codes) < 2:
+        raise InvalidInputError("至少选择两个区域 choose at least two areas to merge")
+    if len(codes) > MAX_BATCH:
+        raise InvalidInputError(f"一次最多合并 {MAX_BATCH} 个区域 at most {MAX_BATCH} areas per merge")
+    if_match = if_match or {}
+    with view.registry.store.transaction() as conn:
+        edit = _Edit(view, conn)
+        rows = [edit.row(c, _tags(if_match.get(c))) for c in codes]
+        if len({(r["parent_code"], r["level"]) for r in rows}) != 1:
+            raise InvalidInputError("只能合并同一上级下的同级区域 merge only areas of one level under one parent")
+        union = _as_area(shapely.union_all(shapely.from_wkb([r["geometry"] for r in rows])))
+        if union.geom_type != "Polygon":
+            raise InvalidInputError(f"区域不相邻 areas {', '.join(codes)} do not share a boundary: merge neighbours")
+        keep, gone = rows[0], rows[1:]
+        for row in gone:
+            for child in edit.store.areas(edit.draft, parent_code=row["code"], conn=conn):
+                edit.write(child, shapely.from_wkb(child["geometry"]), parent_code=keep["code"])
+            edit.retire(row)
+        edit.write(keep, union)
+        return edit.answer()
+
+
+def _reshaped(geom, line):
+    """The area with its boundary between the line's two crossings replaced by the line (``None``: no change)."""
+    faces = _polygons(shapely.polygonize(shapely.get_parts(shapely.union_all([geom.boundary, line]))))
+    inside = [f for f in faces if geom.contains(f.representative_point())]
+    outside = [f for f in faces if not geom.contains(f.representative_point())]
+    if len(inside) < 2 and not outside:
+        return None
+    kept = max(inside, key=lambda f: f.area) if inside else shapely.Polygon()
+    return _as_area(shapely.union_all([kept, *outside]))
+
+
+def reshape_area(view, code: str, line, if_match=None) -> dict:
+    """Move the boundary of an area to a drawn line that crosses it twice.
+
+    The area gains what lies between its old boundary and the line on the outside, and loses what the line
+    cuts off on the inside (the larger part stays). What it gains is taken from its neighbours; each piece it
+    loses goes to the neighbour that shares the longest boundary with it (or stays a gap, which the rules show,
+    when no neighbour touches it). What it gains is clipped to its parent.
+    """
+    line = _line(line)
+    with view.registry.store.transaction() as conn:
+        edit = _Edit(view, conn)
+        old = edit.row(code, if_match)
+        geom = shapely.from_wkb(old["geometry"])
+        new = _reshaped(geom, line)
+        if new is None or new.is_empty:
+            raise InvalidInputError(
+                f"线须两次穿过区域 {code} 的边界 the line must cross the boundary of area {code!r} twice "
+                "(start and end on the same side, or cut across it)"
+            )
+        parent = edit.parent_geometry(old)
+        if parent is not None:
+            new = _as_area(shapely.intersection(new, parent))
+        if shapely.area(shapely.symmetric_difference(new, geom)) <= _CRUMB * geom.area:
+            raise InvalidInputError(
+                f"新边界没有改变区域 {code} the line changes nothing of area {code!r} inside its parent: "
+                "it must cross the boundary of the area twice within the parent"
+            )
+        gained = shapely.difference(new, geom)
+        lost = _polygons(shapely.difference(geom, new))
+        siblings = edit.siblings(old)
+        shapes = {r["code"]: shapely.from_wkb(r["geometry"]) for r in siblings}
+        changed = {}
+        for sibling in siblings:
+            shape = shapes[sibling["code"]]
+            if shape.intersects(gained) and shapely.area(shapely.intersection(shape, gained)) > _CRUMB * shape.area:
+                changed[sibling["code"]] = _as_area(shapely.difference(shape, gained))
+        for piece in lost:
+            shared = {c: shapely.length(shapely.intersection(changed.get(c, s).boundary, piece.boundary))
+                      for c, s in shapes.items()}  # fmt: skip
+            best = max(shared, key=shared.get, default=None)
+            if best is not None and shared[best] > 0:
+                changed[best] = _as_area(shapely.union_all([changed.get(best, shapes[best]), piece]))
+        for sibling in siblings:
+            if sibling["code"] in changed:
+                if changed[sibling["code"]].is_empty:
+                    raise InvalidInputError(
+                        f"改形会吞掉整个区域 {sibling['code']} the new boundary would swallow area "
+                        f"{sibling['code']!r} whole: merge the areas instead"
+                    )
+                edit.write(sibling, changed[sibling["code"]])
+        edit.write(old, new)
+        return edit.answer()
