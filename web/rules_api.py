@@ -1,4 +1,4 @@
-"""Planning rules on the API: an area's children checked in a generation, and rules waived per area.
+"""Planning rules on the API: an area's children checked in a generation, rules waived per area, and the fix tool.
 
 Each view parses the request, calls one function of :mod:`boundaries.rules` with the caller's scoped registry,
 and serialises the answer (failures as GeoJSON features).
@@ -9,8 +9,10 @@ from __future__ import annotations
 from flask import current_app, jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
+from werkzeug.http import quote_etag
 
-from boundaries import rule_waivers, rules
+from boundaries import fixing, rule_waivers, rules
+from boundaries.versions import PreconditionFailedError
 from web.access import allow, scoped
 
 __all__ = ["bp", "rule_settings", "refused"]
@@ -48,6 +50,19 @@ class WaiverCreate(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
 
+class FixBody(Schema):
+    """The fix tool's request: tolerance (m), preview or apply, and the generation read."""
+
+    tolerance_m = fields.Float(
+        load_default=1.0,
+        allow_nan=False,
+        validate=validate.Range(*fixing.TOLERANCE_RANGE_M),
+        metadata={"description": "no vertex moves farther (m); gaps narrower are closed"},
+    )
+    apply = fields.Boolean(load_default=False, metadata={"description": "write the fix into your draft"})
+    generation = GenerationField(load_default=None, metadata={"description": "draft, an id, or the current"})
+
+
 def rule_settings() -> rules.RuleSettings:
     """The rule thresholds of the app's settings."""
     return rules.settings_from(current_app.config)
@@ -60,7 +75,14 @@ def refused(exc: rules.RulesFailedError):
     return jsonify(body), 409
 
 
+def _precondition_failed(exc: PreconditionFailedError):
+    """412: a child changed since the preview (or since it was read)."""
+    body = {"error": {"code": exc.code, "message": str(exc), "current": exc.current}}
+    return jsonify(body), 412, {"ETag": quote_etag(exc.version)}
+
+
 bp.register_error_handler(rules.RulesFailedError, refused)
+bp.register_error_handler(PreconditionFailedError, _precondition_failed)
 
 
 @bp.route("/areas/<code>/rules", methods=["GET"])
@@ -69,15 +91,7 @@ bp.register_error_handler(rules.RulesFailedError, refused)
 @bp.response(200, description="The rule failures of the area's children as GeoJSON features")
 def area_rules(query, code):
     """Check the planning rules on an area's children (``generation=draft`` for the draft)."""
-    found = rules.check_area(scoped(), code, query["generation"], rule_settings())
-    return {
-        "type": "FeatureCollection",
-        "generation": found["generation"],
-        "code": found["code"],
-        "level": found["level"],
-        "errors": found["errors"],
-        "features": [f.feature() for f in found["failures"]],
-    }
+    return _rules_collection(rules.check_area(scoped(), code, query["generation"], rule_settings()))
 
 
 @bp.route("/areas/<code>/waivers", methods=["POST"])
@@ -95,3 +109,30 @@ def create_waiver(body, code):
 def delete_waiver(code, waiver_id):
     """Withdraw a waiver (recorded in the audit log)."""
     return rule_waivers.remove_waiver(scoped(), code, waiver_id)
+
+
+def _rules_collection(found: dict) -> dict:
+    return {
+        "type": "FeatureCollection",
+        "generation": found["generation"],
+        "code": found["code"],
+        "level": found["level"],
+        "errors": found["errors"],
+        "features": [f.feature() for f in found["failures"]],
+    }
+
+
+@bp.route("/areas/<code>/fix", methods=["POST"])
+@allow("areas:write")
+@bp.arguments(FixBody)
+@bp.response(200, description="Every vertex that moves (GeoJSON points), the areas fixed and those left alone")
+def fix_area(body, code):
+    """Preview, or with apply write into your draft, the fix of an area's children (If-Match: their versions)."""
+    from web.edit_api import if_match  # edit_api imports this module
+
+    found = fixing.fix_area(
+        scoped(), code, body["generation"], body["tolerance_m"], body["apply"], if_match(), rule_settings()
+    )
+    if "rules" in found:
+        found["rules"] = _rules_collection(found["rules"])
+    return found

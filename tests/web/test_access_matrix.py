@@ -95,6 +95,7 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("rules.area_rules", "GET"): (SIGNED_IN, True),
     ("rules.create_waiver", "POST"): (PLANNERS, True),
     ("rules.delete_waiver", "DELETE"): (PLANNERS, True),
+    ("rules.fix_area", "POST"): (PLANNERS, True),  # a preview needs areas:write too: planners use it
     ("edit.update_building", "PATCH"): (PLANNERS, True),
     ("edit.create_service_point", "POST"): (PLANNERS, True),
     ("edit.update_service_point", "PATCH"): (PLANNERS, True),
@@ -353,6 +354,7 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             {},
             lambda registry: _waiver(registry, p.leaf[k]),
         ),
+        ("rules.fix_area", "POST"): (f"/api/v1/areas/{p.grid[k]}/fix", {"json": {"tolerance_m": 1}}, None),
         ("edit.update_building", "PATCH"): (f"/api/v1/buildings/{p.building[k]}", {"json": {"name": "楼"}}, None),
         ("edit.create_service_point", "POST"): (
             "/api/v1/service-points",
