@@ -96,6 +96,10 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("rules.create_waiver", "POST"): (PLANNERS, True),
     ("rules.delete_waiver", "DELETE"): (PLANNERS, True),
     ("rules.fix_area", "POST"): (PLANNERS, True),  # a preview needs areas:write too: planners use it
+    ("history.generation_diff", "GET"): (SIGNED_IN, True),  # ?parent= inside or outside the caller's areas
+    ("history.area_lineage", "GET"): (SIGNED_IN, True),
+    ("history.area_history", "GET"): (SIGNED_IN, True),
+    ("history_pages.history_page", "GET"): (SIGNED_IN, True),
     ("edit.update_building", "PATCH"): (PLANNERS, True),
     ("edit.create_service_point", "POST"): (PLANNERS, True),
     ("edit.update_service_point", "PATCH"): (PLANNERS, True),
@@ -236,6 +240,15 @@ def _waiver(registry: Registry, code: str) -> int:
     return add_waiver(ScopedRegistry(registry, Scope.everything(), SYSTEM), code, "gap", "matrix")["id"]
 
 
+def _two_generations(registry: Registry) -> str:
+    """``old/diff/new`` of the demo's generation and a second one (a renamed grid), published once."""
+    published = sorted(g["id"] for g in registry.generations() if g["state"] == "published")
+    if len(published) < 2:
+        update_area(ScopedRegistry(registry, Scope.everything(), SYSTEM), INSIDE_GRID, name="历史 history")
+        published.append(registry.publish(SYSTEM))
+    return f"{published[0]}/diff/{published[-1]}"
+
+
 def _tile_of(lon: float, lat: float, zoom: int = 16) -> tuple[int, int, int]:
     import mercantile
 
@@ -354,6 +367,14 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             {},
             lambda registry: _waiver(registry, p.leaf[k]),
         ),
+        ("history.generation_diff", "GET"): (
+            f"/api/v1/generations/{{token}}?parent={p.grid[k]}&level=micro_grid",
+            {},
+            _two_generations,
+        ),
+        ("history.area_lineage", "GET"): (f"/api/v1/areas/{p.leaf[k]}/lineage", {}, None),
+        ("history.area_history", "GET"): (f"/api/v1/areas/{p.leaf[k]}/history", {}, None),
+        ("history_pages.history_page", "GET"): (f"/history?area={p.grid[k]}", {}, _two_generations),
         ("rules.fix_area", "POST"): (f"/api/v1/areas/{p.grid[k]}/fix", {"json": {"tolerance_m": 1}}, None),
         ("edit.update_building", "PATCH"): (f"/api/v1/buildings/{p.building[k]}", {"json": {"name": "楼"}}, None),
         ("edit.create_service_point", "POST"): (
