@@ -21,7 +21,7 @@ from web.access import allow, scoped
 from web.errors import ApiError
 from web.rules_api import refused, rule_settings
 
-__all__ = ["blueprints", "if_match", "etag_header"]
+__all__ = ["blueprints", "if_match", "etag_header", "precondition_failed", "change_set_conflict"]
 
 draw_bp = Blueprint("draw", __name__, url_prefix="/api/v1", description="绘制与发布 drawing areas and publishing")
 edit_bp = Blueprint("edit", __name__, url_prefix="/api/v1", description="编辑建筑与服务点 editing assets")
@@ -60,7 +60,7 @@ def etag_header(version: str) -> dict:
     return {"ETag": quote_etag(version)}
 
 
-def _precondition_failed(exc: PreconditionFailedError):
+def precondition_failed(exc: PreconditionFailedError):
     """412 with the current state (and its ETag), so the caller can merge and send again."""
     body = {"error": {"code": exc.code, "message": str(exc), "current": exc.current}}
     return jsonify(body), 412, etag_header(exc.version)
@@ -157,7 +157,7 @@ class ServicePointCreate(ServicePointBase):
 
 
 for _bp in blueprints:
-    _bp.register_error_handler(PreconditionFailedError, _precondition_failed)
+    _bp.register_error_handler(PreconditionFailedError, precondition_failed)
 draw_bp.register_error_handler(rules.RulesFailedError, refused)
 
 
@@ -201,7 +201,7 @@ class ChangeSetQuery(Schema):
     )
 
 
-def _change_set_conflict(exc: ChangeSetConflictError):
+def change_set_conflict(exc: ChangeSetConflictError):
     """409 naming the areas, the change sets that changed them, and how to rebase."""
     body = {
         "error": {
@@ -215,7 +215,7 @@ def _change_set_conflict(exc: ChangeSetConflictError):
     return jsonify(body), 409
 
 
-draw_bp.register_error_handler(ChangeSetConflictError, _change_set_conflict)
+draw_bp.register_error_handler(ChangeSetConflictError, change_set_conflict)
 
 
 @draw_bp.route("/generations/draft", methods=["GET"])
