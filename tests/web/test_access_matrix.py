@@ -92,6 +92,11 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("draw.my_change_set", "GET"): (SIGNED_IN, True),
     ("draw.rebase_draft", "POST"): (PLANNERS, True),
     ("draw.rollback", "POST"): (PLANNERS, True),
+    ("editor.editor_data", "GET"): (SIGNED_IN, True),
+    ("editor.save", "POST"): (PLANNERS, True),
+    ("editor.split", "POST"): (PLANNERS, True),
+    ("editor.reshape", "POST"): (PLANNERS, True),
+    ("editor.merge", "POST"): (PLANNERS, True),
     ("rules.area_rules", "GET"): (SIGNED_IN, True),
     ("rules.create_waiver", "POST"): (PLANNERS, True),
     ("rules.delete_waiver", "DELETE"): (PLANNERS, True),
@@ -201,6 +206,14 @@ class Places:
         self.square = {
             k: shapely.geometry.mapping(shapely.buffer(p, 0.00005, cap_style="square")) for k, p in self.point.items()
         }
+        self.cut = {  # a line across the leaf, north to south through its point
+            k: {
+                "type": "LineString",
+                "coordinates": [[p.x, geoms[k].bounds[1] - 0.001], [p.x, geoms[k].bounds[3] + 0.001]],
+            }
+            for k, p in self.point.items()
+        }
+        self.pair = {k: registry.areas(parent_code=g)["code"].iloc[:2].tolist() for k, g in self.grid.items()}
 
     def _issues(self, registry):
         """An issue in the worker's grid reported by the intake channel, one elsewhere reported by the admin."""
@@ -346,6 +359,15 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             {},
             lambda registry: _draft_change(registry, p.leaf[k]),
         ),
+        ("editor.editor_data", "GET"): (f"/api/v1/editor/{p.grid[k]}", {}, None),
+        ("editor.save", "POST"): (
+            "/api/v1/editor/save",
+            {"json": {"changes": [{"code": p.leaf[k], "geometry": p.square[k]}]}},
+            None,
+        ),
+        ("editor.split", "POST"): (f"/api/v1/areas/{p.leaf[k]}/split", {"json": {"line": p.cut[k]}}, None),
+        ("editor.reshape", "POST"): (f"/api/v1/areas/{p.leaf[k]}/reshape", {"json": {"line": p.cut[k]}}, None),
+        ("editor.merge", "POST"): ("/api/v1/areas/merge", {"json": {"codes": p.pair[k]}}, None),
         ("draw.rollback", "POST"): (
             "/api/v1/generations/{token}/rollback",
             {"json": {"parent": p.grid[k]}},
