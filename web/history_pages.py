@@ -73,14 +73,14 @@ def _pick(published: list[int], asked: str | None, default: int, what: str) -> i
 
 def _strings() -> dict:
     return {
-        "before": _("Before"),
-        "after": _("After"),
+        "before": _("Before the change"),
+        "after": _("After the change"),
         "loading": _("Loading…"),
         "failed": _("Could not load the maps."),
         "changes": {k: str(v) for k, v in CHANGE_NAMES.items()},
         "households": _("Households"),
-        "from": _("From"),
-        "to": _("To"),
+        "from": _("Moved from"),
+        "to": _("Moved to"),
     }
 
 

@@ -25,6 +25,7 @@ PAGES = {
     "coverage": ("/coverage", {"admin", "planner", "staff"}, "main form"),
     "audit": ("/audit", {"admin"}, "#audit"),
     "patrols": ("/patrols", {"admin", "staff"}, "main"),
+    "history": ("/history", {"admin", "planner", "staff", "worker"}, "main h2"),
 }
 #: navigation label (zh-CN) → page
 NAV = {
@@ -34,6 +35,8 @@ NAV = {
     "统计": "stats",
     "覆盖分析": "coverage",
     "巡查": "patrols",
+    "网格沿革": "history",
+    "Boundary history": "history",  # until web/translations/pending/history.json is merged into the catalog
     "审计日志": "audit",
 }
 SIZES = [(1440, 900), (390, 844)]
