@@ -13,8 +13,8 @@ others are cleaned again without it, until every cleaned area keeps within the t
 cleaning (fixed or unchanged) form a valid coverage (``shapely.coverage_is_valid``). Nothing is ever deleted.
 
 :func:`fix_area` reads an area's children in a generation (as :func:`boundaries.rules.check_area` does), returns
-the preview and, with ``apply=True``, writes each changed child into the caller's draft through
-:func:`boundaries.editing.update_area` and returns the rule check after the fix.
+the preview and, with ``apply=True``, writes every changed child into the caller's change set in one transaction
+(:func:`boundaries.reshaping.save_areas`: all or none) and returns the rule check after the fix.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import numpy as np
 import shapely
 
 from boundaries import rules
-from boundaries.editing import update_area
 from boundaries.errors import InvalidInputError, NotFoundError
+from boundaries.reshaping import save_areas
 from boundaries.versions import ANY, PreconditionFailedError, area_version
 from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
 
@@ -285,7 +285,7 @@ def fix_area(
     ----------
     view : boundaries.scope.ScopedRegistry
         The caller's registry: the area must be in the caller's areas (writes are scoped by
-        :func:`boundaries.editing.update_area`).
+        :func:`boundaries.reshaping.save_areas`).
     code : str
         The parent area.
     generation : int, "draft" or None
@@ -335,8 +335,8 @@ def fix_area(
                 versions[stale[0]],
             )
     by_code = dict(zip(found.codes, found.geometries, strict=True))
-    for child in found.fixed:
-        # the version read is the precondition: a child changed since this read is refused, never overwritten
-        update_area(view, child, geometry=shapely.geometry.mapping(by_code[child]), if_match={versions[child]})
+    if found.fixed:  # all in one transaction; the version read is each child's precondition (never overwritten)
+        save_areas(view, [{"code": c, "geometry": shapely.geometry.mapping(by_code[c]), "if_match": versions[c]}
+                          for c in found.fixed])  # fmt: skip
     answer["rules"] = rules.check_area(view, code, "draft", settings)
     return answer
