@@ -19,7 +19,7 @@ from boundaries import history
 from boundaries.errors import InvalidInputError
 from boundaries.levels import child_level
 from web.access import allow, scoped
-from web.names import LEVEL_NAMES
+from web.names import KIND_NAMES, LEVEL_NAMES
 from web.stats_pages import area_options
 from web.vendor import vendor_url
 
@@ -71,6 +71,34 @@ def _pick(published: list[int], asked: str | None, default: int, what: str) -> i
     return int(asked)
 
 
+#: What a "renamed or moved" row says changed.
+_WHAT = {"name": _l("Name"), "kind": _l("Kind"), "parent_code": _l("Parent area")}
+
+
+def _changed_rows(view, found: dict) -> list[dict]:
+    """One row per changed attribute, kinds and parents by name (codes on hover)."""
+    generations = {"before": found["old"], "after": found["new"]}
+
+    def shown(key, side, value):
+        if key == "kind":
+            return str(KIND_NAMES.get(value, value)), value
+        if key == "parent_code" and value:
+            g = generations[side]
+            node = view.registry.hierarchy(g).get(value) if view.covers(value, g) else None
+            return (node["name"] if node else ""), value if node else ""
+        return value or "", ""
+
+    rows = []
+    for e in found["changed"]:
+        for key, (was, now) in e["changes"].items():
+            (before, before_title), (after, after_title) = shown(key, "before", was), shown(key, "after", now)
+            row = {"code": e["code"], "name": e["name"], "what": str(_WHAT[key])}
+            rows.append(
+                row | {"before": before, "before_title": before_title, "after": after, "after_title": after_title}
+            )
+    return rows
+
+
 def _strings() -> dict:
     return {
         "before": _("Before the change"),
@@ -104,11 +132,13 @@ def history_page():
     if level is None:
         raise InvalidInputError(f"微网格下没有区域 {area} is a micro-grid: pick an area with areas below it")
     found = history.diff(view, old, new, parent=area, level=level)
+    answer = found.as_dict()
     geojson = url_for("history.generation_diff", old=old, new=new, parent=area, level=level, format="geojson")
     config = {"geojson": geojson, "colours": CHANGE_COLOURS}
     return render_template(
         "history.html",
-        found=found.as_dict(),
+        found=answer,
+        changed_rows=_changed_rows(view, answer),
         old=old,
         new=new,
         area=area,

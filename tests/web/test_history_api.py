@@ -98,3 +98,17 @@ def test_lineage_and_figures_over_time_follow_the_merge(world):
         located = [i for i in issues if i["generation"] == g and i["micro_grid_code"] in codes]
         assert figures[g]["issues"] == len(located) and figures[g]["issues"] >= 1
     assert figures[first]["households"] == figures[second]["households"]  # a merge keeps every household
+
+
+def test_page_shows_the_diff_and_refuses_bad_input(world):
+    _registry, client, first, second, a, b = world
+    planner = client("planner")
+    html = {"Accept": "text/html"}
+    page = planner.get(f"/history?area={INSIDE_GRID}&old={first}&new={second}", headers=html)
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert f'<td title="{b}">' in text and f'<td title="{a}">' in text
+    assert f"/api/v1/generations/{first}/diff/{second}?" in text  # the maps' GeoJSON: the same diff
+    assert planner.get(f"/history?area={INSIDE_GRID}&old=77", headers=html).status_code == 400
+    assert planner.get(f"/history?area={OUTSIDE_GRID}", headers=html).status_code == 403
+    assert planner.get(f"/history?area={a}", headers=html).status_code == 400  # a micro-grid: nothing below it

@@ -47,7 +47,7 @@ def test_history_page_tables_and_synchronised_maps(site, size):
         assert page.locator("html").get_attribute("lang") == "zh-CN" and page.locator("main h2").is_visible()
         assert page.locator("#removed td[title]").evaluate_all("cells => cells.map(c => c.title)") == [b]
         assert page.locator("#merged td[title]").first.get_attribute("title") == a
-        assert page.locator("#changed td").nth(2).inner_text() == "新名称微网格"
+        assert page.locator("#changed td").nth(3).inner_text() == "新名称微网格"
         assert page.locator("#moved tbody tr").count() >= 1
         drawn = page.evaluate(
             """() => Object.fromEntries(Object.entries(window.historyMaps).map(([side, map]) => {
