@@ -258,20 +258,30 @@ def _sym_diff_m2(a, b) -> np.ndarray:
         return shapely.area(shapely.symmetric_difference(a, b))
 
 
+def _records(frame) -> dict[str, dict]:
+    """Code → plain attributes (a row read through pandas would turn a missing parent into NaN)."""
+    keys = ("code", "name", "level", "kind", "parent_code")
+    columns = [frame[k].tolist() for k in keys]
+    out = {}
+    for values in zip(*columns, frame.geometry.tolist(), strict=True):
+        record = {k: (v if isinstance(v, str) else None) for k, v in zip(keys, values[:-1], strict=True)}
+        out[record["code"]] = record | {"geometry": values[-1]}
+    return out
+
+
 def _areas(result: Diff, before, after, crs) -> None:
-    common = sorted(set(before.index) & set(after.index))
-    for code in sorted(set(after.index) - set(before.index)):
-        row = after.loc[code]
-        m2 = float(_area_m2([row.geometry], crs)[0])
-        result.added.append(_entry(row) | {"area_m2": round(m2, 2)})
-    for code in sorted(set(before.index) - set(after.index)):
-        row = before.loc[code]
-        m2 = float(_area_m2([row.geometry], crs)[0])
-        result.removed.append(_entry(row) | {"area_m2": round(m2, 2)})
+    was, now = _records(before), _records(after)
+    common = sorted(set(was) & set(now))
+    for side, codes, target in (
+        (now, sorted(set(now) - set(was)), result.added),
+        (was, sorted(set(was) - set(now)), result.removed),
+    ):
+        m2 = _area_m2([side[c]["geometry"] for c in codes], crs) if codes else []
+        target += [_entry(side[c]) | {"area_m2": round(float(a), 2)} for c, a in zip(codes, m2, strict=True)]
     if not common:
         return
-    a = np.asarray(before.loc[common].geometry.values, dtype=object)
-    b = np.asarray(after.loc[common].geometry.values, dtype=object)
+    a = np.asarray([was[c]["geometry"] for c in common], dtype=object)
+    b = np.asarray([now[c]["geometry"] for c in common], dtype=object)
     redrawn = ~shapely.equals(a, b)
     if redrawn.any():
         am, bm = geometries_from_wgs84(a[redrawn], crs), geometries_from_wgs84(b[redrawn], crs)
@@ -279,24 +289,18 @@ def _areas(result: Diff, before, after, crs) -> None:
         for code, before_m2, after_m2, sym_m2 in zip(
             np.asarray(common, dtype=object)[redrawn], shapely.area(am), shapely.area(bm), sym, strict=True
         ):
-            row = after.loc[code]
-            result.reshaped.append(
-                _entry(row)
-                | {
-                    "area_before_m2": round(float(before_m2), 2),
-                    "area_after_m2": round(float(after_m2), 2),
-                    "sym_diff_m2": round(float(sym_m2), 2),
-                }
-            )
+            figures = {"area_before_m2": before_m2, "area_after_m2": after_m2, "sym_diff_m2": sym_m2}
+            result.reshaped.append(_entry(now[code]) | {k: round(float(v), 2) for k, v in figures.items()})
     for code in common:
-        was, now = before.loc[code], after.loc[code]
-        changes = {k: [was[k], now[k]] for k in ("name", "kind", "parent_code") if was[k] != now[k]}
+        changes = {
+            k: [was[code][k], now[code][k]] for k in ("name", "kind", "parent_code") if was[code][k] != now[code][k]
+        }
         if changes:
-            result.changed.append(_entry(now) | {"changes": changes})
+            result.changed.append(_entry(now[code]) | {"changes": changes})
 
 
-def _entry(row) -> dict:
-    return {"code": row["code"], "name": row["name"], "level": row["level"], "parent_code": row["parent_code"]}
+def _entry(record: dict) -> dict:
+    return {k: record[k] for k in ("code", "name", "level", "parent_code")}
 
 
 def _name(frames, side, code) -> str:

@@ -207,6 +207,10 @@ def test_diff_of_every_level_and_under_a_parent(street):
     registry, first, second = street
     everything = history.diff(_view(registry), first, second)
     assert everything.levels == ["community", "grid", "micro_grid"] and everything.moved_level == "micro_grid"
+    assert [e["code"] for e in everything.changed] == ["E"], (
+        everything.changed
+    )  # S has no parent in either: not "reparented"
+    assert everything.as_dict()["added"][0]["parent_code"] == "G"
     under = history.diff(_view(registry), first, second, parent="K")
     assert {e["code"] for e in under.reshaped} == {"X", "Y"} and under.buildings_moved == []
     assert under.added == [] and under.split == []
