@@ -13,6 +13,7 @@ import shapely
 from boundaries import drafts
 from boundaries.errors import InvalidInputError
 from boundaries.levels import LEVELS
+from boundaries.reshaping import next_code
 from boundaries.versions import area_version
 
 __all__ = ["editor_data", "MAX_FOOTPRINTS", "EDITABLE_LEVELS"]
@@ -102,4 +103,5 @@ def editor_data(view, code: str, household_ranges: dict) -> dict:
             ],
         },
         "footprints": footprints,
+        "next_code": next_code(view.registry.layout, code, level, {r["code"] for r in rows}),
     }

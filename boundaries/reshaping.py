@@ -20,7 +20,7 @@ from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
 from boundaries.registry import wkb_row
 from boundaries.versions import area_version, check_version
 
-__all__ = ["save_areas", "split_area", "merge_areas", "reshape_area", "MAX_BATCH"]
+__all__ = ["save_areas", "split_area", "merge_areas", "reshape_area", "next_code", "MAX_BATCH"]
 
 #: Most areas one save may change.
 MAX_BATCH = 200
@@ -143,26 +143,32 @@ def _tags(value) -> set[str] | None:
     return None if value is None else {value}
 
 
-def _next_code(view, edit: _Edit, like: dict) -> str:
-    """The next free code under ``like``'s parent in the configured layout (``<code>-<n>`` outside it)."""
-    taken = {r["code"] for r in edit.siblings(like)} | {like["code"]}
-    layout = view.registry.layout
-    parent = like["parent_code"]
+def next_code(layout, parent: str | None, level: str, taken: set[str], like: str | None = None) -> str:
+    """The next free code of ``level`` under ``parent`` in ``layout`` (``<like>-<n>`` when codes do not follow it).
+
+    ``taken``: the codes already used there; ``like``: a sibling's code, the stem of a code outside the layout.
+    """
+    stem = like or parent or "area"
     if (
         parent
-        and layout.child_problem(like["code"], like["level"], parent) is None
-        and layout.follows(like["code"], like["level"])
+        and (like is None or layout.follows(like, level))
+        and layout.child_problem(layout.child_code(parent, level, 1), level, parent) is None
     ):
-        width = len(like["code"]) - len(parent)
+        width = layout.length(level) - len(parent)
         used = [int(c[len(parent) :]) for c in taken if c.startswith(parent) and c[len(parent) :].isdigit()]
         sequence = max(used, default=0) + 1
-        if sequence >= 10**width:
+        if width <= 0 or sequence >= 10**width:
             raise ConflictError(f"上级区域 {parent} 下编码已用尽 no free code left under {parent!r}")
-        return layout.child_code(parent, like["level"], sequence)
+        return layout.child_code(parent, level, sequence)
     n = 2
-    while f"{like['code']}-{n}" in taken:
+    while f"{stem}-{n}" in taken:
         n += 1
-    return f"{like['code']}-{n}"
+    return f"{stem}-{n}"
+
+
+def _next_code(view, edit: _Edit, like: dict) -> str:
+    taken = {r["code"] for r in edit.siblings(like)} | {like["code"]}
+    return next_code(view.registry.layout, like["parent_code"], like["level"], taken, like["code"])
 
 
 def split_area(view, code: str, line, if_match=None, name: str | None = None) -> dict:

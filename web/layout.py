@@ -20,6 +20,7 @@ NAV = (
     ("issue_pages.issue_map", _l("Issue map")),
     ("stats_pages.stats_page", _l("Statistics")),
     ("coverage_pages.coverage_page", _l("Coverage")),
+    ("editor_pages.editor_page", _l("Editor")),
     ("history_pages.history_page", _l("Boundary history")),
     ("patrol_pages.patrols_page", _l("Patrols")),
     ("pages.audit_page", _l("Audit log")),

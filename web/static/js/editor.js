@@ -1,0 +1,486 @@
+// The planners' editor: the areas below one parent as editable polygons (Leaflet-Geoman), buildings coloured by
+// the area they fall in, household counts recomputed as you draw, and the rules the server checks on every save.
+// A vertex that neighbours share moves in all of them (Geoman moves it in one; this script finds the same vertex
+// in the others and saves them together). Texts come from the page (#page-strings); data is set as text only.
+(function () {
+  "use strict";
+  var el = document.getElementById("map");
+  var cfg = JSON.parse(el.dataset.config);
+  var T = JSON.parse(document.getElementById("page-strings").textContent);
+  var map = L.map(el, { minZoom: 3, maxZoom: 21 });
+  window.editorMap = map;
+  L.control.scale({ imperial: false }).addTo(map);
+  if (cfg.lang === "zh") { map.pm.setLang("zh"); }
+  map.pm.setGlobalOptions({ snappable: true, snapDistance: 15, allowSelfIntersection: false });
+  var canvas = L.canvas({ padding: 0.2 });
+  var PALETTE = ["#2a9d8f", "#e76f51", "#457b9d", "#f4a261", "#8ab17d", "#b5838d", "#6d597a", "#e9c46a", "#219ebc", "#bc6c25"];
+  var EPS = 1e-12;
+
+  var state = { data: null, layers: {}, order: [], selected: [], tool: null, undo: [], redo: [], busy: false, fixVersions: null };
+  var parentLayer = null, buildingLayer = null, failureLayer = L.layerGroup().addTo(map), moveLayer = L.layerGroup().addTo(map);
+
+  function fmt(text, args) { return text.replace(/%\((\w+)\)s/g, function (_, k) { return args[k] === undefined ? "" : args[k]; }); }
+  var statusEl = document.getElementById("status");
+  function status(text, kind, buttons) {
+    statusEl.textContent = text;
+    statusEl.className = kind || "";
+    (buttons || []).forEach(function (b) {
+      var button = document.createElement("button");
+      button.type = "button"; button.textContent = b.label; button.addEventListener("click", b.run);
+      statusEl.appendChild(document.createTextNode(" "));
+      statusEl.appendChild(button);
+    });
+  }
+  function reason(body, code) {
+    var error = body && body.error;
+    if (error && error.message) { return error.message; }
+    return "HTTP " + code;
+  }
+  function api(method, url, body, headers) {
+    var h = { "Accept": "application/json", "X-CSRFToken": cfg.csrf };
+    Object.keys(headers || {}).forEach(function (k) { h[k] = headers[k]; });
+    var init = { method: method, credentials: "same-origin", headers: h };
+    if (body !== undefined) { h["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    return fetch(url, init).then(function (r) {
+      return r.json().catch(function () { return null; }).then(function (json) { return { ok: r.ok, status: r.status, body: json }; });
+    });
+  }
+  function areaUrl(template, code) { return template.replace("CODE", encodeURIComponent(code)); }
+
+  // -- geometry helpers: GeoJSON coordinates ([lon, lat]) ------------------------------------------------------
+  function same(a, b) { return Math.abs(a[0] - b[0]) < EPS && Math.abs(a[1] - b[1]) < EPS; }
+  function ringsOf(geometry) { return geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates; }
+  function inRing(x, y, ring) {
+    var inside = false;
+    for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      var xi = ring[i][0], yi = ring[i][1], xj = ring[j][0], yj = ring[j][1];
+      if ((yi > y) !== (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi) { inside = !inside; }
+    }
+    return inside;
+  }
+  function contains(geometry, x, y) {
+    return ringsOf(geometry).some(function (polygon) {
+      if (!inRing(x, y, polygon[0])) { return false; }
+      for (var h = 1; h < polygon.length; h++) { if (inRing(x, y, polygon[h])) { return false; } }
+      return true;
+    });
+  }
+  function geometryOf(code) { return state.layers[code].toGeoJSON().geometry; }
+  function setGeometry(code, geometry) {
+    var layer = state.layers[code];
+    layer.setLatLngs(L.GeoJSON.coordsToLatLngs(geometry.coordinates, geometry.type === "Polygon" ? 1 : 2));
+  }
+  function snapshot() {
+    var out = {};
+    state.order.forEach(function (code) {
+      var layer = state.layers[code];
+      out[code] = { geometry: geometryOf(code), name: layer.props.name };
+    });
+    return out;
+  }
+
+  // -- households as you draw: every building in the first (lowest-code) area whose polygon holds its point -----
+  function recount() {
+    var data = state.data, codes = state.order.slice().sort();
+    var geometries = {}, totals = {}, counts = {};
+    codes.forEach(function (c) { geometries[c] = geometryOf(c); totals[c] = 0; counts[c] = 0; });
+    data.buildings.features.forEach(function (b) {
+      var p = b.properties, found = null;
+      for (var i = 0; i < codes.length && !found; i++) { if (contains(geometries[codes[i]], p.lon, p.lat)) { found = codes[i]; } }
+      b.area = found;
+      if (found) { totals[found] += p.households; counts[found] += 1; }
+    });
+    var range = data.household_range;
+    state.order.forEach(function (code) {
+      var layer = state.layers[code], n = totals[code];
+      layer.props.households = n;
+      layer.props.buildings = counts[code];
+      var bad = range && (n < range[0] || n > range[1]);
+      var tip = layer.getTooltip();
+      var text = layer.props.name + " · " + n;
+      if (tip) { tip.setContent(text); tip.options.className = "hh-label" + (bad ? " bad" : ""); if (tip._container) { tip._container.className = tip._container.className.replace(/ bad/g, "") + (bad ? " bad" : ""); } }
+      else { layer.bindTooltip(text, { permanent: true, direction: "center", className: "hh-label" + (bad ? " bad" : "") }); }
+    });
+    if (buildingLayer) {
+      buildingLayer.eachLayer(function (l) {
+        var colour = l.feature.area ? state.layers[l.feature.area].props.colour : "#d62828";
+        l.setStyle({ color: colour, fillColor: colour });
+      });
+    }
+    renderTable();
+  }
+  function renderTable() {
+    var body = document.querySelector("#children tbody"), range = state.data.household_range;
+    body.textContent = "";
+    state.order.slice().sort().forEach(function (code) {
+      var props = state.layers[code].props, tr = document.createElement("tr");
+      if (state.selected.indexOf(code) >= 0) { tr.className = "selected"; }
+      var name = document.createElement("td"), button = document.createElement("button");
+      button.type = "button"; button.textContent = props.name; button.title = code;
+      button.addEventListener("click", function (ev) { select(code, ev.shiftKey); map.fitBounds(state.layers[code].getBounds(), { maxZoom: 19 }); });
+      name.appendChild(button);
+      var n = document.createElement("td");
+      n.className = "num" + (range && (props.households < range[0] || props.households > range[1]) ? " bad" : "");
+      n.textContent = String(props.households);
+      if (range && (props.households < range[0] || props.households > range[1])) { n.title = T.out_of_range; }
+      tr.appendChild(name); tr.appendChild(n); body.appendChild(tr);
+    });
+    document.getElementById("range").textContent = range ? fmt(T.range, { low: range[0], high: range[1] }) : "";
+  }
+
+  // -- drawing the data ------------------------------------------------------------------------------------------
+  function styleOf(code) {
+    var props = state.layers[code].props, chosen = state.selected.indexOf(code) >= 0;
+    return { color: chosen ? "#ffb703" : "#1f3a5f", weight: chosen ? 4 : 2, fillColor: props.colour, fillOpacity: 0.18 };
+  }
+  function select(code, add) {
+    if (!add) { state.selected = []; }
+    if (code === null) { add = false; }
+    var at = state.selected.indexOf(code);
+    if (code === null) { at = -2; }
+    if (at >= 0 && add) { state.selected.splice(at, 1); } else if (at === -1) { state.selected.push(code); }
+    state.order.forEach(function (c) { state.layers[c].setStyle(styleOf(c)); });
+    renderTable();
+  }
+  function render(data) {
+    state.data = data;
+    Object.keys(state.layers).forEach(function (c) { map.removeLayer(state.layers[c]); });
+    state.layers = {}; state.order = [];
+    if (parentLayer) { map.removeLayer(parentLayer); }
+    if (buildingLayer) { map.removeLayer(buildingLayer); }
+    parentLayer = L.geoJSON(data.parent, { pmIgnore: true, snapIgnore: false, interactive: false,
+      style: { color: "#1f3a5f", weight: 3, dashArray: "6 4", fill: false } });
+    if (!map._loaded) { map.fitBounds(parentLayer.getBounds()); }  // a view before any canvas layer is added
+    parentLayer.addTo(map);
+    buildingLayer = L.geoJSON(data.buildings, {
+      pmIgnore: true, snapIgnore: !data.footprints, interactive: false, renderer: canvas,
+      pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 3, renderer: canvas, pmIgnore: true }); },
+      style: { weight: 1, fillOpacity: 0.55 }
+    }).addTo(map);
+    data.children.features.forEach(function (f, i) {
+      var layer = L.geoJSON(f, { snapIgnore: false }).getLayers()[0];
+      layer.props = { code: f.properties.code, name: f.properties.name, version: f.properties.version,
+        households: f.properties.households, colour: PALETTE[i % PALETTE.length] };
+      state.layers[layer.props.code] = layer; state.order.push(layer.props.code);
+      layer.setStyle(styleOf(layer.props.code));
+      layer.on("click", function (ev) { if (state.tool === null || state.tool === "split" || state.tool === "reshape") { L.DomEvent.stopPropagation(ev); select(layer.props.code, ev.originalEvent.shiftKey); } });
+      layer.on("pm:edit", function () { edited(layer.props.code); });
+      layer.addTo(map);
+    });
+    state.selected = state.selected.filter(function (c) { return state.layers[c]; });
+    state.order.forEach(function (c) { state.layers[c].setStyle(styleOf(c)); });
+    state.shapes = snapshot();
+    recount();
+    if (state.tool === "edit") { enableEdit(true); }
+  }
+  function load() {
+    return api("GET", cfg.data).then(function (r) {
+      if (!r.ok) { status(fmt(T.failed, { reason: reason(r.body, r.status) }), "bad"); return; }
+      render(r.body);
+      return Promise.all([changeSet(), rules()]);
+    });
+  }
+
+  // -- the change set and the rules --------------------------------------------------------------------------
+  var rebaseButton = document.querySelector("[data-action=rebase]");
+  function changeSet() {
+    var p = document.getElementById("change-set");
+    if (!state.data.change_set) {  // nothing drawn yet: the current generation
+      p.textContent = T.no_change_set; rebaseButton.hidden = true; state.behind = 0;
+      return Promise.resolve();
+    }
+    return api("GET", cfg.changeSet).then(function (r) {
+      if (r.status === 404) { p.textContent = T.no_change_set; rebaseButton.hidden = true; state.behind = 0; return; }
+      if (!r.ok) { return; }
+      var cs = r.body;
+      state.behind = cs.behind;
+      p.textContent = fmt(T.change_set, { id: cs.change_set, base: cs.base_generation }) + (cs.behind ? " " + fmt(T.behind, { n: cs.behind }) : "");
+      rebaseButton.hidden = !(cs.behind || cs.conflicts.length);
+    });
+  }
+  function drawFailures(features) {
+    failureLayer.clearLayers();
+    var list = document.getElementById("failures");
+    list.textContent = "";
+    var errors = 0;
+    features.forEach(function (f) {
+      var waived = f.properties.waived;
+      if (!waived) { errors += 1; }
+      if (f.geometry) {
+        var shape = L.geoJSON(f, { pmIgnore: true, snapIgnore: true, interactive: true,
+          pointToLayer: function (g, latlng) { return L.circleMarker(latlng, { radius: 7 }); },
+          style: { color: waived ? "#888" : "#c1121f", weight: 2, fillColor: waived ? "#bbb" : "#e63946", fillOpacity: 0.55, dashArray: waived ? "4 3" : null } });
+        shape.bindTooltip(f.properties.message || f.properties.rule);
+        failureLayer.addLayer(shape);
+      }
+      var li = document.createElement("li"), button = document.createElement("button");
+      button.type = "button";
+      button.textContent = (f.properties.message || f.properties.rule) + (waived ? " (" + T.waived + ")" : "");
+      button.addEventListener("click", function () {
+        if (f.geometry) { map.fitBounds(L.geoJSON(f).getBounds(), { maxZoom: 19 }); }
+      });
+      li.appendChild(button); list.appendChild(li);
+    });
+    document.getElementById("rules-summary").textContent = errors ? fmt(T.rules_failed, { n: errors }) : T.rules_ok;
+  }
+  function rules() {
+    return api("GET", cfg.rules + "?generation=" + state.data.generation).then(function (r) {
+      if (r.ok) { drawFailures(r.body.features); }
+    });
+  }
+
+  // -- saving: one request per gesture; every area it touched with the version it was drawn on ---------------
+  function failed(r, before) {
+    if (r.status === 412) {
+      var buttons = [{ label: T.reload, run: function () { status(T.loading); load().then(function () { status(""); }); } }];
+      if (state.behind) { buttons.push({ label: T.rebase, run: rebase }); }
+      status(T.stale, "bad", buttons);
+    } else if (r.status === 409 && r.body && r.body.error && r.body.error.code === "change_set_conflict") {
+      conflict(r.body.error);
+    } else {
+      status(fmt(T.failed, { reason: reason(r.body, r.status) }), "bad");
+    }
+    if (before) { Object.keys(before).forEach(function (c) { if (state.layers[c] && before[c]) { setGeometry(c, before[c].geometry); } }); recount(); }
+  }
+  function saveGeometries(codes, before, record) {
+    var changes = codes.map(function (c) { return { code: c, geometry: geometryOf(c), version: state.layers[c].props.version }; });
+    status(T.saving);
+    state.busy = true;
+    return api("POST", cfg.save, { changes: changes }).then(function (r) {
+      state.busy = false;
+      if (!r.ok) { failed(r, before); return false; }
+      r.body.areas.forEach(function (a) { if (state.layers[a.code]) { state.layers[a.code].props.version = a.version; } });
+      if (record) { state.undo.push({ before: before, after: snapshot() }); state.redo = []; }
+      state.shapes = snapshot();
+      status(T.saved, "good");
+      state.data.change_set = state.data.generation = r.body.generation;
+      changeSet(); rules();
+      return true;
+    });
+  }
+  // Geoman changed one polygon: find what moved and move the same vertices of the neighbours, then save all.
+  function edited(code) {
+    var before = state.shapes, old = before[code] && before[code].geometry, now = geometryOf(code);
+    if (!old) { return; }
+    var moves = [], inserts = [], removes = [];
+    var oldRings = [].concat.apply([], ringsOf(old)), newRings = [].concat.apply([], ringsOf(now));
+    if (oldRings.length === newRings.length) {
+      oldRings.forEach(function (ring, r) {
+        var next = newRings[r];
+        if (next.length === ring.length) {
+          ring.forEach(function (p, i) { if (!same(p, next[i])) { moves.push([p, next[i]]); } });
+        } else if (next.length === ring.length + 1) {
+          for (var j = 1; j < next.length; j++) { if (!same(next[j], ring[j])) { inserts.push([ring[j - 1], ring[j], next[j]]); break; } }
+        } else if (next.length === ring.length - 1) {
+          for (var k = 1; k < ring.length; k++) { if (!same(ring[k], next[k])) { removes.push(ring[k]); break; } }
+        }
+      });
+    }
+    var touched = [code];
+    state.order.forEach(function (other) {
+      if (other === code) { return; }
+      var g = geometryOf(other), changed = false;
+      ringsOf(g).forEach(function (polygon) {
+        polygon.forEach(function (ring) {
+          ring.forEach(function (p, i) { moves.forEach(function (m) { if (same(p, m[0])) { ring[i] = m[1].slice(); changed = true; } }); });
+          inserts.forEach(function (ins) {
+            for (var i = 1; i < ring.length; i++) {
+              if ((same(ring[i - 1], ins[0]) && same(ring[i], ins[1])) || (same(ring[i - 1], ins[1]) && same(ring[i], ins[0]))) {
+                ring.splice(i, 0, ins[2].slice()); changed = true; break;
+              }
+            }
+          });
+          removes.forEach(function (gone) {
+            if (ring.length <= 4) { return; }
+            for (var i = 1; i < ring.length - 1; i++) { if (same(ring[i], gone)) { ring.splice(i, 1); changed = true; break; } }
+          });
+        });
+      });
+      if (changed) {
+        setGeometry(other, g);
+        touched.push(other);
+        if (state.tool === "edit") { state.layers[other].pm.disable(); state.layers[other].pm.enable({ snappable: true, allowSelfIntersection: false }); }
+      }
+    });
+    recount();
+    saveGeometries(touched, before, true);
+  }
+
+  // -- undo and redo: bring every area back to the snapshot (saved together; created/removed areas through the API)
+  function restore(target, onto) {
+    var current = snapshot(), codes = Object.keys(target), changed = codes.filter(function (c) {
+      return current[c] && JSON.stringify(current[c].geometry) !== JSON.stringify(target[c].geometry);
+    });
+    var missing = codes.filter(function (c) { return !current[c]; });
+    var extra = Object.keys(current).filter(function (c) { return !target[c]; });
+    changed.forEach(function (c) { setGeometry(c, target[c].geometry); });
+    var steps = Promise.resolve(true);
+    if (changed.length) { steps = saveGeometries(changed, current, false); }
+    missing.forEach(function (c) {
+      steps = steps.then(function (ok) {
+        return ok && api("POST", cfg.areas, { code: c, name: target[c].name, level: state.data.level, parent_code: cfg.code, geometry: target[c].geometry })
+          .then(function (r) { if (!r.ok) { failed(r); } return r.ok; });
+      });
+    });
+    extra.forEach(function (c) {
+      steps = steps.then(function (ok) {
+        return ok && api("DELETE", areaUrl(cfg.area, c), undefined, { "If-Match": '"' + state.layers[c].props.version + '"' })
+          .then(function (r) { if (!r.ok) { failed(r); } return r.ok; });
+      });
+    });
+    return steps.then(function (ok) { if (ok) { onto.push({ before: current, after: target }); } return load().then(function () { return ok; }); });
+  }
+  function undo() {
+    var entry = state.undo.pop();
+    if (!entry) { status(T.undo_empty); return; }
+    restore(entry.before, state.redo);
+  }
+  function redo() {
+    var entry = state.redo.pop();
+    if (!entry) { status(T.redo_empty); return; }
+    restore(entry.after, state.undo);
+  }
+
+  // -- tools -------------------------------------------------------------------------------------------------
+  function enableEdit(on) {
+    state.order.forEach(function (c) { if (on) { state.layers[c].pm.enable({ snappable: true, allowSelfIntersection: false }); } else { state.layers[c].pm.disable(); } });
+  }
+  function setTool(tool) {
+    if (state.tool === "edit") { enableEdit(false); }
+    map.pm.disableDraw();
+    if (map.pm.globalCutModeEnabled()) { map.pm.disableGlobalCutMode(); }
+    state.tool = state.tool === tool ? null : tool;
+    Array.prototype.forEach.call(document.querySelectorAll("[data-tool]"), function (b) { b.setAttribute("aria-pressed", String(b.dataset.tool === state.tool)); });
+    if (state.tool === "edit") { enableEdit(true); status(T.edit_hint); }
+    else if (state.tool === "draw") { map.pm.enableDraw("Polygon", { snappable: true }); status(T.draw_polygon); }
+    else if (state.tool === "split" || state.tool === "reshape") {
+      if (state.selected.length !== 1) { status(T.select_first, "bad"); state.tool = null; setTool(null); return; }
+      map.pm.enableDraw("Line", { snappable: true }); status(T.draw_line);
+    } else if (state.tool === "cut") { state.before = snapshot(); map.pm.enableGlobalCutMode({ allowSelfIntersection: false }); status(T.cut_hint); }
+  }
+  function afterChange(r, before) {
+    if (!r.ok) { failed(r); return load(); }
+    state.undo.push({ before: before, after: null }); state.redo = [];
+    return load().then(function () { state.undo[state.undo.length - 1].after = snapshot(); status(T.saved, "good"); });
+  }
+  map.on("pm:create", function (e) {
+    var geometry = e.layer.toGeoJSON().geometry, tool = state.tool, before = snapshot();
+    map.removeLayer(e.layer);
+    setTool(null);
+    if (e.shape === "Polygon" && tool === "draw") {
+      var name = window.prompt(T.new_name, (T.level_names[state.data.level] || "") + " " + state.data.next_code.slice(-3));
+      if (!name) { return; }
+      api("POST", cfg.areas, { code: state.data.next_code, name: name, level: state.data.level, parent_code: cfg.code, geometry: geometry })
+        .then(function (r) { return afterChange(r, before); });
+    } else if (e.shape === "Line" && (tool === "split" || tool === "reshape")) {
+      var code = state.selected[0], version = state.layers[code].props.version;
+      api("POST", areaUrl(tool === "split" ? cfg.split : cfg.reshape, code), { line: geometry, version: version })
+        .then(function (r) { return afterChange(r, before); });
+    }
+  });
+  var cuts = [];
+  map.on("pm:cut", function (e) {
+    var code = e.originalLayer && e.originalLayer.props && e.originalLayer.props.code;
+    if (!code) { return; }
+    cuts.push({ code: code, geometry: e.layer.toGeoJSON().geometry });
+    map.removeLayer(e.layer);
+    if (cuts.length === 1) {
+      setTimeout(function () {
+        var changes = cuts.map(function (c) { return { code: c.code, geometry: c.geometry, version: state.layers[c.code].props.version }; });
+        var before = state.before;
+        cuts = [];
+        setTool(null);
+        api("POST", cfg.save, { changes: changes }).then(function (r) { return afterChange(r, before); });
+      }, 0);
+    }
+  });
+  function merge() {
+    if (state.selected.length < 2) { status(T.select_two, "bad"); return; }
+    var versions = {}, before = snapshot();
+    state.selected.forEach(function (c) { versions[c] = state.layers[c].props.version; });
+    api("POST", cfg.merge, { codes: state.selected.slice(), versions: versions }).then(function (r) { return afterChange(r, before); });
+  }
+  function remove() {
+    if (state.selected.length !== 1) { status(T.select_first, "bad"); return; }
+    var code = state.selected[0], props = state.layers[code].props, before = snapshot();
+    if (!window.confirm(fmt(T.confirm_delete, { name: props.name }))) { return; }
+    api("DELETE", areaUrl(cfg.area, code), undefined, { "If-Match": '"' + props.version + '"' }).then(function (r) { return afterChange(r, before); });
+  }
+
+  // -- fix, publish, rebase, discard -----------------------------------------------------------------------------
+  var fixForm = document.getElementById("fix-form"), fixApply = document.getElementById("fix-apply");
+  function fixBody(apply) {
+    var body = { tolerance_m: parseFloat(document.getElementById("tolerance").value), apply: apply };
+    if (state.data.change_set) { body.generation = "draft"; }
+    return body;
+  }
+  fixForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    moveLayer.clearLayers();
+    api("POST", cfg.fix, fixBody(false)).then(function (r) {
+      if (!r.ok) { failed(r); return; }
+      var found = r.body, moves = found.moves.features;
+      state.fixVersions = found.versions;
+      moves.forEach(function (f) {
+        var c = f.geometry.coordinates;
+        L.circleMarker([c[1], c[0]], { radius: 5, color: "#7b2cbf", pmIgnore: true, snapIgnore: true })
+          .bindTooltip(f.properties.code + " · " + fmt(T.moved, { m: f.properties.distance_m })).addTo(moveLayer);
+      });
+      if (!found.fixed.length) { status(fmt(T.fix_nothing, { tol: found.tolerance_m })); fixApply.hidden = true; return; }
+      status(fmt(T.fix_preview, { n: moves.length, max: found.max_move_m, fixed: found.fixed.length, left: found.not_fixed.length }));
+      fixApply.hidden = false;
+    });
+  });
+  fixApply.addEventListener("click", function () {
+    var before = snapshot(), tags = Object.keys(state.fixVersions || {}).map(function (c) { return '"' + state.fixVersions[c] + '"'; });
+    api("POST", cfg.fix, fixBody(true), { "If-Match": tags.join(", ") }).then(function (r) {
+      fixApply.hidden = true; moveLayer.clearLayers();
+      return afterChange(r, before);
+    });
+  });
+  function conflict(error) {
+    var text = (error.conflicts || []).map(function (c) { return fmt(T.conflict, { generation: c.generation, author: c.author, codes: c.code }); }).join(" ");
+    status(text || error.message, "bad", [{ label: T.rebase, run: rebase }]);
+    rebaseButton.hidden = false;
+  }
+  function publish() {
+    api("POST", cfg.publish).then(function (r) {
+      if (r.ok) { state.undo = []; state.redo = []; status(fmt(T.published, { id: r.body.generation }), "good"); return load(); }
+      if (r.status === 409 && r.body.error.code === "rules_failed") { drawFailures(r.body.error.failures); status(T.publish_refused, "bad"); return; }
+      if (r.status === 409 && r.body.error.code === "change_set_conflict") { conflict(r.body.error); return; }
+      failed(r);
+    });
+  }
+  function rebase() {
+    api("POST", cfg.rebase).then(function (r) {
+      if (!r.ok) { failed(r); return; }
+      status(fmt(T.rebased, { id: r.body.base_generation }), "good");
+      load();
+    });
+  }
+  function discard() {
+    if (!window.confirm(T.confirm_discard)) { return; }
+    api("DELETE", cfg.discard).then(function (r) {
+      if (!r.ok) { failed(r); return; }
+      state.undo = []; state.redo = [];
+      status(T.discarded, "good");
+      load();
+    });
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("[data-tool]"), function (b) {
+    b.addEventListener("click", function () { setTool(b.dataset.tool); });
+  });
+  var actions = { merge: merge, "delete": remove, undo: undo, redo: redo, publish: publish, rebase: rebase, discard: discard };
+  Array.prototype.forEach.call(document.querySelectorAll("[data-action]"), function (b) {
+    b.addEventListener("click", function () { actions[b.dataset.action](); });
+  });
+  document.addEventListener("keydown", function (ev) {
+    if (!(ev.ctrlKey || ev.metaKey) || /input|textarea/i.test(ev.target.tagName)) { return; }
+    if (ev.key === "z" && !ev.shiftKey) { ev.preventDefault(); undo(); }
+    if (ev.key === "y" || (ev.key === "z" && ev.shiftKey)) { ev.preventDefault(); redo(); }
+  });
+  map.on("click", function () { if (state.tool === null && state.selected.length) { select(null, false); } });
+  status(T.loading);
+  load().then(function () { if (statusEl.textContent === T.loading) { status(""); } });
+}());
