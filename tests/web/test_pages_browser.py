@@ -26,6 +26,7 @@ PAGES = {
     "audit": ("/audit", {"admin"}, "#audit"),
     "patrols": ("/patrols", {"admin", "staff"}, "main"),
     "history": ("/history", {"admin", "planner", "staff", "worker"}, "main h2"),
+    "editor": ("/editor", {"admin", "planner"}, "#children tbody tr"),
 }
 #: navigation label (zh-CN) → page
 NAV = {
@@ -36,7 +37,7 @@ NAV = {
     "覆盖分析": "coverage",
     "巡查": "patrols",
     "网格沿革": "history",
-    "Boundary history": "history",  # until web/translations/pending/history.json is merged into the catalog
+    "网格编辑": "editor",
     "审计日志": "audit",
 }
 SIZES = [(1440, 900), (390, 844)]

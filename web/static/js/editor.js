@@ -49,6 +49,14 @@
 
   // -- geometry helpers: GeoJSON coordinates ([lon, lat]) ------------------------------------------------------
   function same(a, b) { return Math.abs(a[0] - b[0]) < EPS && Math.abs(a[1] - b[1]) < EPS; }
+  // whether p lies on the segment a-b (a neighbour's edge passing through a vertex it does not have: a T-junction)
+  function onSegment(p, a, b) {
+    var dx = b[0] - a[0], dy = b[1] - a[1], length = Math.sqrt(dx * dx + dy * dy);
+    if (length === 0) { return false; }
+    var cross = Math.abs(dx * (p[1] - a[1]) - dy * (p[0] - a[0])) / length;
+    var t = ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / (length * length);
+    return cross < 1e-9 && t > 0 && t < 1;
+  }
   function ringsOf(geometry) { return geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates; }
   function inRing(x, y, ring) {
     var inside = false;
@@ -65,7 +73,7 @@
       return true;
     });
   }
-  function geometryOf(code) { return state.layers[code].toGeoJSON().geometry; }
+  function geometryOf(code) { return state.layers[code].toGeoJSON(false).geometry; }
   function setGeometry(code, geometry) {
     var layer = state.layers[code];
     layer.setLatLngs(L.GeoJSON.coordsToLatLngs(geometry.coordinates, geometry.type === "Polygon" ? 1 : 2));
@@ -101,6 +109,7 @@
       if (tip) { tip.setContent(text); tip.options.className = "hh-label" + (bad ? " bad" : ""); if (tip._container) { tip._container.className = tip._container.className.replace(/ bad/g, "") + (bad ? " bad" : ""); } }
       else { layer.bindTooltip(text, { permanent: true, direction: "center", className: "hh-label" + (bad ? " bad" : "") }); }
     });
+    declutter();
     if (buildingLayer) {
       buildingLayer.eachLayer(function (l) {
         var colour = l.feature.area ? state.layers[l.feature.area].props.colour : "#d62828";
@@ -109,6 +118,18 @@
     }
     renderTable();
   }
+  // a label only where its area is big enough on screen to hold it (names of narrow areas would pile up)
+  function declutter() {
+    state.order.forEach(function (code) {
+      var layer = state.layers[code], tip = layer.getTooltip();
+      if (!tip) { return; }
+      var b = layer.getBounds(), a = map.latLngToContainerPoint(b.getNorthWest()), c = map.latLngToContainerPoint(b.getSouthEast());
+      var fits = Math.abs(c.x - a.x) > 110 && Math.abs(c.y - a.y) > 26;
+      if (fits && !layer.isTooltipOpen()) { layer.openTooltip(); }
+      if (!fits && layer.isTooltipOpen()) { layer.closeTooltip(); }
+    });
+  }
+  map.on("zoomend", declutter);
   function renderTable() {
     var body = document.querySelector("#children tbody"), range = state.data.household_range;
     body.textContent = "";
@@ -261,7 +282,7 @@
   // Geoman changed one polygon: find what moved and move the same vertices of the neighbours, then save all.
   function edited(code) {
     var before = state.shapes, old = before[code] && before[code].geometry, now = geometryOf(code);
-    if (!old) { return; }
+    if (!old || JSON.stringify(old) === JSON.stringify(now)) { return; }  // dropped back where it was (snapped)
     var moves = [], inserts = [], removes = [];
     var oldRings = [].concat.apply([], ringsOf(old)), newRings = [].concat.apply([], ringsOf(now));
     if (oldRings.length === newRings.length) {
@@ -282,7 +303,14 @@
       var g = geometryOf(other), changed = false;
       ringsOf(g).forEach(function (polygon) {
         polygon.forEach(function (ring) {
-          ring.forEach(function (p, i) { moves.forEach(function (m) { if (same(p, m[0])) { ring[i] = m[1].slice(); changed = true; } }); });
+          moves.forEach(function (m) {
+            var hit = false;
+            ring.forEach(function (p, i) { if (same(p, m[0])) { ring[i] = m[1].slice(); hit = true; } });
+            if (!hit) {  // the vertex lay on this neighbour's edge: the edge now bends through its new place
+              for (var i = 1; i < ring.length; i++) { if (onSegment(m[0], ring[i - 1], ring[i])) { ring.splice(i, 0, m[1].slice()); hit = true; break; } }
+            }
+            changed = changed || hit;
+          });
           inserts.forEach(function (ins) {
             for (var i = 1; i < ring.length; i++) {
               if ((same(ring[i - 1], ins[0]) && same(ring[i], ins[1])) || (same(ring[i - 1], ins[1]) && same(ring[i], ins[0]))) {
@@ -364,7 +392,7 @@
     return load().then(function () { state.undo[state.undo.length - 1].after = snapshot(); status(T.saved, "good"); });
   }
   map.on("pm:create", function (e) {
-    var geometry = e.layer.toGeoJSON().geometry, tool = state.tool, before = snapshot();
+    var geometry = e.layer.toGeoJSON(false).geometry, tool = state.tool, before = snapshot();
     map.removeLayer(e.layer);
     setTool(null);
     if (e.shape === "Polygon" && tool === "draw") {
@@ -382,7 +410,7 @@
   map.on("pm:cut", function (e) {
     var code = e.originalLayer && e.originalLayer.props && e.originalLayer.props.code;
     if (!code) { return; }
-    cuts.push({ code: code, geometry: e.layer.toGeoJSON().geometry });
+    cuts.push({ code: code, geometry: e.layer.toGeoJSON(false).geometry });
     map.removeLayer(e.layer);
     if (cuts.length === 1) {
       setTimeout(function () {
@@ -439,7 +467,10 @@
     });
   });
   function conflict(error) {
-    var text = (error.conflicts || []).map(function (c) { return fmt(T.conflict, { generation: c.generation, author: c.author, codes: c.code }); }).join(" ");
+    var text = (error.conflicts || []).map(function (c) {
+      var shown = state.layers[c.code] ? state.layers[c.code].props.name : c.code;
+      return fmt(T.conflict, { generation: c.generation, author: c.author, codes: shown });
+    }).join(" ");
     status(text || error.message, "bad", [{ label: T.rebase, run: rebase }]);
     rebaseButton.hidden = false;
   }
