@@ -19,6 +19,7 @@ from flask_wtf.csrf import generate_csrf
 
 from boundaries.editor import EDITABLE_LEVELS
 from boundaries.errors import NotFoundError
+from boundaries.rules import RULES
 from web.access import allow, caller, scoped
 from web.layout import area_breadcrumbs
 from web.names import LEVEL_NAMES
@@ -31,6 +32,7 @@ editor_pages = Blueprint("editor_pages", __name__)
 
 def _strings() -> dict:
     """Every text the script shows, in the page's language."""
+    chinese = str(get_locale()).startswith("zh")
     return {
         "loading": _("Loading…"),
         "saved": _("Saved."),
@@ -70,6 +72,9 @@ def _strings() -> dict:
         "discarded": _("Change set discarded."),
         "moved": _("moves %(m)s m"),
         "level_names": {lv: str(name) for lv, name in LEVEL_NAMES.items()},
+        "rule_names": {rule: names[0] if chinese else names[1] for rule, names in RULES.items()},
+        "building": _("Building"),
+        "households_n": _("%(n)s households"),
     }
 
 

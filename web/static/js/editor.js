@@ -219,6 +219,19 @@
       rebaseButton.hidden = !(cs.behind || cs.conflicts.length);
     });
   }
+  // a failure in the page's language: the rule's name, the areas by name, what was measured
+  function failureText(p) {
+    var names = (p.codes || []).map(function (c) {
+      if (state.layers[c]) { return state.layers[c].props.name; }
+      return c === cfg.code ? state.data.parent.properties.name : c;
+    });
+    var rule = p.rule === "sliver" && p.kind ? T.rule_names.sliver + " (" + (T.rule_names[p.kind] || p.kind) + ")" : (T.rule_names[p.rule] || p.rule);
+    var text = rule + "：" + names.join("、");
+    if (p.area_m2 !== undefined) { text += " · " + p.area_m2 + " m²"; }
+    if (p.building_id !== undefined) { text += " · " + T.building + " #" + p.building_id; }
+    if (p.households !== undefined) { text += " · " + fmt(T.households_n, { n: p.households }) + (p.range ? " (" + p.range[0] + "–" + p.range[1] + ")" : ""); }
+    return text;
+  }
   function drawFailures(features) {
     failureLayer.clearLayers();
     var list = document.getElementById("failures");
@@ -231,12 +244,13 @@
         var shape = L.geoJSON(f, { pmIgnore: true, snapIgnore: true, interactive: true,
           pointToLayer: function (g, latlng) { return L.circleMarker(latlng, { radius: 7 }); },
           style: { color: waived ? "#888" : "#c1121f", weight: 2, fillColor: waived ? "#bbb" : "#e63946", fillOpacity: 0.55, dashArray: waived ? "4 3" : null } });
-        shape.bindTooltip(f.properties.message || f.properties.rule);
+        shape.bindTooltip(failureText(f.properties));
         failureLayer.addLayer(shape);
       }
       var li = document.createElement("li"), button = document.createElement("button");
       button.type = "button";
-      button.textContent = (f.properties.message || f.properties.rule) + (waived ? " (" + T.waived + ")" : "");
+      button.textContent = failureText(f.properties) + (waived ? " (" + T.waived + ")" : "");
+      button.title = f.properties.message || "";
       button.addEventListener("click", function () {
         if (f.geometry) { map.fitBounds(L.geoJSON(f).getBounds(), { maxZoom: 19 }); }
       });
