@@ -1,0 +1,480 @@
+"""Suggested micro-grids (建议微网格): a partition of a grid's buildings into contiguous groups of households.
+
+:func:`suggest_partition` (pure, no storage) works on the buildings whose point lies in the parent:
+
+1. **Cells.** Each building point (buildings on the same point are one node) gets the Voronoi cell of its point
+   and, when footprints are given, of points sampled along its footprint's outline (so a cell holds the whole
+   footprint where it can); the cells are computed in the local metric CRS, brought back to WGS84 and clipped to
+   the parent there, so they cover the parent exactly with shared edges (``shapely.coverage_is_valid``). A piece
+   of a cell cut off from its building's point (a concave parent, a wrapped footprint) goes to the neighbour
+   that shares the longest boundary with it.
+2. **Adjacency.** Two buildings are neighbours when their cells share a boundary of positive length; the pair is
+   *across a barrier* when the segment between their points crosses a road centre line or a compound wall
+   (outline of a compound polygon).
+3. **Region growing** (max-p style, with both bounds): from the building with the fewest free neighbours, a group
+   takes the free neighbour closest to its centre that keeps it at or under ``high``, until it reaches ``low``;
+   only neighbours on the same side of every barrier are used. Groups that cannot reach ``low`` there are merged
+   into a neighbouring group (across a barrier if need be) when the sum stays under ``high``, or merged and
+   split again in two contiguous groups within the range (a cut of a spanning tree), or merged with a
+   neighbouring short group. What still cannot reach ``low`` (an isolated cluster) stays a group and is
+   *reported*; a single building above ``high`` is a group of its own, reported likewise. Never dropped.
+4. Buildings with no households do not count: each joins the group of a neighbour (breadth first).
+5. **Codes** by the layout, numbered west→east, north→south (:func:`boundaries.codes.order_west_east_north_south`).
+
+Deterministic: no randomness (ties broken by the buildings' order north→south, west→east).
+
+:func:`suggest_micro_grids` reads a grid and its buildings, returns the proposal and, with ``apply=True``,
+writes it into the caller's change set in one transaction (see its docstring for the codes kept on redraw).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from boundaries import drafts
+from boundaries.audit import record
+from boundaries.codes import DEFAULT_LAYOUT, CodeLayout, order_west_east_north_south
+from boundaries.errors import InvalidInputError, NotFoundError
+from boundaries.regions import RegionGrower
+from boundaries.reshaping import _Edit, next_code
+from boundaries.rules import RuleSettings, resolve_generation
+from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
+
+__all__ = ["Group", "Partition", "suggest_partition", "suggest_micro_grids"]
+
+#: Shared boundary (degrees) below which two cells only touch (a point, or floating-point noise).
+_TOUCH = 1e-9
+#: Spacing (m) of the points sampled along a footprint's outline.
+FOOTPRINT_STEP_M = 8.0
+
+
+@dataclass
+class Group:
+    """One suggested area: its ``buildings`` (ids), ``households``, ``geometry`` (WGS84), ``sequence`` and ``code``.
+
+    ``problem`` is ``None`` for a group within the range, else ``"below"`` (an isolated cluster that cannot reach
+    the floor) or ``"above"`` (one building with more households than the ceiling).
+    """
+
+    buildings: list
+    households: int
+    geometry: shapely.Geometry
+    sequence: int = 0
+    code: str | None = None
+    problem: str | None = None
+    nodes: list = field(default_factory=list, repr=False)
+
+
+@dataclass
+class Partition:
+    """The groups in numbering order, the range, the adjacency used (``edges``, ``barrier``) and buildings left out.
+
+    ``outside``: ids of buildings whose point is not in the parent (not part of the partition).
+    """
+
+    groups: list
+    low: int
+    high: int
+    node_of: dict
+    edges: np.ndarray
+    barrier: np.ndarray
+    outside: list
+
+    @property
+    def reported(self) -> list:
+        """The groups outside the range, with the reason in ``problem``."""
+        return [g for g in self.groups if g.problem]
+
+
+def check_range(low, high) -> tuple[int, int]:
+    """``(low, high)`` as integers, or :class:`InvalidInputError` unless ``1 <= low <= high``."""
+    try:
+        lo, hi = int(low), int(high)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError("户数范围须为整数 the household range must be whole numbers") from exc
+    if not 1 <= lo <= hi:
+        raise InvalidInputError(f"户数范围无效 the household range must satisfy 1 ≤ low ≤ high (got {lo}–{hi})")
+    return lo, hi
+
+
+def _polygonal(geom) -> shapely.Geometry:
+    polys = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and not p.is_empty]
+    polys = [q for p in polys for q in shapely.get_parts(p)]
+    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys) if polys else shapely.Polygon()
+
+
+def _generators(points_m, footprints_m, parent_m):
+    """Voronoi generators: each node's point, then points along its footprint outline (not inside another's)."""
+    gens, owner = [points_m], [np.arange(len(points_m))]
+    if footprints_m is not None:
+        outline = shapely.segmentize(shapely.boundary(footprints_m), FOOTPRINT_STEP_M)
+        coords, which = shapely.get_coordinates(outline, return_index=True)
+        samples = shapely.points(coords)
+        keep = shapely.covers(parent_m, samples)
+        tree = shapely.STRtree(footprints_m)
+        s, f = tree.query(samples, predicate="within")
+        keep[s[which[s] != f]] = False  # a sample inside another building's footprint would interleave the cells
+        gens.append(samples[keep])
+        owner.append(which[keep])
+    gens, owner = np.concatenate(gens), np.concatenate(owner)
+    _, first = np.unique(np.round(shapely.get_coordinates(gens), 3), axis=0, return_index=True)
+    first = np.sort(first)  # node points come first, so a sample on a node's point never replaces it
+    return gens[first], owner[first]
+
+
+def _cells(parent, points, footprints, crs, n) -> np.ndarray:
+    """Each node's cell (WGS84), clipped to the parent; the cells cover it with shared edges."""
+    parent_m = geometries_from_wgs84(np.array([parent], dtype=object), crs)[0]
+    gens, owner = _generators(points, footprints, parent_m)
+    if len(gens) == 1:
+        return np.array([parent], dtype=object)
+    frame = shapely.envelope(parent_m).buffer(100.0)
+    raw = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(gens), extend_to=frame, ordered=True))
+    clipped = _to_wgs84(shapely.intersection(raw, parent_m), parent_m, parent, crs)
+    cells = np.empty(n, dtype=object)
+    for node in range(n):
+        mine = clipped[owner == node]
+        cells[node] = _polygonal(shapely.union_all(mine) if len(mine) > 1 else mine[0])
+    return _repair(cells, geometries_to_wgs84(points, crs))
+
+
+def _to_wgs84(geoms, parent_m, parent, crs) -> np.ndarray:
+    """Metric cells back to WGS84, the parent's own vertices to their exact input coordinates.
+
+    The cells are clipped in the metric CRS, where :mod:`boundaries.rules` measures gaps: a vertex on a parent
+    edge stays on it there (in WGS84 a straight edge is slightly curved in metres, and a vertex put on it would
+    open slivers); shared vertices transform alike, so neighbours keep sharing them.
+    """
+    lookup = dict(zip(map(tuple, shapely.get_coordinates(parent_m).tolist()),
+                      map(tuple, shapely.get_coordinates(parent).tolist()), strict=True))  # fmt: skip
+
+    def convert(coords: np.ndarray) -> np.ndarray:
+        out = shapely.get_coordinates(geometries_to_wgs84(shapely.points(coords), crs)) if len(coords) else coords
+        for k, xy in enumerate(map(tuple, coords.tolist())):
+            if xy in lookup:
+                out[k] = lookup[xy]
+        return out
+
+    return np.array([shapely.transform(g, convert) for g in geoms], dtype=object)
+
+
+def _repair(cells, points) -> np.ndarray:
+    """Keep each cell's part that holds its point; other parts go to the neighbour sharing most boundary."""
+    orphans = []
+    for i, cell in enumerate(cells):
+        parts = shapely.get_parts(cell)
+        if len(parts) > 1:
+            keep = int(np.argmin(shapely.distance(parts, points[i])))
+            cells[i] = parts[keep]
+            orphans += [p for k, p in enumerate(parts) if k != keep]
+    pending = sorted(orphans, key=lambda p: -p.area)
+    while pending:
+        left = []
+        tree = shapely.STRtree(cells)
+        for piece in pending:
+            near = tree.query(piece, predicate="intersects")
+            shared = shapely.length(shapely.intersection(shapely.boundary(cells[near]), piece.boundary))
+            if len(near) and shared.max() > _TOUCH:
+                k = near[int(np.argmax(shared))]
+                cells[k] = _polygonal(shapely.coverage_union_all(np.array([cells[k], piece], dtype=object)))
+            else:
+                left.append(piece)
+        if len(left) == len(pending):  # touching nothing but at points: the nearest cell takes it
+            for piece in left:
+                k = int(np.argmin(shapely.distance(cells, piece)))
+                cells[k] = _polygonal(shapely.union_all([cells[k], piece]))
+            break
+        pending = left
+    return cells
+
+
+def _adjacency(cells, points_m, barriers_m) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of nodes whose cells share a boundary, and whether the segment between them crosses a barrier."""
+    if len(cells) < 2:
+        return np.empty((0, 2), dtype=int), np.empty(0, dtype=bool)
+    i, j = shapely.STRtree(cells).query(cells, predicate="intersects")
+    keep = i < j
+    i, j = i[keep], j[keep]
+    shared = shapely.length(shapely.intersection(shapely.boundary(cells[i]), shapely.boundary(cells[j])))
+    keep = shared > _TOUCH
+    edges = np.column_stack([i[keep], j[keep]])
+    barrier = np.zeros(len(edges), dtype=bool)
+    if barriers_m is not None and len(barriers_m) and len(edges):
+        xy = shapely.get_coordinates(points_m)
+        segments = shapely.linestrings(np.stack([xy[edges[:, 0]], xy[edges[:, 1]]], axis=1))
+        e, _ = shapely.STRtree(barriers_m).query(segments, predicate="intersects")
+        barrier[np.unique(e)] = True
+    return edges, barrier
+
+
+def suggest_partition(
+    parent_geometry,
+    buildings: dict,
+    low: int,
+    high: int,
+    roads=None,
+    walls=None,
+    parent_code: str | None = None,
+    level: str = "micro_grid",
+    layout: CodeLayout = DEFAULT_LAYOUT,
+) -> Partition:
+    """Partition the buildings in a parent into contiguous groups of ``low``–``high`` households.
+
+    Parameters
+    ----------
+    parent_geometry : shapely.Geometry
+        The parent's outline (WGS84).
+    buildings : dict of arrays
+        ``id``, ``lon``, ``lat``, ``households`` and optionally ``geometry`` (footprints, WGS84).
+    low, high : int
+        The household range of a group (inclusive).
+    roads : array_like of shapely.Geometry, optional
+        Road centre lines (WGS84): groups do not cross them where they can avoid it.
+    walls : array_like of shapely.Geometry, optional
+        Compound polygons (WGS84, e.g. residential land use): their outlines count as barriers too.
+    parent_code : str, optional
+        With it, each group's ``code`` is ``layout.child_code(parent_code, level, sequence)``.
+    level : str
+    layout : CodeLayout
+
+    Returns
+    -------
+    Partition
+        Groups numbered west→east, north→south (``sequence`` from 1), each with its buildings, households and
+        polygon; together the polygons cover the parent (a valid coverage).
+
+    Examples
+    --------
+    >>> parent = shapely.box(121.5, 31.2, 121.502, 31.201)
+    >>> lon = 121.5 + np.linspace(0.0001, 0.0019, 8)
+    >>> found = suggest_partition(parent, {"id": list(range(8)), "lon": lon, "lat": np.full(8, 31.2005),
+    ...                                    "households": [20] * 8}, 30, 100)
+    >>> [g.households for g in found.groups], found.reported
+    ([40, 40, 40, 40], [])
+    """
+    low, high = check_range(low, high)
+    parent = _polygonal(shapely.make_valid(parent_geometry))
+    if parent.is_empty:
+        raise InvalidInputError("上级区域没有面积 the parent area has no surface")
+    ids = np.asarray(buildings["id"])
+    lon, lat = np.asarray(buildings["lon"], dtype=float), np.asarray(buildings["lat"], dtype=float)
+    households = np.nan_to_num(np.asarray(buildings["households"], dtype=float)).clip(0)
+    inside = shapely.covers(parent, shapely.points(lon, lat))
+    outside = ids[~inside].tolist()
+    ids, lon, lat, households = ids[inside], lon[inside], lat[inside], households[inside]
+    x0, y0 = shapely.centroid(parent).x, shapely.centroid(parent).y
+    crs = metric_crs(x0, y0)
+    if len(ids) == 0:
+        group = Group([], 0, parent, 1, layout.child_code(parent_code, level, 1) if parent_code else None, "below")
+        return Partition([group], low, high, {}, np.empty((0, 2), int), np.empty(0, bool), outside)
+    xy_ll, node_of_row = np.unique(np.round(np.column_stack([lon, lat]), 9), axis=0, return_inverse=True)
+    node_of_row = node_of_row.ravel()
+    n = len(xy_ll)
+    weights = np.bincount(node_of_row, weights=households, minlength=n)
+    points_m = geometries_from_wgs84(shapely.points(xy_ll), crs)
+    footprints_m = None
+    if buildings.get("geometry") is not None:
+        shapes = np.asarray(buildings["geometry"], dtype=object)[inside]
+        by_node = [[] for _ in range(n)]
+        for row, shape in zip(node_of_row, shapes, strict=True):
+            if shape is not None and not shapely.is_empty(shape):
+                by_node[row].append(shape)
+        merged = np.array([shapely.union_all(s) if s else shapely.Polygon() for s in by_node], dtype=object)
+        footprints_m = geometries_from_wgs84(merged, crs)
+    cells = _cells(parent, points_m, footprints_m, crs, n)
+    barriers = [shapely.boundary(np.asarray(walls, dtype=object))] if walls is not None and len(walls) else []
+    if roads is not None and len(roads):
+        barriers.append(np.asarray(roads, dtype=object))
+    barriers_m = geometries_from_wgs84(np.concatenate(barriers), crs) if barriers else None
+    edges, barrier = _adjacency(cells, points_m, barriers_m)
+    xy = shapely.get_coordinates(points_m)
+    rank = np.empty(n, dtype=int)
+    rank[np.lexsort((xy[:, 0], -xy[:, 1]))] = np.arange(n)  # north→south, west→east
+    grower = RegionGrower(n, edges, barrier, weights, xy, rank, low, high)
+    grower.grow()
+    grower.attach_empty()
+    groups = []
+    for g, nodes in grower.members.items():
+        nodes = sorted(nodes, key=lambda k: rank[k])
+        rows = np.flatnonzero(np.isin(node_of_row, nodes))
+        total = int(round(households[rows].sum()))
+        problem = "above" if total > high else "below" if total < low or g in grower.short else None
+        geometry = _polygonal(shapely.coverage_union_all(cells[nodes]))
+        groups.append(Group(ids[rows].tolist(), total, geometry, problem=problem, nodes=nodes))
+    order = order_west_east_north_south(geometries_from_wgs84(np.array([g.geometry for g in groups]), crs))
+    groups = [groups[k] for k in order]
+    for sequence, group in enumerate(groups, 1):
+        group.sequence = sequence
+        group.code = layout.child_code(parent_code, level, sequence) if parent_code else None
+    node_of = dict(zip(ids.tolist(), node_of_row.tolist(), strict=True))
+    return Partition(groups, low, high, node_of, edges, barrier, outside)
+
+
+# -- a grid's micro-grids: the proposal, and writing it into the caller's change set ---------------------------
+#: Road kinds that are not barriers between micro-grids (paths inside compounds).
+PATH_KINDS = frozenset({"path", "footway", "cycleway", "steps", "track", "pedestrian", "service"})
+
+
+def _old_codes(children: list[dict], building_rows: list[dict]) -> dict:
+    """Building id → the lowest code of an existing micro-grid holding its point."""
+    if not children or not building_rows:
+        return {}
+    geoms = shapely.from_wkb([r["geometry"] for r in children])
+    points = shapely.points([r["lon"] for r in building_rows], [r["lat"] for r in building_rows])
+    p, c = shapely.STRtree(geoms).query(points, predicate="intersects")
+    out: dict = {}
+    for k, j in zip(p, c, strict=True):
+        code = children[j]["code"]
+        building = building_rows[k]["id"]
+        if building not in out or code < out[building]:
+            out[building] = code
+    return out
+
+
+def _codes(partition, grid_code, children, building_rows, layout) -> dict:
+    """Group sequence → (code, kept old row or None): codes kept on redraw (>50 % of households), then new ones."""
+    old_of = _old_codes(children, building_rows)
+    households = {r["id"]: float(r["households"] or 0) for r in building_rows}
+    candidates = []
+    for group in partition.groups:
+        weight = {b: households.get(b, 0.0) for b in group.buildings}
+        total = sum(weight.values()) or len(group.buildings)
+        shares: dict = {}
+        for b in group.buildings:
+            if b in old_of:
+                shares[old_of[b]] = shares.get(old_of[b], 0.0) + (weight[b] if sum(weight.values()) else 1)
+        for code, share in shares.items():
+            if total and share / total > 0.5:
+                candidates.append((-share / total, group.sequence, code))
+    by_code = {r["code"]: r for r in children}
+    out, used = {}, set()
+    for _, sequence, code in sorted(candidates):
+        if sequence not in out and code not in used:
+            out[sequence], used = (code, by_code[code]), used | {code}
+    taken = set(by_code)
+    for group in partition.groups:
+        if group.sequence not in out:
+            code = next_code(layout, grid_code, "micro_grid", taken)
+            taken.add(code)
+            out[group.sequence] = (code, None)
+    return out
+
+
+def _proposal(store, conn, generation, grid_code, low, high, layout, roads) -> dict:
+    """Read the grid, its micro-grids and buildings in ``conn`` and partition; the proposal as a dict."""
+    grid = store.areas(generation, codes=[grid_code], conn=conn)
+    if not grid:
+        raise NotFoundError(f"区域不存在 no area with code {grid_code!r}")
+    grid = grid[0]
+    if grid["level"] != "grid":
+        raise InvalidInputError(
+            f"只能为网格建议微网格 micro-grids are suggested for a grid: {grid_code!r} is a {grid['level']}"
+        )
+    geometry = shapely.from_wkb(grid["geometry"])
+    children = [r for r in store.areas(generation, parent_code=grid_code, conn=conn) if r["level"] == "micro_grid"]
+    rows = store.buildings(bbox=shapely.bounds(geometry).tolist(), conn=conn)
+    buildings = {k: [r[k] for r in rows] for k in ("id", "lon", "lat", "households")}
+    buildings["geometry"] = shapely.from_wkb([r["geometry"] for r in rows]) if rows else []
+    started = time.perf_counter()
+    partition = suggest_partition(geometry, buildings, low, high, roads, None, grid_code, "micro_grid", layout)
+    seconds = time.perf_counter() - started
+    codes = _codes(partition, grid_code, children, rows, layout)
+    stem = grid["name"].removesuffix("网格")
+    features = []
+    for group in partition.groups:
+        code, old = codes[group.sequence]
+        suffix = code[len(grid_code) :]
+        name = old["name"] if old else f"{stem}第{int(suffix) if suffix.isdigit() else group.sequence}微网格"
+        properties = {"code": code, "name": name, "households": group.households, "buildings": len(group.buildings),
+                      "kept": old is not None, "problem": group.problem, "building_ids": group.buildings}  # fmt: skip
+        feature = {"type": "Feature", "geometry": shapely.geometry.mapping(group.geometry), "properties": properties}
+        features.append(feature)
+    counts = [g.households for g in partition.groups]
+    summary = {
+        "groups": len(partition.groups),
+        "buildings": sum(len(g.buildings) for g in partition.groups),
+        "households": int(sum(counts)),
+        "min_households": min(counts),
+        "max_households": max(counts),
+        "range": [low, high],
+        "reported": [
+            {"code": codes[g.sequence][0], "problem": g.problem, "households": g.households} for g in partition.reported
+        ],  # fmt: skip
+        "kept": sorted(c for c, old in codes.values() if old),
+        "new": sorted(c for c, old in codes.values() if not old),
+        "retired": sorted({r["code"] for r in children} - {c for c, old in codes.values() if old}),
+        "seconds": round(seconds, 3),
+    }
+    return {"code": grid_code, "generation": generation, "type": "FeatureCollection", "features": features,
+            "summary": summary, "_grid": grid, "_children": children, "_groups": partition.groups}  # fmt: skip
+
+
+def _roads(store, grid_geometry) -> np.ndarray:
+    rows = store.roads(bbox=shapely.bounds(grid_geometry).tolist())
+    return np.array([shapely.from_wkb(r["geometry"]) for r in rows if r["kind"] not in PATH_KINDS], dtype=object)
+
+
+def suggest_micro_grids(view, grid_code: str, apply: bool = False, settings=None, low=None, high=None) -> dict:
+    """Suggest the micro-grids of a grid; with ``apply``, write them into the caller's change set.
+
+    Parameters
+    ----------
+    view : boundaries.scope.ScopedRegistry
+        The caller's registry: the grid must be in the caller's areas (and, to apply, below them).
+    grid_code : str
+    apply : bool
+        Write the proposal in one transaction: the grid's existing micro-grids are retired and the suggested
+        ones created, except that a suggested micro-grid holding more than half the households of an existing
+        one keeps that code (and name; the area is redrawn, each old code used at most once); the others get new
+        codes after the highest. Audited (one ``suggest`` entry besides each area's own).
+    settings : boundaries.rules.RuleSettings, optional
+        The household range of ``micro_grid`` (default 30–100).
+    low, high : int, optional
+        Another range for this proposal.
+
+    Returns
+    -------
+    dict
+        A GeoJSON FeatureCollection (``code``, ``name``, ``households``, ``buildings``, ``kept``, ``problem``,
+        ``building_ids`` per feature) with ``code``, ``generation`` (read, or the change set written) and
+        ``summary`` (groups, min/max households, reported groups, kept/new/retired codes, seconds).
+    """
+    settings = settings or RuleSettings()
+    default_low, default_high = settings.household_ranges.get("micro_grid", (30, 100))
+    low, high = check_range(default_low if low is None else low, default_high if high is None else high)
+    store, layout = view.registry.store, view.registry.layout
+    try:
+        generation = resolve_generation(view, "draft")
+    except NotFoundError:
+        generation = resolve_generation(view, None)
+    view.require(grid_code, generation)
+    roads = _roads(store, view.registry.area(grid_code, generation).geometry)
+    if not apply:
+        with store.engine.connect() as conn:
+            return _public(_proposal(store, conn, generation, grid_code, low, high, layout, roads))
+    with store.transaction() as conn:
+        edit = _Edit(view, conn)
+        drafts.require_below(view, conn, edit.draft, grid_code)
+        found = _proposal(store, conn, edit.draft, grid_code, low, high, layout, roads)
+        kept = {f["properties"]["code"] for f in found["features"] if f["properties"]["kept"]}
+        for row in found["_children"]:
+            if row["code"] not in kept:
+                edit.retire(edit.row(row["code"]))
+        like = {"level": "micro_grid", "kind": "general", "parent_code": grid_code}
+        for feature, group in zip(found["features"], found["_groups"], strict=True):
+            p = feature["properties"]
+            if p["kept"]:
+                edit.write(edit.row(p["code"]), group.geometry)
+            else:
+                edit.create(like, p["code"], p["name"], group.geometry)
+        record(conn, view.actor, "suggest", "area", grid_code, None, {"summary": found["summary"]})
+        found["generation"] = edit.draft
+    return _public(found)
+
+
+def _public(found: dict) -> dict:
+    return {k: v for k, v in found.items() if not k.startswith("_")}
