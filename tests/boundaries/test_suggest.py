@@ -1,0 +1,249 @@
+"""Suggested micro-grids (issue 14 item 7): contiguous groups within the household range that cover every
+building once, roads respected, checked against spopt's max-p, written into a change set with codes kept."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from boundaries.audit import SYSTEM, entries
+from boundaries.registry import Registry
+from boundaries.rules import check_area
+from boundaries.scope import Scope, ScopedRegistry
+from boundaries.storage import open_store
+from boundaries.suggest import suggest_micro_grids, suggest_partition
+from geo.crs import geometries_from_wgs84, metric_crs
+from tests.conftest import copy_demo, shared_file
+
+LOW, HIGH = 30, 100
+GRID = "510104001001001"
+
+
+def _check_partition(found, buildings, parent) -> None:
+    """Every group contiguous, in range unless reported, every building in exactly one group, a clean coverage."""
+    groups = found.groups
+    geoms = np.array([g.geometry for g in groups], dtype=object)
+    assert shapely.coverage_is_valid(geoms)
+    crs = metric_crs(*shapely.centroid(parent).coords[0])  # where the rules measure gaps (a WGS84 edge is curved)
+    parent_m, union_m = geometries_from_wgs84(np.array([parent, shapely.coverage_union_all(geoms)]), crs)
+    assert shapely.area(shapely.symmetric_difference(union_m, parent_m)) < 1e-3  # m², floating-point noise
+    assert all(g.geom_type == "Polygon" for g in geoms), "the cells of a group make one polygon"
+    neighbours = {}
+    for a, b in found.edges:
+        neighbours.setdefault(a, set()).add(b)
+        neighbours.setdefault(b, set()).add(a)
+    for g in groups:  # the group's buildings form a connected subgraph of the adjacency graph
+        nodes = set(g.nodes)
+        seen, stack = {g.nodes[0]}, [g.nodes[0]]
+        while stack:
+            for m in neighbours.get(stack.pop(), set()) & nodes:
+                if m not in seen:
+                    seen.add(m)
+                    stack.append(m)
+        assert seen == nodes, f"group {g.sequence} is not connected"
+    count = {}
+    for g in groups:
+        for b in g.buildings:
+            count[b] = count.get(b, 0) + 1
+    ids = list(buildings["id"])
+    points = shapely.points(buildings["lon"], buildings["lat"])
+    inside = [i for i, p in zip(ids, points, strict=True) if parent.covers(p)]
+    assert sorted(count) == sorted(inside) and set(count.values()) == {1}  # brute force: each exactly once
+    where = {b: g for g in groups for b in g.buildings}
+    for i, p in zip(ids, points, strict=True):
+        if i in where:
+            assert where[i].geometry.covers(p), f"building {i} lies outside its group"
+    households = dict(zip(ids, buildings["households"], strict=True))
+    by_seq = {g.sequence: g for g in groups}
+    for g in groups:
+        assert g.households == round(sum(households[b] for b in g.buildings))
+        if g.problem is None:
+            assert found.low <= g.households <= found.high
+        elif g.problem == "above":
+            counted = {found.node_of[b] for b in g.buildings if households[b] > 0}  # buildings at one point: one
+            assert len(counted) == 1 and g.households > found.high  # one building (and empty ones): no split
+        else:  # below: an isolated cluster, no neighbouring group could take it
+            assert g.households < found.low
+            touching = [h for h in groups if h is not g and h.geometry.intersection(g.geometry).length > 0]
+            assert all(h.problem == "above" or h.households + g.households > found.high for h in touching)
+    assert [g.sequence for g in groups] == list(range(1, len(groups) + 1)) and by_seq
+
+
+def _codes_ordered(found) -> None:
+    crs = metric_crs(*shapely.centroid(found.groups[0].geometry).coords[0])
+    geoms = geometries_from_wgs84(np.array([g.geometry for g in found.groups], dtype=object), crs)
+    heights = shapely.bounds(geoms)[:, 3] - shapely.bounds(geoms)[:, 1]
+    row_height = float(np.median(heights)) or 1.0
+    pts = shapely.point_on_surface(geoms)
+    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    rows = np.floor((y.max() - y) / row_height)
+    keys = list(zip(rows, x, strict=True))
+    assert keys == sorted(keys), "numbered north→south in rows, west→east within a row"
+    codes = [g.code for g in found.groups]
+    assert codes == sorted(codes) and len(set(codes)) == len(codes)
+
+
+@pytest.fixture(scope="module")
+def lujiazui():
+    """Lujiazui buildings merged by id, households estimated.
+
+    Rule: households = round(footprint m² × floors / 90 m² per household), floors = height / 3 m (rounded, at
+    least 1), 6 floors where the data has no height. Parent: the buildings' convex hull buffered 30 m.
+    """
+    path = shared_file("lujiazui/buildings.geojson")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pyogrio: pieces share an id (merged below)
+        pieces = gpd.read_file(path)
+        roads = gpd.read_file(shared_file("lujiazui/roads.geojson"))
+    pieces["height"] = pieces["height"].astype(float)
+    merged = pieces.dissolve(by="id", aggfunc={"height": "max"}).reset_index()
+    crs = metric_crs(121.5, 31.24)
+    metric = merged.to_crs(crs)
+    height = metric["height"]
+    floors = np.where(height.notna() & (height > 0), np.maximum(1, np.round(height / 3)), 6)
+    households = np.round(metric.area.values * floors / 90).astype(int)
+    points = metric.representative_point().to_crs(4326)
+    hull = shapely.convex_hull(shapely.union_all(metric.geometry.values)).buffer(30)
+    parent = gpd.GeoSeries([hull], crs=crs).to_crs(4326).iloc[0]
+    buildings = {"id": merged["id"].tolist(), "lon": points.x.values, "lat": points.y.values,
+                 "households": households.tolist(), "geometry": merged.geometry.values}  # fmt: skip
+    streets = roads[roads["kind"].isin(["major_road", "minor_road"])].geometry.values
+    return parent, buildings, streets
+
+
+def test_lujiazui_groups_are_contiguous_in_range_and_cover_every_building_once(lujiazui):
+    parent, buildings, roads = lujiazui
+    started = time.perf_counter()
+    found = suggest_partition(parent, buildings, LOW, HIGH, roads=roads, parent_code="310115001001001")
+    seconds = time.perf_counter() - started
+    assert len(buildings["id"]) == 1450
+    _check_partition(found, buildings, parent)
+    _codes_ordered(found)
+    fine = [g for g in found.groups if g.problem is None]
+    assert len(fine) > 0.5 * len(found.groups)
+    assert sum(g.problem == "below" for g in found.groups) < 0.02 * len(found.groups)
+    assert found.barrier.any()  # roads separate neighbours
+    crossing = sum(
+        1
+        for (a, b), hard in zip(found.edges, found.barrier, strict=True)
+        if hard and next(g for g in found.groups if a in g.nodes) is not next(g for g in found.groups if b in g.nodes)
+    )
+    assert crossing > 0.5 * found.barrier.sum(), "most road crossings separate two groups"  # fmt: skip
+    print(f"Lujiazui: {len(found.groups)} groups, {len(fine)} within {LOW}-{HIGH} "
+          f"({min(g.households for g in fine)}-{max(g.households for g in fine)}), "
+          f"{sum(g.problem == 'above' for g in found.groups)} single buildings above, "
+          f"{sum(g.problem == 'below' for g in found.groups)} isolated below, {seconds:.2f} s")  # fmt: skip
+    again = suggest_partition(parent, buildings, LOW, HIGH, roads=roads, parent_code="310115001001001")
+    assert [g.buildings for g in again.groups] == [g.buildings for g in found.groups]  # deterministic
+
+
+def _street(road: bool):
+    """Two rows of four houses (20 households each), 33 m apart, 38 m between houses; a road between the rows."""
+    x0, y0 = 121.5, 31.2
+    lon = np.tile(x0 + 0.0002 + 0.0004 * np.arange(4), 2)
+    lat = np.repeat([y0 + 0.0002, y0 + 0.0005], 4)
+    buildings = {"id": list(range(8)), "lon": lon, "lat": lat, "households": [20] * 8}
+    parent = shapely.box(x0, y0, x0 + 0.0016, y0 + 0.0007)
+    roads = [shapely.LineString([(x0 - 0.001, y0 + 0.00035), (x0 + 0.003, y0 + 0.00035)])] if road else None
+    return parent, buildings, roads
+
+
+def test_road_edges_are_respected():
+    parent, buildings, roads = _street(road=True)
+    found = suggest_partition(parent, buildings, LOW, HIGH, roads=roads)
+    _check_partition(found, buildings, parent)
+    rows = [{buildings["lat"][b] for b in g.buildings} for g in found.groups]
+    assert all(len(r) == 1 for r in rows), f"a group crosses the road: {[g.buildings for g in found.groups]}"
+    assert not found.reported and len(found.groups) == 4
+    _, _, no_roads = _street(road=False)
+    free = suggest_partition(parent, buildings, LOW, HIGH, roads=no_roads)
+    assert any(len({buildings["lat"][b] for b in g.buildings}) == 2 for g in free.groups)  # the road mattered
+
+
+def test_empty_buildings_join_a_neighbour_and_isolated_clusters_are_reported():
+    parent, buildings, roads = _street(road=True)
+    buildings["households"] = [20, 20, 20, 20, 5, 5, 5, 0]  # north row: 15, and the south row's groups are full
+    found = suggest_partition(parent, buildings, LOW, 40, roads=roads)
+    _check_partition(found, buildings, parent)
+    assert sorted(b for g in found.groups for b in g.buildings) == list(range(8))
+    assert [(g.buildings, g.households, g.problem) for g in found.reported] == [([4, 5, 6, 7], 15, "below")]
+    assert sorted(g.households for g in found.groups) == [15, 40, 40]
+    crossed = suggest_partition(parent, buildings, LOW, 60, roads=roads)  # room to take the north row across
+    assert not crossed.reported and sorted(g.households for g in crossed.groups) == [40, 55]
+
+
+def test_region_growing_against_max_p():
+    """spopt's max-p (floor only) on the same adjacency: we find about as many regions, and all within the cap."""
+    from libpysal.weights import W
+    from spopt.region import MaxPHeuristic
+
+    rng = np.random.default_rng(14)
+    lon = 121.5 + rng.uniform(0, 0.004, 60)
+    lat = 31.2 + rng.uniform(0, 0.003, 60)
+    households = rng.integers(5, 40, 60)
+    buildings = {"id": list(range(60)), "lon": lon, "lat": lat, "households": households.tolist()}
+    parent = shapely.box(121.5, 31.2, 121.504, 31.203)
+    found = suggest_partition(parent, buildings, LOW, HIGH)
+    _check_partition(found, buildings, parent)
+    neighbours = {k: [] for k in range(60)}
+    for a, b in found.edges:
+        neighbours[int(a)].append(int(b))
+        neighbours[int(b)].append(int(a))
+    frame = gpd.GeoDataFrame({"households": households.astype(float)}, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.random.seed(14)
+        model = MaxPHeuristic(frame, W(neighbours), ["households"], "households", LOW, top_n=2)
+        model.solve()
+    max_p = model.p
+    assert len(found.groups) >= 0.8 * max_p, (len(found.groups), max_p)
+    assert not found.reported
+
+
+@pytest.fixture
+def demo_view(demo_db, tmp_path):
+    registry = Registry(open_store(copy_demo(demo_db, tmp_path)))
+    return registry, ScopedRegistry(registry, Scope.everything(), SYSTEM)
+
+
+def test_demo_grid_applied_into_the_change_set_passes_the_rules_and_keeps_codes(demo_view):
+    registry, view = demo_view
+    before = registry.areas(parent_code=GRID)["code"].tolist()
+    preview = suggest_micro_grids(view, GRID)
+    assert registry.store.areas(registry.current_generation(), parent_code=GRID)  # a preview writes nothing
+    applied = suggest_micro_grids(view, GRID, apply=True)
+    draft = applied["generation"]
+    rows = registry.store.areas(draft, parent_code=GRID)
+    assert sorted(r["code"] for r in rows) == sorted(f["properties"]["code"] for f in applied["features"])
+    assert [f["properties"]["households"] for f in applied["features"]] == [
+        f["properties"]["households"] for f in preview["features"]
+    ]
+    kept = applied["summary"]["kept"]
+    assert kept and set(kept) <= set(before)
+    new = applied["summary"]["new"]
+    assert all(c > max(before) for c in new)
+    found = check_area(view, GRID, "draft")
+    bad = [f for f in found["failures"] if f.rule in ("overlap", "gap", "outside_parent", "sliver", "households")]
+    assert bad == [] and found["errors"] == 0, [f.message for f in found["failures"]]
+    rerun = suggest_micro_grids(view, GRID, apply=True)
+    assert [f["properties"]["code"] for f in rerun["features"]] == [
+        f["properties"]["code"] for f in applied["features"]
+    ]
+    assert rerun["summary"]["new"] == [] and rerun["summary"]["retired"] == []
+    logged, _ = entries(registry.store.engine, object_type="area", object_id=GRID)
+    assert [e["action"] for e in logged].count("suggest") == 2
+
+
+def test_bad_range_and_not_a_grid(demo_view):
+    from boundaries.errors import InvalidInputError
+
+    registry, view = demo_view
+    with pytest.raises(InvalidInputError):
+        suggest_micro_grids(view, GRID, low=50, high=20)
+    with pytest.raises(InvalidInputError):
+        suggest_micro_grids(view, "510104001001")  # a community
