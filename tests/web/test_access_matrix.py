@@ -93,6 +93,7 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("draw.rebase_draft", "POST"): (PLANNERS, True),
     ("draw.rollback", "POST"): (PLANNERS, True),
     ("editor.editor_data", "GET"): (SIGNED_IN, True),
+    ("editor_pages.editor_page", "GET"): (PLANNERS, True),
     ("editor.save", "POST"): (PLANNERS, True),
     ("editor.split", "POST"): (PLANNERS, True),
     ("editor.reshape", "POST"): (PLANNERS, True),
@@ -360,6 +361,7 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             lambda registry: _draft_change(registry, p.leaf[k]),
         ),
         ("editor.editor_data", "GET"): (f"/api/v1/editor/{p.grid[k]}", {}, None),
+        ("editor_pages.editor_page", "GET"): (f"/editor?area={p.grid[k]}", {}, None),
         ("editor.save", "POST"): (
             "/api/v1/editor/save",
             {"json": {"changes": [{"code": p.leaf[k], "geometry": p.square[k]}]}},
