@@ -144,6 +144,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(patrol_pages)  # staff: /patrols
     api.register_blueprint(__import__("web.rules_api", fromlist=["bp"]).bp)  # planning rules, waivers
     api.register_blueprint(__import__("web.editor_api", fromlist=["bp"]).bp)  # the planners' editor
+    api.register_blueprint(__import__("web.suggest_api", fromlist=["bp"]).bp)  # suggested micro-grids
     app.register_blueprint(__import__("web.editor_pages", fromlist=["editor_pages"]).editor_pages)  # /editor
     __import__("web.history_pages", fromlist=["init_history"]).init_history(app, api)  # history: API and page
     _register_vendor(app)
