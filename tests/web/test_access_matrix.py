@@ -102,6 +102,7 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("rules.create_waiver", "POST"): (PLANNERS, True),
     ("rules.delete_waiver", "DELETE"): (PLANNERS, True),
     ("rules.fix_area", "POST"): (PLANNERS, True),  # a preview needs areas:write too: planners use it
+    ("suggest.suggest_micro_grids", "POST"): (PLANNERS, True),  # a preview needs areas:write too
     ("history.generation_diff", "GET"): (SIGNED_IN, True),  # ?parent= inside or outside the caller's areas
     ("history.area_lineage", "GET"): (SIGNED_IN, True),
     ("history.area_history", "GET"): (SIGNED_IN, True),
@@ -400,6 +401,7 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
         ("history.area_history", "GET"): (f"/api/v1/areas/{p.leaf[k]}/history", {}, None),
         ("history_pages.history_page", "GET"): (f"/history?area={p.grid[k]}", {}, _two_generations),
         ("rules.fix_area", "POST"): (f"/api/v1/areas/{p.grid[k]}/fix", {"json": {"tolerance_m": 1}}, None),
+        ("suggest.suggest_micro_grids", "POST"): (f"/api/v1/areas/{p.grid[k]}/suggest", {"json": {}}, None),
         ("edit.update_building", "PATCH"): (f"/api/v1/buildings/{p.building[k]}", {"json": {"name": "楼"}}, None),
         ("edit.create_service_point", "POST"): (
             "/api/v1/service-points",
