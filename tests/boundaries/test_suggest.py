@@ -247,3 +247,12 @@ def test_bad_range_and_not_a_grid(demo_view):
         suggest_micro_grids(view, GRID, low=50, high=20)
     with pytest.raises(InvalidInputError):
         suggest_micro_grids(view, "510104001001")  # a community
+
+
+def test_compound_walls_are_respected_like_roads():
+    parent, buildings, _ = _street(road=False)
+    x0, y0 = 121.5, 31.2
+    compound = shapely.box(x0 - 0.001, y0 + 0.00035, x0 + 0.003, y0 + 0.001)  # the north row's compound
+    found = suggest_partition(parent, buildings, LOW, HIGH, walls=[compound])
+    _check_partition(found, buildings, parent)
+    assert all(len({buildings["lat"][b] for b in g.buildings}) == 1 for g in found.groups)
