@@ -20,7 +20,7 @@ from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
 from boundaries.registry import wkb_row
 from boundaries.versions import area_version, check_version
 
-__all__ = ["save_areas", "split_area", "merge_areas", "reshape_area", "next_code", "MAX_BATCH"]
+__all__ = ["AreaEdit", "save_areas", "split_area", "merge_areas", "reshape_area", "next_code", "MAX_BATCH"]
 
 #: Most areas one save may change.
 MAX_BATCH = 200
@@ -55,8 +55,13 @@ def _as_area(geom) -> shapely.Geometry:
     return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
 
 
-class _Edit:
-    """The rows of one transaction's change set, read once, written with versions checked and audited."""
+class AreaEdit:
+    """Several area writes in one transaction of the caller's change set: scope and versions checked, audited.
+
+    ``row(code, if_match)`` reads an area (checking the caller's scope and the version), ``write(old, geom)``
+    redraws it, ``create`` adds one, ``retire`` removes one; ``answer()`` lists every area written with its new
+    version. Open it inside ``store.transaction()``.
+    """
 
     def __init__(self, view, conn):
         self.view, self.conn, self.store = view, conn, view.registry.store
@@ -64,6 +69,7 @@ class _Edit:
         self.written: dict[str, dict] = {}
 
     def row(self, code: str, if_match=None) -> dict:
+        """The area ``code`` in the change set; scope and ``if_match`` (versions accepted) checked."""
         rows = self.store.areas(self.draft, codes=[code], conn=self.conn)
         if not rows:
             raise NotFoundError(f"区域不存在 no area with code {code!r} in your change set")
@@ -73,16 +79,19 @@ class _Edit:
         return row
 
     def siblings(self, row: dict) -> list[dict]:
+        """The other areas of ``row``'s level under its parent, in the change set."""
         rows = self.store.areas(self.draft, parent_code=row["parent_code"], conn=self.conn)
         return [r for r in rows if r["code"] != row["code"] and r["level"] == row["level"]]
 
     def parent_geometry(self, row: dict):
+        """The outline of ``row``'s parent in the change set (``None`` without one)."""
         if row["parent_code"] is None:
             return None
         parent = self.store.areas(self.draft, codes=[row["parent_code"]], conn=self.conn)
         return shapely.from_wkb(parent[0]["geometry"]) if parent else None
 
     def write(self, old: dict, geom, **changes) -> None:
+        """Redraw ``old`` as ``geom`` (and ``changes`` of its columns); refused outside its parent."""
         geom = _polygon(geom)
         new = {**{k: old[k] for k in _AREA_KEYS}, **changes}
         found = _checks(self.store, self.conn, self.draft, old["code"], geom, new["parent_code"])
@@ -95,6 +104,7 @@ class _Edit:
                                      "geometry": shapely.geometry.mapping(geom)}  # fmt: skip
 
     def create(self, like: dict, code: str, name: str, geom) -> None:
+        """Add an area ``code`` of ``like``'s level, kind and parent."""
         geom = _polygon(geom)
         row = {"code": code, "level": like["level"], "name": name, "kind": like["kind"],
                "parent_code": like["parent_code"]}  # fmt: skip
@@ -106,6 +116,7 @@ class _Edit:
                               "geometry": shapely.geometry.mapping(geom)}  # fmt: skip
 
     def retire(self, old: dict) -> None:
+        """Remove ``old``; refused while areas below it remain."""
         if self.store.areas(self.draft, parent_code=old["code"], geometry=False, conn=self.conn):
             raise ConflictError(f"区域 {old['code']} 下仍有下级区域 area {old['code']!r} still has areas below it")
         self.store.replace_draft_area(self.conn, self.draft, old, None)
@@ -113,6 +124,7 @@ class _Edit:
         self.written[old["code"]] = {"code": old["code"], "removed": True}
 
     def answer(self) -> dict:
+        """The change set and every area written, with its new version."""
         return {"generation": self.draft, "areas": list(self.written.values())}
 
 
@@ -132,7 +144,7 @@ def save_areas(view, changes: list[dict]) -> dict:
         raise InvalidInputError("同一区域出现多次 an area appears more than once in the save")
     geometries = [_polygon(c["geometry"]) for c in changes]  # refuse bad drawings before the transaction
     with view.registry.store.transaction() as conn:
-        edit = _Edit(view, conn)
+        edit = AreaEdit(view, conn)
         rows = [edit.row(c["code"], _tags(c.get("if_match"))) for c in changes]
         for row, geom in zip(rows, geometries, strict=True):
             edit.write(row, geom)
@@ -166,7 +178,7 @@ def next_code(layout, parent: str | None, level: str, taken: set[str], like: str
     return f"{stem}-{n}"
 
 
-def _next_code(view, edit: _Edit, like: dict) -> str:
+def _next_code(view, edit: AreaEdit, like: dict) -> str:
     taken = {r["code"] for r in edit.siblings(like)} | {like["code"]}
     return next_code(view.registry.layout, like["parent_code"], like["level"], taken, like["code"])
 
@@ -175,7 +187,7 @@ def split_area(view, code: str, line, if_match=None, name: str | None = None) ->
     """Cut an area in two along a drawn line; the larger piece keeps the code, the other gets the next code."""
     line = _line(line)
     with view.registry.store.transaction() as conn:
-        edit = _Edit(view, conn)
+        edit = AreaEdit(view, conn)
         old = edit.row(code, if_match)
         if edit.store.areas(edit.draft, parent_code=code, geometry=False, conn=conn):
             raise ConflictError(f"区域 {code} 下有下级区域，不能切分 area {code!r} has areas below it: split those")
@@ -205,7 +217,7 @@ def merge_areas(view, codes: list[str], if_match: dict | None = None) -> dict:
         raise InvalidInputError(f"一次最多合并 {MAX_BATCH} 个区域 at most {MAX_BATCH} areas per merge")
     if_match = if_match or {}
     with view.registry.store.transaction() as conn:
-        edit = _Edit(view, conn)
+        edit = AreaEdit(view, conn)
         rows = [edit.row(c, _tags(if_match.get(c))) for c in codes]
         if len({(r["parent_code"], r["level"]) for r in rows}) != 1:
             raise InvalidInputError("只能合并同一上级下的同级区域 merge only areas of one level under one parent")
@@ -242,7 +254,7 @@ def reshape_area(view, code: str, line, if_match=None) -> dict:
     """
     line = _line(line)
     with view.registry.store.transaction() as conn:
-        edit = _Edit(view, conn)
+        edit = AreaEdit(view, conn)
         old = edit.row(code, if_match)
         geom = shapely.from_wkb(old["geometry"])
         new = _reshaped(geom, line)

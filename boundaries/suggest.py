@@ -40,7 +40,7 @@ from boundaries.audit import record
 from boundaries.codes import DEFAULT_LAYOUT, CodeLayout, order_west_east_north_south
 from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.regions import RegionGrower
-from boundaries.reshaping import _Edit, next_code
+from boundaries.reshaping import AreaEdit, next_code
 from boundaries.rules import RuleSettings, resolve_generation
 from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
 
@@ -457,7 +457,7 @@ def suggest_micro_grids(view, grid_code: str, apply: bool = False, settings=None
         with store.engine.connect() as conn:
             return _public(_proposal(store, conn, generation, grid_code, low, high, layout, roads))
     with store.transaction() as conn:
-        edit = _Edit(view, conn)
+        edit = AreaEdit(view, conn)
         drafts.require_below(view, conn, edit.draft, grid_code)
         found = _proposal(store, conn, edit.draft, grid_code, low, high, layout, roads)
         kept = {f["properties"]["code"] for f in found["features"] if f["properties"]["kept"]}
