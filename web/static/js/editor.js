@@ -118,6 +118,12 @@
     }
     renderTable();
   }
+  var pending = false;
+  function liveRecount() {
+    if (pending) { return; }
+    pending = true;
+    window.requestAnimationFrame(function () { pending = false; recount(); });
+  }
   // a label only where its area is big enough on screen to hold it (names of narrow areas would pile up)
   function declutter() {
     state.order.forEach(function (code) {
@@ -186,6 +192,7 @@
       layer.setStyle(styleOf(layer.props.code));
       layer.on("click", function (ev) { if (state.tool === null || state.tool === "split" || state.tool === "reshape") { L.DomEvent.stopPropagation(ev); select(layer.props.code, ev.originalEvent.shiftKey); } });
       layer.on("pm:edit", function () { edited(layer.props.code); });
+      layer.on("pm:markerdrag", liveRecount);  // households follow the vertex while it is dragged
       layer.addTo(map);
     });
     state.selected = state.selected.filter(function (c) { return state.layers[c]; });
