@@ -19,7 +19,7 @@ import shapely
 from boundaries.audit import SYSTEM, Actor, record
 from boundaries.caches import AreaNodes, Cache, IndexFolder
 from boundaries.codes import DEFAULT_LAYOUT, CodeLayout
-from boundaries.errors import ChangeSetConflictError, ConflictError, NoGenerationError, NotFoundError
+from boundaries.errors import ChangeSetConflictError, NoGenerationError, NotFoundError
 from boundaries.levels import LEVELS, check_level
 from boundaries.storage import Store
 from geo.crs import check_area_of_use, check_lonlat, normalize_crs, to_wgs84
@@ -146,8 +146,8 @@ class Registry:
             if draft is None:
                 raise NotFoundError(f"没有草稿版本 you have no open change set to {verb}")
             return draft
-        if self.store.generation(change_set, conn)["state"] != "draft":
-            raise ConflictError(f"版本 {change_set} 不是草稿 generation {change_set} is not an open change set")
+        self.store.generation(change_set, conn)  # 404 naming what a published change set became
+        self.store.lock_change_set(conn, change_set)
         return change_set
 
     def _close_draft(self, state: str, actor: Actor, check, change_set: int | None = None) -> int:
@@ -158,6 +158,7 @@ class Registry:
             if check is not None:
                 check(conn, draft, changes)
             if state == "published":
+                self.store.lock_publishing(conn)  # a concurrent publish commits first, and is seen below
                 touched = {r["code"] for r in changes} | {r["parent_code"] for r in changes if r["parent_code"]}
                 conflicts = self.store.change_set_conflicts(conn, draft, touched)
                 if conflicts:

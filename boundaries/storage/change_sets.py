@@ -164,8 +164,34 @@ class ChangeSetStore:
                 "published generations never change and discarded ones keep nothing; try again"
             )
 
+    def lock_change_set(self, conn: sa.Connection, generation_id: int) -> dict:
+        """The open change set's row, locked for the caller's transaction (``FOR UPDATE``).
+
+        A second writer publishing, discarding or rebasing the same change set waits here, then finds it no longer
+        open (:class:`ConflictError`) instead of publishing it twice.
+        """
+        g = t.generations.c
+        row = conn.execute(sa.select(t.generations).where(g.id == generation_id).with_for_update()).mappings().first()
+        if row is None or row["state"] != "draft":
+            raise ConflictError(
+                f"版本 {generation_id} 不是草稿 generation {generation_id} is not an open change set: "
+                "published generations never change and discarded ones keep nothing; try again"
+            )
+        return dict(row)
+
+    def lock_publishing(self, conn: sa.Connection) -> None:
+        """Serialise publishing: take the ``areas`` revision row (``FOR UPDATE``) for the caller's transaction.
+
+        Two change sets published at once on a server database would each check for conflicts without seeing the
+        other's uncommitted rows; the second now waits for the first to commit, then sees it. (SQLite has one
+        writer at a time already.) Every area write's trigger takes the same row, so no write slips in between.
+        """
+        r = t.revisions.c
+        conn.execute(sa.select(r.value).where(r.name == "areas").with_for_update()).first()
+
     def discard_generation(self, conn: sa.Connection, generation_id: int) -> None:
         """Discard an open change set: delete the rows it added and forget what it retired."""
+        self.lock_change_set(conn, generation_id)
         self.undo_draft_areas(conn, generation_id)
         g = t.generations.c
         result = conn.execute(
@@ -200,9 +226,8 @@ class ChangeSetStore:
         it is published under a new id above every other (``change_set`` records the old one), so the ids of
         published generations follow the order of publishing. The rows it retired get ``generation_high``.
         """
-        self.require_draft(conn, [draft])
+        row = self.lock_change_set(conn, draft)
         g, a, r = t.generations.c, t.areas.c, t.change_set_retired.c
-        row = conn.execute(sa.select(t.generations).where(g.id == draft)).mappings().one()
         now = datetime.now(timezone.utc)
         newest = conn.execute(sa.select(sa.func.max(g.id)).where(g.state != "discarded")).scalar()
         target = draft
@@ -266,7 +291,8 @@ class ChangeSetStore:
         its own version of those areas wins over what was published in between; everything else it sees comes
         from the current generation.
         """
-        self.require_draft(conn, [draft])
+        self.lock_change_set(conn, draft)
+        self.lock_publishing(conn)
         g, r = t.generations.c, t.change_set_retired.c
         current = self.current_generation_id(conn)
         codes = sorted(set(codes))

@@ -91,3 +91,45 @@ def test_issues_and_coverage(pg_registry):
     assert stats["total"] == 4 and stats["closed"] == 3
     result = analyse(view, "clinic", area="510104001001")
     assert result.summary()["households"] > 0
+
+
+def test_change_sets_publish_once_and_conflict_under_races(pg_registry):
+    """On PostgreSQL (real row locks, READ COMMITTED): the same change set published by two threads at once is
+    published once; two change sets of the same area published at once: one wins, the other conflicts."""
+    import threading
+
+    from boundaries.audit import SYSTEM, Actor
+    from boundaries.errors import ChangeSetConflictError, ConflictError
+    from boundaries.scope import Scope
+
+    leaves = pg_registry.areas(parent_code="510104001001001")["code"].tolist()
+    admin = ScopedRegistry(pg_registry, Scope.everything(), SYSTEM)
+    change_set = editing.update_area(admin, leaves[1], name="一次")["generation"]
+    published_before = [g["id"] for g in pg_registry.generations() if g["state"] == "published"]
+
+    def race(calls):
+        outcomes, barrier = [], threading.Barrier(len(calls))
+
+        def run(call):
+            barrier.wait()
+            try:
+                outcomes.append(("ok", call()))
+            except ChangeSetConflictError:
+                outcomes.append(("conflict", None))
+            except ConflictError:
+                outcomes.append(("not_open", None))
+
+        threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return sorted(kind for kind, _ in outcomes)
+
+    assert race([lambda: pg_registry.publish(SYSTEM, change_set=change_set)] * 2) == ["not_open", "ok"]
+    published_after = [g["id"] for g in pg_registry.generations() if g["state"] == "published"]
+    assert len(published_after) == len(published_before) + 1
+    views = [ScopedRegistry(pg_registry, Scope.everything(), Actor(900 + i, f"p{i}", "")) for i in range(2)]
+    for i, view in enumerate(views):
+        editing.update_area(view, leaves[2], name=f"并发{i}")
+    assert race([lambda v=v: editing.publish(v) for v in views]) == ["conflict", "ok"]
