@@ -33,7 +33,8 @@ __all__ = [
 ]
 
 SQUARE_METRES_PER_HOUSEHOLD = 90.0
-_BUILDING_COLUMNS = ["id", "ref", "name", "address", "floors", "households", "use", "lon", "lat"]
+_BUILDING_COLUMNS = ["id", "ref", "name", "address", "floors", "households", "vulnerable_households", "use"]
+_BUILDING_COLUMNS += ["lon", "lat"]
 
 
 def estimate_households(footprints, floors=None, heights=None) -> tuple[np.ndarray, np.ndarray]:

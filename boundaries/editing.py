@@ -38,7 +38,7 @@ __all__ = [
 
 _AREA_KEYS = ("code", "level", "name", "kind", "parent_code")
 #: Fields of a building that may be edited.
-BUILDING_FIELDS = ("name", "address", "floors", "households", "use")
+BUILDING_FIELDS = ("name", "address", "floors", "households", "vulnerable_households", "use")
 #: Fields of a service point that may be set.
 SERVICE_POINT_FIELDS = ("name", "kind", "opening_hours", "capacity", "address", "lon", "lat")
 
@@ -278,7 +278,7 @@ def update_building(view: ScopedRegistry, building_id: int, changes: dict, if_ma
     ``if_match`` as in :func:`update_area`, against :func:`~boundaries.versions.row_version`.
     """
     changes = _clean(changes, BUILDING_FIELDS)
-    for key in ("floors", "households"):
+    for key in ("floors", "households", "vulnerable_households"):
         if key in changes and (not isinstance(changes[key], int) or changes[key] < 0):
             raise InvalidInputError(f"{key} 必须是非负整数 must be a non-negative integer")
     view.building(building_id)  # 404 before taking the write lock
@@ -286,6 +286,8 @@ def update_building(view: ScopedRegistry, building_id: int, changes: dict, if_ma
     with store.transaction() as conn:
         old = _asset(view, conn, "buildings", building_id)
         check_version(if_match, row_version(old), old, ("建筑", "building"))
+        if {**old, **changes}.get("vulnerable_households", 0) > {**old, **changes}.get("households", 0):
+            raise InvalidInputError("重点关爱户不能多于户数 vulnerable_households cannot exceed households")
         store.update_one(conn, "buildings", int(building_id), changes)
         new = _asset(view, conn, "buildings", building_id)
         record(conn, view.actor, "update", "building", building_id, old, new)

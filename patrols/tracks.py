@@ -45,7 +45,7 @@ class TrackRules:
     tolerance_s: float = 300.0
     checkin_max_age_days: float = 7.0
     visit_cycles: dict = field(
-        default_factory=lambda: {"micro_grid_patrol_days": 7, "household_visit_days": 182, "vulnerable_visit_days": 30}
+        default_factory=lambda: {"micro_grid_patrol_days": 7, "household_visit_days": 182, "vulnerable_visit": "month"}
     )
 
     @classmethod
@@ -67,8 +67,20 @@ class TrackRules:
             retention_days=int(get("TRACK_RETENTION_DAYS")),
             tolerance_s=float(get("PATROL_CLOCK_TOLERANCE_S")),
             checkin_max_age_days=float(get("CHECKIN_MAX_AGE_DAYS")),
-            visit_cycles={**DEFAULTS["VISIT_CYCLES"], **(get("VISIT_CYCLES") or {})},
+            visit_cycles=_visit_cycles(get("VISIT_CYCLES") or {}, DEFAULTS["VISIT_CYCLES"]),
         )
+
+
+def _visit_cycles(given: dict, defaults: dict) -> dict:
+    """The visit cycles: the defaults overridden by ``given``.
+
+    The older key ``vulnerable_visit_days`` (a number of days) stands for ``vulnerable_visit`` when that is not given.
+    """
+    cycles = {**defaults, **given}
+    legacy = cycles.pop("vulnerable_visit_days", None)
+    if legacy is not None and "vulnerable_visit" not in given:
+        cycles["vulnerable_visit"] = legacy
+    return cycles
 
 
 @dataclass

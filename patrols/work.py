@@ -2,11 +2,14 @@
 
 Visit cycles (``VISIT_CYCLES``): every micro-grid in a worker's areas is due for a patrol when the worker has
 not patrolled it (an ended patrol whose kept fixes lie in it) within ``micro_grid_patrol_days``; every building
-with households is due for a visit when nobody has checked in there within ``household_visit_days``.
+with households is due for a visit when nobody has checked in there within ``household_visit_days``; a building
+with vulnerable households (``vulnerable_households`` > 0) is due on the short cycle ``vulnerable_visit`` as well
+(default ``"month"``: since local midnight on the 1st, :mod:`patrols.cycles`). One check-in counts for both.
 """
 
 from __future__ import annotations
 
+import bisect
 import io
 from datetime import datetime, timedelta
 
@@ -17,6 +20,8 @@ from issues.queries import list_issues
 from issues.workflow import STATE_NAMES_ZH
 from issues.worktime import local_text, zone_label
 from patrols import storage as st
+from patrols.cycles import cycle_start, cycles_between
+from patrols.tracks import TrackRules
 
 __all__ = ["my_work", "compliance", "compliance_xlsx"]
 
@@ -78,12 +83,15 @@ def my_work(view: ScopedRegistry, user, desk, patrols, now: datetime) -> dict:
     queue.sort(key=lambda q: (q["hours_left"] is None, q["hours_left"] if q["hours_left"] is not None else 0))
     cycles = patrols.rules.visit_cycles
     since = now - timedelta(days=cycles["micro_grid_patrol_days"])
+    visit_since = now - timedelta(days=cycles["household_visit_days"])
+    vulnerable_since = cycle_start(cycles["vulnerable_visit"], now, desk.calendar.tz)
     with view.registry.store.engine.connect() as conn:
         last = _last_patrolled(st.patrol_rows(conn, [user.id], ended=True))
         buildings = view.buildings() if user.areas else view.buildings().iloc[0:0]
         buildings = buildings[buildings["households"] > 0]
-        visit_since = now - timedelta(days=cycles["household_visit_days"])
-        visited = {r["building_id"] for r in st.checkin_rows(conn, buildings["id"].tolist(), since=visit_since)}
+        checkins = st.checkin_rows(conn, buildings["id"].tolist(), since=min(visit_since, vulnerable_since))
+    visited = {r["building_id"] for r in checkins if r["at"] >= visit_since}
+    visited_vulnerable = {r["building_id"] for r in checkins if r["at"] >= vulnerable_since}
     micro = view.areas(level="micro_grid") if user.areas else None
     due_grids = []
     if micro is not None:
@@ -91,31 +99,55 @@ def my_work(view: ScopedRegistry, user, desk, patrols, now: datetime) -> dict:
             when = last.get(code)
             if when is None or when < since:
                 due_grids.append({"code": code, "name": name, "last_patrolled": when.isoformat() if when else None})
-    due_buildings = [
-        {"id": int(i), "address": a, "households": int(h), "due": "visit"}
-        for i, a, h in zip(buildings["id"], buildings["address"], buildings["households"], strict=True)
-        if int(i) not in visited
-    ]
+    due_buildings = []
+    columns = (buildings["id"], buildings["address"], buildings["households"], buildings["vulnerable_households"])
+    for i, a, h, v in zip(*columns, strict=True):
+        vulnerable_due = int(v) > 0 and int(i) not in visited_vulnerable
+        if vulnerable_due or int(i) not in visited:
+            entry = {"id": int(i), "address": a, "households": int(h), "vulnerable_households": int(v)}
+            due_buildings.append({**entry, "due": "vulnerable" if vulnerable_due else "visit"})
+    due_buildings.sort(key=lambda b: b["due"] != "vulnerable")  # the short cycle first
     return {
         "queue": queue,
         "areas": list(user.areas),
-        "due": {"micro_grids": due_grids, "buildings": due_buildings},
+        "due": {
+            "micro_grids": due_grids,
+            "buildings": due_buildings,
+            "cycles": {
+                "micro_grid_patrol_since": since.isoformat(),
+                "household_visit_since": visit_since.isoformat(),
+                "vulnerable_visit_since": vulnerable_since.isoformat(),
+            },
+        },
     }
 
 
-def compliance(view: ScopedRegistry, area: str | None, since: datetime, until: datetime) -> dict:
+def compliance(
+    view: ScopedRegistry,
+    area: str | None,
+    since: datetime,
+    until: datetime,
+    rules: TrackRules | None = None,
+    tz: str = "Asia/Shanghai",
+) -> dict:
     """Patrol compliance in ``[since, until)`` per worker and per micro-grid of ``area`` (default: the scope).
 
     A micro-grid counts as patrolled when one of its workers' ended patrols started in the period passed
     through it; a building's households count as visited when someone checked in there in the period.
+    Vulnerable households are due once per vulnerable cycle overlapping the period (``rules.visit_cycles``
+    ``vulnerable_visit``, calendar periods in ``tz``; a month touched by the period counts whole): each is
+    visited in a cycle when someone checked in at its building within that cycle.
 
     Returns
     -------
     dict
         ``workers`` (``micro_grids_patrolled`` / ``micro_grids_due``, ``households_visited`` /
-        ``households_due``, ``not_patrolled``), ``micro_grids`` (``patrols``, ``last_patrolled``,
-        ``households_visited`` / ``households_due``, ``workers``) and ``not_patrolled`` (codes).
+        ``households_due``, ``vulnerable_visited`` / ``vulnerable_due``, ``not_patrolled``), ``micro_grids``
+        (``patrols``, ``last_patrolled``, ``households_visited`` / ``households_due``, ``vulnerable_visited`` /
+        ``vulnerable_due``, ``workers``), ``not_patrolled`` (codes) and ``vulnerable_cycles`` (``[start, end]``).
     """
+    rules = rules or TrackRules()
+    cycles = cycles_between(rules.visit_cycles["vulnerable_visit"], since, until, tz)
     if area is not None:
         view.require(area)
     registry = view.registry
@@ -129,10 +161,21 @@ def compliance(view: ScopedRegistry, area: str | None, since: datetime, until: d
     located = registry.locate(buildings["lon"].to_numpy(float), buildings["lat"].to_numpy(float), level="micro_grid")
     building_grid = dict(zip(buildings["id"].astype(int), located["code"], strict=True))
     households = dict(zip(buildings["id"].astype(int), buildings["households"].astype(int), strict=True))
+    vulnerable = dict(zip(buildings["id"].astype(int), buildings["vulnerable_households"].astype(int), strict=True))
+    vulnerable = {bid: n for bid, n in vulnerable.items() if n > 0}
     with registry.store.engine.connect() as conn:
         workers = {uid: w for uid, w in st.users_in(conn, None).items() if any(view.covers(c) for c in w["areas"])}
         rows = st.patrol_rows(conn, list(workers), since, until, ended=True)
         visited = {r["building_id"] for r in st.checkin_rows(conn, list(households), since=since, until=until)}
+        wide = st.checkin_rows(conn, list(vulnerable), since=cycles[0][0], until=cycles[-1][1]) if vulnerable else []
+    # vulnerable households visited / due per building, over the cycles: (visited, due)
+    starts = [a for a, _ in cycles]
+    cycles_visited: dict[int, set] = {}
+    for r in wide:
+        k = bisect.bisect_right(starts, r["at"]) - 1  # cycles are consecutive: the last one starting by then
+        if 0 <= k and r["at"] < cycles[k][1]:
+            cycles_visited.setdefault(r["building_id"], set()).add(k)
+    vulnerable_counts = {bid: (n * len(cycles_visited.get(bid, ())), n * len(cycles)) for bid, n in vulnerable.items()}
     per_grid = {code: {"patrols": 0, "last": None, "workers": set()} for code in micro["code"]}
     patrolled_by: dict[int, set] = {uid: set() for uid in workers}
     for row in rows:
@@ -143,11 +186,13 @@ def compliance(view: ScopedRegistry, area: str | None, since: datetime, until: d
                 when = row["ended_at"] or row["started_at"]
                 entry["last"] = when if entry["last"] is None or when > entry["last"] else entry["last"]
                 patrolled_by[row["user_id"]].add(code)
-    grid_households: dict[str, list[int]] = {code: [0, 0] for code in per_grid}
+    grid_households: dict[str, list[int]] = {code: [0, 0, 0, 0] for code in per_grid}
     for bid, code in building_grid.items():
         if code in grid_households:
             grid_households[code][1] += households[bid]
             grid_households[code][0] += households[bid] if bid in visited else 0
+            grid_households[code][2] += vulnerable_counts.get(bid, (0, 0))[0]
+            grid_households[code][3] += vulnerable_counts.get(bid, (0, 0))[1]
     worker_rows = []
     for uid, w in sorted(workers.items()):
         mine = [code for code, chain in grids.items() if chain & set(w["areas"])]
@@ -161,8 +206,10 @@ def compliance(view: ScopedRegistry, area: str | None, since: datetime, until: d
                 "display_name": w["display_name"],
                 "micro_grids_patrolled": len(patrolled_by[uid] & set(mine)),
                 "micro_grids_due": len(mine),
-                "households_visited": sum(v for v, _ in hh),
-                "households_due": sum(d for _, d in hh),
+                "households_visited": sum(h[0] for h in hh),
+                "households_due": sum(h[1] for h in hh),
+                "vulnerable_visited": sum(h[2] for h in hh),
+                "vulnerable_due": sum(h[3] for h in hh),
                 "not_patrolled": sorted(set(mine) - patrolled_by[uid]),
             }
         )
@@ -175,6 +222,8 @@ def compliance(view: ScopedRegistry, area: str | None, since: datetime, until: d
             "last_patrolled": per_grid[code]["last"].isoformat() if per_grid[code]["last"] else None,
             "households_visited": grid_households[code][0],
             "households_due": grid_households[code][1],
+            "vulnerable_visited": grid_households[code][2],
+            "vulnerable_due": grid_households[code][3],
         }
         for code, name in zip(micro["code"], micro["name"], strict=True)
     ]
@@ -185,6 +234,7 @@ def compliance(view: ScopedRegistry, area: str | None, since: datetime, until: d
         "workers": worker_rows,
         "micro_grids": grid_rows,
         "not_patrolled": [g["code"] for g in grid_rows if g["patrols"] == 0],
+        "vulnerable_cycles": [[a.isoformat(), b.isoformat()] for a, b in cycles],
     }
 
 
@@ -196,6 +246,7 @@ def compliance_xlsx(figures: dict, tz: str) -> bytes:
     sheet.title = "网格员 workers"
     sheet.append(
         ["网格员 worker", "姓名 name", "已巡微网格 patrolled", "应巡微网格 due", "已走访户 visited", "应走访户 due"]
+        + ["已走访重点关爱户 vulnerable visited", "应走访重点关爱户 vulnerable due"]
     )
     for w in figures["workers"]:
         sheet.append(
@@ -206,18 +257,20 @@ def compliance_xlsx(figures: dict, tz: str) -> bytes:
                 w["micro_grids_due"],
                 w["households_visited"],
                 w["households_due"],
+                w["vulnerable_visited"],
+                w["vulnerable_due"],
             ]
         )
     grids = book.create_sheet("微网格 micro-grids")
     grids.append(
         ["编码 code", "名称 name", "网格员 workers", "巡查次数 patrols", f"最近巡查 last patrolled ({zone})"]
-        + ["已走访户 visited", "应走访户 due"]
+        + ["已走访户 visited", "应走访户 due", "已走访重点关爱户 vulnerable visited", "应走访重点关爱户 vulnerable due"]
     )
     for g in figures["micro_grids"]:
         last = local_text(datetime.fromisoformat(g["last_patrolled"]), tz) if g["last_patrolled"] else ""
         grids.append(
             [g["code"], g["name"], "、".join(g["workers"]), g["patrols"], last]
-            + [g["households_visited"], g["households_due"]]
+            + [g["households_visited"], g["households_due"], g["vulnerable_visited"], g["vulnerable_due"]]
         )
     period = book.create_sheet("时段 period")
     period.append(["区域 area", figures["area"] or ""])

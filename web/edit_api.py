@@ -132,6 +132,7 @@ class BuildingUpdate(Schema):
     address = fields.String(validate=validate.Length(max=500))
     floors = fields.Integer(validate=validate.Range(min=0, max=300))
     households = fields.Integer(validate=validate.Range(min=0, max=100_000))
+    vulnerable_households = fields.Integer(validate=validate.Range(min=0, max=100_000))
     use = fields.String(validate=validate.Length(min=1, max=32))
 
 

@@ -166,7 +166,8 @@ def patrol_figures(figures: dict) -> dict:
     Returns
     -------
     dict
-        ``micro_grids_patrolled``, ``micro_grids_due``, ``households_visited``, ``households_due``.
+        ``micro_grids_patrolled``, ``micro_grids_due``, ``households_visited``, ``households_due``,
+        ``vulnerable_visited``, ``vulnerable_due``.
     """
     grids = figures["micro_grids"]
     return {
@@ -174,6 +175,8 @@ def patrol_figures(figures: dict) -> dict:
         "micro_grids_due": len(grids),
         "households_visited": sum(g["households_visited"] for g in grids),
         "households_due": sum(g["households_due"] for g in grids),
+        "vulnerable_visited": sum(g["vulnerable_visited"] for g in grids),
+        "vulnerable_due": sum(g["vulnerable_due"] for g in grids),
     }
 
 
@@ -192,7 +195,7 @@ def period_figures(view, user, area: str | None, since: date | None, until: date
     start, end = filters.window(tz)
     count = len(patrol_desk().list(view, user, since=start, until=end, area=area))
     return {
-        **patrol_figures(compliance(view, area, start, end)),
+        **patrol_figures(compliance(view, area, start, end, patrol_desk().rules, tz)),
         "patrols": count,
         "patrols_at_least": count >= _LIST_CAP,
         "since": filters.since,
@@ -229,7 +232,7 @@ def _result(view, filters: PatrolFilters) -> _Result:
     tz = desk().calendar.tz
     zone = zone_label(tz)
     since, until = filters.window(tz)
-    figures = compliance(view, filters.area, since, until)
+    figures = compliance(view, filters.area, since, until, patrol_desk().rules, tz)
     patrols = patrol_desk().list(view, caller(), since=since, until=until, area=filters.area)
     users = _names()
     shown = [w for w in figures["workers"] if w["micro_grids_due"]]  # workers with micro-grids in this area
@@ -245,6 +248,8 @@ def _result(view, filters: PatrolFilters) -> _Result:
             _("Micro-grids due"),
             _("Households visited"),
             _("Households due"),
+            _("Vulnerable households visited"),
+            _("Vulnerable households due"),
             _("Micro-grids not patrolled"),
         ],
     )
@@ -256,6 +261,8 @@ def _result(view, filters: PatrolFilters) -> _Result:
                 w["micro_grids_due"],
                 w["households_visited"],
                 w["households_due"],
+                w["vulnerable_visited"],
+                w["vulnerable_due"],
                 len(w["not_patrolled"]),
             ]
         )
@@ -271,6 +278,8 @@ def _result(view, filters: PatrolFilters) -> _Result:
             _("Last patrolled (%(zone)s)", zone=zone),
             _("Households visited"),
             _("Households due"),
+            _("Vulnerable households visited"),
+            _("Vulnerable households due"),
         ],
     )
     unpatrolled = set()
@@ -283,6 +292,8 @@ def _result(view, filters: PatrolFilters) -> _Result:
                 _local(g["last_patrolled"], tz),
                 g["households_visited"],
                 g["households_due"],
+                g["vulnerable_visited"],
+                g["vulnerable_due"],
             ]
         )
         grids.hover.append(g["code"])

@@ -231,7 +231,8 @@ def patrol_compliance(args):
     since = args.get("since") or until - timedelta(days=30)
     if since >= until:
         raise ApiError("since 须早于 until since must be before until")
-    figures = compliance(scoped(), args.get("area"), since.astimezone(timezone.utc), until.astimezone(timezone.utc))
+    since, until = since.astimezone(timezone.utc), until.astimezone(timezone.utc)
+    figures = compliance(scoped(), args.get("area"), since, until, patrol_desk().rules, desk().calendar.tz)
     if args["format"] == "xlsx":
         return Response(
             compliance_xlsx(figures, desk().calendar.tz),

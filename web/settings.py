@@ -61,7 +61,7 @@ DEFAULTS: dict = {
     "PATROL_TRACK_MAX_POINTS": 5000,
     "PATROL_CLOCK_TOLERANCE_S": 300,
     "CHECKIN_MAX_AGE_DAYS": 7,
-    "VISIT_CYCLES": {"micro_grid_patrol_days": 7, "household_visit_days": 182, "vulnerable_visit_days": 30},
+    "VISIT_CYCLES": {"micro_grid_patrol_days": 7, "household_visit_days": 182, "vulnerable_visit": "month"},
     "HOUSEHOLD_RANGES": {"micro_grid": [30, 100], "grid": [300, 500]},
     "RULE_SLIVER_M2": 1.0,
     "RULE_BUILDING_SHARE": 0.05,
@@ -118,10 +118,11 @@ def _check_type(key: str, value) -> None:
                 and r[0] <= r[1]
                 for level, r in value.items()
             )
-        if ok and key == "VISIT_CYCLES":  # days per cycle, only the known cycles
-            ok = set(value) <= set(default) and all(
-                isinstance(v, _NUMBER) and not isinstance(v, bool) and math.isfinite(v) and 1 <= v <= 3660
-                for v in value.values()
+        if ok and key == "VISIT_CYCLES":  # days per cycle (vulnerable_visit: or a calendar period), known keys only
+            from patrols.cycles import valid_cycle
+
+            ok = set(value) <= {*default, "vulnerable_visit_days"} and all(
+                valid_cycle(v) and (k == "vulnerable_visit" or not isinstance(v, str)) for k, v in value.items()
             )
     elif isinstance(default, tuple | list):
         ok = isinstance(value, tuple | list)

@@ -98,6 +98,7 @@ buildings = sa.Table(
     sa.Column("address", sa.Text, nullable=False, server_default=""),
     sa.Column("floors", sa.Integer),
     sa.Column("households", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("vulnerable_households", sa.Integer, nullable=False, server_default="0"),  # visited on the short cycle
     sa.Column("use", sa.String(32), nullable=False, server_default="residential"),
     sa.Column("lon", sa.Float, nullable=False),  # a point on the footprint's surface
     sa.Column("lat", sa.Float, nullable=False),

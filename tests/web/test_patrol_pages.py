@@ -181,7 +181,7 @@ def test_the_tables_are_the_compliance_api_by_name(world, role, filters):
     assert workers, "the fixture's workers have micro-grids in every area asked"
     expected = [
         [shown[w["name"]], *(w[k] for k in ("micro_grids_patrolled", "micro_grids_due")), w["households_visited"],
-         w["households_due"], len(w["not_patrolled"])]
+         w["households_due"], w["vulnerable_visited"], w["vulnerable_due"], len(w["not_patrolled"])]
         for w in workers
     ]  # fmt: skip
     table = page.tables["workers"]
@@ -189,9 +189,9 @@ def test_the_tables_are_the_compliance_api_by_name(world, role, filters):
     assert table["hover"] == [w["name"] for w in workers]
     grids = page.tables["micro_grids"]
     names = "、".join
-    assert [[r[0], r[1], number(r[2]), r[3], number(r[4]), number(r[5])] for r in grids["rows"]] == [
+    assert [[r[0], r[1], number(r[2]), r[3], *map(number, r[4:])] for r in grids["rows"]] == [
         [g["name"], names(shown[n] for n in g["workers"]), g["patrols"], _local(g["last_patrolled"]),
-         g["households_visited"], g["households_due"]]
+         g["households_visited"], g["households_due"], g["vulnerable_visited"], g["vulnerable_due"]]
         for g in api["micro_grids"]
     ]  # fmt: skip
     assert grids["hover"] == [g["code"] for g in api["micro_grids"]]
@@ -203,6 +203,8 @@ def test_the_tables_are_the_compliance_api_by_name(world, role, filters):
     visited = sum(g["households_visited"] for g in api["micro_grids"])
     due = sum(g["households_due"] for g in api["micro_grids"])
     assert page.ids["n-households"] == f"{visited} / {due}"
+    vulnerable = [sum(g[k] for g in api["micro_grids"]) for k in ("vulnerable_visited", "vulnerable_due")]
+    assert page.ids["n-vulnerable"] == "{} / {}".format(*vulnerable)
     assert visited > 0  # the check-in
     listed = client.get("/api/v1/patrols", query_string=query).json["patrols"]
     assert [int(m["patrol"]) for m in page.tables["patrols"]["meta"]] == [p["id"] for p in listed]
@@ -322,13 +324,15 @@ def test_the_statistics_page_block_takes_every_date_the_page_takes(world):
 
 
 def test_every_page_text_has_its_chinese():
-    """Every message id of the page's code, template and navigation has Chinese (pending/patrols.json or catalog)."""
+    """Every message id of the page's code, template and navigation has Chinese (pending/patrols*.json or catalog)."""
     from babel.messages.extract import extract_from_file
     from babel.messages.pofile import read_po
 
     root = Path(__file__).resolve().parents[2]
-    pending = root / "web/translations/pending/patrols.json"
-    chinese = json.loads(pending.read_text("utf-8")) if pending.exists() else {}
+    chinese = {}
+    for name in ("patrols.json", "patrols2.json"):
+        pending = root / "web/translations/pending" / name
+        chinese |= json.loads(pending.read_text("utf-8")) if pending.exists() else {}
     for po in (root / "web/translations").glob("*/LC_MESSAGES/messages.po"):
         with po.open("rb") as fh:
             chinese |= {str(m.id): m.string for m in read_po(fh) if m.id and m.string and m.id not in chinese}

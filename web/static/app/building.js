@@ -21,12 +21,17 @@
     document.getElementById("b-name").textContent = p.name || p.address || A.fmt(T.place_building, { id: id });
     fact(T.address, p.address);
     fact(T.households, p.households);
+    if (p.vulnerable_households > 0) { fact(T.vulnerable_households, p.vulnerable_households); }
     fact(T.floors, p.floors);
     fact(T.use, p.use ? (T.uses[p.use] || p.use) : "");
   });
   if (A.can("patrols:record")) A.getJson(cfg.work).then(function (answer) {
     var due = ((answer.ok && answer.body.due && answer.body.due.buildings) || []).filter(function (b) { return b.id === id; })[0];
-    if (due) { document.getElementById("b-due").textContent = T.visit_due; }
+    if (!due) { return; }
+    var line = document.getElementById("b-due");
+    line.textContent = "";
+    if (due.due === "vulnerable") { line.appendChild(el("span", { class: "tag vulnerable", text: T.vulnerable_mark })); }
+    line.appendChild(document.createTextNode(" " + (due.due === "vulnerable" ? T.vulnerable_due : T.visit_due)));
   });
 
   function show(item, body, ok) {

@@ -23,9 +23,9 @@
   tiles("micro_grid", { color: "#2a9d8f", weight: 1, fill: true, fillColor: "#2a9d8f", fillOpacity: 0.05 }, 12, false).addTo(map);
   var due = {};  // building id → what is due there
   var buildings = tiles("buildings", function (props) {
-    var wanted = due[props.id];
-    return { color: wanted ? "#b00020" : "#666", weight: wanted ? 2 : 0.5, fill: true,
-      fillColor: wanted ? "#f4a261" : (props.households ? "#8ecae6" : "#cccccc"), fillOpacity: 0.8 };
+    var wanted = due[props.id], vulnerable = wanted && wanted.due === "vulnerable";
+    return { color: wanted ? "#b00020" : "#666", weight: wanted ? (vulnerable ? 3 : 2) : 0.5, fill: true,
+      fillColor: vulnerable ? "#c2185b" : wanted ? "#f4a261" : (props.households ? "#8ecae6" : "#cccccc"), fillOpacity: 0.8 };
   }, 15, true).addTo(map);
   buildings.on("click", function (ev) {
     var id = ev.layer.properties.id;
@@ -74,9 +74,13 @@
     (d.buildings || []).forEach(function (b, n) {
       due[b.id] = b;
       if (n >= 10) { return; }  // the map marks them all; the list names the first ten
+      var title = [el("span", { text: b.address || A.fmt(T.place_building, { id: b.id }) })];
+      if (b.vulnerable_households > 0) {  // the small mark: vulnerable households live here
+        title.unshift(el("span", { class: "tag vulnerable", text: T.vulnerable_mark, title: T.vulnerable_households + " " + b.vulnerable_households }));
+      }
       dueList.appendChild(el("li", {}, [el("a", { href: cfg.buildingPage + "?id=" + b.id }, [
-        el("span", { class: "title", text: b.address || A.fmt(T.place_building, { id: b.id }) }),
-        el("span", { class: "muted", text: T.visit_due + " · " + T.households + " " + (b.households || 0) })
+        el("span", { class: "title" }, title),
+        el("span", { class: "muted", text: (b.due === "vulnerable" ? T.vulnerable_due : T.visit_due) + " · " + T.households + " " + (b.households || 0) })
       ])]));
     });
     (d.micro_grids || []).forEach(function (g) {
