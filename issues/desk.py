@@ -112,10 +112,15 @@ class IssueDesk(Escalation):
 
     # -- intake ------------------------------------------------------------------------------------
     def _where(self, view: ScopedRegistry, lon, lat, crs, building_id):
+        """``(lon, lat, crs, lon as given, lat as given, place)``: WGS84 and as reported.
+
+        ``place`` is the chosen building's address, else its name (``""`` without a building).
+        """
         if building_id is not None:
             # outside the caller's areas: the same 404 as an id that does not exist, so ids cannot be probed
             row = view.building(int(building_id))
-            return row["lon"], row["lat"], "wgs84", row["lon"], row["lat"]
+            place = (row.get("address") or "").strip() or (row.get("name") or "").strip()
+            return row["lon"], row["lat"], "wgs84", row["lon"], row["lat"], place
         if lon is None or lat is None:
             raise InvalidInputError("缺少位置 give lon and lat (with crs), or a building_id")
         try:
@@ -127,7 +132,7 @@ class IssueDesk(Escalation):
         crs = normalize_crs(crs or "wgs84")
         check_lonlat(np.array([lon]), np.array([lat]), "事件位置 issue location")
         x, y = to_wgs84(np.array([lon]), np.array([lat]), crs)
-        return float(x[0]), float(y[0]), str(crs), lon, lat
+        return float(x[0]), float(y[0]), str(crs), lon, lat, ""
 
     def _existing(self, conn, channel, created_by, external_id):
         c = t.issues.c
@@ -185,7 +190,9 @@ class IssueDesk(Escalation):
 
         The issue is located in the current generation (micro-grid, else its community's or street's unlocated
         queue), routed to the worker of its area (else up the ladder), and its first stage's clock starts.
-        Everything is checked before anything is written; a refused report stores nothing.
+        Everything is checked before anything is written; a refused report stores nothing. A report placed by
+        ``building_id`` with no (or a blank) ``address`` takes the building's address, else its name; a resend of
+        its ``external_id`` without an address is then the same report.
         """
         cat = self.catalog.get(category)
         if hazard_level not in HAZARD_LEVELS:
@@ -201,11 +208,15 @@ class IssueDesk(Escalation):
                 {**text, "category": cat.code, "hazard_level": hazard_level, "building_id": building_id},
                 lon, lat, crs, photos,
             )  # fmt: skip
+            if building_id is not None and not text["address"].strip():
+                del wanted["address"]  # taken from the building: whatever it was then
             with self.registry.store.engine.connect() as conn:
                 found = self._existing(conn, channel, created_by, external_id)
             if found is not None:
                 return self._repeat(view, found, external_id, wanted)
-        lon84, lat84, crs_name, lon_in, lat_in = self._where(view, lon, lat, crs, building_id)
+        lon84, lat84, crs_name, lon_in, lat_in, place = self._where(view, lon, lat, crs, building_id)
+        if not str(address).strip():
+            address = place
         checked = check_photos(photos, self.photo_max_bytes, self.photo_max_pixels)
         generation = view.locating_generation(None)  # with the revisions, in one query for the whole report
         placed = place_points(self.registry, [lon84], [lat84], generation, self.near_boundary_m)
