@@ -9,6 +9,8 @@ area inside the caller's areas (administrators: everyone's).
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -34,6 +36,8 @@ _WORKERS_OWN = object()
 MAX_POSITIONS = 5000
 #: A fix's accuracy counts towards a check-in's reach up to this many metres.
 CHECKIN_ACCURACY_CAP_M = 30.0
+#: Analyses of running patrols kept (see :meth:`PatrolDesk.analysed`).
+ANALYSIS_CACHE_SIZE = 64
 
 
 class TooFarError(InvalidInputError):
@@ -65,6 +69,8 @@ class PatrolDesk:
         self.registry = registry
         self.rules = rules or TrackRules()
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self._analyses: OrderedDict = OrderedDict()  # key → (track, summary), least recently used first
+        self._analyses_lock = threading.Lock()
 
     @property
     def engine(self):
@@ -119,10 +125,30 @@ class PatrolDesk:
         }
 
     def analysed(self, conn, row: dict, areas=_WORKERS_OWN):
-        """``(track, summary)`` of a patrol's stored positions against its worker's areas."""
-        fixes = st.positions(conn, row["id"])
+        """``(track, summary)`` of a patrol's stored positions against its worker's areas.
+
+        Kept for the last :data:`ANALYSIS_CACHE_SIZE` patrols, keyed by the patrol, its positions (count and
+        highest id: a new batch or a purge changes them), the areas it is measured against and the revision of
+        buildings and areas, so reading a running patrol again does not clean and analyse it again.
+        """
         areas = self._areas_of(conn, row["user_id"]) if areas is _WORKERS_OWN else areas
-        return self.analyse_fixes(fixes, areas)
+        key = (
+            row["id"],
+            st.position_stamp(conn, row["id"]),
+            None if areas is None else tuple(areas),
+            st.assets_revision(conn),
+        )
+        with self._analyses_lock:
+            found = self._analyses.get(key)
+            if found is not None:
+                self._analyses.move_to_end(key)
+                return found
+        found = self.analyse_fixes(st.positions(conn, row["id"]), areas)
+        with self._analyses_lock:
+            self._analyses[key] = found
+            while len(self._analyses) > ANALYSIS_CACHE_SIZE:
+                self._analyses.popitem(last=False)
+        return found
 
     def analyse_fixes(self, fixes: dict, areas):
         """``(track, summary)`` of fixes (arrays ``t``, ``lon``, ``lat``, ``accuracy``) against ``areas``.

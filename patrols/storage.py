@@ -14,6 +14,8 @@ from boundaries.storage import tables as t
 
 __all__ = [
     "utc",
+    "position_stamp",
+    "assets_revision",
     "patrol_by_client",
     "patrol_by_id",
     "insert_patrol",
@@ -211,3 +213,17 @@ def position_count(conn: sa.Connection, patrol_id: int) -> int:
     """How many positions a patrol holds."""
     c = t.patrol_positions.c
     return int(conn.execute(sa.select(sa.func.count()).where(c.patrol_id == int(patrol_id))).scalar() or 0)
+
+
+def position_stamp(conn: sa.Connection, patrol_id: int) -> tuple[int, int]:
+    """``(count, highest id)`` of a patrol's positions: changes with every batch stored or purged."""
+    c = t.patrol_positions.c
+    count, last = conn.execute(sa.select(sa.func.count(), sa.func.max(c.id)).where(c.patrol_id == int(patrol_id))).one()
+    return int(count or 0), int(last or 0)
+
+
+def assets_revision(conn: sa.Connection) -> tuple:
+    """The revisions of buildings and areas, read in ``conn`` (as :meth:`Store.data_version`)."""
+    r = t.revisions.c
+    rows = dict(conn.execute(sa.select(r.name, r.value).where(r.name.in_(["assets", "areas"]))).all())
+    return rows.get("assets"), rows.get("areas")
