@@ -24,7 +24,7 @@ import shapely
 
 from patrols.tracks import CleanTrack, TrackRules, project
 
-__all__ = ["inside_areas", "micro_grids_at", "BuildingIndex", "analyse", "track_geojson", "iso"]
+__all__ = ["inside_areas", "micro_grids_at", "BuildingIndex", "analyse", "track_geojson", "thin_track", "iso"]
 
 
 def iso(seconds: float) -> str:
@@ -188,18 +188,57 @@ def _alerts(t, lon, lat, seg, inside, alert_s: float) -> list[dict]:
     return out
 
 
-def track_geojson(track: CleanTrack, max_points: int | None = None) -> tuple[dict, int]:
+def _simplified(track: CleanTrack, tolerance_m: float) -> np.ndarray:
+    """Indices of the kept fixes Douglas–Peucker keeps at ``tolerance_m`` (metres), each segment on its own."""
+    kept = np.flatnonzero(track.kept)
+    out = []
+    for k in np.unique(track.segment[kept]):
+        sel = kept[track.segment[kept] == k]
+        if len(sel) <= 2:
+            out.append(sel)
+            continue
+        line = shapely.linestrings(track.x[sel], track.y[sel], sel.astype(float))  # z carries the index
+        simple = shapely.simplify(line, tolerance_m, preserve_topology=False)
+        out.append(shapely.get_coordinates(simple, include_z=True)[:, 2].astype(np.int64))
+    return np.concatenate(out) if out else kept
+
+
+def thin_track(track: CleanTrack, max_points: int, start_m: float = 1.0) -> tuple[np.ndarray, float]:
+    """The kept fixes to draw within a budget: Douglas–Peucker in metres (the track's metric CRS).
+
+    The tolerance starts at ``start_m`` and grows by half until at most ``max_points`` fixes remain (each
+    segment keeps its ends, so a track of more segments than that keeps those). Every kept fix lies within the
+    tolerance of the thinned line of its segment.
+
+    Returns
+    -------
+    (numpy.ndarray, float)
+        Indices of the fixes to show (sorted) and the tolerance used (``0.0``: not thinned).
+    """
+    kept = np.flatnonzero(track.kept)
+    if len(kept) <= max_points:
+        return kept, 0.0
+    tolerance = float(start_m)
+    while True:
+        chosen = _simplified(track, tolerance)
+        if len(chosen) <= max_points or tolerance > 1e7:
+            return np.sort(chosen), tolerance
+        tolerance *= 1.5
+
+
+def track_geojson(track: CleanTrack, max_points: int | None = None, show: np.ndarray | None = None) -> tuple[dict, int]:
     """The kept fixes as a GeoJSON FeatureCollection: one LineString per segment, ``times`` in its properties.
 
     A segment of a single fix is a Point. With ``max_points``, a track of more kept fixes is thinned evenly:
     every ``k``-th fix of each segment and its last one (at most ``max_points`` plus one per segment).
+    ``show`` (indices of kept fixes, e.g. from :func:`thin_track`) draws only those instead.
 
     Returns
     -------
     (dict, int)
         The FeatureCollection and how many fixes it shows.
     """
-    kept = np.flatnonzero(track.kept)
+    kept = np.flatnonzero(track.kept) if show is None else np.asarray(show, np.int64)
     step = 1
     if max_points is not None and max_points > 0 and len(kept) > max_points:
         step = int(np.ceil(len(kept) / max_points))

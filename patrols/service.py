@@ -21,7 +21,7 @@ from boundaries.audit import record
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
 from boundaries.scope import ScopedRegistry
 from patrols import storage as st
-from patrols.analysis import BuildingIndex, analyse, inside_areas, micro_grids_at, track_geojson
+from patrols.analysis import BuildingIndex, analyse, inside_areas, micro_grids_at, thin_track, track_geojson
 from patrols.tracks import TrackRules, clean_track, project
 
 __all__ = ["PatrolDesk", "TooFarError", "NO_SUCH_PATROL", "NOT_YOUR_PATROL", "MAX_POSITIONS"]
@@ -201,10 +201,12 @@ class PatrolDesk:
         out["dropped"] = track.dropped()
         return out
 
-    def tracks(self, view: ScopedRegistry, user, patrol_ids) -> list[dict]:
+    def tracks(self, view: ScopedRegistry, user, patrol_ids, max_points: int | None = None) -> list[dict]:
         """The cleaned tracks of patrols the caller may read (others are left out), in the order asked.
 
         Each is ``{"id", "worker", "track"}`` with ``track`` as in :meth:`get` (GeoJSON, ``times`` per segment).
+        With ``max_points``, a track of more kept fixes is thinned by Douglas–Peucker in metres to at most that
+        many (:func:`~patrols.analysis.thin_track`) and says so: ``simplified`` ``{points, of, tolerance_m}``.
         Every read of another worker's track is recorded in the audit log (``read_track``), as in :meth:`get`.
         """
         out, rows = [], []
@@ -217,7 +219,14 @@ class PatrolDesk:
                     continue
                 fixes = st.positions(conn, patrol_id)
                 track = clean_track(fixes["t"], fixes["lon"], fixes["lat"], fixes["accuracy"], self.rules)
-                out.append({"id": patrol_id, "worker": row["user_id"], "track": track_geojson(track)[0]})
+                entry = {"id": patrol_id, "worker": row["user_id"]}
+                if max_points is not None and int(track.kept.sum()) > max_points:
+                    show, tolerance = thin_track(track, max_points)
+                    entry["track"], shown = track_geojson(track, show=show)
+                    entry["simplified"] = {"points": shown, "of": int(track.kept.sum()), "tolerance_m": tolerance}
+                else:
+                    entry["track"] = track_geojson(track)[0]
+                out.append(entry)
                 rows.append(row)
         self._record_reads(view, user, rows)
         return out

@@ -49,6 +49,10 @@ patrol_pages = Blueprint("patrol_pages", __name__)
 
 #: The most tracks one map shows (the newest patrols of the period); the page says when there are more.
 MAX_TRACKS = 300
+#: Fixes the map's bulk read of tracks draws at most, shared by its tracks (each thinned by Douglas–Peucker in
+#: metres to its share, but never below :data:`MIN_TRACK_POINTS`); the answer says the budget.
+MAP_POINT_BUDGET = 150_000
+MIN_TRACK_POINTS = 200
 #: The period shown when none is asked for: this many days up to today.
 DEFAULT_DAYS = 30
 #: The longest period one request may ask for.
@@ -467,7 +471,9 @@ def patrol_tracks():
     since, until = filters.window(tz)
     rows = patrol_desk().list(view, caller(), since=since, until=until, area=filters.area)
     shown = rows[:MAX_TRACKS]
-    tracks = {t["id"]: t["track"] for t in patrol_desk().tracks(view, caller(), [p["id"] for p in shown])}
+    per_track = max(MIN_TRACK_POINTS, MAP_POINT_BUDGET // max(len(shown), 1))
+    read = patrol_desk().tracks(view, caller(), [p["id"] for p in shown], max_points=per_track)
+    tracks = {t["id"]: t for t in read}
     users = _names()
     colours = _colours(shown)
     out = []
@@ -492,7 +498,14 @@ def patrol_tracks():
                     }
                     for a in alerts
                 ],
-                "track": tracks[p["id"]],
+                "track": tracks[p["id"]]["track"],
+                **({"simplified": tracks[p["id"]]["simplified"]} if "simplified" in tracks[p["id"]] else {}),
             }
         )
-    return {"patrols": out, "total": len(rows), "at_least": len(rows) >= _LIST_CAP, "limit": MAX_TRACKS}
+    return {
+        "patrols": out,
+        "total": len(rows),
+        "at_least": len(rows) >= _LIST_CAP,
+        "limit": MAX_TRACKS,
+        "budget": {"points": MAP_POINT_BUDGET, "per_track": per_track},
+    }

@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import openpyxl
 import pytest
 import shapely
@@ -269,6 +270,37 @@ def test_the_map_data_are_the_tracks_and_reading_them_is_audited(world):
     ]
     world.client("worker").get(f"/api/v1/patrols/{mine}")  # reading one's own track is not someone's data
     assert entries(engine, user="worker", object_type="patrol", object_id=str(mine))[0][0]["action"] == "end"
+
+
+def test_the_map_data_thin_each_track_to_its_budget(world, monkeypatch):
+    import web.patrol_pages as pages
+    from patrols.tracks import project
+
+    monkeypatch.setattr(pages, "MAP_POINT_BUDGET", 1)
+    monkeypatch.setattr(pages, "MIN_TRACK_POINTS", 40)
+    admin = world.client("admin")
+    data = admin.get("/patrols/tracks", query_string=PERIOD).json
+    assert data["budget"] == {"points": 1, "per_track": 40}
+    assert data["patrols"]
+    for drawn in data["patrols"]:
+        full = admin.get(f"/api/v1/patrols/{drawn['id']}").json["track"]["features"]
+        kept = sum(len(f["properties"]["times"]) for f in full)
+        shown = sum(len(f["properties"]["times"]) for f in drawn["track"]["features"])
+        assert kept > 40 and shown <= 40
+        assert drawn["simplified"]["points"] == shown and drawn["simplified"]["of"] == kept
+        tolerance = drawn["simplified"]["tolerance_m"]
+        crs = None
+        for whole, thin in zip(full, drawn["track"]["features"], strict=True):  # the same segments, thinned
+            assert thin["properties"]["times"][0] == whole["properties"]["times"][0]
+            assert thin["properties"]["times"][-1] == whole["properties"]["times"][-1]
+            if thin["geometry"]["type"] == "Point":
+                continue
+            a = np.array(whole["geometry"]["coordinates"])
+            b = np.array(thin["geometry"]["coordinates"])
+            xa, ya, crs = project(a[:, 0], a[:, 1], crs)
+            xb, yb, _ = project(b[:, 0], b[:, 1], crs)
+            far = shapely.distance(shapely.linestrings(xb, yb), shapely.points(xa, ya)).max()
+            assert far <= tolerance + 0.05, (drawn["id"], far, tolerance)  # coordinates are rounded to 1e-7°
 
 
 def test_a_caller_sees_only_their_areas_workers(world):
