@@ -53,6 +53,10 @@ MAX_TRACKS = 300
 #: metres to its share, but never below :data:`MIN_TRACK_POINTS`); the answer says the budget.
 MAP_POINT_BUDGET = 150_000
 MIN_TRACK_POINTS = 200
+#: Micro-grids not patrolled named before the folded table of every micro-grid (the rest behind "n more").
+NOT_PATROLLED_SHOWN = 30
+#: The period's patrols are listed unfolded up to this many (a phone scrolls past longer lists folded).
+PATROLS_OPEN = 20
 #: The period shown when none is asked for: this many days up to today.
 DEFAULT_DAYS = 30
 #: The longest period one request may ask for.
@@ -427,6 +431,8 @@ def patrols_page():
         config=_map_config(view, result),
         strings=_strings(),
         max_tracks=MAX_TRACKS,
+        NOT_PATROLLED_SHOWN=NOT_PATROLLED_SHOWN,
+        PATROLS_OPEN=PATROLS_OPEN,
         patrols_at_least=len(result.patrols) >= _LIST_CAP,
         download=url_for("patrol_pages.patrols_file", **filters.query()),
     )

@@ -411,3 +411,34 @@ def test_tracks_and_chart_draw_on_a_desk_and_a_phone(world, role, size):
         screenshot(page, f"patrols-{role}-{size[0]}")
     assert any("/tiles/micro_grid/" in r for r in log["requests"])  # the outlines come from the vector tiles
     assert log["blocked"] == [] and log["console_errors"] == [] and log["page_errors"] == []
+
+
+@pytest.mark.browser
+def test_the_page_fits_a_phone_with_the_not_patrolled_first(world):
+    """At 390×844 the micro-grid table (every micro-grid of the area) is folded away behind a summary and the
+    micro-grids not patrolled come first, so the page stays a few screens long and nothing is wider than it."""
+    admin = world.client("admin")
+    api = admin.get("/api/v1/patrols/compliance", query_string=api_window(PERIOD)).json
+    missed = [g for g in api["micro_grids"] if not g["patrols"]]
+    assert len(api["micro_grids"]) >= 60 and missed
+    with served(world.app) as url, chromium_page(url) as (page, log):
+        page.set_viewport_size({"width": 390, "height": 844})
+        sign_in(page, url, "admin", PASSWORDS["admin"], target="/patrols?since=2026-11-27&until=2026-11-28")
+        page.wait_for_selector("#patrol-map[data-drawn]", timeout=20_000)
+        page.wait_for_load_state("networkidle")
+        height = page.evaluate("document.documentElement.scrollHeight")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{width} px wide in a 390 px window"
+        assert height <= 3 * 844, f"{height} px tall"  # 3,421 px with the table unfolded
+        assert not page.locator("#table-micro_grids").is_visible()  # folded
+        shown = page.locator("#not-patrolled li").all_inner_texts()
+        assert [t.strip() for t in shown[: len(missed)]][:5] == [g["name"] for g in missed][:5]
+        box = page.locator("#not-patrolled").bounding_box()
+        folded = page.locator("#all-micro-grids").bounding_box()
+        assert box["y"] < folded["y"]
+        page.evaluate("window.scrollTo(0, 0)")
+        screenshot(page, "patrols-admin-390-folded")
+        page.locator("#all-micro-grids summary").click()
+        assert page.locator("#table-micro_grids").is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert log["blocked"] == [] and log["console_errors"] == [] and log["page_errors"] == []
