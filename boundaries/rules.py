@@ -32,6 +32,7 @@ import numpy as np
 import shapely
 
 from boundaries.errors import ConflictError, NotFoundError
+from geo import topology
 from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
 
 __all__ = [
@@ -60,6 +61,8 @@ RULES = {
 }
 #: Pieces smaller than this (m²) are floating-point noise of shared edges, not slivers.
 NOISE_M2 = 1e-6
+#: Children are clipped to the parent's box widened by this (degrees) before they are projected on its zone.
+FAR_DEGREES = 0.5
 _POINT = re.compile(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)\s*\]")
 
 
@@ -161,6 +164,8 @@ def check_children(parent_code, parent_geometry, codes, level, geometries, build
     bounds = shapely.total_bounds(wgs if parent_geometry is None else np.array([parent_geometry], dtype=object))
     crs = metric_crs((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
     failures = []
+    if parent_geometry is not None:  # a child reaching far beyond the parent cannot be projected on its zone
+        wgs, failures = _far_outside(parent_code, parent_geometry, codes, wgs)
     valid = shapely.is_valid(wgs)
     for i in np.flatnonzero(~valid):
         reason = str(shapely.is_valid_reason(wgs[i]))
@@ -188,6 +193,34 @@ def check_children(parent_code, parent_geometry, codes, level, geometries, build
         general = np.ones(len(codes), bool) if kinds is None else np.asarray(kinds, dtype=object) == "general"
         failures += _buildings(parent_code, parent, codes, level, children, buildings, crs, settings, general)
     return failures
+
+
+def _far_outside(parent_code, parent_geometry, codes, wgs):
+    """Children reaching beyond a window around the parent: one failure each, and clipped to the parent.
+
+    The window is the parent's box widened by :data:`FAR_DEGREES`; what lies outside the parent of such a child is
+    measured on an equal-area cylinder (a local zone cannot project it).
+    """
+    minx, miny, maxx, maxy = shapely.bounds(parent_geometry)
+    window = shapely.box(minx - FAR_DEGREES, miny - FAR_DEGREES, maxx + FAR_DEGREES, maxy + FAR_DEGREES)
+    far = ~shapely.covers(window, wgs)
+    if not far.any():
+        return wgs, []
+    failures, wgs = [], wgs.copy()
+    outside = topology.equal_area_m2(shapely.difference(wgs[far], parent_geometry))
+    for i, area in zip(np.flatnonzero(far), outside, strict=True):
+        failures.append(
+            Failure(
+                "outside_parent",
+                (codes[i],),
+                f"{codes[i]} 有 {area:.0f} 平方米远超出上级区域 {parent_code} {area:.0f} m² of {codes[i]} lie outside "
+                f"its parent {parent_code}, reaching far beyond it",
+                {"kind": "outside_parent", "area_m2": round(float(area), 3)},
+                shapely.difference(shapely.intersection(wgs[i], window), parent_geometry),
+            )
+        )
+        wgs[i] = _polygonal(shapely.intersection(shapely.make_valid(wgs[i]), parent_geometry))  # reported once
+    return wgs, failures
 
 
 def _overlaps(codes, children, crs, settings) -> list[Failure]:

@@ -14,6 +14,8 @@ __all__ = [
     "gap_polygons",
     "outside_parent",
     "areas_m2",
+    "equal_area_m2",
+    "WIDE_DEGREES",
     "boundary_distance_m",
 ]
 
@@ -48,12 +50,51 @@ def repair_polygons(geoms) -> np.ndarray:
     return geoms
 
 
-def areas_m2(geoms) -> np.ndarray:
-    """Areas in square metres of WGS84 geometries, computed in the metric CRS of their centre."""
+#: Geometries wider or taller than this (degrees) are measured on an equal-area cylinder, not a local zone.
+WIDE_DEGREES = 3.0
+_EARTH_RADIUS_M = 6_371_007.2  # the authalic radius: a sphere of the WGS84 ellipsoid's area
+
+
+def equal_area_m2(geoms) -> np.ndarray:
+    """Areas in m² of WGS84 geometries of any size, edges straight in longitude and latitude (as shapely reads them).
+
+    Measured on Lambert's cylindrical equal-area projection of the authalic sphere after densifying every edge
+    to 0.1°: right for a polygon spanning the globe, where a local projection fails (its coordinates run to
+    infinity, so a whole-world polygon would measure nothing). About 0.3 % from the ellipsoidal area.
+    """
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) == 0:
         return np.zeros(0)
-    return shapely.area(_metric(geoms))
+    dense = shapely.segmentize(geoms, 0.1)
+
+    def cylinder(xy):
+        lon, lat = np.radians(xy[:, 0]), np.radians(np.clip(xy[:, 1], -90, 90))
+        return np.column_stack([_EARTH_RADIUS_M * lon, _EARTH_RADIUS_M * np.sin(lat)])
+
+    return shapely.area(shapely.transform(dense, cylinder))
+
+
+def areas_m2(geoms) -> np.ndarray:
+    """Areas in square metres of WGS84 geometries.
+
+    In the metric CRS of their centre; geometries wider than :data:`WIDE_DEGREES` (where a local projection is
+    wrong or infinite) on an equal-area cylinder (:func:`equal_area_m2`).
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0:
+        return np.zeros(0)
+    bounds = shapely.bounds(geoms)
+    wide = ((bounds[:, 2] - bounds[:, 0]) > WIDE_DEGREES) | ((bounds[:, 3] - bounds[:, 1]) > WIDE_DEGREES)
+    near = ~wide & ~shapely.is_empty(geoms)
+    out = np.zeros(len(geoms))
+    if near.any():
+        out[near] = shapely.area(_metric(geoms[near]))
+    if wide.any():
+        out[wide] = equal_area_m2(geoms[wide])
+    bad = ~np.isfinite(out)
+    if bad.any():
+        out[bad] = equal_area_m2(geoms[bad])
+    return out
 
 
 def overlapping_pairs(geoms, min_area_m2: float = 1.0) -> list[tuple[int, int, float]]:

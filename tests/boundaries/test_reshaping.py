@@ -119,3 +119,34 @@ def test_reshape_outside_the_parent_is_clipped_to_it(two):
     out = {"type": "LineString", "coordinates": [_pt(0.2, 0.9), _pt(0.2, 1.5), _pt(0.8, 1.5), _pt(0.8, 0.9)]}
     with pytest.raises(InvalidInputError, match="changes nothing"):
         reshaping.reshape_area(view, "G01", out)  # all it would gain lies outside the grid: nothing changes
+
+
+WORLD = {"type": "Polygon", "coordinates": [[[-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90]]]}
+HEMISPHERE = {"type": "Polygon", "coordinates": [[[0, 0], [180, 0], [180, 90], [0, 90], [0, 0]]]}
+
+
+@pytest.mark.parametrize("shape", [WORLD, HEMISPHERE], ids=["world", "hemisphere"])
+def test_an_area_drawn_over_the_world_is_refused_as_outside_its_parent(two, shape):
+    """An outline spanning the globe projected on a local zone measured nothing outside its parent: accepted."""
+    from boundaries import editing
+
+    registry, view = two
+    row = registry.store.areas(registry.current_generation(), codes=["G01"])[0]
+    with pytest.raises(InvalidInputError, match="outside its parent"):
+        reshaping.save_areas(view, [{"code": "G01", "geometry": shape, "if_match": area_version(row)}])
+    with pytest.raises(InvalidInputError, match="outside its parent"):
+        editing.create_area(view, "G09", "micro_grid", "世界", "G", shape)
+    with pytest.raises(InvalidInputError, match="outside its parent"):
+        editing.update_area(view, "G01", geometry=shape)
+
+
+def test_the_rules_flag_a_child_reaching_far_beyond_its_parent():
+    from boundaries import rules
+
+    parent = _box(0, 0, 3, 1)
+    world = shapely.geometry.shape(WORLD)
+    found = rules.check_children("G", parent, ["G01", "G02"], "micro_grid", [world, _box(1, 0, 2, 1)])
+    outside = [f for f in found if f.rule == "outside_parent"]
+    assert [f.codes for f in outside] == [("G01",)]
+    assert outside[0].measure["area_m2"] > 5e14  # the Earth's surface, less the grid
+    assert "overlap" in {f.rule for f in found}  # clipped near the parent, the overlap with G02 is still seen
