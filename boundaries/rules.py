@@ -6,7 +6,8 @@ Rules (ids as reported):
 - ``gap``: part of the parent that no child covers (one failure per connected part);
 - ``outside_parent``: the part of a child that lies outside its parent;
 - ``sliver``: an overlap, gap or outside part smaller than ``sliver_m2`` — reported as a sliver (its ``kind``
-  says which), never ignored; pieces under :data:`NOISE_M2` (a square millimetre) are floating-point noise;
+  says which), never ignored; pieces under :data:`NOISE_M2` (a square millimetre), or narrower on average than
+  :data:`NOISE_WIDTH_M` (a millimetre), are floating-point and projection noise;
 - ``invalid_ring``: a child whose rings GEOS finds invalid (``is_valid_reason``, with the place);
 - ``building_split``: a building whose footprint lies in more than one micro-grid, each with more than
   ``building_share`` of its area; ``building_unassigned``: a building (its point inside the parent) in no
@@ -61,6 +62,8 @@ RULES = {
 }
 #: Pieces smaller than this (m²) are floating-point noise of shared edges, not slivers.
 NOISE_M2 = 1e-6
+#: Pieces narrower than this on average (m) are noise too (see :func:`_pieces`).
+NOISE_WIDTH_M = 1e-3
 #: Children are clipped to the parent's box widened by this (degrees) before they are projected on its zone.
 FAR_DEGREES = 0.5
 _POINT = re.compile(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)\s*\]")
@@ -112,7 +115,16 @@ def _polygonal(geom) -> shapely.Geometry:
 
 
 def _pieces(geom) -> list:
-    return [p for p in shapely.get_parts(_polygonal(geom)) if p.area >= NOISE_M2]
+    """The polygons of ``geom`` (metric) that are more than noise.
+
+    At least :data:`NOISE_M2`, and on average :data:`NOISE_WIDTH_M` wide (2 × area / perimeter).
+
+    A vertex that lies on the parent's edge in longitude and latitude lies a hundredth of a millimetre off it once
+    projected (straight lines do not stay straight), which leaves triangles of a few square centimetres along
+    metres of edge; their width, not their area, says they are noise.
+    """
+    parts = [p for p in shapely.get_parts(_polygonal(geom)) if p.area >= NOISE_M2]
+    return [p for p in parts if 2 * p.area / max(p.length, 1e-12) >= NOISE_WIDTH_M]
 
 
 def _area_failure(rule, kind, codes, area, geom_m, crs, sliver_m2, text) -> Failure:
