@@ -32,10 +32,6 @@ def iso(seconds: float) -> str:
     return datetime.fromtimestamp(float(seconds), timezone.utc).isoformat()
 
 
-def _codes_of(located) -> np.ndarray:
-    return located["code"].to_numpy(object)
-
-
 def inside_areas(registry, codes, lon, lat, generation=None) -> np.ndarray:
     """Which points lie in one of the areas ``codes`` (each with everything below it).
 
@@ -63,10 +59,9 @@ def inside_areas(registry, codes, lon, lat, generation=None) -> np.ndarray:
         if code in nodes:
             by_level.setdefault(nodes[code]["level"], set()).add(code)
     for level, wanted in by_level.items():
-        located = registry.locate(lon, lat, level=level, generation=generation)
-        found = _codes_of(located)
+        found, _names, status, _edge = registry.locate_arrays(lon, lat, level=level, generation=generation)
         inside |= np.isin(found, list(wanted))
-        for i in np.flatnonzero(located["status"].to_numpy(object) == "ambiguous"):
+        for i in np.flatnonzero(status == "ambiguous"):
             inside[i] |= bool(wanted & set(str(found[i]).split(";")))
     return inside
 
@@ -76,8 +71,15 @@ def micro_grids_at(registry, lon, lat, generation=None) -> np.ndarray:
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
     if not len(lon) or "micro_grid" not in registry.levels_present(generation):
         return np.full(len(lon), "", dtype=object)
-    found = _codes_of(registry.locate(lon, lat, level="micro_grid", generation=generation))
-    return np.array([c.split(";")[0] for c in found], dtype=object)
+    index, frame = registry.index("micro_grid", generation)  # the point index itself: no names, no table
+    result = index.locate(lon, lat)
+    at = np.array(result.index, dtype=np.int64)
+    for i, polygons in result.ambiguous.items():  # an overlap: the first of its areas (the lowest code)
+        at[i] = polygons[0]
+    out = np.full(len(lon), "", dtype=object)
+    found = at >= 0
+    out[found] = frame["code"].to_numpy(object)[at[found]]
+    return out
 
 
 class BuildingIndex:
@@ -107,13 +109,34 @@ class BuildingIndex:
         return np.unique(self.ids[pairs[1]])
 
 
+#: Vertices per piece of a segment queried for buildings passed: short pieces have tight bounding boxes, so the
+#: STRtree offers few candidates and each exact distance is cheap (the answer is the same as for the whole line).
+PIECE_VERTICES = 32
+
+
 def _segment_geoms(track: CleanTrack, kept: np.ndarray) -> list:
+    """The segments as lines cut into pieces of :data:`PIECE_VERTICES` vertices sharing their ends.
+
+    A segment of one fix is a point.
+    """
     geoms = []
     seg = track.segment[kept]
+    step = PIECE_VERTICES - 1
     for k in np.unique(seg):
         sel = kept[seg == k]
         xy = np.column_stack([track.x[sel], track.y[sel]])
-        geoms.append(shapely.linestrings(xy) if len(sel) > 1 else shapely.points(xy[0]))
+        if len(sel) == 1:
+            geoms.append(shapely.points(xy[0]))
+            continue
+        starts = np.arange(0, len(sel) - 1, step)
+        lengths = np.minimum(starts + PIECE_VERTICES, len(sel)) - starts  # each at least 2
+        piece = np.repeat(np.arange(len(starts)), lengths)
+        vertex = (
+            np.repeat(starts, lengths)
+            + np.arange(int(lengths.sum()))
+            - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        )
+        geoms.extend(shapely.linestrings(xy[vertex], indices=piece))
     return geoms
 
 

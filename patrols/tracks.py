@@ -212,17 +212,16 @@ def _speed_outliers(t: np.ndarray, x: np.ndarray, y: np.ndarray, candidate: np.n
     return out
 
 
-def _jitter(x: np.ndarray, y: np.ndarray, candidate: np.ndarray, jitter_m: float) -> np.ndarray:
-    """Which candidates lie within ``jitter_m`` of the last kept fix (they collapse into it)."""
-    idx = np.flatnonzero(candidate)
-    out = np.zeros(len(x), bool)
-    if len(idx) < 2 or jitter_m <= 0:
-        return out
-    xx, yy = x[idx], y[idx]
-    step = np.hypot(np.diff(xx), np.diff(yy))
-    near = np.flatnonzero(step <= jitter_m) + 1  # within reach of the previous fix: maybe jitter
-    drop = np.zeros(len(idx), bool)
-    xs, ys, n = xx.tolist(), yy.tolist(), len(idx)  # a scalar walk: Python floats are several times faster here
+#: How far ahead (fixes) the vectorised jitter pass follows every run; a longer run (standing still for several
+#: minutes) makes :func:`_jitter` walk that track fix by fix instead (:func:`_jitter_walk`, the same answer).
+_JITTER_LOOKAHEAD = 24
+_JITTER_BLOCK = 8
+
+
+def _jitter_walk(xx: np.ndarray, yy: np.ndarray, near: np.ndarray, jitter_m: float) -> np.ndarray:
+    """:func:`_jitter`'s answer over the candidates (``xx``, ``yy``) by a scalar walk, fix by fix."""
+    drop = np.zeros(len(xx), bool)
+    xs, ys, n = xx.tolist(), yy.tolist(), len(xx)  # a scalar walk: Python floats are several times faster here
     pointer = 0
     for i in near.tolist():
         if i < pointer:
@@ -233,7 +232,57 @@ def _jitter(x: np.ndarray, y: np.ndarray, candidate: np.ndarray, jitter_m: float
             drop[j] = True
             j += 1
         pointer = j + 1
-    out[idx[drop]] = True
+    return drop
+
+
+def _jitter(x: np.ndarray, y: np.ndarray, candidate: np.ndarray, jitter_m: float) -> np.ndarray:
+    """Which candidates lie within ``jitter_m`` of the last kept fix (they collapse into it).
+
+    A candidate within ``jitter_m`` of the one before it starts a run anchored at that one; the run takes every
+    following candidate within ``jitter_m`` of the anchor; the candidate ending it is kept, and the next run may
+    start only after it. Vectorised: the run that would start at every such candidate is followed for
+    :data:`_JITTER_LOOKAHEAD` candidates at once; which runs are taken (each the first start after the previous
+    run's end) is the orbit of the first start under "next start", found by pointer doubling.
+    """
+    idx = np.flatnonzero(candidate)
+    out = np.zeros(len(x), bool)
+    if len(idx) < 2 or jitter_m <= 0:
+        return out
+    xx, yy = x[idx], y[idx]
+    n = len(idx)
+    near = np.flatnonzero(np.hypot(np.diff(xx), np.diff(yy)) <= jitter_m) + 1
+    m = len(near)
+    if not m:
+        return out
+    end = np.full(m, n, np.int64)  # the candidate ending each run (n: the track's end)
+    open_ = np.arange(m)
+    for first in range(1, _JITTER_LOOKAHEAD + 1, _JITTER_BLOCK):  # a block of candidates ahead of every open run
+        j = near[open_, None] + np.arange(first, first + _JITTER_BLOCK)
+        a = near[open_, None] - 1
+        jc = np.minimum(j, n - 1)
+        far = (np.hypot(xx[jc] - xx[a], yy[jc] - yy[a]) > jitter_m) | (j >= n)
+        hit = far.any(axis=1)
+        rows = np.flatnonzero(hit)
+        end[open_[rows]] = np.minimum(j[rows, far[rows].argmax(axis=1)], n)
+        open_ = open_[~hit]
+        if not len(open_):
+            break
+    else:
+        out[idx[_jitter_walk(xx, yy, near, jitter_m)]] = True
+        return out
+    jump = np.append(np.searchsorted(near, end + 1), m)  # run k → the next run that may start; m: none
+    levels = [jump]
+    while (1 << len(levels)) <= m:
+        levels.append(levels[-1][levels[-1]])
+    taken = np.zeros(m + 1, bool)
+    taken[0] = taken[m] = True
+    for level in reversed(levels):  # the orbit under jump^(2^t) from the one under jump^(2^(t+1))
+        taken[level[taken]] = True
+    taken = np.flatnonzero(taken[:m])
+    delta = np.zeros(n + 1, np.int64)
+    delta[near[taken]] += 1
+    delta[end[taken]] -= 1
+    out[idx[np.cumsum(delta[:n]) > 0]] = True
     return out
 
 
