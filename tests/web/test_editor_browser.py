@@ -221,3 +221,66 @@ def test_a_planner_draws_sees_households_fixes_an_overlap_and_publishes(site):
         _wait_status(second, "Published", "已发布")
         assert registry.current_generation() > current
         assert second_errors == [] and log["page_errors"] == [] and log["blocked"] == []
+
+
+def _outline_vertex(children, grid):
+    """A vertex two micro-grids share on the grid's outline."""
+    for geom in children.values():
+        for x, y in shapely.get_coordinates(geom.exterior)[:-1]:
+            point = shapely.Point(x, y)
+            owners = [c for c, g in children.items() if g.exterior.distance(point) < 1e-10]
+            if len(owners) >= 2 and grid.exterior.distance(point) < 1e-10:
+                return (x, y), owners
+    raise AssertionError("no shared vertex on the outline")
+
+
+def test_outline_vertices_slide_along_it_undo_redo_and_a_split_across_neighbours(site):
+    """Outside test: a vertex on the parent's outline dragged inward opened a gap; redo saved the undone state;
+    a split line could not be drawn over other areas (a click on one selected it instead)."""
+    app, registry, client = site
+    planner_api = client("planner")
+    data, children, _ = _data(planner_api)
+    grid = shapely.geometry.shape(data["parent"]["geometry"])
+    (vx, vy), owners = _outline_vertex(children, grid)
+    with served(app) as url, chromium_page(url) as (page, log):
+        sign_in(page, url, "planner", demo_password("planner"), f"/editor?area={GRID}")
+        page.wait_for_selector("#children tbody tr")
+        _zoom_to(page, children[owners[0]])
+        page.click("[data-tool=edit]")
+        page.wait_for_timeout(300)
+        x, y = _pixel(page, vx, vy)
+        cx, cy = _pixel(page, grid.centroid.x, grid.centroid.y)
+        length = math.hypot(cx - x, cy - y)
+        _drag(page, vx, vy, (cx - x) / length * 40, (cy - y) / length * 40)  # inward, off the outline
+        _wait_status(page, "已保存", "Saved")
+        rules = planner_api.get(f"/api/v1/areas/{GRID}/rules?generation=draft").get_json()
+        assert [f["properties"]["rule"] for f in rules["features"] if not f["properties"]["waived"]
+                and f["properties"]["rule"] in ("gap", "sliver", "overlap", "outside_parent")] == []  # fmt: skip
+        _, dragged, _ = _data(planner_api)
+        assert dragged[owners[0]] != children[owners[0]]  # it moved — along the outline
+        page.click("[data-tool=edit]")  # tool off
+        page.click("[data-action=undo]")
+        _until(page, "() => !document.getElementById('status').textContent.includes('…')")
+        page.wait_for_timeout(500)
+        _, undone, _ = _data(planner_api)
+        assert undone[owners[0]].equals(children[owners[0]])
+        page.click("[data-action=redo]")
+        page.wait_for_timeout(1500)
+        _, redone, _ = _data(planner_api)
+        assert redone[owners[0]].equals(dragged[owners[0]]) and not redone[owners[0]].equals(children[owners[0]])
+        # a split line drawn across the neighbours of the selected micro-grid
+        rows = page.locator("#children tbody tr").count()
+        target = sorted(children)[1]
+        shape = children[target]
+        page.click(f"#children button[title='{target}']")
+        _zoom_to(page, grid, max_zoom=18)
+        page.click("[data-tool=split]")
+        minx, miny, maxx, maxy = shape.bounds
+        xmid, pad = (minx + maxx) / 2, (maxy - miny) * 0.15
+        start, end = (xmid, maxy + pad), (xmid, miny - pad)
+        for point in (start, end):
+            page.mouse.click(*_pixel(page, *point))
+            page.wait_for_timeout(200)
+        page.mouse.click(*_pixel(page, *end))  # a second click on the last point finishes the line
+        _until(page, f"() => document.querySelectorAll('#children tbody tr').length === {rows + 1}")
+        assert log["page_errors"] == [] and log["blocked"] == []

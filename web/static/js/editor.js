@@ -73,6 +73,30 @@
       return true;
     });
   }
+  function onOutline(p, rings) {
+    return rings.some(function (ring) {
+      for (var i = 1; i < ring.length; i++) { if (same(p, ring[i]) || onSegment(p, ring[i - 1], ring[i])) { return true; } }
+      return same(p, ring[0]);
+    });
+  }
+  function nearestOn(p, rings) {
+    var best = null, bestD = Infinity;
+    rings.forEach(function (ring) {
+      for (var i = 1; i < ring.length; i++) {
+        var a = ring[i - 1], b = ring[i], dx = b[0] - a[0], dy = b[1] - a[1], l2 = dx * dx + dy * dy;
+        var t = l2 ? Math.max(0, Math.min(1, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l2)) : 0;
+        var q = t === 0 ? a.slice() : t === 1 ? b.slice() : [a[0] + t * dx, a[1] + t * dy];
+        var d = (q[0] - p[0]) * (q[0] - p[0]) + (q[1] - p[1]) * (q[1] - p[1]);
+        if (d < bestD) { bestD = d; best = q; }
+      }
+    });
+    return best || p;
+  }
+  function replaceVertex(geometry, from, to) {
+    ringsOf(geometry).forEach(function (polygon) {
+      polygon.forEach(function (ring) { ring.forEach(function (q, i) { if (same(q, from)) { ring[i] = to.slice(); } }); });
+    });
+  }
   function geometryOf(code) { return state.layers[code].toGeoJSON(false).geometry; }
   function setGeometry(code, geometry) {
     var layer = state.layers[code];
@@ -190,7 +214,8 @@
         households: f.properties.households, colour: PALETTE[i % PALETTE.length] };
       state.layers[layer.props.code] = layer; state.order.push(layer.props.code);
       layer.setStyle(styleOf(layer.props.code));
-      layer.on("click", function (ev) { if (state.tool === null || state.tool === "split" || state.tool === "reshape") { L.DomEvent.stopPropagation(ev); select(layer.props.code, ev.originalEvent.shiftKey); } });
+      // selecting only with no tool on: while a line is drawn for a split or reshape, a click on an area is a point
+      layer.on("click", function (ev) { if (state.tool === null) { L.DomEvent.stopPropagation(ev); select(layer.props.code, ev.originalEvent.shiftKey); } });
       layer.on("pm:edit", function () { edited(layer.props.code); });
       layer.on("pm:markerdrag", liveRecount);  // households follow the vertex while it is dragged
       layer.addTo(map);
@@ -318,6 +343,19 @@
         }
       });
     }
+    // the parent's outline does not move: a vertex on it slides along it (else a gap would open inside the parent)
+    var parentRings = [].concat.apply([], ringsOf(state.data.parent.geometry)), adjusted = false;
+    function keepOnParent(from, to) {
+      if (!onOutline(from, parentRings)) { return to; }
+      var p = nearestOn(to, parentRings);
+      if (!same(p, to)) { replaceVertex(now, to, p); adjusted = true; }
+      return p;
+    }
+    moves = moves.map(function (m) { return [m[0], keepOnParent(m[0], m[1])]; });
+    inserts = inserts.map(function (ins) {
+      return onOutline(ins[0], parentRings) && onOutline(ins[1], parentRings) ? [ins[0], ins[1], keepOnParent(ins[0], ins[2])] : ins;
+    });
+    if (adjusted) { setGeometry(code, now); }
     var touched = [code];
     state.order.forEach(function (other) {
       if (other === code) { return; }
@@ -356,7 +394,7 @@
   }
 
   // -- undo and redo: bring every area back to the snapshot (saved together; created/removed areas through the API)
-  function restore(target, onto) {
+  function restore(target) {
     var current = snapshot(), codes = Object.keys(target), changed = codes.filter(function (c) {
       return current[c] && JSON.stringify(current[c].geometry) !== JSON.stringify(target[c].geometry);
     });
@@ -377,17 +415,18 @@
           .then(function (r) { if (!r.ok) { failed(r); } return r.ok; });
       });
     });
-    return steps.then(function (ok) { if (ok) { onto.push({ before: current, after: target }); } return load().then(function () { return ok; }); });
+    return steps.then(function (ok) { return load().then(function () { return ok; }); });
   }
+  // an entry is {before, after}: undo brings "before" back and keeps the entry for redo, redo brings "after" back
   function undo() {
     var entry = state.undo.pop();
     if (!entry) { status(T.undo_empty); return; }
-    restore(entry.before, state.redo);
+    restore(entry.before).then(function (ok) { if (ok) { state.redo.push(entry); } else { state.undo.push(entry); } });
   }
   function redo() {
     var entry = state.redo.pop();
-    if (!entry) { status(T.redo_empty); return; }
-    restore(entry.after, state.undo);
+    if (!entry || !entry.after) { status(T.redo_empty); return; }
+    restore(entry.after).then(function (ok) { if (ok) { state.undo.push(entry); } else { state.redo.push(entry); } });
   }
 
   // -- tools -------------------------------------------------------------------------------------------------
@@ -418,7 +457,7 @@
     setTool(null);
     if (e.shape === "Polygon" && tool === "draw") {
       var name = window.prompt(T.new_name, (T.level_names[state.data.level] || "") + " " + state.data.next_code.slice(-3));
-      if (!name) { return; }
+      if (!name || !name.trim()) { status(""); return; }  // dismissed: nothing drawn
       api("POST", cfg.areas, { code: state.data.next_code, name: name, level: state.data.level, parent_code: cfg.code, geometry: geometry })
         .then(function (r) { return afterChange(r, before); });
     } else if (e.shape === "Line" && (tool === "split" || tool === "reshape")) {
