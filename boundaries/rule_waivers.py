@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from boundaries.audit import record
-from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
+from boundaries.errors import ChangeSetConflictError, ConflictError, InvalidInputError, NotFoundError
 from boundaries.rules import RULES, Failure, RuleSettings, RulesFailedError, _check, _iso
 
 __all__ = ["add_waiver", "remove_waiver", "check_publish", "publish"]
@@ -84,7 +84,8 @@ def check_publish(view, settings: RuleSettings | None = None, change_set: int | 
     """The unwaived failures publishing the draft would bring, checked where the draft changed something.
 
     Every area whose children the draft added, redrew or retired (and every added area with children) is
-    checked in the draft generation. The scope of the draft's changes is checked first (403 before 409).
+    checked in the draft generation. The scope of the draft's changes is checked first (403 before 409), then
+    conflicts with generations published since it began (:class:`ChangeSetConflictError`: rebase first).
     """
     from boundaries import drafts
 
@@ -96,6 +97,11 @@ def check_publish(view, settings: RuleSettings | None = None, change_set: int | 
         if store.generation(draft, conn)["state"] != "draft":
             raise ConflictError(f"版本 {draft} 不是草稿 generation {draft} is not an open change set")
         drafts.scope_check(view)(conn, draft, None)
+        changes = store.draft_changes(conn, draft)
+        touched = {r["code"] for r in changes} | {r["parent_code"] for r in changes if r["parent_code"]}
+        conflicts = store.change_set_conflicts(conn, draft, touched)
+        if conflicts:  # before the rules: a rebase may change what they find (checked again on publish)
+            raise ChangeSetConflictError(draft, conflicts)
         parents = _draft_parents(store, conn, draft)
     failures = []
     for code in parents:

@@ -121,3 +121,16 @@ def test_rollback_over_the_api(world):
     assert one.post("/api/v1/generations/99999/rollback", json={"parent": GRID}).status_code == 404
     assert one.post(f"/api/v1/generations/{start}/rollback", json={"parent": GRID}).status_code == 409  # as it was
     assert one.post(f"/api/v1/generations/{start}/rollback", json={"parent": 5}).status_code == 422
+
+
+def test_a_conflict_is_named_before_rule_failures(world):
+    """Outside test: a change set with rule failures that was also overtaken got only rules_failed; the conflict
+    (and the rebase it needs) showed only once the rules were fixed."""
+    _, registry, client = world
+    one, three = client("planner"), client("planner3")
+    code = _leaf(registry, GRID, 0)
+    assert one.delete(f"/api/v1/areas/{code}").status_code == 200  # a gap: a rule failure
+    assert _rename(three, code, "他人改名").status_code == 200
+    assert three.post("/api/v1/generations/draft/publish").status_code == 200
+    refused = one.post("/api/v1/generations/draft/publish")
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "change_set_conflict"
