@@ -6,6 +6,8 @@ caller's scope, and writes the change and its audit entry (before and after) in 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import shapely
 
@@ -34,6 +36,8 @@ __all__ = [
     "BUILDING_FIELDS",
     "SERVICE_POINT_FIELDS",
     "OUTSIDE_PARENT_TOLERANCE_M2",
+    "clean_name",
+    "numeric_positions",
 ]
 
 _AREA_KEYS = ("code", "level", "name", "kind", "parent_code")
@@ -65,6 +69,51 @@ def _closed_rings(geometry: dict) -> None:
                 )
 
 
+#: Characters an area's name may not hold: controls (tab and line breaks too), bidirectional overrides and
+#: isolates (they make a name read backwards), lone surrogates, U+FFFE/U+FFFF.
+_BAD_NAME = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_name(name) -> str:
+    """An area's name, stripped.
+
+    Refused (:class:`InvalidInputError`) when blank, longer than 200 characters or holding characters a name may
+    not (controls, bidirectional overrides, lone surrogates).
+    """
+    if not isinstance(name, str):
+        raise InvalidInputError("名称应为文本 the name must be text")
+    name = name.strip()
+    if not name:
+        raise InvalidInputError("名称不能为空 the name must not be blank")
+    if len(name) > 200:
+        raise InvalidInputError("名称过长 the name is longer than 200 characters")
+    bad = _BAD_NAME.search(name)
+    if bad:
+        raise InvalidInputError(
+            f"名称含有不允许的字符 the name holds a character it may not (U+{ord(bad.group()):04X}: a control, "
+            "a bidirectional override or a lone surrogate)"
+        )
+    return name
+
+
+def numeric_positions(coordinates, depth: int) -> None:
+    """Refuse GeoJSON ``coordinates`` nested ``depth`` levels above positions whose numbers are not numbers."""
+    stack = [(coordinates, depth)]
+    while stack:
+        value, level = stack.pop()
+        if not isinstance(value, list | tuple):
+            raise InvalidInputError("坐标格式错误 coordinates must be nested arrays of numbers")
+        if level == 0:
+            if not 2 <= len(value) <= 3 or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value
+            ):
+                raise InvalidInputError(
+                    f"坐标应为数字 every position must be [longitude, latitude] numbers, not {str(value)[:60]}"
+                )
+            continue
+        stack.extend((v, level - 1) for v in value)
+
+
 def _polygon(geometry, crs=WGS84) -> shapely.Geometry:
     """A valid WGS84 polygon from GeoJSON (dict) or shapely in ``crs``, or a clear error.
 
@@ -72,12 +121,21 @@ def _polygon(geometry, crs=WGS84) -> shapely.Geometry:
     a hint when swapped; for an EPSG code its area of use); they are converted to WGS84 before any other check.
     """
     if isinstance(geometry, dict):
+        kind = geometry.get("type")
+        if kind not in ("Polygon", "MultiPolygon"):
+            raise InvalidInputError(
+                f"区域必须是面 an area must be a GeoJSON Polygon or MultiPolygon geometry, not {kind!r}"
+            )
+        numeric_positions(geometry.get("coordinates"), 2 if kind == "Polygon" else 3)
         _closed_rings(geometry)
     try:
         geom = geometry if isinstance(geometry, shapely.Geometry) else shapely.geometry.shape(geometry)
     except (AttributeError, KeyError, TypeError, ValueError, IndexError, shapely.errors.GEOSException) as exc:
         raise InvalidInputError(f"几何格式错误 invalid GeoJSON geometry: {exc}") from exc
-    if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+    if geom.is_empty:
+        raise InvalidInputError("区域边界为空 the area's outline is empty")
+    geom = shapely.force_2d(geom)  # a height means nothing to an area (and 1e308 would be stored as such)
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
         raise InvalidInputError(f"区域必须是面 an area must be a Polygon or MultiPolygon, not {geom.geom_type}")
     coords = shapely.get_coordinates(geom)
     if not np.isfinite(coords).all():
@@ -154,8 +212,8 @@ def create_area(view: ScopedRegistry, code, level, name, parent_code, geometry, 
     """
     check_level(level)
     check_kind(kind)
-    code, name = str(code).strip(), str(name).strip()
-    if not code or not name:
+    code, name = str(code).strip(), clean_name(name)
+    if not code:
         raise InvalidInputError("编码和名称不能为空 code and name are required")
     check_code(code)
     geom = _polygon(geometry, normalize_crs(crs))
@@ -192,8 +250,8 @@ def update_area(view: ScopedRegistry, code, name=None, kind=None, geometry=None,
         raise InvalidInputError("没有要修改的字段 nothing to change: send name, kind or geometry")
     if kind is not None:
         check_kind(kind)
-    if name is not None and not str(name).strip():
-        raise InvalidInputError("名称不能为空 name must not be empty")
+    if name is not None:
+        name = clean_name(name)
     crs = normalize_crs(crs)
     geom = _polygon(geometry, crs) if geometry is not None else None
     store = view.registry.store
@@ -206,7 +264,7 @@ def update_area(view: ScopedRegistry, code, name=None, kind=None, geometry=None,
         check_version(if_match, area_version(old), _state(draft, old), ("区域", "area"))
         new = {k: old[k] for k in _AREA_KEYS}
         if name is not None:
-            new["name"] = str(name).strip()
+            new["name"] = name
         if kind is not None:
             new["kind"] = kind
         new_geom = geom if geom is not None else shapely.from_wkb(old["geometry"])

@@ -15,7 +15,16 @@ import shapely
 
 from boundaries import drafts
 from boundaries.audit import record
-from boundaries.editing import _AREA_KEYS, _as_record, _checks, _polygon, _refuse_outside_parent, _state
+from boundaries.editing import (
+    _AREA_KEYS,
+    _as_record,
+    _checks,
+    _polygon,
+    _refuse_outside_parent,
+    _state,
+    clean_name,
+    numeric_positions,
+)
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
 from boundaries.registry import wkb_row
 from boundaries.versions import area_version, check_version
@@ -31,12 +40,20 @@ _CRUMB = 1e-9
 
 
 def _line(geometry) -> shapely.LineString:
+    if isinstance(geometry, dict):
+        kind = geometry.get("type")
+        if kind != "LineString":
+            raise InvalidInputError(f"需要一条线 draw a GeoJSON LineString geometry, not {kind!r}")
+        numeric_positions(geometry.get("coordinates"), 1)
+        if len(geometry["coordinates"]) < 2:
+            raise InvalidInputError("线至少需要两个点 a line needs at least two positions")
     try:
         line = geometry if isinstance(geometry, shapely.Geometry) else shapely.geometry.shape(geometry)
     except (AttributeError, KeyError, TypeError, ValueError, IndexError, shapely.errors.GEOSException) as exc:
         raise InvalidInputError(f"几何格式错误 invalid GeoJSON line: {exc}") from exc
     if line.geom_type != "LineString" or line.is_empty or len(line.coords) < 2:
-        raise InvalidInputError(f"需要一条线 draw a LineString, not {line.geom_type}")
+        raise InvalidInputError("需要一条至少两个点的线 draw a LineString of at least two positions")
+    line = shapely.force_2d(line)
     coords = shapely.get_coordinates(line)
     if not np.isfinite(coords).all() or (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
         raise InvalidInputError("线的坐标无效 the line's coordinates must be WGS84 longitude, latitude")
@@ -233,7 +250,7 @@ def split_area(view, code: str, line, if_match=None, name: str | None = None) ->
             )
         new_code = _next_code(view, edit, old)
         edit.write(old, pieces[0])
-        edit.create(old, new_code, (name or f"{old['name']}（分）").strip()[:200], pieces[1])
+        edit.create(old, new_code, clean_name(name) if name is not None else f"{old['name']}（分）"[:200], pieces[1])
         edit.settle(old)
         return edit.answer()
 

@@ -150,3 +150,33 @@ def test_the_rules_flag_a_child_reaching_far_beyond_its_parent():
     assert [f.codes for f in outside] == [("G01",)]
     assert outside[0].measure["area_m2"] > 5e14  # the Earth's surface, less the grid
     assert "overlap" in {f.rule for f in found}  # clipped near the parent, the overlap with G02 is still seen
+
+
+def test_lax_input_is_refused_or_cleaned(two):
+    """Outside test: strings for numbers, a Feature for a geometry, a height of 1e308, bidi overrides and blank
+    names, and a one-point line (GEOS's message leaked) were accepted or answered unclearly."""
+    from boundaries import editing
+
+    registry, view = two
+    ring = [_pt(0, 0), _pt(1, 0), _pt(1, 1), _pt(0, 1), _pt(0, 0)]
+    as_text = {"type": "Polygon", "coordinates": [[[str(x), str(y)] for x, y in ring]]}
+    feature = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    for geometry, message in ((as_text, "numbers"), (feature, "Polygon or MultiPolygon")):
+        with pytest.raises(InvalidInputError, match=message):
+            reshaping.save_areas(view, [{"code": "G01", "geometry": geometry}])
+        with pytest.raises(InvalidInputError, match=message):
+            editing.update_area(view, "G01", geometry=geometry)
+    high = {"type": "Polygon", "coordinates": [[[x, y, 1e308] for x, y in ring]]}
+    reshaping.save_areas(view, [{"code": "G01", "geometry": high}])
+    from boundaries.drafts import draft_of
+
+    stored = shapely.from_wkb(registry.store.areas(draft_of(view), codes=["G01"])[0]["geometry"])
+    assert not shapely.has_z(stored)
+    line = {"type": "LineString", "coordinates": [_pt(1.5, -0.5), _pt(1.5, 1.5)]}
+    for name in ("\u202eevil\u202c", "   ", "a\x00b"):
+        with pytest.raises(InvalidInputError, match="name"):
+            reshaping.split_area(view, "G02", line, name=name)
+    with pytest.raises(InvalidInputError, match="two positions"):
+        reshaping.split_area(view, "G02", {"type": "LineString", "coordinates": [_pt(1.5, 0.5)]})
+    with pytest.raises(InvalidInputError, match="empty"):
+        reshaping.save_areas(view, [{"code": "G01", "geometry": {"type": "Polygon", "coordinates": []}}])
