@@ -46,7 +46,8 @@ class ChangeSetConflictError(ConflictError):
         super().__init__(
             f"变更冲突：区域 {shown} 在您的变更集开始后已被其他变更集修改并发布 change set {change_set} conflicts: "
             f"area(s) {shown} were changed and published after it began by {by}; rebase it onto the current "
-            "generation (POST /api/v1/generations/draft/rebase), check it and publish again"
+            "generation (POST /api/v1/generations/draft/rebase, or `python server.py rebase`), check it and publish "
+            "again"
         )
         self.change_set, self.conflicts = change_set, conflicts
 
