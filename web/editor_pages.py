@@ -74,6 +74,11 @@ def _strings() -> dict:
         "level_names": {lv: str(name) for lv, name in LEVEL_NAMES.items()},
         "rule_names": {rule: names[0] if chinese else names[1] for rule, names in RULES.items()},
         "building": _("Building"),
+        "suggested": _(
+            "Suggested: %(n)s micro-grids of %(low)s–%(high)s households (%(kept)s codes kept, %(new)s new); "
+            "%(reported)s cannot be brought into the range."
+        ),
+        "suggesting": _("Working out micro-grids from the buildings…"),
         "households_n": _("%(n)s households"),
     }
 
@@ -119,6 +124,7 @@ def editor_page():
         "merge": url_for("editor.merge"),
         "rules": url_for("rules.area_rules", code=code),
         "fix": url_for("rules.fix_area", code=code),
+        "suggest": url_for("suggest.suggest_micro_grids", code=code),
         "changeSet": url_for("draw.my_change_set"),
         "publish": url_for("draw.publish_draft"),
         "rebase": url_for("draw.rebase_draft"),

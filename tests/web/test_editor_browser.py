@@ -284,3 +284,22 @@ def test_outline_vertices_slide_along_it_undo_redo_and_a_split_across_neighbours
         page.mouse.click(*_pixel(page, *end))  # a second click on the last point finishes the line
         _until(page, f"() => document.querySelectorAll('#children tbody tr').length === {rows + 1}")
         assert log["page_errors"] == [] and log["blocked"] == []
+
+
+def test_suggested_micro_grids_previewed_and_used(site):
+    app, registry, client = site
+    planner_api = client("planner")
+    with served(app) as url, chromium_page(url) as (page, log):
+        sign_in(page, url, "planner", demo_password("planner"), f"/editor?area={GRID}")
+        page.wait_for_selector("#children tbody tr")
+        page.click("#suggest-form button[type=submit]")
+        page.wait_for_selector("#suggest-apply:not([hidden])", timeout=20000)
+        preview = planner_api.post(f"/api/v1/areas/{GRID}/suggest", json={"apply": False}).get_json()
+        assert str(preview["summary"]["groups"]) in _status(page)
+        assert page.locator("path[stroke='#7b2cbf']").count() == preview["summary"]["groups"]
+        page.click("#suggest-apply")
+        _until(page, f"() => document.querySelectorAll('#children tbody tr').length === {preview['summary']['groups']}")
+        _until(page, "() => document.querySelectorAll('#failures li').length === 0")
+        assert planner_api.get(f"/api/v1/areas/{GRID}/rules?generation=draft").get_json()["errors"] == 0
+        screenshot(page, "editor-suggested")
+        assert log["page_errors"] == [] and log["blocked"] == []

@@ -224,6 +224,7 @@
     state.order.forEach(function (c) { state.layers[c].setStyle(styleOf(c)); });
     state.shapes = snapshot();
     recount();
+    document.getElementById("suggest-form").hidden = data.level !== "micro_grid";
     if (state.tool === "edit") { enableEdit(true); }
   }
   function load() {
@@ -523,6 +524,33 @@
     var before = snapshot(), tags = Object.keys(state.fixVersions || {}).map(function (c) { return '"' + state.fixVersions[c] + '"'; });
     api("POST", cfg.fix, fixBody(true), { "If-Match": tags.join(", ") }).then(function (r) {
       fixApply.hidden = true; moveLayer.clearLayers();
+      return afterChange(r, before);
+    });
+  });
+  // suggested micro-grids (a grid only): shown dashed over the map, written into the change set on request
+  var suggestForm = document.getElementById("suggest-form"), suggestApply = document.getElementById("suggest-apply");
+  var suggestLayer = L.layerGroup().addTo(map);
+  suggestForm.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    suggestLayer.clearLayers();
+    status(T.suggesting);
+    api("POST", cfg.suggest, { apply: false }).then(function (r) {
+      if (!r.ok) { failed(r); return; }
+      r.body.features.forEach(function (f) {
+        L.geoJSON(f, { pmIgnore: true, snapIgnore: true, interactive: false,
+          style: { color: "#7b2cbf", weight: 2, dashArray: "5 4", fill: false } })
+          .bindTooltip(f.properties.name + " · " + f.properties.households).addTo(suggestLayer);
+      });
+      var sum = r.body.summary;
+      status(fmt(T.suggested, { n: sum.groups, low: sum.range[0], high: sum.range[1], kept: sum.kept.length,
+        "new": sum["new"].length, reported: sum.reported.length }));
+      suggestApply.hidden = false;
+    });
+  });
+  suggestApply.addEventListener("click", function () {
+    var before = snapshot();
+    api("POST", cfg.suggest, { apply: true }).then(function (r) {
+      suggestApply.hidden = true; suggestLayer.clearLayers();
       return afterChange(r, before);
     });
   });
