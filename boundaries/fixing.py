@@ -7,10 +7,19 @@ one) with the outside of the parent as a frame, so that gaps along the parent's 
 grows past it. Every vertex that moves is measured: a vertex of the old outline whose nearest point on the new
 outline is farther than :data:`EPSILON_M`, and each vertex of the new outline likewise against the old one.
 
-Guarantee: no vertex moves more than the tolerance. An area whose cleaning would move a vertex farther, or
+Only what the rules flag is cleaned: children with no overlap, gap, part outside the parent or invalid ring (by
+:func:`boundaries.rules.check_children`) are returned exactly as drawn, at any tolerance. Snapping is for
+near-coincident noise (:func:`snapping_distance`, at most :data:`SNAP_MAX_M`); gaps narrower than the tolerance
+are closed by the gap width.
+
+Guarantees: no vertex moves more than the tolerance. An area whose cleaning would move a vertex farther, or
 would leave it empty, is left alone (its outline kept as drawn) and reported as not fixed with the reason; the
-others are cleaned again without it, until every cleaned area keeps within the tolerance. The areas left in the
-cleaning (fixed or unchanged) form a valid coverage (``shapely.coverage_is_valid``). Nothing is ever deleted.
+others are cleaned again without it (and do not grow into it: what they gain of it is taken off again), until
+every cleaned area keeps within the tolerance. The fix never leaves the children worse than before
+(:func:`boundaries.fix_checks.worse`): no new or larger overlap, gap or part outside the parent, no building newly
+split, no building's point moved to another area unless it lay in a flagged piece; an area that would, is left
+alone with the reason. ``fixed`` lists only
+areas with a vertex that moves. Nothing is ever deleted.
 
 :func:`fix_area` reads an area's children in a generation (as :func:`boundaries.rules.check_area` does), returns
 the preview and, with ``apply=True``, writes every changed child into the caller's change set in one transaction
@@ -28,16 +37,19 @@ import shapely
 
 from boundaries import rules
 from boundaries.errors import InvalidInputError, NotFoundError
+from boundaries.fix_checks import GEOMETRY_RULES, GROWTH_M2, worse
 from boundaries.reshaping import save_areas
 from boundaries.versions import ANY, PreconditionFailedError, area_version
 from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
 
-__all__ = ["EPSILON_M", "TOLERANCE_RANGE_M", "Move", "FixResult", "fix_children", "fix_area"]
+__all__ = ["EPSILON_M", "SNAP_MAX_M", "TOLERANCE_RANGE_M", "Move", "FixResult", "fix_children", "fix_area"]
 
 #: A vertex whose nearest point on the other outline is closer than this (m) has not moved (floating-point noise).
 EPSILON_M = 1e-4
 #: Allowed tolerances (m), inclusive.
 TOLERANCE_RANGE_M = (0.01, 50.0)
+#: Vertices and edges closer than this (m) are snapped together, whatever the tolerance (noise, not drawing).
+SNAP_MAX_M = 0.5
 _MERGE_STRATEGIES = ("longest_border", "max_area", "min_area", "min_index")
 
 
@@ -98,6 +110,17 @@ def check_tolerance(tolerance_m) -> float:
     return value
 
 
+def snapping_distance(tolerance: float) -> float:
+    """How near (m) vertices and edges must be to be snapped: a quarter of the tolerance, at most 0.5 m.
+
+    Examples
+    --------
+    >>> snapping_distance(1.0), snapping_distance(50.0)
+    (0.25, 0.5)
+    """
+    return min(SNAP_MAX_M, tolerance / 4)
+
+
 def _polygonal(geom) -> shapely.Geometry:
     """The polygons of ``geom`` as one (Multi)Polygon (cleaning and clipping may leave lines and points)."""
     polys = [q for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (3, 6) for q in shapely.get_parts(p)]
@@ -146,6 +169,19 @@ def _frame(parent, margin: float) -> shapely.Geometry:
     return _polygonal(shapely.box(x0 - margin, y0 - margin, x1 + margin, y1 + margin).difference(parent))
 
 
+def _keep_out(cleaned, keep, work, left_alone) -> np.ndarray:
+    """The cleaned areas less what they gained of the areas left alone (what they overlapped before stays)."""
+    if not len(left_alone):
+        return cleaned
+    out = cleaned.copy()
+    k, j = shapely.STRtree(work[left_alone]).query(cleaned, predicate="intersects")
+    for a, b in zip(k, left_alone[j], strict=True):
+        gained = shapely.difference(work[b], work[keep[a]])
+        if not gained.is_empty:
+            out[a] = _polygonal(shapely.difference(out[a], gained))
+    return out
+
+
 def _back_to_wgs84(wgs, metric, crs):
     """A function taking a cleaned outline back to WGS84.
 
@@ -168,7 +204,16 @@ def _back_to_wgs84(wgs, metric, crs):
     return lambda geom: shapely.transform(geom, convert)
 
 
-def fix_children(parent_code, parent_geometry, codes, geometries, tolerance_m, merge_strategy="longest_border"):
+def fix_children(
+    parent_code,
+    parent_geometry,
+    codes,
+    geometries,
+    tolerance_m,
+    merge_strategy="longest_border",
+    buildings=None,
+    level="micro_grid",
+):
     """Snap the children of a parent into a clean coverage, moving no vertex more than the tolerance.
 
     Parameters
@@ -177,12 +222,19 @@ def fix_children(parent_code, parent_geometry, codes, geometries, tolerance_m, m
     parent_geometry : shapely.Geometry or None
         The parent's outline (WGS84); without it the children are not clipped and gaps along the edge stay.
     codes : sequence of str
+        Sorted (the lowest code takes a building point on a shared edge, as in :mod:`boundaries.rules`).
     geometries : array_like of shapely.Geometry
         The children's outlines (WGS84).
     tolerance_m : float
-        No vertex moves farther (m); gaps narrower than this are closed, vertices and edges closer snapped.
+        No vertex moves farther (m); gaps narrower than this are closed.
     merge_strategy : str
         Which neighbour takes an overlap or a gap (``shapely.coverage_clean``'s ``merge_strategy``).
+    buildings : dict of arrays, optional
+        ``id``, ``geometry`` (footprints), ``lon``, ``lat``, ``households`` (as in
+        :func:`boundaries.rules.check_children`): a fix that would newly split one, or move its point to another
+        area outside the flagged pieces, is refused.
+    level : str
+        The children's level (buildings are checked for splits at ``micro_grid``).
 
     Returns
     -------
@@ -206,6 +258,9 @@ def fix_children(parent_code, parent_geometry, codes, geometries, tolerance_m, m
     result = FixResult(codes, wgs.copy())
     if not len(wgs):
         return result
+    before = _check(parent_code, parent_geometry, codes, wgs, buildings, level)
+    if not any(f.rule in GEOMETRY_RULES for f in before):
+        return result  # a clean coverage: nothing to fix, whatever the tolerance
     extent = wgs if parent_geometry is None else np.array([parent_geometry], dtype=object)
     bounds = shapely.total_bounds(extent)
     crs = metric_crs((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
@@ -225,29 +280,32 @@ def fix_children(parent_code, parent_geometry, codes, geometries, tolerance_m, m
             f"{codes[i]} 在上级区域 {parent_code} 内没有面积，修复会删除它 {codes[i]} has no area inside its parent "
             f"{parent_code}: fixing would delete it"
         )
+    back = _back_to_wgs84(wgs, old, crs)
     while True:
         keep = np.array([i for i in range(len(work)) if i not in reasons], dtype=int)
         if not len(keep):
+            found = {}
             break
         inputs = list(work[keep]) + ([frame] if frame is not None else [])
         cleaned = shapely.coverage_clean(
             np.array(inputs, dtype=object),
             gap_width=tolerance,
-            snapping_distance=tolerance,
+            snapping_distance=snapping_distance(tolerance),
             merge_strategy=merge_strategy,
         )[: len(keep)]
         cleaned = np.array([_polygonal(g) for g in cleaned], dtype=object)
+        cleaned = _keep_out(cleaned, keep, work, np.array(sorted(reasons), dtype=int))
         found, refused = {}, False
         for i, new in zip(keep, cleaned, strict=True):
             if new.is_empty or new.area < rules.NOISE_M2:
-                reasons[i] = (
-                    f"修复会使 {codes[i]} 消失 fixing would make {codes[i]} vanish (it lies inside its neighbours)"
-                )
+                reasons[i] = _vanish_reason(codes, work, i)
                 refused = True
                 continue
             if shapely.equals_exact(shapely.normalize(new), shapely.normalize(old[i]), 0.0):
                 continue
             moves = _moves(codes[i], old[i], new, crs)
+            if not moves and shapely.area(shapely.symmetric_difference(new, old[i])) < GROWTH_M2:
+                continue  # the same outline (vertices added or dropped along its edges): kept as drawn
             worst = max((m.distance_m for m in moves), default=0.0)
             if worst > tolerance:
                 reasons[i] = (
@@ -257,9 +315,21 @@ def fix_children(parent_code, parent_geometry, codes, geometries, tolerance_m, m
                 refused = True
                 continue
             found[i] = (new, moves, worst)
-        if not refused:
+        if refused:
+            continue
+        if not found:
             break
-    back = _back_to_wgs84(wgs, old, crs) if found else None
+        candidate = wgs.copy()
+        for i, (new, _, _) in found.items():
+            candidate[i] = back(new)
+        after = _check(parent_code, parent_geometry, codes, candidate, buildings, level)
+        new_metric = work.copy()
+        for i, (geom, _, _) in found.items():
+            new_metric[i] = geom
+        blamed = worse(before, after, codes, set(found), old, new_metric, crs, buildings)
+        if not blamed:
+            break
+        reasons.update(blamed)
     for i in sorted(found):
         new, moves, worst = found[i]
         result.geometries[i] = back(new)
@@ -268,6 +338,22 @@ def fix_children(parent_code, parent_geometry, codes, geometries, tolerance_m, m
         result.max_move_m[codes[i]] = worst
     result.not_fixed = [{"code": codes[i], "reason": reasons[i]} for i in sorted(reasons)]
     return result
+
+
+def _check(parent_code, parent_geometry, codes, wgs, buildings, level) -> list:
+    """The rule failures the fix must not make worse (no household ranges: the fix does not move buildings)."""
+    settings = rules.RuleSettings(household_ranges={})
+    return rules.check_children(parent_code, parent_geometry, codes, level, wgs, buildings, settings)
+
+
+def _vanish_reason(codes, work, i) -> str:
+    """Why area ``i`` is left alone when cleaning would leave it empty (inside its neighbours, or merged away)."""
+    others = np.delete(work, i)
+    near = others[shapely.STRtree(others).query(work[i], predicate="intersects")] if len(others) else others
+    own = shapely.area(shapely.difference(work[i], shapely.union_all(near))) if len(near) else work[i].area
+    if own < rules.NOISE_M2:
+        return f"修复会使 {codes[i]} 消失 fixing would make {codes[i]} vanish (it lies inside its neighbours)"
+    return f"修复会使 {codes[i]} 并入相邻区域而消失 fixing would merge {codes[i]} into its neighbours and delete it"
 
 
 def fix_area(
@@ -296,7 +382,7 @@ def fix_area(
         Write each changed child into the caller's draft.
     if_match : collection of str, optional
         With ``apply``: the versions of the children the caller previewed (``versions`` of the preview), or
-        ``{"*"}``; a changed child whose version is not among them refuses the whole fix before any write.
+        ``{"*"}``; a child whose version is not among them refuses the whole fix before any write.
     settings : boundaries.rules.RuleSettings, optional
         For the rule check after the fix.
 
@@ -321,12 +407,19 @@ def fix_area(
     parent = registry.area(code, g)
     children = registry.areas(parent_code=code, generation=g)
     versions = {row["code"]: area_version(row) for _, row in children.iterrows()}
-    found = fix_children(code, parent.geometry, children["code"].tolist(), children.geometry.values, tolerance)
+    level = children["level"].iloc[0] if len(children) else "micro_grid"
+    rows = registry.store.buildings(bbox=shapely.bounds(parent.geometry).tolist()) if len(children) else []
+    buildings = {k: [r[k] for r in rows] for k in ("id", "lon", "lat", "households")}
+    buildings["geometry"] = shapely.from_wkb([r["geometry"] for r in rows])
+    found = fix_children(
+        code, parent.geometry, children["code"].tolist(), children.geometry.values, tolerance, buildings=buildings,
+        level=level,
+    )  # fmt: skip
     answer = {"generation": g, "code": code, "tolerance_m": tolerance, **found.preview(), "versions": versions}
     if not apply:
         return answer
     if if_match is not None and ANY not in if_match:
-        stale = [c for c in found.fixed if versions[c] not in if_match]
+        stale = [c for c in versions if versions[c] not in if_match]
         if stale:
             current = {"code": stale[0], "version": versions[stale[0]]}
             raise PreconditionFailedError(
@@ -338,5 +431,5 @@ def fix_area(
     if found.fixed:  # all in one transaction; the version read is each child's precondition (never overwritten)
         save_areas(view, [{"code": c, "geometry": shapely.geometry.mapping(by_code[c]), "if_match": versions[c]}
                           for c in found.fixed])  # fmt: skip
-    answer["rules"] = rules.check_area(view, code, "draft", settings)
+    answer["rules"] = rules.check_area(view, code, "draft" if found.fixed else g, settings)  # g: the draft if any
     return answer

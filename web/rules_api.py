@@ -21,11 +21,17 @@ bp = Blueprint("rules", __name__, url_prefix="/api/v1", description="规划规�
 
 
 class GenerationField(fields.Field):
-    """``draft`` or a generation id."""
+    """``draft`` or a generation id; ``strict``: the id must be a JSON integer (not 1.5, true or "1")."""
+
+    def __init__(self, *args, strict: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.strict = strict
 
     def _deserialize(self, value, attr, data, **kwargs):
         if value == "draft":
             return value
+        if self.strict and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValidationError("版本应为 draft 或整数编号 generation must be draft or a whole number")
         try:
             number = int(value)
         except (TypeError, ValueError) as exc:
@@ -33,6 +39,15 @@ class GenerationField(fields.Field):
         if not 1 <= number <= 2_147_483_647:
             raise ValidationError("版本编号超出范围 generation out of range")
         return number
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON ``true`` or ``false`` only (not "yes", 1 or "true")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("应为 true 或 false must be true or false")
+        return value
 
 
 class RulesQuery(Schema):
@@ -59,8 +74,13 @@ class FixBody(Schema):
         validate=validate.Range(*fixing.TOLERANCE_RANGE_M),
         metadata={"description": "no vertex moves farther (m); gaps narrower are closed"},
     )
-    apply = fields.Boolean(load_default=False, metadata={"description": "write the fix into your draft"})
-    generation = GenerationField(load_default=None, metadata={"description": "draft, an id, or the current"})
+    apply = StrictBoolean(
+        load_default=False,
+        metadata={"description": "write the fix into your draft (JSON true or false)"},
+    )
+    generation = GenerationField(
+        load_default=None, strict=True, metadata={"description": "draft, an id, or the current"}
+    )
 
 
 def rule_settings() -> rules.RuleSettings:

@@ -170,9 +170,14 @@ def test_hong_kong_dcca_becomes_a_valid_coverage_within_the_tolerance():
     found = fixing.fix_children("HK", parent, codes, wgs, tolerance)
     left_alone = {n["code"] for n in found.not_fixed}
     kept = np.array([c not in left_alone for c in codes])
-    # 2001 outlines overlap by up to hectares: many areas cannot be cleaned within 1 m and are left alone
-    assert len(found.fixed) >= 100 and all("tolerance 1 m" in n["reason"] for n in found.not_fixed)
-    assert shapely.coverage_is_valid(found.geometries[kept])
+    # 2001 outlines overlap by up to hectares: many areas cannot be cleaned within 1 m and are left alone; "fixed"
+    # counts only areas with a vertex that moves
+    assert len(found.fixed) >= 50 and all(found.max_move_m[c] > fixing.EPSILON_M for c in found.fixed)
+    assert sum("tolerance 1 m" in n["reason"] for n in found.not_fixed) >= 150
+    # the areas left in overlap nowhere (areas with nothing to move are kept as drawn: their vertices may not match
+    # a cleaned neighbour's one for one, so coverage_is_valid is not asked of them)
+    among_kept = rules.check_children("HK", None, list(np.array(codes)[kept]), "community", found.geometries[kept])
+    assert not [f for f in among_kept if f.measure.get("kind") == "overlap"]
     assert max(found.max_move_m.values()) <= tolerance
     # independent: the Hausdorff distance of old and new outline, area by area, in the rules' metric CRS
     bounds = shapely.bounds(parent)
@@ -185,3 +190,57 @@ def test_hong_kong_dcca_becomes_a_valid_coverage_within_the_tolerance():
     for failure in after:  # what is left involves an area left alone (the fixed ones are a clean coverage)
         if failure.measure.get("kind") == "overlap":
             assert set(failure.codes) & left_alone, failure
+
+    def overlap_m2(failures):
+        return sum(f.measure["area_m2"] for f in failures if f.measure.get("kind") == "overlap")
+
+    assert overlap_m2(after) < overlap_m2(before)  # never worse
+
+
+def _strips(n=8, width=25.0):
+    return [_box(k * width, 0, width, 100) for k in range(n)]
+
+
+@pytest.mark.parametrize("tolerance", [1.0, 10.0, 30.0, 50.0])
+def test_a_clean_coverage_is_left_as_it_is_at_any_tolerance(tolerance):
+    children = _strips()
+    assert _failures(_wgs(*children)) == []
+    found = _fix(children, tolerance)
+    assert found.fixed == [] and found.moves == [] and found.not_fixed == [] and found.max_move_m == {}
+
+
+@pytest.mark.parametrize("tolerance", [1.0, 10.0, 50.0])
+def test_an_overlap_at_a_large_tolerance_moves_only_what_the_overlap_needs(tolerance):
+    children = _strips()
+    children[3] = _box(75, 0, 25.5, 100)  # 0.5 m over C4, the rest 25 m strips: narrower than the tolerance
+    assert _failures(_wgs(*children)) == [("overlap", ("C3", "C4"), "overlap", 50.0)]
+    found = _fix(children, tolerance)
+    assert _failures(found.geometries) == [] and found.not_fixed == []
+    assert len(found.fixed) == 1 and set(found.fixed) <= {"C3", "C4"}
+    assert max(found.max_move_m.values()) == pytest.approx(0.5, abs=1e-6)
+
+
+def test_a_fix_that_would_move_households_beyond_the_flagged_pieces_is_refused(monkeypatch):
+    children = [_box(0, 0, 100.5, 100), _box(100, 0, 50, 100), _box(150, 0, 50, 100)]
+    footprints = _wgs(_box(150.2, 40, 10, 10))  # its point lies in C2, 0.2+ m from the C1|C2 edge
+    points = _wgs(shapely.Point(X0 + 150.4, Y0 + 45))
+    buildings = {"id": [7], "geometry": footprints, "lon": [points[0].x], "lat": [points[0].y], "households": [50]}
+    real = shapely.coverage_clean
+
+    def shifting(geoms, **kwargs):  # a cleaning that also pushes the clean C1|C2 edge 0.8 m into C2
+        out = real(geoms, **kwargs)
+        metric = geometries_from_wgs84(np.asarray(_wgs(*children), dtype=object), CRS)
+        at = {k for k, g in enumerate(geoms) for m in metric[1:] if g.equals(m)}
+        if len(at) == 2:
+            c1, c2 = sorted(at)
+            band = shapely.box(X0 + 150, Y0, X0 + 150.8, Y0 + 100)
+            out[c1], out[c2] = out[c1].union(band), shapely.box(X0 + 150.8, Y0, X0 + 200, Y0 + 100)
+        return out
+
+    monkeypatch.setattr(fixing.shapely, "coverage_clean", shifting)
+    codes = ["C0", "C1", "C2"]
+    found = fixing.fix_children("P", PARENT, codes, _wgs(*children), 1.0, buildings=buildings, level="micro_grid")
+    reasons = {n["code"]: n["reason"] for n in found.not_fixed}
+    assert set(reasons) & {"C1", "C2"} and all("7" in r for r in reasons.values())
+    assert "C2" not in found.fixed and "C1" not in found.fixed
+    assert [r for r, *_ in _failures(found.geometries)] in ([], ["overlap"])

@@ -87,3 +87,62 @@ def test_scope_and_bad_input(world):
     assert planner.post(url, json={"generation": "draft"}).status_code == 404  # no draft yet
     fine = planner.post(url, json={})
     assert fine.status_code == 200 and fine.get_json()["not_fixed"] == []
+
+
+CLEAN_GRID = "510104001001002"  # a demo grid whose micro-grids pass every rule
+
+
+def _errors(client, generation="") -> int:
+    suffix = f"?generation={generation}" if generation else ""
+    return client.get(f"/api/v1/areas/{CLEAN_GRID}/rules{suffix}").get_json()["errors"]
+
+
+@pytest.mark.parametrize("tolerance", [1, 10, 20, 30, 50])
+def test_a_clean_coverage_is_left_exactly_as_it_is_at_any_tolerance(world, tolerance):
+    app, registry, client = world
+    planner = client("planner")
+    assert _errors(planner) == 0
+    before = registry.areas(parent_code=CLEAN_GRID)
+    url = f"/api/v1/areas/{CLEAN_GRID}/fix"
+    preview = planner.post(url, json={"tolerance_m": tolerance}).get_json()
+    assert preview["fixed"] == [] and preview["not_fixed"] == [] and preview["moves"]["features"] == []
+    assert preview["max_move_m"] == 0
+    applied = planner.post(url, json={"tolerance_m": tolerance, "apply": True})
+    assert applied.status_code == 200, applied.get_json()
+    assert applied.get_json()["fixed"] == [] and applied.get_json()["rules"]["errors"] == 0
+    after = registry.areas(parent_code=CLEAN_GRID, generation=applied.get_json()["generation"])
+    assert after["code"].tolist() == before["code"].tolist()
+    assert all(a.equals_exact(b, 0) for a, b in zip(after.geometry, before.geometry, strict=True))
+
+
+@pytest.mark.parametrize("tolerance", [1, 10, 50])
+def test_a_small_overlap_fixed_at_a_large_tolerance_leaves_the_rest_alone(world, tolerance):
+    app, registry, client = world
+    planner = client("planner")
+    codes = registry.areas(parent_code=CLEAN_GRID)["code"].tolist()
+    first = registry.area(codes[0]).geometry
+    grown = shapely.intersection(first.buffer(0.5 / 111_000, join_style="mitre"), registry.area(CLEAN_GRID).geometry)
+    drawn = planner.patch(f"/api/v1/areas/{codes[0]}", json={"geometry": shapely.geometry.mapping(grown)})
+    assert drawn.status_code == 200, drawn.get_json()
+    assert _errors(planner, "draft") > 0
+    answer = planner.post(f"/api/v1/areas/{CLEAN_GRID}/fix", json={"tolerance_m": tolerance, "apply": True}).get_json()
+    assert answer["rules"]["errors"] == 0, [f["properties"]["message"] for f in answer["rules"]["features"]]
+    # the drawing moved the corners by 0.5 m (0.66 m across the mitred corner): nothing moves farther
+    assert answer["not_fixed"] == [] and 0 < answer["max_move_m"] <= 0.7
+    assert all(m["properties"]["distance_m"] <= 0.7 for m in answer["moves"]["features"])
+    assert set(answer["fixed"]) <= {codes[0], *_neighbours(registry, codes)}
+
+
+def _neighbours(registry, codes) -> set:
+    """The micro-grids touching the first one (the only ones a fix of its overlap may change)."""
+    first = registry.area(codes[0]).geometry
+    return {c for c in codes[1:] if registry.area(c).geometry.intersects(first.buffer(1e-5))}
+
+
+def test_the_fix_schema_is_strict(world):
+    app, registry, client = world
+    planner = client("planner")
+    url = f"/api/v1/areas/{INSIDE_GRID}/fix"
+    for bad in ({"apply": "yes"}, {"apply": 1}, {"apply": "true"}, {"generation": 1.5}, {"generation": True}):
+        answer = planner.post(url, json=bad)
+        assert answer.status_code in (400, 422) and "error" in answer.get_json(), bad
