@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, render_template, request, url_for
@@ -32,6 +32,7 @@ from patrols.work import compliance
 from web.access import allow, caller, scoped
 from web.errors import ApiError
 from web.issues_api import desk
+from web.patrol_filters import DEFAULT_DAYS, EARLIEST, FILTER_KEYS, PatrolFilters, parse_filters
 from web.patrols_api import patrol_desk
 from web.stats_pages import Table, area_options, xlsx_file
 
@@ -57,95 +58,13 @@ MIN_TRACK_POINTS = 200
 NOT_PATROLLED_SHOWN = 30
 #: The period's patrols are listed unfolded up to this many (a phone scrolls past longer lists folded).
 PATROLS_OPEN = 20
-#: The period shown when none is asked for: this many days up to today.
-DEFAULT_DAYS = 30
-#: The longest period one request may ask for.
-MAX_DAYS = 366
-#: The earliest date a period may start or end on (before it no patrol was recorded, and year 1 overflows UTC).
-EARLIEST = date(1970, 1, 1)
 #: Worker colours on the map and beside their names in the tables (no red or orange: those mark alerts).
 PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#393b79", "#637939",
            "#7f7f7f", "#1b9e77", "#7570b3")  # fmt: skip
-_KNOWN = ("area", "since", "until")
 #: The most patrols :meth:`patrols.service.PatrolDesk.list` answers: a count that reaches it means "at least".
 _LIST_CAP = 500
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _MAP_ZOOM = {"district": 0, "street": 0, "community": 11, "grid": 13, "micro_grid": 15}
-
-
-@dataclass(frozen=True)
-class PatrolFilters:
-    """An area (``None``: all the caller's) and a range of local dates, ``until`` included."""
-
-    area: str | None
-    since: date
-    until: date
-
-    def window(self, tz: str) -> tuple[datetime, datetime]:
-        """The period as UTC instants: from ``since`` 00:00 local to the day after ``until`` 00:00 local."""
-        zone = ZoneInfo(tz)
-        start = datetime.combine(self.since, time(), tzinfo=zone).astimezone(timezone.utc)
-        end = datetime.combine(self.until + timedelta(days=1), time(), tzinfo=zone).astimezone(timezone.utc)
-        return start, end
-
-    def query(self) -> dict[str, str]:
-        """The filters as query parameters, for the downloads and the map's data of the same period."""
-        values = {"area": self.area, "since": self.since.isoformat(), "until": self.until.isoformat()}
-        return {k: v for k, v in values.items() if v}
-
-
-def _date(text: str | None, label: str, problems: list[str]) -> date | None:
-    if not text:
-        return None
-    if not _DATE.fullmatch(text):
-        problems.append(_("%(field)s must be a date such as 2026-11-01.", field=label))
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        problems.append(_("%(field)s is not a date in the calendar.", field=label))
-        return None
-
-
-def parse_filters(args, default_area: str | None, today: date) -> PatrolFilters:
-    """The filters from query ``args``, or :class:`InvalidInputError` naming every bad one.
-
-    Parameters
-    ----------
-    args : mapping
-        The query string (empty values count as absent).
-    default_area : str or None
-        The area when none is given.
-    today : date
-        Today in the deployment's zone: the default period is the :data:`DEFAULT_DAYS` days up to it.
-
-    Returns
-    -------
-    PatrolFilters
-    """
-    values = {k: v for k, v in args.items() if v != ""}
-    problems = [_("Unknown parameter %(name)s.", name=k[:32]) for k in sorted(values) if k not in _KNOWN]
-    area = values.get("area", default_area)
-    if area is not None and len(area) > 32:
-        problems.append(_("The area code must be at most 32 characters."))
-    since = _date(values.get("since"), _("The start date"), problems)
-    until = _date(values.get("until"), _("The end date"), problems)
-    if any(d is not None and d < EARLIEST for d in (since, until)):
-        problems.append(_("Dates must be from %(date)s on.", date=EARLIEST.isoformat()))
-    if problems:
-        raise InvalidInputError(" ".join(problems))
-    until = until or max(today, since or today)
-    since = since or until - timedelta(days=DEFAULT_DAYS - 1)
-    if since > until:
-        problems.append(_("The start date is after the end date."))
-    elif (until - since).days >= MAX_DAYS:
-        problems.append(_("The period must be at most %(n)s days.", n=MAX_DAYS))
-    if until == date.max:
-        problems.append(_("The end date must be before 9999-12-31."))
-    if problems:
-        raise InvalidInputError(" ".join(problems))
-    return PatrolFilters(area, since, until)
 
 
 def _today(tz: str) -> date:
@@ -411,7 +330,7 @@ def patrols_page():
         "options": options,
         "all_option": default_area is None,
         "zone": zone,
-        "args": {k: request.args.get(k, "") for k in _KNOWN},
+        "args": {k: request.args.get(k, "") for k in FILTER_KEYS},
         "result": None,
         "error": None,
     }
