@@ -392,3 +392,12 @@ rule_waivers = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("area_code", "rule", name="uq_rule_waivers_area_rule"),
 )
+
+#: A job that should run once per deployment is run by the holder of its lease (migration 0016).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -133,3 +133,27 @@ def test_change_sets_publish_once_and_conflict_under_races(pg_registry):
     for i, view in enumerate(views):
         editing.update_area(view, leaves[2], name=f"并发{i}")
     assert race([lambda v=v: editing.publish(v) for v in views]) == ["conflict", "ok"]
+
+
+def test_leases_on_postgresql(pg_registry):
+    """Several workers on one PostgreSQL database: the escalation lease is taken by exactly one of them."""
+    import threading
+
+    from boundaries.storage import open_store
+
+    url = pg_registry.store.engine.url.render_as_string(hide_password=False)
+    stores = [open_store(url) for _ in range(4)]
+    got, barrier = [], threading.Barrier(len(stores))
+
+    def take(i):
+        barrier.wait()
+        got.append(stores[i].acquire_lease("pg-job", f"worker-{i}", 60))
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.engine.dispose()
+    assert sorted(got) == [False, False, False, True]
