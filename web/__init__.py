@@ -26,8 +26,11 @@ def registry() -> Registry:
     return current_app.extensions["weige.registry"]
 
 
-def _secret_key(database_url: str) -> str:
-    """A persistent random secret next to a SQLite database, so sessions survive restarts."""
+def _secret_key(database_url: str, store) -> str:
+    """The session-signing key, kept so sessions survive restarts and are valid on every web worker.
+
+    Next to a SQLite database; in a server database's ``shared_secrets`` (every worker signs with the same key).
+    """
     if database_url.startswith("sqlite:///") and ":memory:" not in database_url:
         path = Path(database_url.removeprefix("sqlite:///")).parent / "secret_key"
         if not path.exists():
@@ -36,7 +39,9 @@ def _secret_key(database_url: str) -> str:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
         return path.read_text().strip()
-    return secrets.token_hex(32)  # sessions end when the process stops; set SECRET_KEY to keep them
+    if ":memory:" in database_url:
+        return secrets.token_hex(32)  # a database that ends with the process
+    return store.shared_secret("session")
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -81,9 +86,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.config.update(check_settings(dict(config or {})))
     app.config["DATABASE_URL"] = app.config["DATABASE_URL"] or default_database_url()
-    if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _secret_key(app.config["DATABASE_URL"])
     app.extensions["weige.registry"] = app.config.get("REGISTRY") or Registry(open_store(app.config["DATABASE_URL"]))
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(app.config["DATABASE_URL"], app.extensions["weige.registry"].store)
     app.extensions["weige.issues"] = issue_desk(app.extensions["weige.registry"], app.config)
 
     from web.access import init_access

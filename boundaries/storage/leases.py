@@ -1,4 +1,6 @@
-"""Leases in the store: which process runs a job that should run once per deployment.
+"""Shared state of a deployment's processes in the store: leases and shared secrets.
+
+**Leases** say which process runs a job that should run once per deployment.
 
 Several web workers (and machines) share one database; each runs the escalation schedule's thread, and only the
 holder of the ``escalation`` lease does the work. A holder renews its lease every run; when it stops (crash,
@@ -7,6 +9,7 @@ restart), the lease expires and another process takes it over on its next try.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
@@ -17,7 +20,7 @@ __all__ = ["LeaseStore"]
 
 
 class LeaseStore:
-    """Lease methods of :class:`~boundaries.storage.store.Store` (a mixin)."""
+    """Lease and shared-secret methods of :class:`~boundaries.storage.store.Store` (a mixin)."""
 
     engine: sa.Engine
 
@@ -55,3 +58,26 @@ class LeaseStore:
             return None
         expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=timezone.utc)
         return row.holder, expires
+
+    def shared_secret(self, name: str) -> str:
+        """The secret ``name`` every process of the deployment shares, made (random, 256 bits) by the first to ask.
+
+        The session-signing key of a server database: every web worker signs and checks sessions with the same key,
+        so a session made by one is valid on the others and after a restart.
+        """
+        s = t.shared_secrets.c
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(s.value).where(s.name == name)).scalar()
+        if found:
+            return found
+        try:
+            with self.transaction() as conn:
+                found = conn.execute(sa.select(s.value).where(s.name == name).with_for_update()).scalar()
+                if found:
+                    return found
+                value = secrets.token_hex(32)
+                conn.execute(t.shared_secrets.insert().values(name=name, value=value))
+                return value
+        except sa.exc.IntegrityError:  # another process made it at the same moment: use theirs
+            with self.engine.connect() as conn:
+                return conn.execute(sa.select(s.value).where(s.name == name)).scalar_one()

@@ -157,3 +157,20 @@ def test_leases_on_postgresql(pg_registry):
     for store in stores:
         store.engine.dispose()
     assert sorted(got) == [False, False, False, True]
+
+
+
+def test_web_workers_on_postgresql_share_the_session_key(pg_registry):
+    """Each worker on a server database made its own random key, so a session one worker made was refused by the
+    others (and ended with a restart)."""
+    from tests.conftest import TEST_CONFIG
+    from web import create_app
+
+    url = pg_registry.store.engine.url.render_as_string(hide_password=False)
+    config = {k: v for k, v in TEST_CONFIG.items() if k != "SECRET_KEY"}
+    apps = [create_app({**config, "DATABASE_URL": url}) for _ in range(2)]
+    keys = {app.config["SECRET_KEY"] for app in apps}
+    assert len(keys) == 1 and len(next(iter(keys))) == 64
+    assert pg_registry.store.shared_secret("session") in keys
+    for app in apps:
+        app.extensions["weige.registry"].store.engine.dispose()
