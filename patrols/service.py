@@ -34,6 +34,8 @@ NOT_YOUR_PATROL = "巡查不存在或不是您的 no such patrol of yours"
 _WORKERS_OWN = object()
 #: Positions per request at most.
 MAX_POSITIONS = 5000
+#: The longest a patrol may last (fixes and its end after this are refused; a day's track longer than this is two).
+MAX_PATROL = timedelta(hours=24)
 #: A fix's accuracy counts towards a check-in's reach up to this many metres.
 CHECKIN_ACCURACY_CAP_M = 30.0
 #: Analyses of running patrols kept (see :meth:`PatrolDesk.analysed`).
@@ -279,6 +281,11 @@ class PatrolDesk:
         with self.registry.store.transaction() as conn:
             found = st.patrol_by_client(conn, user.id, client_id)
             if found is not None:
+                if abs((found["started_at"] - started_at).total_seconds()) > 1e-3:
+                    raise ConflictError(
+                        f"client_id 已用于另一次巡查 client_id {client_id!r} is already the patrol started at "
+                        f"{found['started_at'].isoformat()}: use a new client_id"
+                    )
                 return self.public(found, worker_name=user.name), False
             values = {
                 "user_id": user.id,
@@ -320,12 +327,14 @@ class PatrolDesk:
         if not times:
             return
         tolerance = timedelta(seconds=self.rules.tolerance_s)
-        first, last = row["started_at"] - tolerance, self.clock() + tolerance
+        first = row["started_at"] - tolerance
+        last = min(self.clock(), row["started_at"] + MAX_PATROL) + tolerance
         for i, at in enumerate(times):
             if not first <= at <= last:
                 raise InvalidInputError(
                     f"第 {i + 1} 个位置的时间不在巡查期间 position {i + 1} at {at.isoformat()} lies outside the patrol "
-                    f"(from {first.isoformat()} to now, {self.rules.tolerance_s:g} s of clock tolerance)"
+                    f"(from {first.isoformat()} to now, at most {MAX_PATROL.total_seconds() / 3600:g} h after its "
+                    f"start, {self.rules.tolerance_s:g} s of clock tolerance)"
                 )
 
     def end(self, view: ScopedRegistry, user, patrol_id: int, ended_at: datetime) -> dict:
@@ -341,7 +350,13 @@ class PatrolDesk:
             if ended_at < row["started_at"]:
                 raise InvalidInputError("结束时间早于开始时间 ended_at is before the patrol's started_at")
             self._not_future(ended_at, "结束时间", "ended_at")
+            if ended_at > row["started_at"] + MAX_PATROL + timedelta(seconds=self.rules.tolerance_s):
+                raise InvalidInputError(
+                    f"巡查时长超过 {MAX_PATROL.total_seconds() / 3600:g} 小时 a patrol lasts at most "
+                    f"{MAX_PATROL.total_seconds() / 3600:g} h: ended_at is too late"
+                )
             fixes, areas = st.positions(conn, row["id"]), self._areas_of(conn, user.id)
+            self._after_last_fix(ended_at, fixes)
         track, summary = self.analyse_fixes(fixes, areas)
         with self.registry.store.transaction() as conn:
             row = self._own(conn, user, patrol_id)
@@ -353,6 +368,18 @@ class PatrolDesk:
             record(conn, view.actor, "end", "patrol", row["id"], after={"ended_at": ended_at, **summary})
             row = st.patrol_by_id(conn, row["id"])
         return self.public(row, worker_name=user.name)
+
+    def _after_last_fix(self, ended_at: datetime, fixes) -> None:
+        """Refuse an end before the patrol's last fix (its summary would count time after it ended)."""
+        times = fixes["t"]  # seconds since the epoch (storage.positions)
+        if len(times) == 0:
+            return
+        last = datetime.fromtimestamp(float(np.max(times)), timezone.utc)
+        if ended_at < last - timedelta(seconds=self.rules.tolerance_s):
+            raise InvalidInputError(
+                f"结束时间早于最后一个位置 ended_at {ended_at.astimezone(timezone.utc).isoformat()} is before the "
+                f"patrol's last position at {last.isoformat()}"
+            )
 
     def import_tracks(self, view: ScopedRegistry, user, tracks: list[dict], client_id: str) -> tuple[list, bool]:
         """Store uploaded tracks (each ``{"t", "lon", "lat", "accuracy"}`` arrays) as ended patrols (``gpx``).
@@ -422,7 +449,12 @@ class PatrolDesk:
         with self.registry.store.transaction() as conn:
             found = st.checkin_by_client(conn, user.id, client_id)
             if found is not None:
-                if found["building_id"] != int(building_id):
+                same_place = abs(found["lon"] - float(lon)) < 1e-9 and abs(found["lat"] - float(lat)) < 1e-9
+                if (
+                    found["building_id"] != int(building_id)
+                    or not same_place
+                    or abs((found["at"] - at).total_seconds()) > 1e-3
+                ):
                     raise ConflictError(
                         f"client_id 已用于建筑 {found['building_id']} 的签到 client_id {client_id!r} is already the "
                         f"check-in at building {found['building_id']}, not {int(building_id)}: use a new client_id"

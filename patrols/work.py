@@ -129,8 +129,12 @@ def compliance(
     until: datetime,
     rules: TrackRules | None = None,
     tz: str = "Asia/Shanghai",
+    now: datetime | None = None,
 ) -> dict:
     """Patrol compliance in ``[since, until)`` per worker and per micro-grid of ``area`` (default: the scope).
+
+    With ``now``, vulnerable visits are due only in cycles that began before it (a period reaching into the
+    future asks nothing of cycles that have not started).
 
     A micro-grid counts as patrolled when one of its workers' ended patrols started in the period passed
     through it; a building's households count as visited when someone checked in there in the period.
@@ -147,7 +151,8 @@ def compliance(
         ``vulnerable_due``, ``workers``), ``not_patrolled`` (codes) and ``vulnerable_cycles`` (``[start, end]``).
     """
     rules = rules or TrackRules()
-    cycles = cycles_between(rules.visit_cycles["vulnerable_visit"], since, until, tz)
+    due_until = until if now is None else min(until, now)
+    cycles = cycles_between(rules.visit_cycles["vulnerable_visit"], since, due_until, tz) if due_until > since else []
     if area is not None:
         view.require(area)
     registry = view.registry
@@ -167,7 +172,11 @@ def compliance(
         workers = {uid: w for uid, w in st.users_in(conn, None).items() if any(view.covers(c) for c in w["areas"])}
         rows = st.patrol_rows(conn, list(workers), since, until, ended=True)
         visited = {r["building_id"] for r in st.checkin_rows(conn, list(households), since=since, until=until)}
-        wide = st.checkin_rows(conn, list(vulnerable), since=cycles[0][0], until=cycles[-1][1]) if vulnerable else []
+        wide = (
+            st.checkin_rows(conn, list(vulnerable), since=cycles[0][0], until=cycles[-1][1])
+            if vulnerable and cycles
+            else []
+        )
     # vulnerable households visited / due per building, over the cycles: (visited, due)
     starts = [a for a, _ in cycles]
     cycles_visited: dict[int, set] = {}

@@ -124,7 +124,7 @@ def _strings() -> dict:
         "kind_action": _("Issue step"),
         "n_positions": _("%(n)s positions"),
         "n_photos": _("%(n)s photos"),
-        "discard": _("Discard"),
+        "discard": _("Remove from the outbox"),
         "located_in": _("Located in micro-grid %(name)s"),
         "unlocated": _("Not in any micro-grid; it goes to the community's queue."),
         "issue_no": _("Issue %(id)s"),

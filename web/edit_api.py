@@ -131,8 +131,8 @@ class BuildingUpdate(Schema):
     name = fields.String(validate=validate.Length(max=200))
     address = fields.String(validate=validate.Length(max=500))
     floors = fields.Integer(validate=validate.Range(min=0, max=300))
-    households = fields.Integer(validate=validate.Range(min=0, max=100_000))
-    vulnerable_households = fields.Integer(validate=validate.Range(min=0, max=100_000))
+    households = fields.Integer(strict=True, validate=validate.Range(min=0, max=100_000))
+    vulnerable_households = fields.Integer(strict=True, validate=validate.Range(min=0, max=100_000))
     use = fields.String(validate=validate.Length(min=1, max=32))
 
 

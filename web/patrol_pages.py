@@ -122,7 +122,7 @@ def period_figures(view, user, area: str | None, since: date | None, until: date
     start, end = filters.window(tz)
     count = len(patrol_desk().list(view, user, since=start, until=end, area=area))
     return {
-        **patrol_figures(compliance(view, area, start, end, patrol_desk().rules, tz)),
+        **patrol_figures(compliance(view, area, start, end, patrol_desk().rules, tz, now=patrol_desk().clock())),
         "patrols": count,
         "patrols_at_least": count >= _LIST_CAP,
         "since": filters.since,
@@ -159,7 +159,7 @@ def _result(view, filters: PatrolFilters) -> _Result:
     tz = desk().calendar.tz
     zone = zone_label(tz)
     since, until = filters.window(tz)
-    figures = compliance(view, filters.area, since, until, patrol_desk().rules, tz)
+    figures = compliance(view, filters.area, since, until, patrol_desk().rules, tz, now=patrol_desk().clock())
     patrols = patrol_desk().list(view, caller(), since=since, until=until, area=filters.area)
     users = _names()
     shown = [w for w in figures["workers"] if w["micro_grids_due"]]  # workers with micro-grids in this area

@@ -104,7 +104,7 @@ class CheckinBody(Schema):
     """A check-in at a building."""
 
     client_id = ClientId(required=True)
-    building_id = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_ID))
+    building_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID))
     lon = fields.Float(required=True, allow_nan=False, validate=validate.Range(-180, 180))
     lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(-90, 90))
     accuracy = fields.Float(allow_nan=False, allow_none=True, validate=validate.Range(0, 100_000))
@@ -142,7 +142,7 @@ def start_patrol(body):
     return _created(*patrol_desk().start(scoped(), caller(), body["client_id"], body["started_at"]))
 
 
-@patrols_bp.route("/patrols/<int:patrol_id>/positions", methods=["POST"])
+@patrols_bp.route("/patrols/<int(min=1, max=2147483647):patrol_id>/positions", methods=["POST"])
 @allow("patrols:record")
 @patrols_bp.arguments(Positions, **_BAD)
 @patrols_bp.response(200, description="{accepted, duplicates}")
@@ -151,7 +151,7 @@ def add_positions(body, patrol_id):
     return patrol_desk().add_positions(scoped(), caller(), patrol_id, body["positions"])
 
 
-@patrols_bp.route("/patrols/<int:patrol_id>/end", methods=["POST"])
+@patrols_bp.route("/patrols/<int(min=1, max=2147483647):patrol_id>/end", methods=["POST"])
 @allow("patrols:record")
 @patrols_bp.arguments(PatrolEnd, **_BAD)
 @patrols_bp.response(200, description="The patrol with its summary")
@@ -211,7 +211,7 @@ def list_patrols(args):
     return {"patrols": patrol_desk().list(scoped(), caller(), **args)}
 
 
-@patrols_bp.route("/patrols/<int:patrol_id>")
+@patrols_bp.route("/patrols/<int(min=1, max=2147483647):patrol_id>")
 @allow("patrols:record", "patrols:read")
 @patrols_bp.response(200, description="The patrol, its summary, its cleaned track (GeoJSON) and dropped fixes")
 def get_patrol(patrol_id):
@@ -232,7 +232,9 @@ def patrol_compliance(args):
     if since >= until:
         raise ApiError("since 须早于 until since must be before until")
     since, until = since.astimezone(timezone.utc), until.astimezone(timezone.utc)
-    figures = compliance(scoped(), args.get("area"), since, until, patrol_desk().rules, desk().calendar.tz)
+    figures = compliance(
+        scoped(), args.get("area"), since, until, patrol_desk().rules, desk().calendar.tz, now=patrol_desk().clock()
+    )
     if args["format"] == "xlsx":
         return Response(
             compliance_xlsx(figures, desk().calendar.tz),

@@ -254,3 +254,56 @@ def test_purge_removes_old_positions_only(yulin, tmp_path):
     assert desk.purge(SYSTEM, now=start + timedelta(days=179)) == 0
     removed = desk.purge(SYSTEM, now=start + timedelta(days=180, seconds=100))
     assert removed == 20  # fixes every 5 s: those strictly before 100 s into the walk
+
+
+def test_second_outside_test_findings(yulin):
+    """Outside test: huge patrol ids were a 500; a patrol could end before its own fixes (and count time after its
+    end) or hold fixes over decades; a resend under a client id with other content answered the stored object;
+    decimals were truncated to integers."""
+    client = yulin.client("worker")
+    for method, path, body in (
+        ("get", "/api/v1/patrols/9223372036854775808", None),
+        ("post", "/api/v1/patrols/9223372036854775808/positions", {"positions": []}),
+        ("post", "/api/v1/patrols/9223372036854775808/end", {"ended_at": _iso(T0)}),
+    ):
+        assert getattr(client, method)(path, json=body).status_code == 404
+    w = walk(road_path(yulin.roads, yulin.area(WORKER_GRID)), seed=11, start=T0)
+    made = client.post("/api/v1/patrols", json={"client_id": "second-1", "started_at": _iso(w.t[0])})
+    pid = made.json["id"]
+    other_start = client.post("/api/v1/patrols", json={"client_id": "second-1", "started_at": _iso(w.t[0] + 60)})
+    assert other_start.status_code == 409
+    assert client.post(f"/api/v1/patrols/{pid}/positions", json={"positions": _positions(w)}).status_code == 200
+    early = client.post(f"/api/v1/patrols/{pid}/end", json={"ended_at": _iso(w.t[0] + 60)})
+    assert early.status_code == 400 and "last position" in early.json["error"]["message"]
+    late_fix = {"t": _iso(w.t[0] + 25 * 3600), "lon": float(w.lon[0]), "lat": float(w.lat[0]), "accuracy": 5}
+    assert client.post(f"/api/v1/patrols/{pid}/positions", json={"positions": [late_fix]}).status_code == 400
+    assert client.post(f"/api/v1/patrols/{pid}/end", json={"ended_at": _iso(w.t[-1] + 5)}).status_code == 200
+    bid, foot = _building(yulin)
+    lon, lat = _offset(foot, 10)
+    body = {"client_id": "second-ci", "building_id": bid, "lon": lon, "lat": lat, "accuracy": 5, "at": _iso(T0)}
+    assert client.post("/api/v1/checkins", json=body).status_code == 201
+    assert client.post("/api/v1/checkins", json=dict(body, at=_iso(T0 + 3600))).status_code == 409
+    assert client.post(
+        "/api/v1/checkins", json=dict(body, client_id="second-ci2", building_id=bid + 0.5)
+    ).status_code in (
+        400,
+        422,
+    )
+
+
+def test_vulnerable_visits_are_not_due_in_cycles_that_have_not_begun(yulin):
+    """Outside test: compliance over a period reaching into the future counted every future month as due."""
+    from boundaries import editing
+    from boundaries.audit import SYSTEM
+    from boundaries.scope import Scope, ScopedRegistry
+
+    bid, _foot = _building(yulin)
+    building = yulin.registry.store.buildings(ids=[bid])[0]
+    view = ScopedRegistry(yulin.registry, Scope.everything(), SYSTEM)
+    editing.update_building(view, bid, {"vulnerable_households": min(2, int(building["households"]))})
+    staff = yulin.client("staff")
+    area = f"{STREET}001"
+    this_month = staff.get(f"/api/v1/patrols/compliance?area={area}").json
+    assert sum(r["vulnerable_due"] for r in this_month["workers"]) > 0
+    later = staff.get(f"/api/v1/patrols/compliance?area={area}&since=2027-01-01T00:00:00Z&until=2199-12-31T00:00:00Z")
+    assert later.status_code == 200 and sum(r["vulnerable_due"] for r in later.json["workers"]) == 0
