@@ -36,6 +36,8 @@ _WORKERS_OWN = object()
 MAX_POSITIONS = 5000
 #: The longest a patrol may last (fixes and its end after this are refused; a day's track longer than this is two).
 MAX_PATROL = timedelta(hours=24)
+#: Fixes farther than this (degrees, about 55 km) from the box of the worker's areas are refused.
+NEAR_DEGREES = 0.5
 #: A fix's accuracy counts towards a check-in's reach up to this many metres.
 CHECKIN_ACCURACY_CAP_M = 30.0
 #: Analyses of running patrols kept (see :meth:`PatrolDesk.analysed`).
@@ -91,6 +93,29 @@ class PatrolDesk:
 
     def _areas_of(self, conn, user_id: int) -> list[str] | None:
         return st.worker_areas(conn, user_id)
+
+    def _near_areas(self, areas: list[str] | None, lon, lat) -> None:
+        """Refuse fixes farther than :data:`NEAR_DEGREES` from the box of the worker's areas.
+
+        A GPS glitch or a file from elsewhere (a track in the Gulf of Guinea) would otherwise be stored as a patrol
+        of this deployment and stretch every map of tracks to the whole world.
+        """
+        if not areas or len(lon) == 0:
+            return
+        current = self.registry.store.current_generation_id()
+        box = self.registry.store.areas_extent(current, codes=areas) if current is not None else None
+        if box is None:
+            return
+        lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+        far = (lon < box[0] - NEAR_DEGREES) | (lon > box[2] + NEAR_DEGREES)
+        far |= (lat < box[1] - NEAR_DEGREES) | (lat > box[3] + NEAR_DEGREES)
+        if far.any():
+            i = int(np.flatnonzero(far)[0])
+            raise InvalidInputError(
+                f"位置远离您的网格 position {i + 1} ({lon[i]:.5f}, {lat[i]:.5f}) lies more than about "
+                f"{NEAR_DEGREES * 111:.0f} km from your areas: check the device's coordinates (WGS84 longitude, "
+                "latitude)"
+            )
 
     def _not_future(self, at: datetime, zh: str, en: str) -> None:
         """Refuse an instant later than the desk's "now" plus the clock tolerance (``zh``, ``en``: what it is)."""
@@ -317,6 +342,7 @@ class PatrolDesk:
             if row["ended_at"] is not None:
                 raise ConflictError("巡查已结束，不能再添加位置 the patrol has ended: no positions can be added")
             self._within_patrol(row, [r["t"] for r in rows])
+            self._near_areas(self._areas_of(conn, user.id), [r["lon"] for r in rows], [r["lat"] for r in rows])
             accepted = st.insert_positions(conn, row["id"], rows)
             if accepted:
                 record(conn, view.actor, "add_positions", "patrol", row["id"], after={"accepted": accepted})
@@ -396,6 +422,8 @@ class PatrolDesk:
                 )
         with self.engine.connect() as conn:
             areas = self._areas_of(conn, user.id)
+            for fixes in tracks:
+                self._near_areas(areas, fixes["lon"], fixes["lat"])
             stored = {i for i in range(len(tracks)) if st.patrol_by_client(conn, user.id, f"{client_id}:{i}"[:64])}
         summaries = {i: self.analyse_fixes(fixes, areas)[1] for i, fixes in enumerate(tracks) if i not in stored}
         out, created = [], False

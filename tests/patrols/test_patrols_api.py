@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import uuid
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import numpy as np
 import openpyxl
@@ -307,3 +308,17 @@ def test_vulnerable_visits_are_not_due_in_cycles_that_have_not_begun(yulin):
     assert sum(r["vulnerable_due"] for r in this_month["workers"]) > 0
     later = staff.get(f"/api/v1/patrols/compliance?area={area}&since=2027-01-01T00:00:00Z&until=2199-12-31T00:00:00Z")
     assert later.status_code == 200 and sum(r["vulnerable_due"] for r in later.json["workers"]) == 0
+
+
+def test_fixes_far_from_the_workers_areas_are_refused(yulin):
+    """Outside test: a GPX point in the Gulf of Guinea was stored as a patrol and stretched the staff map."""
+    client = yulin.client("worker")
+    w = walk(road_path(yulin.roads, yulin.area(WORKER_GRID)), seed=12, start=T0)
+    far = SimpleNamespace(t=w.t, lon=np.full(len(w.t), 1.0), lat=np.full(len(w.t), 1.0))  # lon 1, lat 1
+    refused = _upload(client, _gpx(far))
+    assert refused.status_code == 400 and "from your areas" in refused.json["error"]["message"]
+    made = client.post("/api/v1/patrols", json={"client_id": "far-1", "started_at": _iso(w.t[0])})
+    fix = {"t": _iso(w.t[1]), "lon": 1.0, "lat": 1.0, "accuracy": 5}
+    answer = client.post(f"/api/v1/patrols/{made.json['id']}/positions", json={"positions": [fix]})
+    assert answer.status_code == 400
+    assert _upload(client, _gpx(w)).status_code in (200, 201)  # the real walk is fine
