@@ -138,7 +138,10 @@ def compliance(
 
     A micro-grid counts as patrolled when one of its workers' ended patrols started in the period passed
     through it; a building's households count as visited when someone checked in there in the period.
-    Vulnerable households are due once per vulnerable cycle overlapping the period (``rules.visit_cycles``
+    Each micro-grid is due for a patrol once per ``micro_grid_patrol_days`` window of the period that has begun
+    (``patrol_cycles_kept`` / ``patrol_cycles_due``: windows in which a patrol passed through it — the worker's
+    own for a worker, anyone's for a micro-grid). Vulnerable households are due once per vulnerable cycle
+    overlapping the period (``rules.visit_cycles``
     ``vulnerable_visit``, calendar periods in ``tz``; a month touched by the period counts whole): each is
     visited in a cycle when someone checked in at its building within that cycle.
 
@@ -187,8 +190,20 @@ def compliance(
     vulnerable_counts = {bid: (n * len(cycles_visited.get(bid, ())), n * len(cycles)) for bid, n in vulnerable.items()}
     per_grid = {code: {"patrols": 0, "last": None, "workers": set()} for code in micro["code"]}
     patrolled_by: dict[int, set] = {uid: set() for uid in workers}
+    # the patrol cycle (micro_grid_patrol_days) windows of the period that have begun, and which were kept
+    windows = (
+        cycles_between(rules.visit_cycles["micro_grid_patrol_days"], since, due_until, tz) if due_until > since else []
+    )
+    window_starts = [a for a, _ in windows]
+    kept_by: dict[int, set] = {uid: set() for uid in workers}  # (code, window) a worker's own patrols kept
+    kept: set = set()  # (code, window) anyone's patrols kept
     for row in rows:
+        k = bisect.bisect_right(window_starts, row["started_at"]) - 1
+        in_window = 0 <= k < len(windows) and row["started_at"] < windows[k][1]
         for code in (row["summary"] or {}).get("micro_grids", []):
+            if in_window:
+                kept.add((code, k))
+                kept_by.setdefault(row["user_id"], set()).add((code, k))
             if code in per_grid:
                 entry = per_grid[code]
                 entry["patrols"] += 1
@@ -215,6 +230,8 @@ def compliance(
                 "display_name": w["display_name"],
                 "micro_grids_patrolled": len(patrolled_by[uid] & set(mine)),
                 "micro_grids_due": len(mine),
+                "patrol_cycles_kept": sum(1 for code, _k in kept_by[uid] if code in set(mine)),
+                "patrol_cycles_due": len(mine) * len(windows),
                 "households_visited": sum(h[0] for h in hh),
                 "households_due": sum(h[1] for h in hh),
                 "vulnerable_visited": sum(h[2] for h in hh),
@@ -228,6 +245,8 @@ def compliance(
             "name": name,
             "workers": sorted(per_grid[code]["workers"]),
             "patrols": per_grid[code]["patrols"],
+            "patrol_cycles_kept": sum(1 for k in range(len(windows)) if (code, k) in kept),
+            "patrol_cycles_due": len(windows),
             "last_patrolled": per_grid[code]["last"].isoformat() if per_grid[code]["last"] else None,
             "households_visited": grid_households[code][0],
             "households_due": grid_households[code][1],
@@ -244,6 +263,7 @@ def compliance(
         "micro_grids": grid_rows,
         "not_patrolled": [g["code"] for g in grid_rows if g["patrols"] == 0],
         "vulnerable_cycles": [[a.isoformat(), b.isoformat()] for a, b in cycles],
+        "patrol_cycles": [[a.isoformat(), b.isoformat()] for a, b in windows],
     }
 
 

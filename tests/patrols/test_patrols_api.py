@@ -322,3 +322,21 @@ def test_fixes_far_from_the_workers_areas_are_refused(yulin):
     answer = client.post(f"/api/v1/patrols/{made.json['id']}/positions", json={"positions": [fix]})
     assert answer.status_code == 400
     assert _upload(client, _gpx(w)).status_code in (200, 201)  # the real walk is fine
+
+
+def test_micro_grids_are_due_once_per_patrol_cycle_of_the_period(yulin):
+    """Outside test: micro_grids_due was the same for 30 days and for 230 years (the weekly cycle was not applied):
+    one patrol early in a month made a worker fully compliant."""
+    pid, w, ended = _record(yulin, seed=13)
+    staff = yulin.client("staff")
+    start = datetime.fromtimestamp(w.t[0], timezone.utc)
+    since = (start - timedelta(days=21)).isoformat().replace("+00:00", "Z")
+    until = (start + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    figures = staff.get(f"/api/v1/patrols/compliance?area={STREET}001&since={since}&until={until}").json
+    row = next(r for r in figures["workers"] if r["name"] == "worker")
+    windows = len(figures["patrol_cycles"])
+    assert windows == 4  # 21 days and an hour in weekly windows
+    assert row["patrol_cycles_due"] == row["micro_grids_due"] * windows
+    mine = set(yulin.registry.areas(parent_code=WORKER_GRID)["code"])
+    passed = mine & set(ended["summary"]["micro_grids"])
+    assert passed and len(passed) <= row["patrol_cycles_kept"] < row["patrol_cycles_due"]  # one week of four
