@@ -146,7 +146,7 @@ def scoped() -> ScopedRegistry:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith(("/api/", "/open311/", "/tiles/")) or bool(g.get("bearer"))
+    return request.path.startswith(("/api/", "/open311/", "/tiles/", "/ogc")) or bool(g.get("bearer"))
 
 
 def _identify() -> User | None:

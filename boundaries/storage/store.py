@@ -19,6 +19,7 @@ from alembic.config import Config
 
 from boundaries.storage import tables as t
 from boundaries.storage.change_sets import ChangeSetStore
+from boundaries.storage.features import FeatureStore
 from boundaries.storage.leases import LeaseStore
 
 __all__ = ["Store", "open_store", "upgrade_schema"]
@@ -74,7 +75,7 @@ def _fetch_tuples(conn: sa.Connection, statement) -> list[tuple]:
         cursor.close()
 
 
-class Store(ChangeSetStore, LeaseStore):
+class Store(ChangeSetStore, LeaseStore, FeatureStore):
     """All reads and writes of the registry. Methods taking ``conn`` run inside :meth:`transaction`."""
 
     def __init__(self, engine: sa.Engine):

@@ -80,6 +80,13 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("assets.list_service_points", "GET"): (SIGNED_IN, True),
     ("layers.get_layer", "GET"): (SIGNED_IN, False),  # features outside the caller's areas are left out
     ("tiles.get_tile", "GET"): (SIGNED_IN, False),
+    ("ogc.landing", "GET"): (EVERYONE, False),  # OGC API – Features: the service's description is public
+    ("ogc.conformance", "GET"): (EVERYONE, False),
+    ("ogc.api", "GET"): (EVERYONE, False),
+    ("ogc.collections", "GET"): (SIGNED_IN, False),  # lists only the collections the role may read
+    ("ogc.collection", "GET"): (SIGNED_IN, False),
+    ("ogc.items", "GET"): (SIGNED_IN, False),  # features filtered to the caller's areas
+    ("ogc.item", "GET"): (SIGNED_IN, True),
     ("assets.get_building", "GET"): (SIGNED_IN, True),
     ("assets.get_service_point", "GET"): (SIGNED_IN, True),
     ("locate.locate_one", "GET"): (SIGNED_IN, True),
@@ -316,6 +323,13 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
             None,
         ),
         ("tiles.get_tile", "GET"): ("/tiles/micro_grid/{}/{}/{}.mvt".format(*_tile_of(lon, lat)), {}, None),
+        ("ogc.landing", "GET"): ("/ogc", {}, None),
+        ("ogc.conformance", "GET"): ("/ogc/conformance", {}, None),
+        ("ogc.api", "GET"): ("/ogc/api", {}, None),
+        ("ogc.collections", "GET"): ("/ogc/collections", {}, None),
+        ("ogc.collection", "GET"): ("/ogc/collections/buildings", {}, None),
+        ("ogc.items", "GET"): ("/ogc/collections/buildings/items?limit=5", {}, None),
+        ("ogc.item", "GET"): (f"/ogc/collections/buildings/items/{p.building[k]}", {}, None),
         ("assets.get_building", "GET"): (f"/api/v1/buildings/{p.building[k]}", {}, None),
         ("assets.get_service_point", "GET"): (f"/api/v1/service-points/{p.service_point[k]}", {}, None),
         ("locate.locate_one", "GET"): (f"/api/v1/locate?lon={lon}&lat={lat}", {}, None),
