@@ -132,7 +132,7 @@ def _bbox() -> tuple | None:
     return minx, miny, maxx, maxy
 
 
-def _integer(name: str, default: int, low: int, high: int) -> int:
+def _integer(name: str, default: int | None, low: int, high: int) -> int | None:
     raw = request.args.get(name)
     if raw is None:
         return default
@@ -154,11 +154,14 @@ def _instant(text: str, end: bool) -> datetime | None:
             start = datetime.combine(day, time(), ZoneInfo(current_app.extensions["weige.issues"].calendar.tz))
             return start + timedelta(days=1, microseconds=-1) if end else start
         value = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise _bad(f"datetime 格式错误 bad datetime {text!r}: RFC 3339, e.g. 2026-11-27T08:00:00Z") from None
     if value.tzinfo is None:
         raise _bad(f"datetime 需带时区 datetime {text!r} needs a time zone (Z or +08:00)")
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 lies beyond the year 9999 in UTC
+        raise _bad(f"datetime 超出范围 datetime {text!r} out of range") from None
 
 
 def _datetime() -> tuple | None:
@@ -191,9 +194,9 @@ def _collection(collection_id: str) -> Collection:
     return found
 
 
-def _generation():
-    raw = request.args.get("generation")
-    return None if raw is None else raw
+def _generation() -> int | None:
+    """The areas' generation (``None``: the current one)."""
+    return _integer("generation", None, 1, 2**31 - 1)
 
 
 # -- links -----------------------------------------------------------------------------------------

@@ -189,6 +189,18 @@ def test_epsg_4326_is_latitude_first(big):
     assert ids and ids == [f["id"] for f in by_latlon.get_json()["features"]]
 
 
+def test_areas_of_any_generation(big):
+    app, registry, client, _ = big
+    admin = client("admin")
+    current = registry.current_generation()
+    assert admin.get(f"/ogc/collections/areas-grid/items?generation={current + 50}").status_code == 404
+    named = admin.get(f"/ogc/collections/areas-grid/items?generation={current}&limit=1000").get_json()
+    default = admin.get("/ogc/collections/areas-grid/items?limit=1000").get_json()
+    assert [f["id"] for f in named["features"]] == [f["id"] for f in default["features"]]
+    assert named["numberMatched"] == len(registry.areas(level="grid", generation=current))
+    assert all(f"generation={current}" in link["href"] for link in named["links"])
+
+
 def test_one_feature_and_its_crs(big):
     client = big[2]("admin")
     first = client.get("/ogc/collections/areas-grid/items?limit=1").get_json()["features"][0]
@@ -257,6 +269,10 @@ def test_issues_scope_and_datetime(big):
         "datetime=2026-03-05T00:00:00Z/2026-03-01T00:00:00Z",
         "datetime=../..%2F..",
         "f=xml",
+        "generation=abc",
+        "generation=0",
+        "datetime=9999-12-31T23:59:59-23:59",
+        "datetime=0001-01-01T00:00:00%2B23:59",
         "colour=red",
     ],
 )
