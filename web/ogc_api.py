@@ -48,6 +48,35 @@ _ITEM_PARAMETERS = {"f", "bbox", "bbox-crs", "limit", "offset", "datetime", "crs
 _GEOJSON = "application/geo+json"
 _READERS = ("areas:read", "assets:read", "issues:read")
 _TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+#: The properties' names on pages.
+_FIELDS = {
+    "code": _l("Code"),
+    "name": _l("Name"),
+    "level": _l("Level"),
+    "kind": _l("Kind"),
+    "parent_code": _l("Parent area"),
+    "generation_low": _l("First generation"),
+    "generation_high": _l("Retired in generation"),
+    "ref": _l("Source id"),
+    "address": _l("Address"),
+    "floors": _l("Floors"),
+    "households": _l("Households"),
+    "use": _l("Use"),
+    "opening_hours": _l("Opening hours"),
+    "capacity": _l("Capacity"),
+    "category": _l("Category"),
+    "description": _l("Description"),
+    "hazard_level": _l("Hazard level"),
+    "state": _l("State"),
+    "handler_code": _l("Handling area"),
+    "micro_grid_code": _l("Micro-grid"),
+    "grid_code": _l("Grid"),
+    "community_code": _l("Community"),
+    "street_code": _l("Street"),
+    "created_at": _l("Reported at"),
+    "due_at": _l("Due at"),
+    "closed_at": _l("Closed at"),
+}
 #: The collections' names on pages (one language, see web/i18n.py).
 _TITLES = {
     "areas-street": _l("Streets"),
@@ -223,7 +252,9 @@ def _self_links(endpoint: str, fmt: str, **values) -> list[dict]:
 def _respond(fmt: str, body: dict, template: str, status: int = 200, headers: dict | None = None, kind=None):
     if fmt == "html":
         titles = {key: str(title) for key, title in _TITLES.items()}
-        return render_template(template, doc=body, user=caller(), titles=titles), status, headers or {}
+        fields = {key: str(name) for key, name in _FIELDS.items()}
+        page = render_template(template, doc=body, user=caller(), titles=titles, fields=fields)
+        return page, status, headers or {}
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return Response(text, status, headers or {}, mimetype=kind or "application/json")
 
