@@ -181,7 +181,7 @@ def _instant(text: str, end: bool) -> datetime | None:
         if len(text) == 10:  # a date: the whole day in the deployment's zone
             day = datetime.fromisoformat(text).date()
             start = datetime.combine(day, time(), ZoneInfo(current_app.extensions["weige.issues"].calendar.tz))
-            return start + timedelta(days=1, microseconds=-1) if end else start
+            return (start + timedelta(days=1, microseconds=-1) if end else start).astimezone(timezone.utc)
         value = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
     except (ValueError, OverflowError):
         raise _bad(f"datetime 格式错误 bad datetime {text!r}: RFC 3339, e.g. 2026-11-27T08:00:00Z") from None

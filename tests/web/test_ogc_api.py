@@ -22,7 +22,8 @@ from web.ogc_api import CRS84, EPSG_4326, EPSG_4490
 
 EXTRA = 100_000
 #: Report times given to the test issues (UTC), in the order they are reported.
-TIMES = [datetime(2026, 3, d, 2, 0, tzinfo=timezone.utc) for d in (1, 2, 3, 4)]
+#: The last is 04:00 on 4 March in Shanghai but still 3 March in UTC.
+TIMES = [datetime(2026, 3, d, h, 0, tzinfo=timezone.utc) for d, h in ((1, 2), (2, 2), (3, 2), (3, 20))]
 
 
 def _add_buildings(registry, n: int) -> None:
@@ -246,7 +247,8 @@ def test_issues_scope_and_datetime(big):
     assert ids("2026-03-02T00:00:00Z/2026-03-03T02:00:00Z") == issue_ids[1:3]  # inclusive ends
     assert ids("../2026-03-01T02:00:00Z") == issue_ids[:1]
     assert ids("2026-03-03T00:00:00Z/..") == issue_ids[2:]
-    assert ids("2026-03-04") == [issue_ids[3]]  # a date: that day in the deployment's zone
+    assert ids("2026-03-04") == [issue_ids[3]]  # a date: that day in the deployment's zone (Asia/Shanghai)
+    assert ids("2026-03-03") == [issue_ids[2]]
 
 
 @pytest.mark.parametrize(
