@@ -390,13 +390,25 @@ def test_gdal_without_a_token_is_refused(big, tmp_path):
 
 
 # -- HTML ----------------------------------------------------------------------------------------
+def private_english(app, registry):
+    """A test client of a staff member who chose English (kept on their account)."""
+    from accounts.users import create_user
+
+    user = create_user(registry, "english-reader", "admin", password="english-Passw0rd!")
+    with registry.store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE users SET locale = 'en' WHERE id = ?", (user.id,))
+    return token_client(app, create_token(registry, user.id, "t", 1)[0])
+
+
 def test_html_pages_in_one_language(big):
     app, registry, client, _ = big
     admin = client("admin")
-    listing = admin.get("/ogc/collections?f=html", headers={"Accept-Language": "en"})
+    listing = admin.get("/ogc/collections?f=html")  # zh-CN, the deployment's default
     assert listing.status_code == 200 and listing.mimetype == "text/html"
     text = listing.get_data(as_text=True)
-    assert "Micro-grids" in text and "微网格" not in text
+    assert "微网格" in text and "Micro-grids" not in text
+    english = private_english(app, registry).get("/ogc/collections?f=html").get_data(as_text=True)
+    assert "Micro-grids" in english and "微网格" not in english
     page = admin.get("/ogc/collections/areas-grid/items?f=html&limit=2").get_data(as_text=True)
     assert "ogc_items" in page and "/vendor/leaflet/" in page and "510104001001001" in page
     browser = app.test_client()  # a signed-out browser is sent to sign in
