@@ -134,7 +134,11 @@ def lineage(view, code: str, generation=None, cached: bool = True) -> dict:
         step it gave its share to (ancestors), or the areas of the earlier step whose share it received
         (descendants)); an ancestor's ``share`` is the part of it that went into the followed areas.
     """
-    return shown(view, trace(view, code, generation, cached))
+    key, traced = _traced(view, code, generation, cached)
+    if key is None:
+        return shown(view, traced)
+    # what a scope sees of a published lineage never changes either (kept per scope; callers must not modify it)
+    return history_cache(view.registry).get_or_build(("shown", key, view.scope.roots), lambda: shown(view, traced))
 
 
 def trace(view, code: str, generation=None, cached: bool = True) -> dict:
@@ -143,16 +147,22 @@ def trace(view, code: str, generation=None, cached: bool = True) -> dict:
     Each step also carries ``other``: the generation its areas' ``links`` refer to. The area itself must lie
     in the caller's areas (:class:`NotFoundError`, :class:`~boundaries.errors.OutOfScopeError`).
     """
+    return _traced(view, code, generation, cached)[1]
+
+
+def _traced(view, code: str, generation, cached: bool) -> tuple:
+    """``(key, traced lineage)``: the key it is kept under in the history cache (``None``: not kept)."""
     registry = view.registry
     published = published_generations(registry)
     pairs = {(s.old, s.new): s for s in steps(registry, published)} if cached else None
     g = _start(registry, code, generation, published, pairs)
     view.require(code, g)
     if not cached:
-        return _walk(registry, code, g, published, None, None)
+        return None, _walk(registry, code, g, published, None, None)
     assets = registry.store.revision("assets")
     key = ("lineage", code, g, published[-1], len(published), assets)
-    return history_cache(registry).get_or_build(key, lambda: _walk(registry, code, g, published, pairs, assets))
+    build = lambda: _walk(registry, code, g, published, pairs, assets)  # noqa: E731
+    return key, history_cache(registry).get_or_build(key, build)
 
 
 def _start(registry, code: str, generation, published: list[int], pairs) -> int:

@@ -140,6 +140,12 @@ def test_a_restricted_caller_gets_the_uncached_answer(many):
     view = _view(registry, ["K"])
     for code, generation in (("P", None), ("Q", published[3])):
         assert lineage.lineage(view, code, generation) == lineage.lineage(view, code, generation, cached=False)
+    found = lineage.lineage(_view(registry, ["A"]), "A", published[0])
+    assert {x["code"] for s in found["descendants"] for x in s["areas"]} == {"A", ""}  # A2 is not the caller's
+    assert found == lineage.lineage(_view(registry, ["A"]), "A", published[0], cached=False)
+    figures = area_history.figures_over_time(_view(registry, ["A"]), "A")
+    assert figures == area_history.figures_over_time(_view(registry, ["A"]), "A", cached=False)
+    assert {a["code"] for f in figures["figures"] for a in f["areas"]} == {"A"}
 
 
 @pytest.mark.parametrize("code", ["B", "A2", "G", "K"])
@@ -154,7 +160,7 @@ def test_figures_over_time_equal_the_household_counts_of_every_generation(many, 
     for f in found["figures"]:
         counts = assets.household_counts(registry, f["generation"]).reindex([a["code"] for a in f["areas"]]).sum()
         assert (f["buildings"], f["households"]) == (counts["buildings"], counts["households"])
-    assert sum(f["households"] for f in found["figures"]) > 0
+    assert (sum(f["households"] for f in found["figures"]) > 0) is (code != "K")  # K holds no building
     # counted by locating buildings only where the followed areas (or an area below them) changed
     located = {g for _registry, g, _codes in calls}
     previous, needed = None, set()
@@ -165,6 +171,8 @@ def test_figures_over_time_equal_the_household_counts_of_every_generation(many, 
         if areas and (areas != previous or areas & touched):
             needed.add(f["generation"])
         previous = areas
-    assert located == needed and len(located) < len(published) / 2
+    assert located == needed and len(located) < len(published)
+    if code in MICRO or code == "A2":  # a micro-grid: counted again only where it changed
+        assert len(located) <= 5
     calls.clear()
     assert area_history.figures_over_time(view, code)["figures"] == found["figures"] and calls == []
