@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from boundaries import history
 from boundaries.errors import InvalidInputError
 from boundaries.levels import child_level
+from boundaries.storage.change_sets import SYSTEM_OWNER
 from web.access import allow, scoped
 from web.names import KIND_NAMES, LEVEL_NAMES
 from web.stats_pages import area_options
@@ -59,8 +60,15 @@ def init_history(app: Flask, api) -> None:
     app.register_blueprint(history_pages)
 
 
-def _published(view) -> list[int]:
-    return sorted(int(g["id"]) for g in view.generations() if g.get("state") == "published")
+def _published(view) -> list[dict]:
+    """The published generations, oldest first: ``id``, ``published_at`` (UTC) and ``author`` (who published it)."""
+    rows = [g for g in view.generations() if g.get("state") == "published"]
+    out = []
+    for g in sorted(rows, key=lambda g: int(g["id"])):
+        author = g.get("author") or ""
+        shown = _("System") if author in ("", SYSTEM_OWNER) else author
+        out.append({"id": int(g["id"]), "published_at": g.get("published_at"), "author": shown})
+    return out
 
 
 def _pick(published: list[int], asked: str | None, default: int, what: str) -> int:
@@ -117,9 +125,10 @@ def _strings() -> dict:
 def history_page():
     """Two generations compared under one area of the caller's: tables and two synchronised maps."""
     view = scoped()
-    published = _published(view)
+    generations = _published(view)
+    published = [g["id"] for g in generations]
     options, default_area = area_options(view)
-    context = {"options": options, "published": published, "changes": CHANGE_NAMES, "colours": CHANGE_COLOURS}
+    context = {"options": options, "generations": generations, "changes": CHANGE_NAMES, "colours": CHANGE_COLOURS}
     if len(published) < 2 or not options:
         return render_template("history.html", found=None, **context)
     new = _pick(published, request.args.get("new"), published[-1], "new")

@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 import shapely
 
+from accounts.users import list_users
 from boundaries import assets, history
-from boundaries.audit import SYSTEM
+from boundaries.audit import SYSTEM, Actor
 from boundaries.editing import retire_area, update_area
 from boundaries.scope import Scope, ScopedRegistry
 from issues.queries import list_issues
+from issues.worktime import local_text, zone_label
 from tests.conftest import private_app
 
 INSIDE_GRID, OUTSIDE_GRID = "510104001001001", "510104001002001"
@@ -28,10 +30,12 @@ def world(demo_db, tmp_path_factory):
     report = {"category": "exposed_rubbish", "description": "垃圾", "lon": point.x, "lat": point.y}
     assert staff.post("/api/v1/issues", json=report).status_code == 201
     first = registry.current_generation()
-    view = ScopedRegistry(registry, Scope.everything(), SYSTEM)
+    planner = next(u for u in list_users(registry) if u.role == "planner")
+    actor = Actor(planner.id, planner.name, "tests")  # generation 2's author
+    view = ScopedRegistry(registry, Scope.everything(), actor)
     retire_area(view, b)
     update_area(view, a, geometry=shapely.union(children.at[a, "geometry"], children.at[b, "geometry"]))
-    second = registry.publish(SYSTEM)
+    second = registry.publish(actor)
     assert staff.post("/api/v1/issues", json=report).status_code == 201
     return registry, client, first, second, a, b
 
@@ -112,3 +116,20 @@ def test_page_shows_the_diff_and_refuses_bad_input(world):
     assert planner.get(f"/history?area={INSIDE_GRID}&old=77", headers=html).status_code == 400
     assert planner.get(f"/history?area={OUTSIDE_GRID}", headers=html).status_code == 403
     assert planner.get(f"/history?area={a}", headers=html).status_code == 400  # a micro-grid: nothing below it
+
+
+def test_page_picks_generations_by_date_and_author(world):
+    registry, client, first, second, _a, _b = world
+    page = client("planner").get(
+        f"/history?area={INSIDE_GRID}&old={first}&new={second}", headers={"Accept": "text/html"}
+    )
+    text = page.get_data(as_text=True)
+    published = {g["id"]: g for g in registry.generations() if g["state"] == "published"}
+    assert set(published) == {first, second} and published[second]["author"] not in ("", "system")
+    authors = {first: "系统", second: published[second]["author"]}  # the system by name, in the page's language
+    for g, row in published.items():
+        when = local_text(row["published_at"], "Asia/Shanghai")  # the deployment's zone (UTC+8, no summer time)
+        assert when and when != local_text(row["published_at"], "UTC")
+        option = f"{g} · {when} · {authors[g]}</option>"
+        assert text.count(option) == 2, option  # in both pickers
+    assert f"时间均为 {zone_label('Asia/Shanghai')}" in text
