@@ -159,7 +159,6 @@ def test_leases_on_postgresql(pg_registry):
     assert sorted(got) == [False, False, False, True]
 
 
-
 def test_web_workers_on_postgresql_share_the_session_key(pg_registry):
     """Each worker on a server database made its own random key, so a session one worker made was refused by the
     others (and ended with a restart)."""
