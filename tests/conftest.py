@@ -141,3 +141,21 @@ def token_client(app, token: str | None):
 def client(app, demo_tokens):
     """A test client signed in as the demo administrator (by token)."""
     return token_client(app, demo_tokens["admin"])
+
+
+def at_once(calls) -> list:
+    """Run ``calls`` (functions of no argument) in threads released together; their results, in order."""
+    import threading
+
+    results, barrier = [None] * len(calls), threading.Barrier(len(calls))
+
+    def run(i):
+        barrier.wait()
+        results[i] = calls[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta, timezone
 
 from boundaries.registry import Registry
 from boundaries.storage import open_store
 from issues.desk import IssueDesk
 from issues.scheduler import EscalationThread
-from tests.conftest import copy_demo
+from tests.conftest import at_once, copy_demo
 
 
 def test_one_holder_at_a_time_across_stores_and_expiry(tmp_path):
@@ -29,17 +28,7 @@ def test_one_holder_at_a_time_across_stores_and_expiry(tmp_path):
 def test_racing_processes_get_the_lease_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'r.db'}"
     stores = [open_store(url) for _ in range(6)]
-    got, barrier = [], threading.Barrier(len(stores))
-
-    def take(i):
-        barrier.wait()
-        got.append(stores[i].acquire_lease("job", f"worker-{i}", 60))
-
-    threads = [threading.Thread(target=take, args=(i,)) for i in range(len(stores))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    got = at_once([lambda i=i: stores[i].acquire_lease("job", f"worker-{i}", 60) for i in range(len(stores))])
     assert sorted(got) == [False] * 5 + [True]
 
 

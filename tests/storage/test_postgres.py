@@ -25,7 +25,7 @@ from issues.bulk import import_issues
 from issues.desk import IssueDesk
 from issues.queries import issue_stats, list_issues
 from serving.analysis import analyse
-from tests.conftest import demo_password
+from tests.conftest import at_once, demo_password
 from tests.storage.pg import postgres_server
 
 
@@ -137,23 +137,12 @@ def test_change_sets_publish_once_and_conflict_under_races(pg_registry):
 
 def test_leases_on_postgresql(pg_registry):
     """Several workers on one PostgreSQL database: the escalation lease is taken by exactly one of them."""
-    import threading
 
     from boundaries.storage import open_store
 
     url = pg_registry.store.engine.url.render_as_string(hide_password=False)
     stores = [open_store(url) for _ in range(4)]
-    got, barrier = [], threading.Barrier(len(stores))
-
-    def take(i):
-        barrier.wait()
-        got.append(stores[i].acquire_lease("pg-job", f"worker-{i}", 60))
-
-    threads = [threading.Thread(target=take, args=(i,)) for i in range(len(stores))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    got = at_once([lambda i=i: stores[i].acquire_lease("pg-job", f"worker-{i}", 60) for i in range(len(stores))])
     for store in stores:
         store.engine.dispose()
     assert sorted(got) == [False, False, False, True]
