@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
+from accounts import storage as st
 from boundaries.registry import Registry
-from boundaries.storage import tables as t
 
 __all__ = ["start_session", "session_is_live", "end_session", "end_user_sessions"]
 
@@ -36,14 +36,9 @@ def start_session(registry: Registry, user_id: int, lifetime: timedelta) -> str:
     """
     key = secrets.token_urlsafe(32)
     now = datetime.now(timezone.utc)
-    s = t.user_sessions.c
     with registry.store.transaction() as conn:
-        conn.execute(sa.delete(t.user_sessions).where(s.expires_at <= now))
-        conn.execute(
-            t.user_sessions.insert().values(
-                user_id=int(user_id), key_hash=_hash(key), created_at=now, expires_at=now + lifetime
-            )
-        )
+        st.delete_expired_sessions(conn, now)
+        st.insert_session(conn, int(user_id), _hash(key), now, now + lifetime)
     return key
 
 
@@ -51,9 +46,8 @@ def session_is_live(registry: Registry, user_id: int, key: str) -> bool:
     """Whether ``key`` is a stored, unexpired session of ``user_id``."""
     if not isinstance(key, str) or not key or len(key) > 200:
         return False
-    s = t.user_sessions.c
     with registry.store.engine.connect() as conn:
-        row = conn.execute(sa.select(s.user_id, s.expires_at).where(s.key_hash == _hash(key))).first()
+        row = st.session_row(conn, _hash(key))
     return row is not None and row.user_id == int(user_id) and _utc(row.expires_at) > datetime.now(timezone.utc)
 
 
@@ -62,10 +56,10 @@ def end_session(registry: Registry, key: str) -> bool:
     if not isinstance(key, str) or not key:
         return False
     with registry.store.transaction() as conn:
-        deleted = conn.execute(sa.delete(t.user_sessions).where(t.user_sessions.c.key_hash == _hash(key)))
-    return deleted.rowcount > 0
+        deleted = st.delete_session(conn, _hash(key))
+    return deleted > 0
 
 
 def end_user_sessions(conn: sa.Connection, user_id: int) -> None:
     """Delete every session of ``user_id``, inside the caller's write transaction."""
-    conn.execute(sa.delete(t.user_sessions).where(t.user_sessions.c.user_id == int(user_id)))
+    st.delete_user_sessions(conn, user_id)

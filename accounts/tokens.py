@@ -10,13 +10,11 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta, timezone
 
-import sqlalchemy as sa
-
+from accounts import storage as st
 from accounts.users import User, get_user
 from boundaries.audit import SYSTEM, Actor, record
 from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.registry import Registry
-from boundaries.storage import tables as t
 
 __all__ = ["create_token", "revoke_token", "list_tokens", "resolve_token", "PREFIX", "MAX_DAYS"]
 
@@ -65,7 +63,7 @@ def create_token(
         "expires_at": now + timedelta(days=days),
     }
     with registry.store.transaction() as conn:
-        token_id = conn.execute(t.api_tokens.insert().values(**values)).inserted_primary_key[0]
+        token_id = st.insert_token(conn, **values)
         token = _public({**values, "id": token_id, "revoked_at": None, "last_used_at": None})
         record(conn, actor, "create", "token", token_id, None, token | {"user": user.name})
     return secret, token
@@ -73,26 +71,21 @@ def create_token(
 
 def list_tokens(registry: Registry, user_id: int | None = None) -> list[dict]:
     """Tokens (never their secrets), optionally of one user."""
-    k = t.api_tokens.c
-    statement = sa.select(t.api_tokens).order_by(k.id)
-    if user_id is not None:
-        statement = statement.where(k.user_id == int(user_id))
     with registry.store.engine.connect() as conn:
-        return [_public(dict(r)) for r in conn.execute(statement).mappings()]
+        return [_public(r) for r in st.token_rows(conn, user_id)]
 
 
 def revoke_token(registry: Registry, token_id: int, actor: Actor = SYSTEM) -> dict:
     """Revoke a token at once; revoking twice is harmless."""
-    k = t.api_tokens.c
     with registry.store.transaction() as conn:
-        row = conn.execute(sa.select(t.api_tokens).where(k.id == int(token_id))).mappings().first()
+        row = st.token_by_id(conn, token_id)
         if row is None:
             raise NotFoundError(f"令牌不存在 no token with id {token_id}")
-        before = _public(dict(row))
+        before = _public(row)
         if row["revoked_at"] is None:
             now = datetime.now(timezone.utc)
-            conn.execute(t.api_tokens.update().where(k.id == row["id"]).values(revoked_at=now))
-            after = _public({**dict(row), "revoked_at": now})
+            st.update_token(conn, row["id"], revoked_at=now)
+            after = _public({**row, "revoked_at": now})
             record(conn, actor, "revoke", "token", row["id"], before, after)
             return after
     return before
@@ -102,15 +95,14 @@ def resolve_token(registry: Registry, secret: str) -> User | None:
     """The active user owning an unexpired, unrevoked token, else ``None``."""
     if not isinstance(secret, str) or not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    k = t.api_tokens.c
     now = datetime.now(timezone.utc)
     with registry.store.engine.connect() as conn:
-        row = conn.execute(sa.select(t.api_tokens).where(k.token_hash == _hash(secret))).mappings().first()
+        row = st.token_by_hash(conn, _hash(secret))
     if row is None or row["revoked_at"] is not None or _utc(row["expires_at"]) <= now:
         return None
     last = _utc(row["last_used_at"])
     if last is None or now - last > timedelta(minutes=5):  # not a write per request
         with registry.store.transaction() as conn:
-            conn.execute(t.api_tokens.update().where(k.id == row["id"]).values(last_used_at=now))
+            st.update_token(conn, row["id"], last_used_at=now)
     user = get_user(registry, row["user_id"])
     return user if user.active else None

@@ -10,8 +10,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import sqlalchemy as sa
-
+from accounts import storage as st
 from accounts.passwords import hash_password, needs_rehash, verify_password
 from accounts.roles import check_role, has_permission
 from accounts.sessions import end_user_sessions
@@ -19,7 +18,6 @@ from boundaries.audit import SYSTEM, Actor, record
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
 from boundaries.registry import Registry
 from boundaries.scope import Scope
-from boundaries.storage import tables as t
 
 __all__ = [
     "User",
@@ -41,19 +39,12 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFKC", str(name).strip()).casefold()
 
 
-def _by_name(name: str):
+def _login_row(conn, name: str) -> dict | None:
     """The users row of a login name: the exact name first, else the name compared without case.
 
     Names that differed only in case before migration 0008 keep signing in by their exact name.
     """
-    u = t.users.c
-    return sa.or_(u.name == str(name).strip(), u.name_key == name_key(name))
-
-
-def _one_by_name(conn, columns, name: str):
-    rows = conn.execute(sa.select(*columns).where(_by_name(name)).order_by(t.users.c.id)).all()
-    exact = [r for r in rows if r.name == str(name).strip()]
-    return (exact or rows or [None])[0]
+    return st.login_row(conn, str(name).strip(), name_key(name))
 
 
 @dataclass(frozen=True)
@@ -98,20 +89,7 @@ class User:
         }
 
 
-def _users(conn, where=None) -> list[User]:
-    u = t.users
-    statement = sa.select(u).order_by(u.c.id)
-    if where is not None:
-        statement = statement.where(where)
-    rows = [dict(r) for r in conn.execute(statement).mappings()]
-    areas: dict[int, list[str]] = {}
-    if rows:
-        ua = t.user_areas.c
-        bound = conn.execute(
-            sa.select(ua.user_id, ua.area_code).where(ua.user_id.in_([r["id"] for r in rows])).order_by(ua.area_code)
-        )
-        for user_id, code in bound:
-            areas.setdefault(user_id, []).append(code)
+def _users(conn, user_id: int | None = None) -> list[User]:
     return [
         User(
             id=r["id"],
@@ -121,10 +99,10 @@ def _users(conn, where=None) -> list[User]:
             phone=r["phone"],
             active=bool(r["active"]),
             session_version=r["session_version"],
-            areas=tuple(areas.get(r["id"], ())),
+            areas=r["areas"],
             locale=r.get("locale"),
         )
-        for r in rows
+        for r in st.user_rows(conn, user_id)
     ]
 
 
@@ -139,7 +117,7 @@ def get_user(registry: Registry, user_id: int, conn=None) -> User:
     if conn is None:
         with registry.store.engine.connect() as conn:
             return get_user(registry, user_id, conn)
-    found = _users(conn, t.users.c.id == int(user_id))
+    found = _users(conn, int(user_id))
     if not found:
         raise NotFoundError(f"用户不存在 no user with id {user_id}")
     return found[0]
@@ -148,8 +126,8 @@ def get_user(registry: Registry, user_id: int, conn=None) -> User:
 def find_user(registry: Registry, name: str) -> User | None:
     """The user with a login name (compared without case; see :func:`name_key`), or ``None``."""
     with registry.store.engine.connect() as conn:
-        row = _one_by_name(conn, [t.users.c.id, t.users.c.name], name)
-        return get_user(registry, row.id, conn) if row is not None else None
+        row = _login_row(conn, name)
+        return get_user(registry, row["id"], conn) if row is not None else None
 
 
 def _check_areas(registry: Registry, role: str, areas) -> list[str]:
@@ -194,24 +172,22 @@ def create_user(
         password_hash = hash_password(password)
     taken = ConflictError(f"登录名已存在（不区分大小写） the login name {name!r} is taken (names ignore case)")
     with registry.store.transaction() as conn:
-        if conn.execute(sa.select(t.users.c.id).where(_by_name(name))).first():
+        if st.name_taken(conn, name, name_key(name)):
             raise taken
         try:
-            user_id = conn.execute(
-                t.users.insert().values(
-                    name=name,
-                    name_key=name_key(name),
-                    role=role,
-                    display_name=str(display_name),
-                    phone=str(phone),
-                    password_hash=password_hash,
-                    created_at=datetime.now(timezone.utc),
-                )
-            ).inserted_primary_key[0]
-        except sa.exc.IntegrityError as exc:  # the same name created at this moment elsewhere: the index refuses
+            user_id = st.insert_user(
+                conn,
+                name=name,
+                name_key=name_key(name),
+                role=role,
+                display_name=str(display_name),
+                phone=str(phone),
+                password_hash=password_hash,
+                created_at=datetime.now(timezone.utc),
+            )
+        except st.IntegrityError as exc:  # the same name created at this moment elsewhere: the index refuses
             raise taken from exc
-        if areas:
-            conn.execute(t.user_areas.insert(), [{"user_id": user_id, "area_code": a} for a in areas])
+        st.add_user_areas(conn, user_id, areas)
         user = get_user(registry, user_id, conn)
         record(conn, actor, "create", "user", user_id, None, user.as_dict())
     return user
@@ -245,12 +221,10 @@ def update_user(registry: Registry, user_id: int, actor: Actor = SYSTEM, **chang
         values["session_version"] = old.session_version + 1
     with registry.store.transaction() as conn:
         if values:
-            conn.execute(t.users.update().where(t.users.c.id == old.id).values(**values))
+            st.update_user_row(conn, old.id, **values)
         if "session_version" in values:
             end_user_sessions(conn, old.id)
-        conn.execute(sa.delete(t.user_areas).where(t.user_areas.c.user_id == old.id))
-        if areas:
-            conn.execute(t.user_areas.insert(), [{"user_id": old.id, "area_code": a} for a in areas])
+        st.replace_user_areas(conn, old.id, areas)
         new = get_user(registry, old.id, conn)
         after = new.as_dict() | ({"password": "(changed)"} if "password" in changes else {})
         record(conn, actor, "update", "user", old.id, old.as_dict(), after)
@@ -260,20 +234,17 @@ def update_user(registry: Registry, user_id: int, actor: Actor = SYSTEM, **chang
 def set_locale(registry: Registry, user_id: int, locale: str | None) -> None:
     """Remember the page language a user chose (``None``: the deployment's default); sessions stay open."""
     with registry.store.transaction() as conn:
-        conn.execute(t.users.update().where(t.users.c.id == user_id).values(locale=locale))
+        st.update_user_row(conn, user_id, locale=locale)
 
 
 def authenticate(registry: Registry, name: str, password: str) -> User | None:
     """The active user with this login name (any case) and password, else ``None`` (same cost either way)."""
-    u = t.users.c
     with registry.store.engine.connect() as conn:
-        row = _one_by_name(conn, [u.id, u.name, u.password_hash, u.active], str(name))
-    ok = verify_password(row.password_hash if row else None, str(password))
-    if not ok or not row.active:
+        row = _login_row(conn, str(name))
+    ok = verify_password(row["password_hash"] if row else None, str(password))
+    if not ok or not row["active"]:
         return None
-    if needs_rehash(row.password_hash):
+    if needs_rehash(row["password_hash"]):
         with registry.store.transaction() as conn:
-            conn.execute(
-                t.users.update().where(t.users.c.id == row.id).values(password_hash=hash_password(str(password)))
-            )
-    return get_user(registry, row.id)
+            st.update_user_row(conn, row["id"], password_hash=hash_password(str(password)))
+    return get_user(registry, row["id"])
