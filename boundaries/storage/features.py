@@ -1,8 +1,9 @@
 """Feature reads for OGC API – Features (``web/ogc_api.py``): pages of buildings, service points and issues.
 
 Every read is ordered by ``id``, so ``limit`` / ``offset`` pages over an unchanged table return every row exactly
-once. Filters: a bounding box (buildings by their stored box, points by ``lon`` / ``lat``), a report-time window
-for issues (inclusive instants) and an extra SQL condition from the caller (the issue visibility of a scope).
+once. Filters: a bounding box (buildings by their stored box, points by ``lon`` / ``lat``; narrowed by a spatial
+index first where there is one, see ``Store._window``), a report-time window for issues (inclusive instants) and
+an extra SQL condition from the caller (the issue visibility of a scope).
 """
 
 from __future__ import annotations
@@ -30,11 +31,7 @@ class FeatureStore:
         table = t.metadata.tables[table_name]
         conditions = [] if where is None else [where]
         if bbox is not None:
-            minx, miny, maxx, maxy = bbox
-            if table_name == "buildings":
-                conditions.append(self._building_window(bbox))
-            else:
-                conditions.append(sa.and_(table.c.lon.between(minx, maxx), table.c.lat.between(miny, maxy)))
+            conditions.append(self._window(table, bbox))
         if reported is not None:
             since, until = reported
             if since is not None:

@@ -1,8 +1,10 @@
 """The store: every SQL statement of the registry, written in portable SQLAlchemy Core.
 
 Geometries travel as WKB bytes in EPSG:4326 with their bounding box, so bounding-box filters are plain
-column comparisons that SQLite and PostgreSQL both index. A PostGIS store would subclass :class:`Store` and
-override the spatial filters; callers do not change.
+column comparisons that SQLite and PostgreSQL both index. Where the database has a spatial index, a window is
+narrowed by it first and then compared exactly on the box columns, so every backend returns the same rows: SQLite's
+R*Tree of building boxes (:mod:`boundaries.storage.sqlite`) and PostGIS's GiST index of the generated ``geom``
+columns (:mod:`boundaries.storage.postgis`, ``Store.spatial == "postgis"``). Callers do not change.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from boundaries.storage import postgis
 from boundaries.storage import tables as t
 from boundaries.storage.change_sets import ChangeSetStore
 from boundaries.storage.features import FeatureStore
@@ -50,8 +53,11 @@ def open_store(url: str) -> Store:
 
 
 def _bbox_filter(table, bbox):
+    """Rows whose stored box meets ``bbox`` (edges touching count); points (no box columns) by ``lon`` / ``lat``."""
     minx, miny, maxx, maxy = bbox
     c = table.c
+    if "maxx" not in c:
+        return sa.and_(c.lon.between(minx, maxx), c.lat.between(miny, maxy))
     return sa.and_(c.maxx >= minx, c.minx <= maxx, c.maxy >= miny, c.miny <= maxy)
 
 
@@ -86,10 +92,20 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
         self._published: set[int] = set()  # published generations never change state again
         self._snapshot_sql = None  # (sql, params) of snapshot(), compiled on first use
         self._rtree: bool | None = None  # buildings have an R*Tree (SQLite, migration 0012); looked up once
+        #: ``"postgis"`` when the database has PostGIS's geometry columns (migration 0018), else None; looked up once
+        self.spatial: str | None = "postgis" if postgis.has_postgis(engine) else None
 
-    def _building_window(self, bbox):
-        """The condition selecting buildings whose box meets ``bbox``: by the R*Tree first where there is one."""
-        exact = _bbox_filter(t.buildings, bbox)
+    def _window(self, table: sa.Table, bbox):
+        """The condition selecting rows of ``table`` whose box (points: ``lon`` / ``lat``) meets ``bbox``.
+
+        A spatial index narrows first where there is one (PostGIS's GiST, SQLite's R*Tree of buildings) and the
+        exact box-column comparison decides, so every backend selects the same rows.
+        """
+        exact = _bbox_filter(table, bbox)
+        if self.spatial == "postgis":
+            return sa.and_(postgis.envelope_filter(table, bbox), exact)
+        if table is not t.buildings:
+            return exact
         if self._rtree is None:
             from boundaries.storage.sqlite import has_rtree
 
@@ -99,6 +115,10 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
         from boundaries.storage.sqlite import rtree_ids
 
         return sa.and_(t.buildings.c.id.in_(rtree_ids("buildings", bbox)), exact)
+
+    def _building_window(self, bbox):
+        """The condition selecting buildings whose box meets ``bbox`` (see :meth:`_window`)."""
+        return self._window(t.buildings, bbox)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
@@ -147,7 +167,7 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
         if codes is not None:
             statement = statement.where(a.c.code.in_(list(codes)))
         if bbox is not None:
-            statement = statement.where(_bbox_filter(a, bbox))
+            statement = statement.where(self._window(a, bbox))
         if conn is not None:
             return [dict(row) for row in conn.execute(statement).mappings()]
         return self._read(statement)
@@ -259,8 +279,7 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
         if ids is not None:
             statement = statement.where(s.c.id.in_(list(ids)))
         if bbox is not None:
-            minx, miny, maxx, maxy = bbox
-            statement = statement.where(s.c.lon.between(minx, maxx), s.c.lat.between(miny, maxy))
+            statement = statement.where(self._window(s, bbox))
         if kind is not None:
             statement = statement.where(s.c.kind == kind)
         return self._read(statement, conn)
@@ -269,7 +288,7 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
         """Road centre lines, optionally within a bounding box."""
         statement = sa.select(t.roads).order_by(t.roads.c.id)
         if bbox is not None:
-            statement = statement.where(_bbox_filter(t.roads, bbox))
+            statement = statement.where(self._window(t.roads, bbox))
         return self._read(statement)
 
     def insert_one(self, conn: sa.Connection, table_name: str, values: dict) -> int:
