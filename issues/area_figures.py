@@ -12,11 +12,10 @@ import warnings
 import mapclassify
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from boundaries.levels import LEVELS
 from boundaries.scope import ScopedRegistry
-from boundaries.storage import tables as t
+from issues import storage as st
 
 __all__ = ["MEASURES", "SCHEMES", "MAP_LEVELS", "area_figures", "classify"]
 
@@ -30,19 +29,9 @@ MAP_LEVELS = ("community", "grid", "micro_grid")
 
 def _on_time(view: ScopedRegistry, ids: list[int]) -> pd.DataFrame:
     """Every finished stage of the given issues: ``issue_id``, ``on_time`` (escalation records not counted)."""
-    e = t.issue_events.c
-    rows = []
     with view.registry.store.engine.connect() as conn:
-        for start in range(0, len(ids), 5000):
-            rows += conn.execute(
-                sa.select(e.issue_id, e.on_time).where(
-                    e.issue_id.in_(ids[start : start + 5000]),
-                    e.stage.is_not(None),
-                    e.on_time.is_not(None),
-                    e.action != "escalate",
-                )
-            ).all()
-    return pd.DataFrame(rows, columns=["issue_id", "on_time"])
+        rows = st.finished_stages(conn, ids)
+    return pd.DataFrame([(issue_id, on_time) for issue_id, _, on_time in rows], columns=["issue_id", "on_time"])
 
 
 def area_figures(view: ScopedRegistry, level: str, issues: list[dict]) -> list[dict]:

@@ -20,30 +20,23 @@ from __future__ import annotations
 from datetime import timezone
 
 import pandas as pd
-import sqlalchemy as sa
 
 from boundaries import assets
 from boundaries.generation_steps import history_cache, steps
 from boundaries.history import placed
 from boundaries.lineage import lineage, trace
-from boundaries.storage import tables as t
-from issues.queries import visible
-from issues.workflow import ACTIVE_STATES
+from boundaries.storage.tables import LEVEL_CODE_COLUMNS
+from issues import storage as st
 
 __all__ = ["figures_over_time"]
 
 
 def _issue_counts(view, generation: int, level: str, codes: list[str]) -> tuple[int, int]:
     """Issues located in ``generation`` in the ``level`` areas ``codes`` that the caller may see: (all, open)."""
-    column = f"{level}_code"
-    if not codes or column not in t.LEVEL_CODE_COLUMNS:
+    if not codes or f"{level}_code" not in LEVEL_CODE_COLUMNS:
         return 0, 0
-    c = t.issues.c
-    where = sa.and_(visible(view), c.generation == generation, getattr(c, column).in_(codes))
-    active = sa.func.sum(sa.case((c.state.in_(ACTIVE_STATES), 1), else_=0))
     with view.registry.store.engine.connect() as conn:
-        total, open_ = conn.execute(sa.select(sa.func.count(), active).where(where)).one()
-    return int(total or 0), int(open_ or 0)
+        return st.issue_counts(conn, view.scope, generation, level, codes)
 
 
 def _iso(value):

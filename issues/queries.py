@@ -8,17 +8,21 @@ intake channel (``Scope.reporter``) sees only what it reported.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import sqlalchemy as sa
 
 from boundaries.errors import NotFoundError
 from boundaries.levels import child_level
 from boundaries.scope import ScopedRegistry, mask_phone
-from boundaries.storage import tables as t
+from boundaries.storage.tables import LEVEL_CODE_COLUMNS
+from issues import storage as st
 from issues.locating import location_note
 from issues.workflow import ACTIVE_STATES, OPEN311_STATUS, STATE_NAMES_ZH, STATES
 from issues.worktime import to_utc
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = [
     "visible",
@@ -38,7 +42,7 @@ __all__ = [
 #: callers cannot learn which ids exist elsewhere.
 NO_SUCH_ISSUE = "事件不存在或不在您的辖区内 no such issue in your areas"
 
-_LEVEL_COLUMNS = t.LEVEL_CODE_COLUMNS
+_LEVEL_COLUMNS = LEVEL_CODE_COLUMNS
 
 
 def _utc(value):
@@ -48,25 +52,15 @@ def _utc(value):
 
 
 def visible(view: ScopedRegistry):
-    """The SQL condition selecting the issues the caller may see."""
-    c = t.issues.c
-    scope = view.scope
-    if scope.reporter is not None:
-        return c.created_by == scope.reporter
-    if scope.unrestricted:
-        return sa.true()
-    roots = sorted(scope.roots)
-    return sa.or_(*[getattr(c, column).in_(roots) for column in _LEVEL_COLUMNS])
+    """The SQL condition selecting the issues the caller may see (built by :func:`issues.storage.visible`)."""
+    return st.visible(view.scope)
 
 
-def _area_condition(view: ScopedRegistry, area: str | None):
+def _area(view: ScopedRegistry, area: str | None) -> tuple[str, str] | None:
+    """``(level, code)`` of an area the caller may see (404 / 403 for unknown or foreign areas)."""
     if area is None:
-        return sa.true()
-    row = view.area(area)  # 404 / 403 for unknown or foreign areas
-    column = f"{row['level']}_code"
-    if column not in _LEVEL_COLUMNS:
-        return sa.false()
-    return getattr(t.issues.c, column) == area
+        return None
+    return view.area(area)["level"], area
 
 
 def issue_row(view: ScopedRegistry, issue_id: int, conn: sa.Connection | None = None) -> dict:
@@ -75,16 +69,14 @@ def issue_row(view: ScopedRegistry, issue_id: int, conn: sa.Connection | None = 
     An unknown id and an issue outside the caller's areas both raise the same :class:`NotFoundError`
     (:data:`NO_SUCH_ISSUE`), so the answer never tells which ids exist.
     """
-    c = t.issues.c
-    statement = sa.select(t.issues).where(c.id == int(issue_id), visible(view))
     if conn is not None:
-        row = conn.execute(statement).mappings().first()
+        row = st.visible_issue(conn, view.scope, issue_id)
     else:
         with view.registry.store.engine.connect() as own:
-            row = own.execute(statement).mappings().first()
+            row = st.visible_issue(own, view.scope, issue_id)
     if row is None:
         raise NotFoundError(NO_SUCH_ISSUE)
-    return dict(row)
+    return row
 
 
 def _public(view: ScopedRegistry, row: dict, now: datetime | None = None) -> dict:
@@ -115,14 +107,10 @@ def is_visible(view: ScopedRegistry, row: dict) -> bool:
 
 def get_issue(view: ScopedRegistry, issue_id: int, now: datetime | None = None) -> dict:
     """One issue with its history (every step: who, when, note, stage on time or not) and photo hashes."""
-    e, p = t.issue_events.c, t.issue_photos.c
     with view.registry.store.engine.connect() as conn:  # one connection, one snapshot for the three reads
         row = issue_row(view, issue_id, conn)
-        events = [
-            dict(r)
-            for r in conn.execute(sa.select(t.issue_events).where(e.issue_id == row["id"]).order_by(e.id)).mappings()
-        ]
-        shots = conn.execute(sa.select(p.sha256, p.event_id).where(p.issue_id == row["id"])).all()
+        events = st.issue_events(conn, row["id"])
+        shots = st.issue_photo_links(conn, row["id"])
     return issue_answer(view, row, events, shots, now)
 
 
@@ -160,100 +148,59 @@ def list_issues(
     ``open`` / ``closed``; ``since`` (inclusive) / ``until`` (exclusive) bound the report time as instants
     (naive values are read in ``tz``, the deployment's zone); ``ids`` picks issues by id.
     """
-    c = t.issues.c
     now = now or datetime.now(timezone.utc)
-    conditions = [visible(view), _area_condition(view, area), *_window(since, until, tz)]
-    if state is not None:
-        conditions.append(c.state.in_(ACTIVE_STATES) if state == "open" else c.state == state)
-    if category is not None:
-        conditions.append(c.category == category)
-    if overdue is not None:
-        late = sa.and_(c.state.in_(ACTIVE_STATES), c.due_at < now)
-        conditions.append(late if overdue else sa.not_(late))
-    if unlocated is not None:
-        conditions.append(c.micro_grid_code.is_(None) if unlocated else c.micro_grid_code.is_not(None))
-    if ids is not None:
-        conditions.append(c.id.in_([int(i) for i in ids]))
-    if status is not None:
-        closed = c.state.in_([s for s, v in OPEN311_STATUS.items() if v == "closed"])
-        conditions.append(closed if status == "closed" else sa.not_(closed))
-    where = sa.and_(*conditions)
+    where = st.IssueFilter(
+        view.scope,
+        _area(view, area),
+        *_window(since, until, tz),
+        state=state,
+        category=category,
+        overdue=overdue,
+        now=now,
+        unlocated=unlocated,
+        ids=None if ids is None else tuple(int(i) for i in ids),
+        status=status,
+    )
     with view.registry.store.engine.connect() as conn:
-        total = conn.execute(sa.select(sa.func.count()).select_from(t.issues).where(where)).scalar_one()
-        rows = conn.execute(
-            sa.select(t.issues).where(where).order_by(c.id.desc()).limit(per_page).offset((page - 1) * per_page)
-        ).mappings()
-        return [_public(view, dict(r), now) for r in rows], int(total)
+        rows, total = st.issue_page(conn, where, per_page, (page - 1) * per_page)
+        return [_public(view, r, now) for r in rows], total
 
 
 def last_notes(view: ScopedRegistry, ids) -> dict[int, str]:
     """The latest non-empty step note of each of the given (visible) issues."""
-    e = t.issue_events.c
-    ids = [int(i) for i in ids]
-    out: dict[int, str] = {}
     with view.registry.store.engine.connect() as conn:
-        for start in range(0, len(ids), 5000):
-            rows = conn.execute(
-                sa.select(e.issue_id, e.note)
-                .where(e.issue_id.in_(ids[start : start + 5000]), e.note != "")
-                .order_by(e.id)
-            )
-            out.update(dict(rows.all()))
-    return out
+        return st.last_notes(conn, ids)
 
 
 def issue_id_for_token(view: ScopedRegistry, token: str) -> int:
     """The id of the visible issue with an Open311 token."""
-    c = t.issues.c
     with view.registry.store.engine.connect() as conn:
-        found = conn.execute(sa.select(c.id).where(c.token == str(token))).scalar()
+        found = st.issue_id_by_token(conn, token)
     if found is None:
         raise NotFoundError(NO_SUCH_ISSUE)
     issue_row(view, found)  # out of scope: the same answer
-    return int(found)
+    return found
 
 
 def photo(view: ScopedRegistry, issue_id: int, sha256: str) -> tuple[str, bytes]:
     """Content type and bytes of a photo of an issue the caller may see."""
     issue_row(view, issue_id)
-    p, ph = t.issue_photos.c, t.photos.c
     with view.registry.store.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(ph.content_type, ph.data)
-            .select_from(t.photos.join(t.issue_photos, p.sha256 == ph.sha256))
-            .where(p.issue_id == int(issue_id), p.sha256 == str(sha256))
-        ).first()
-    if row is None:
+        found = st.photo_data(conn, issue_id, sha256)
+    if found is None:
         raise NotFoundError("照片不存在 no such photo on this issue")
-    return row.content_type, row.data
+    return found
 
 
-def _window(since, until, tz) -> list:
-    """Conditions on the report time: the bounds as UTC instants, compared with the stored UTC times."""
-    c = t.issues.c
-    since, until = to_utc(since, tz, "since"), to_utc(until, tz, "until")
-    return [*([c.created_at >= since] if since else []), *([c.created_at < until] if until else [])]
+def _window(since, until, tz) -> tuple:
+    """The bounds of the report time as UTC instants (naive values read in ``tz``), compared with stored UTC."""
+    return to_utc(since, tz, "since"), to_utc(until, tz, "until")
 
 
 def _frame(view: ScopedRegistry, area, since, until, tz, category=None) -> pd.DataFrame:
-    c = t.issues.c
-    conditions = [visible(view), _area_condition(view, area), *_window(since, until, tz)]
-    if category is not None:
-        conditions.append(c.category == category)
-    columns = [
-        c.id,
-        c.category,
-        c.state,
-        c.level,
-        c.created_at,
-        c.closed_at,
-        c.due_at,
-        *[getattr(c, n) for n in _LEVEL_COLUMNS],
-    ]
+    where = st.IssueFilter(view.scope, _area(view, area), *_window(since, until, tz), category=category)
     with view.registry.store.engine.connect() as conn:
-        return pd.DataFrame(
-            conn.execute(sa.select(*columns).where(*conditions)).mappings().all(), columns=[col.name for col in columns]
-        )
+        return st.issue_frame(conn, where)
 
 
 def issue_stats(
@@ -304,17 +251,9 @@ def issue_stats(
 def _on_time(view, ids) -> dict:
     if not ids:
         return {}
-    e = t.issue_events.c
-    rows = []
     with view.registry.store.engine.connect() as conn:
-        for start in range(0, len(ids), 5000):
-            chunk = ids[start : start + 5000]
-            rows += conn.execute(
-                sa.select(e.stage, e.on_time).where(
-                    e.issue_id.in_(chunk), e.stage.is_not(None), e.on_time.is_not(None), e.action != "escalate"
-                )
-            ).all()
-    table = pd.DataFrame(rows, columns=["stage", "on_time"])
+        rows = st.finished_stages(conn, ids)
+    table = pd.DataFrame([(stage, on_time) for _, stage, on_time in rows], columns=["stage", "on_time"])
     return {
         stage: {
             "finished": int(len(g)),
