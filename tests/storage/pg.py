@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PostgresServer", "postgres_server", "postgis_available"]
+__all__ = ["PostgresServer", "postgres_server"]
 
 
 def _binary(name: str) -> str | None:
@@ -69,15 +69,6 @@ class PostgresServer:
     def has_postgis(self) -> bool:
         """Whether this server can create the ``postgis`` extension (its files are installed)."""
         return self.psql("SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis'") == "1"
-
-
-def postgis_available() -> bool:
-    """Whether the PostGIS extension files are installed for the newest PostgreSQL here (without a server)."""
-    initdb = _binary("initdb")
-    if initdb is None:
-        return False
-    version = Path(initdb).parent.parent.name
-    return bool(glob.glob(f"/usr/share/postgresql/{version}/extension/postgis.control"))
 
 
 @contextlib.contextmanager
