@@ -29,13 +29,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from boundaries.audit import SYSTEM, Actor, record
 from boundaries.errors import InvalidInputError
-from boundaries.storage import tables as t
 from geo.crs import normalize_crs, to_wgs84
 from geo.errors import GeoError
+from issues import storage as st
 from issues.desk import HAZARD_LEVELS, IssueDesk
 from issues.escalation import IMPORT_ACTION
 from issues.locating import place_points
@@ -332,7 +331,7 @@ def import_issues(
                 written = rows[~taken].reset_index(drop=True)
                 for start in range(0, len(written), _CHUNK):
                     chunk = written.iloc[start : start + _CHUNK]
-                    registry.store.bulk_insert(conn, "issues", chunk)
+                    st.insert_issue_rows(registry.store, conn, chunk)
                     if progress:
                         progress(len(chunk))
                 _mark_entry(conn, registry, written, actor, source, desk.clock())
@@ -345,7 +344,7 @@ def import_issues(
                 }
                 record(conn, actor, "import", "issue", source, None, summary)
             break
-        except sa.exc.IntegrityError:
+        except st.IntegrityError:
             with registry.store.engine.connect() as conn:
                 if attempt == _ATTEMPTS - 1 or not _imported(conn, rows["external_id"], actor):
                     raise  # not a concurrent import of the same ids
@@ -358,15 +357,8 @@ def import_issues(
 
 def _imported(conn, external_ids: pd.Series, actor: Actor) -> set[str]:
     """The external ids among ``external_ids`` that ``actor`` imported before (empty and missing ids are none)."""
-    c = t.issues.c
-    mine = c.created_by.is_(None) if actor.user_id is None else c.created_by == actor.user_id
     wanted = [e for e in pd.unique(external_ids.dropna()) if e]
-    known: set[str] = set()
-    for start in range(0, len(wanted), 5000):
-        batch = wanted[start : start + 5000]
-        statement = sa.select(c.external_id).where(c.channel == "import", mine, c.external_id.in_(batch))
-        known |= set(conn.execute(statement).scalars())
-    return known
+    return st.imported_external_ids(conn, wanted, actor.user_id)
 
 
 def _mark_entry(conn, registry, rows: pd.DataFrame, actor: Actor, source: str, now: datetime) -> None:
@@ -374,26 +366,23 @@ def _mark_entry(conn, registry, rows: pd.DataFrame, actor: Actor, source: str, n
     open_ = rows[~rows["state"].isin(["closed", "void"])]
     if open_.empty:
         return
-    c = t.issues.c
     prefix = str(open_["token"].iat[0]).rsplit("-", 1)[0] + "-"
-    found = conn.execute(
-        sa.select(c.id, c.state, c.level).where(c.token.like(f"{prefix}%"), c.state.not_in(["closed", "void"]))
-    ).all()
+    found = st.open_issues_by_token_prefix(conn, prefix)
     events = pd.DataFrame(
         {
-            "issue_id": [r.id for r in found],
+            "issue_id": [issue_id for issue_id, _, _ in found],
             "at": pd.Series([now] * len(found), dtype=object),
             "user_id": pd.Series([actor.user_id] * len(found), dtype=object),
             "user_name": actor.name,
             "action": IMPORT_ACTION,
             "from_state": pd.Series([None] * len(found), dtype=object),
-            "to_state": [r.state for r in found],
+            "to_state": [state for _, state, _ in found],
             "from_level": pd.Series([None] * len(found), dtype=object),
-            "to_level": [r.level for r in found],
+            "to_level": [level for _, _, level in found],
             "note": f"导入 imported from {source or 'a file'}",
         }
     )
-    registry.store.bulk_insert(conn, "issue_events", events)
+    st.insert_event_rows(registry.store, conn, events)
 
 
 def _routing(desk: IssueDesk, state, placed) -> dict:

@@ -12,15 +12,14 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 import numpy as np
-import sqlalchemy as sa
 
 from boundaries.assets import workers_of
 from boundaries.audit import record
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError
 from boundaries.registry import Registry
 from boundaries.scope import ScopedRegistry
-from boundaries.storage import tables as t
 from geo.crs import check_lonlat, normalize_crs, to_wgs84
+from issues import storage as st
 from issues.categories import Catalog
 from issues.escalation import SCHEDULER, Escalation, stage_deadline
 from issues.locating import place_points
@@ -46,9 +45,6 @@ class ReusedKeyError(ConflictError):
         )
         self.key, self.issue_id = key, issue_id
 
-
-_INSERT_ISSUE = t.issues.insert().returning(*t.issues.c)
-_INSERT_EVENT_RETURNING = t.issue_events.insert().returning(*t.issue_events.c)
 
 #: What a repeated report must match of the first, column by column (with the photos sent with it).
 _SAME_REPORT = ("category", "description", "address", "hazard_level", "reporter_name", "reporter_phone", "building_id")
@@ -135,10 +131,7 @@ class IssueDesk(Escalation):
         return float(x[0]), float(y[0]), str(crs), lon, lat, ""
 
     def _existing(self, conn, channel, created_by, external_id):
-        c = t.issues.c
-        return conn.execute(
-            sa.select(c.id).where(c.channel == channel, c.created_by == created_by, c.external_id == external_id)
-        ).scalar()
+        return st.issue_id_by_external_id(conn, channel, created_by, external_id)
 
     @staticmethod
     def _fingerprint(values: dict, lon, lat, crs, photos) -> dict:
@@ -156,14 +149,9 @@ class IssueDesk(Escalation):
 
     def _repeat(self, view, issue_id: int, external_id: str, wanted: dict) -> tuple[dict, bool]:
         """The answer to a repeated external id: the first issue if the report is the same, else ReusedKeyError."""
-        c, p, e = t.issues.c, t.issue_photos.c, t.issue_events.c
         with self.registry.store.engine.connect() as conn:
-            row = conn.execute(sa.select(t.issues).where(c.id == issue_id)).mappings().one()
-            photos = conn.execute(
-                sa.select(p.sha256)
-                .join(t.issue_events, e.id == p.event_id)
-                .where(p.issue_id == issue_id, e.action == "report")
-            ).scalars()
+            row = st.issue_by_id(conn, issue_id)
+            photos = st.report_photos(conn, issue_id)
             stored = {**{k: row[k] for k in wanted if k != "photos"}, "photos": sorted(photos)}
         if stored != wanted:
             raise ReusedKeyError(external_id, issue_id)
@@ -253,21 +241,21 @@ class IssueDesk(Escalation):
             "stage_started_at": now,
             "due_at": self.due(cat.code, "reported", now),
         }
-        # every statement built before the write lock is taken; inside it: the idempotency check, three
-        # inserts (the issue and its first event read back by RETURNING: no second round trip), photos, audit
-        insert_issue = _INSERT_ISSUE  # one constant statement with its parameters: compiled once, cached
+        # every statement built before the write lock is taken (intake's inserts are constants of issues.storage,
+        # compiled once, cached); inside it: the idempotency check, three inserts (the issue and its first event
+        # read back by RETURNING: no second round trip), photos, audit
         audit_after = {**values, "photos": [p.sha256 for p in checked]}
         try:
             with self.registry.store.transaction() as conn:
                 if external_id and self._existing(conn, channel, created_by, external_id) is not None:
                     raise _DuplicateError()
-                row = dict(conn.execute(insert_issue, values).mappings().one())
+                row = st.insert_issue(conn, values)
                 event = self._event(
                     conn, row["id"], view.actor, "report", (None, "reported"), (None, where["level"]), "", now, row=True
                 )
                 store_photos(conn, row["id"], checked, event["id"])
                 record(conn, view.actor, "create", "issue", row["id"], None, audit_after)
-        except (_DuplicateError, sa.exc.IntegrityError):
+        except (_DuplicateError, st.IntegrityError):
             with self.registry.store.engine.connect() as conn:
                 found = self._existing(conn, channel, created_by, external_id)
             if found is None:
@@ -330,9 +318,7 @@ class IssueDesk(Escalation):
             "stage_due_at": stage_due,
             "on_time": on_time,
         }
-        if row:
-            return dict(conn.execute(_INSERT_EVENT_RETURNING, params).mappings().one())
-        return conn.execute(t.issue_events.insert(), params).inserted_primary_key[0]
+        return st.insert_event(conn, params, returning=row)
 
     # -- workflow ----------------------------------------------------------------------------------
     def check_allowed(self, issue: dict, action: str, can=None) -> None:
@@ -386,10 +372,7 @@ class IssueDesk(Escalation):
             "closed_at": now if target in ("closed", "void") else None,
         }
         with self.registry.store.transaction() as conn:
-            changed = conn.execute(
-                t.issues.update().where(t.issues.c.id == issue["id"], t.issues.c.state == state).values(**values)
-            ).rowcount
-            if changed != 1:
+            if not st.update_issue(conn, issue["id"], {"state": state}, values):
                 raise ConflictError("事件刚被他人处理 the issue changed meanwhile; reload it and try again")
             due_at = stage_deadline(conn, issue)
             stage = (state, due_at, None if due_at is None else now <= due_at) if state in ACTIVE_STATES else None
@@ -434,14 +417,8 @@ class IssueDesk(Escalation):
             **self._assignee(area),
             updated_at=now,
         )
-        c = t.issues.c
         with self.registry.store.transaction() as conn:
-            if (
-                conn.execute(
-                    t.issues.update().where(c.id == issue["id"], c.state == issue["state"]).values(**values)
-                ).rowcount
-                != 1
-            ):
+            if not st.update_issue(conn, issue["id"], {"state": issue["state"]}, values):
                 raise ConflictError("事件刚被他人处理 the issue changed meanwhile; reload it and try again")
             self._event(
                 conn,

@@ -13,16 +13,18 @@ Escalation by a handler stays possible.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from boundaries.audit import Actor, record
 from boundaries.errors import ConflictError, InvalidInputError, OutOfScopeError
 from boundaries.scope import ScopedRegistry
-from boundaries.storage import tables as t
+from issues import storage as st
 from issues.queries import get_issue, issue_row
 from issues.text import text_problem
-from issues.workflow import ACTIVE_STATES, LADDER, next_level
+from issues.workflow import next_level
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["Escalation", "SCHEDULER", "stage_deadline", "IMPORT_ACTION"]
 
@@ -43,31 +45,8 @@ def stage_deadline(conn: sa.Connection, issue: dict) -> datetime | None:
 
     It is the ``stage_due_at`` recorded by the first escalation of the stage, else the issue's ``due_at``.
     """
-    e = t.issue_events.c
-    started = (
-        sa.select(sa.func.coalesce(sa.func.max(e.id), 0))
-        .where(e.issue_id == issue["id"], e.action.not_in(_WITHIN_STAGE))
-        .scalar_subquery()
-    )
-    first = conn.execute(
-        sa.select(e.stage_due_at)
-        .where(e.issue_id == issue["id"], e.action == "escalate", e.stage == issue["state"], e.id > started)
-        .order_by(e.id)
-        .limit(1)
-    ).first()
-    return _aware(first.stage_due_at if first is not None and first.stage_due_at else issue["due_at"])
-
-
-def _late_before_import():
-    """SQL: the issue's stage deadline passed before it was imported (history, not to be escalated).
-
-    Issues imported before imports marked their entry have no history at all: they count as history too until
-    someone takes a step on them.
-    """
-    c, e = t.issues.c, t.issue_events.c
-    marked_late = sa.exists().where(e.issue_id == c.id, e.action == IMPORT_ACTION, e.at > c.due_at)
-    unmarked = sa.and_(c.channel == "import", ~sa.exists().where(e.issue_id == c.id))
-    return sa.or_(marked_late, unmarked)
+    first = st.first_escalation_due(conn, issue["id"], issue["state"], _WITHIN_STAGE)
+    return _aware(first if first else issue["due_at"])
 
 
 class Escalation:
@@ -101,12 +80,9 @@ class Escalation:
             "updated_at": now,
             "due_at": self.due(issue["category"], issue["state"], now),
         }
-        c = t.issues.c
-        condition = [c.id == issue["id"], c.level == issue["level"], c.state == issue["state"]]
-        if overdue_only:
-            condition.append(c.due_at < now)
+        expected = {"level": issue["level"], "state": issue["state"]}
         with self.registry.store.transaction() as conn:
-            if conn.execute(t.issues.update().where(*condition).values(**values)).rowcount != 1:
+            if not st.update_issue(conn, issue["id"], expected, values, due_before=now if overdue_only else None):
                 return False
             due = stage_deadline(conn, issue)
             stage = (issue["state"], due, None if due is None else now <= due)
@@ -130,15 +106,8 @@ class Escalation:
         Stages whose deadline passed before the issue was imported are history and stay where they are.
         """
         now = now or self.clock()
-        c = t.issues.c
-        statement = (
-            sa.select(t.issues)
-            .where(c.state.in_(ACTIVE_STATES), c.due_at < now, c.level != LADDER[-1], ~_late_before_import())
-            .order_by(c.due_at)
-            .limit(limit)
-        )
         with self.registry.store.engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(statement).mappings()]
+            rows = st.overdue_issues(conn, now, limit, IMPORT_ACTION)
         moved = 0
         for issue in rows:
             due = _aware(issue["due_at"])

@@ -12,12 +12,15 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from PIL import Image, UnidentifiedImageError
 
 from boundaries.errors import InvalidInputError
-from boundaries.storage import tables as t
+from issues import storage as st
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["Photo", "check_photos", "store_photos", "FORMATS", "MAX_PHOTO_BYTES", "MAX_PHOTO_PIXELS", "MAX_PHOTOS"]
 
@@ -91,23 +94,4 @@ def check_photos(files, max_bytes: int = MAX_PHOTO_BYTES, max_pixels: int = MAX_
 
 def store_photos(conn: sa.Connection, issue_id: int, photos: list[Photo], event_id: int | None = None) -> None:
     """Store photos (once per hash) and link them to an issue (and the workflow step that brought them)."""
-    for photo in photos:
-        known = conn.execute(sa.select(t.photos.c.sha256).where(t.photos.c.sha256 == photo.sha256)).first()
-        if known is None:
-            conn.execute(
-                t.photos.insert().values(
-                    sha256=photo.sha256,
-                    content_type=photo.content_type,
-                    size=photo.size,
-                    width=photo.width,
-                    height=photo.height,
-                    data=photo.data,
-                )
-            )
-        linked = conn.execute(
-            sa.select(t.issue_photos.c.sha256).where(
-                t.issue_photos.c.issue_id == issue_id, t.issue_photos.c.sha256 == photo.sha256
-            )
-        ).first()
-        if linked is None:
-            conn.execute(t.issue_photos.insert().values(issue_id=issue_id, sha256=photo.sha256, event_id=event_id))
+    st.store_photos(conn, issue_id, photos, event_id)
