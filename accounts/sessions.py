@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta, timezone
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from accounts import storage as st
 from boundaries.registry import Registry
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["start_session", "session_is_live", "end_session", "end_user_sessions"]
 
