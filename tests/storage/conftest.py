@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.storage.pg import postgres_server
+from tests.storage.pg import postgres_cluster
 
 
 @pytest.fixture(scope="session")
 def pg_server():
     """A private PostgreSQL server (skips when its binaries are absent); tests create their own databases on it."""
-    with postgres_server() as server:
+    with postgres_cluster() as server:
         yield server

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PostgresServer", "postgres_server"]
+__all__ = ["PostgresServer", "postgres_cluster", "postgres_server"]
 
 
 def _binary(name: str) -> str | None:
@@ -73,6 +73,13 @@ class PostgresServer:
 
 @contextlib.contextmanager
 def postgres_server():
+    """Yield a SQLAlchemy URL of a fresh database on a private PostgreSQL server of its own."""
+    with postgres_cluster() as server:
+        yield server.database("weige")
+
+
+@contextlib.contextmanager
+def postgres_cluster():
     """Yield a :class:`PostgresServer` started in a temporary folder (stopped and removed afterwards)."""
     initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
     if not initdb or not pg_ctl:

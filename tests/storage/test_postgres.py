@@ -96,3 +96,25 @@ def test_web_workers_on_postgresql_share_the_session_key(pg_registry):
     assert pg_registry.store.shared_secret("session") in keys
     for app in apps:
         app.extensions["weige.registry"].store.engine.dispose()
+
+
+def test_a_bulk_insert_is_a_few_statements_not_one_per_row(pg_server):
+    """psycopg 3 sent one INSERT per row and each fired the statement-level revision trigger: 30,000 buildings in
+    one transaction took 5.5 s and 300,000 did not finish in 8 minutes (updates of one row piling up)."""
+    import numpy as np
+    import shapely
+
+    from boundaries.registry import wkb_row
+
+    store = open_store(pg_server.database("bulk"))
+    try:
+        x = np.linspace(104.0, 104.1, 3000)
+        rows = [{"name": f"b{i}", "lon": v, "lat": 30.6, **wkb_row(shapely.box(v, 30.6, v + 1e-5, 30.60001))}
+                for i, v in enumerate(x)]  # fmt: skip
+        before = store.revision("assets")
+        with store.transaction() as conn:
+            store.insert_rows(conn, "buildings", rows)
+        assert len(store.buildings(geometry=False)) == 3000
+        assert 0 < store.revision("assets") - before <= 3  # one bump per statement of up to 1,000 rows
+    finally:
+        store.engine.dispose()
