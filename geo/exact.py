@@ -121,7 +121,7 @@ class LazyPolygons:
         return self._box_tree.query(shapely.points(x, y), predicate="intersects")
 
 
-def locate_exact(polygons, x, y, tree: shapely.STRtree | None = None) -> LocateResult:
+def locate_exact(polygons, x, y, tree: shapely.STRtree | None = None, checked: bool = False) -> LocateResult:
     """Locate points with GEOS only (the reference rules; slower than :class:`~geo.locate.PolygonIndex`).
 
     Parameters
@@ -131,6 +131,8 @@ def locate_exact(polygons, x, y, tree: shapely.STRtree | None = None) -> LocateR
     x, y : array_like of float
     tree : shapely.STRtree, optional
         A tree over ``polygons`` to reuse.
+    checked : bool, default False
+        ``polygons`` is already an array checked by :func:`polygons_array` (an index's own): skip the check.
 
     Returns
     -------
@@ -149,7 +151,7 @@ def locate_exact(polygons, x, y, tree: shapely.STRtree | None = None) -> LocateR
         touch = shapely.intersects_xy(geoms, x[pt], y[pt]) if len(pt) else np.zeros(0, bool)
         pt, poly, geoms = pt[touch], poly[touch], geoms[touch]
     else:
-        polygons = polygons_array(polygons)
+        polygons = polygons if checked else polygons_array(polygons)
         tree = tree if tree is not None else shapely.STRtree(polygons)
         pt, poly = tree.query(shapely.points(x, y), predicate="intersects")
         geoms = polygons[poly]

@@ -29,7 +29,8 @@ def save_index(index: PolygonIndex, folder) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, array in index.arrays.items():
         np.save(folder / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
-    meta = {"origin": index.origin, "cell": index.cell, "nx": index.nx, "ny": index.ny, "n": len(index.polygons)}
+    meta = {"format": PolygonIndex.FORMAT, "origin": index.origin, "cell": index.cell}
+    meta.update(nx=index.nx, ny=index.ny, n=len(index.polygons))
     (folder / "grid.json").write_text(json.dumps(meta), "utf-8")
 
 
@@ -49,11 +50,13 @@ def load_index(polygons, folder) -> PolygonIndex:
     Raises
     ------
     ValueError
-        When files are missing or do not match ``polygons``.
+        When files are missing, of another layout (:attr:`PolygonIndex.FORMAT`), or do not match ``polygons``.
     """
     folder = Path(folder)
     try:
         meta = json.loads((folder / "grid.json").read_text("utf-8"))
+        if meta.get("format") != PolygonIndex.FORMAT:
+            raise ValueError(f"saved index has layout {meta.get('format')}, not {PolygonIndex.FORMAT}")
         arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in PolygonIndex.ARRAY_NAMES}
     except (OSError, ValueError) as exc:
         raise ValueError(f"no saved index in {folder}: {exc}") from exc

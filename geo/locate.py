@@ -11,8 +11,11 @@ and classifies every cell once, with no GEOS call:
 * a **mixed** cell keeps the list of edges that touch it, sorted by polygon, and a reference corner clear of
   them. A query point in a mixed cell is answered by counting, per polygon, how many of those edges the
   segment from the point to the reference corner crosses (a crossing-number test over only the edges in that
-  cell, vectorised in numpy): the point is inside a polygon when the reference's status flips an odd number
-  of times.
+  cell): the point is inside a polygon when the reference's status flips an odd number of times;
+* a mixed cell whose edges lie on one straight line (most often one edge two areas share) is a **line cell**:
+  one cross product tells the side, and each side has its label.
+
+Building and querying run as compiled loops (``geo.kernels``, numba), one pass per edge or per point.
 
 The arrays of a built index can be saved and memory-mapped again (``geo.index_files``).
 
@@ -32,18 +35,14 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from geo import kernels
 from geo.exact import AMBIGUOUS, OUTSIDE, LazyPolygons, LocateResult, locate_exact
 from geo.exact import polygons_array as _polygons
-from geo.scanline import FALLBACK as _FALLBACK
-from geo.scanline import cell_pairs, corner_labels, ranges
+from geo.kernels import FALLBACK as _FALLBACK
+from geo.kernels import MIXED0 as _MIXED0
 
 __all__ = ["OUTSIDE", "AMBIGUOUS", "LazyPolygons", "LocateResult", "PolygonIndex", "locate_exact"]
 
-_MIXED0 = -3  # cell code for mixed cell k is -3 - k
-_NEAR = 1e-6  # in cell units: closer than this to an edge goes to GEOS
-_REF_CLEARANCE = 1e-3  # a reference point must be this far from every edge (cell units)
-_CHUNK = 2_000_000
-_LINE_LEFT = 4  # _ref of a line cell (see PolygonIndex._find_line_cells)
 _MAX_EDGE = 8.0  # cells: longer edges are cut, so an edge touches at most a 10x10 block of cells
 
 
@@ -62,7 +61,7 @@ class PolygonIndex:
     polygons : array_like of shapely Polygon or MultiPolygon
         The areas of one level, in one planar coordinate system (lon/lat degrees are fine: the test is planar,
         as GEOS's is).
-    cells_per_edge : float, default 3
+    cells_per_edge : float, default 4
         Grid density per polygon edge. More cells make more points pure (fast) at the cost of memory.
     cells_per_polygon : float, optional
         A lower bound on the density, in cells per polygon (for a handful of simple polygons).
@@ -80,12 +79,17 @@ class PolygonIndex:
     """
 
     #: Names of the arrays that make up a built index (see :meth:`from_arrays`).
-    ARRAY_NAMES = ("grid", "uv", "ring_start", "ring_poly", "ptr", "pair_vertex", "ref", "ref_poly", "other_poly")
+    ARRAY_NAMES = (
+        "grid", "uv", "ring_start", "ring_poly", "line_edge", "line_left", "line_right", "ptr", "pair_vertex", "ref",
+        "ref_poly",
+    )  # fmt: skip
+    #: Version of the arrays' layout; a saved index of another version is rebuilt.
+    FORMAT = 2
 
     def __init__(
         self,
         polygons,
-        cells_per_edge: float = 3.0,
+        cells_per_edge: float = 4.0,
         cells_per_polygon: float | None = None,
         max_cells: int = 2**25,
         cell: float | None = None,
@@ -200,16 +204,20 @@ class PolygonIndex:
         ``+1`` when the polygon lies left of the ring's direction (a counter-clockwise exterior or a clockwise
         hole), ``-1`` otherwise.
         """
-        parts, part_poly = shapely.get_parts(self.polygons, return_index=True)
-        rings, ring_part = shapely.get_rings(parts, return_index=True)
-        exterior = np.r_[True, ring_part[1:] != ring_part[:-1]] if len(rings) else np.zeros(0, bool)
-        ring_side = np.where(shapely.is_ccw(rings) == exterior, 1, -1).astype("int8")
-        coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
-        u, v = self._to_cells(coords[:, 0], coords[:, 1])
-        del coords
-        has_edge = np.r_[coord_ring[1:] == coord_ring[:-1], False]
-        poly = np.where(has_edge, part_poly[ring_part[coord_ring]], -1).astype("int32")
-        side = ring_side[coord_ring]
+        wkb = shapely.to_wkb(self.polygons, output_dimension=2, byte_order=1, include_srid=False)
+        starts = np.r_[0, np.cumsum(np.fromiter(map(len, wkb), dtype="int64", count=len(wkb)))]
+        data = np.frombuffer(b"".join(wkb), dtype="uint8")
+        del wkb
+        coords, ring_len, ring_poly, exterior = kernels.wkb_rings(data, starts)
+        del data
+        xy = coords.view("float64").reshape(-1, 2)
+        ring_side = kernels.ring_sides(xy[:, 0], xy[:, 1], ring_len, exterior)
+        u, v = self._to_cells(xy[:, 0], xy[:, 1])
+        del coords, xy
+        has_edge = np.ones(len(u), dtype=bool)
+        has_edge[np.cumsum(ring_len) - 1] = False
+        poly = np.where(has_edge, np.repeat(ring_poly, ring_len), -1).astype("int32")
+        side = np.repeat(ring_side, ring_len)
         nu, nv = np.r_[u[1:], 0.0], np.r_[v[1:], 0.0]
         k = np.where(has_edge, np.ceil(np.maximum(np.abs(nu - u), np.abs(nv - v)) / _MAX_EDGE), 1)
         k = np.maximum(k, 1).astype("int64")
@@ -221,111 +229,29 @@ class PolygonIndex:
 
     def _build(self):
         u, v, poly, side = self._vertices()
-        corners = corner_labels(u, v, poly, side, self.nx, self.ny)
+        corners = kernels.corner_labels(u, v, poly, side, self.nx, self.ny)
         del side
         self._uv = np.column_stack([u, v])
         # the polygon of an edge, by its ring: rings are runs of vertices (poly -1 marks a ring's last vertex)
         ends = np.flatnonzero(poly < 0)
-        self._ring_start = np.r_[0, ends[:-1] + 1].astype("int64")
+        self._ring_start = np.r_[0, ends[:-1] + 1].astype("int32" if len(poly) < 2**31 else "int64")
         self._ring_poly = poly[self._ring_start].astype("int32")
-        cell_ids, edge_ids = cell_pairs(u, v, poly, self.nx, self.ny)
-        # pairs grouped by cell, and inside a cell by polygon (the query counts crossings per polygon in runs)
-        order = np.argsort(cell_ids * np.int64(max(len(self.polygons), 1)) + poly[edge_ids])
-        cell_ids, edge_ids = cell_ids[order], edge_ids[order]
-        del order
-        start = np.flatnonzero(np.r_[True, cell_ids[1:] != cell_ids[:-1]]) if len(cell_ids) else np.empty(0, "int64")
-        mixed = cell_ids[start]
-        del cell_ids
-        self._ptr = np.r_[start, len(edge_ids)].astype("int32" if len(edge_ids) < 2**31 else "int64")
-        # an edge that starts a run of one polygon's edges inside a cell is stored as ~edge (negative); the
-        # first edge of every cell starts one
-        run = np.ones(len(edge_ids), dtype=bool)
-        if len(edge_ids):
-            run[1:] = poly[edge_ids[1:]] != poly[edge_ids[:-1]]
-            run[start] = True
-        self._pair_vertex = np.where(run, ~edge_ids, edge_ids)
-        cells = np.arange(self.nx * self.ny, dtype="int64")
-        grid = corners[(cells // self.nx) * (self.nx + 1) + cells % self.nx]
-        del cells
-        self._set_references(mixed, grid, corners, edge_ids)
+        mixed, ptr, edges = kernels.cell_pairs(u, v, poly, self.nx, self.ny)
+        ref, ref_poly, other_poly = kernels.references(mixed, ptr, edges, u, v, corners, self.nx)
+        grid = np.ascontiguousarray(corners.reshape(self.ny + 1, self.nx + 1)[: self.ny, : self.nx]).ravel()
+        grid[mixed] = _FALLBACK
+        # line cells: the first edge's line splits the cell; its two sides' labels
+        line = np.flatnonzero(ref == kernels.LINE_LEFT)
+        grid[mixed[line]] = _MIXED0 - 2 * np.arange(len(line))
+        self._line_edge = edges[ptr[line]]
+        self._line_left, self._line_right = ref_poly[line], other_poly[line]
+        # crossing cells: their edges by polygon run, and a clear reference corner
+        crossing = np.flatnonzero((ref >= 0) & (ref != kernels.LINE_LEFT))
+        grid[mixed[crossing]] = _MIXED0 - 1 - 2 * np.arange(len(crossing))
+        self._ref, self._ref_poly = ref[crossing], ref_poly[crossing]
+        ptr, self._pair_vertex = kernels.pack(crossing, ptr, edges, poly)
+        self._ptr = ptr.astype("int32") if len(self._pair_vertex) < 2**31 else ptr
         self._grid = grid
-
-    def _set_references(self, mixed, grid, corners, edge_ids):
-        """For each mixed cell, a corner clear of every edge in the cell with a known label, or GEOS."""
-        n = len(mixed)
-        self._ref = np.full(n, -1, dtype="int8")
-        self._ref_poly = np.full(n, _FALLBACK, dtype="int32")
-        self._other_poly = np.full(n, _FALLBACK, dtype="int32")
-        counts = np.diff(self._ptr).astype("int64")
-        self._find_line_cells(mixed, corners, edge_ids, counts)
-        ref, ref_poly = self._ref, self._ref_poly
-        ix, iy = mixed % self.nx, mixed // self.nx
-        for c in range(4):
-            todo = np.flatnonzero(ref < 0)
-            if not len(todo):
-                break
-            du, dv = c & 1, c >> 1
-            label = corners[(iy[todo] + dv) * (self.nx + 1) + ix[todo] + du]
-            cell_of_pair = np.repeat(np.arange(len(todo)), counts[todo])
-            e = edge_ids[ranges(self._ptr[todo], counts[todo])]
-            ax, ay = self._uv[e, 0], self._uv[e, 1]
-            ex, ey = self._uv[e + 1, 0] - ax, self._uv[e + 1, 1] - ay
-            # near the edge's line (a superset of near the edge: another corner is tried)
-            cross = ex * ((iy[todo] + dv)[cell_of_pair] - ay) - ey * ((ix[todo] + du)[cell_of_pair] - ax)
-            near = np.abs(cross) < _REF_CLEARANCE * (np.abs(ex) + np.abs(ey))
-            blocked = np.bincount(cell_of_pair[near], minlength=len(todo)) > 0
-            ok = ~blocked & (label != _FALLBACK)
-            ref[todo[ok]], ref_poly[todo[ok]] = c, label[ok]
-        grid[mixed] = np.where(ref < 0, _FALLBACK, _MIXED0 - np.arange(n)).astype("int32")
-        # a line cell needs only its first edge: drop the second, collinear one
-        line = np.flatnonzero((ref == _LINE_LEFT) & (counts == 2))
-        if len(line):
-            drop = np.zeros(len(self._pair_vertex), dtype=bool)
-            drop[self._ptr[line].astype("int64") + 1] = True
-            self._pair_vertex = self._pair_vertex[~drop]
-            counts[line] = 1
-            self._ptr = np.r_[0, np.cumsum(counts)].astype(self._ptr.dtype)
-
-    def _find_line_cells(self, mixed, corners, edge_ids, counts):
-        """Mark mixed cells whose edges all lie on one straight line (most: one edge shared by two areas).
-
-        Such a line cuts the cell into two parts no edge enters, so a point's answer is the label of a clear
-        corner on its side of the line: one cross product instead of a crossing-number test. ``_ref`` becomes
-        ``_LINE_LEFT``, ``_ref_poly`` labels the left of the line (seen along its first edge) and
-        ``_other_poly`` the right.
-        """
-        # cells of one edge, or of two on one line (an edge shared by two areas, or a long edge cut in two)
-        rows = np.flatnonzero(counts <= 2)
-        starts = self._ptr[rows].astype("int64")
-        first = edge_ids[starts]
-        a = self._uv[first]
-        d = self._uv[first + 1] - a
-        scale = np.abs(d).sum(axis=1)
-        line = scale > 0
-        two = np.flatnonzero(counts[rows] == 2)
-        second = edge_ids[starts[two] + 1]
-        tol = 1e-9 * scale[two] ** 2  # collinear to far below the 1e-6-cell margin that goes to GEOS
-        for point in (self._uv[second] - a[two], self._uv[second + 1] - a[two]):
-            line[two] &= np.abs(d[two, 0] * point[:, 1] - d[two, 1] * point[:, 0]) <= tol
-        keep = np.flatnonzero(line)
-        rows, a, d, scale = rows[keep], a[keep], d[keep], scale[keep]
-        ix, iy = mixed[rows] % self.nx, mixed[rows] // self.nx
-        left = np.full(len(rows), _FALLBACK, dtype="int32")
-        right = np.full(len(rows), _FALLBACK, dtype="int32")
-        for c in range(4):
-            cu, cv = ix + (c & 1), iy + (c >> 1)
-            side = d[:, 0] * (cv - a[:, 1]) - d[:, 1] * (cu - a[:, 0])
-            label = corners[cv * (self.nx + 1) + cu]
-            clear = (np.abs(side) >= _REF_CLEARANCE * scale) & (label != _FALLBACK)
-            take = clear & (side > 0) & (left == _FALLBACK)
-            left[take] = label[take]
-            take = clear & (side < 0) & (right == _FALLBACK)
-            right[take] = label[take]
-        found = (left != _FALLBACK) & (right != _FALLBACK)
-        rows = rows[found]
-        self._ref[rows] = _LINE_LEFT
-        self._ref_poly[rows] = left[found]
-        self._other_poly[rows] = right[found]
 
     # -- query -------------------------------------------------------------------------------------
     @property
@@ -353,100 +279,21 @@ class PolygonIndex:
                 code = int(self._grid[int(v) * self.nx + int(u)])
                 if code >= OUTSIDE:
                     return LocateResult(np.array([code], dtype="int64"), np.zeros(1, dtype=bool), {})
-        index = np.full(len(x), OUTSIDE, dtype="int64")
-        on_boundary = np.zeros(len(x), dtype=bool)
-        ambiguous: dict[int, np.ndarray] = {}
-        for start in range(0, len(x), _CHUNK):
-            sl = slice(start, start + _CHUNK)
-            part = self._locate_chunk(x[sl], y[sl])
-            index[sl] = part.index
-            on_boundary[sl] = part.on_boundary
-            ambiguous.update({start + k: v for k, v in part.ambiguous.items()})
-        return LocateResult(index, on_boundary, ambiguous)
+        return self._locate_all(x, y)
 
-    def _locate_chunk(self, x, y) -> LocateResult:
-        u, v = self._to_cells(x, y)
-        ix, iy = np.floor(u), np.floor(v)
-        inside_grid = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
-        code = np.full(len(x), OUTSIDE, dtype="int64")
-        cell = (iy[inside_grid] * self.nx + ix[inside_grid]).astype("int64")
-        code[inside_grid] = self._grid[cell]
-        index = np.where(code >= OUTSIDE, code, OUTSIDE)
-        exact = code == _FALLBACK
-        mixed = np.flatnonzero(code <= _MIXED0)
-        if len(mixed):
-            k = _MIXED0 - code[mixed]
-            line = self._ref[k] == _LINE_LEFT
-            for sel, method in ((line, self._line_side), (~line, self._crossing)):
-                points = mixed[sel]
-                if len(points):
-                    answer = method(u[points], v[points], k[sel])
-                    index[points] = answer
-                    exact[points[answer == _FALLBACK]] = True
+    def _locate_all(self, x, y) -> LocateResult:
+        a = {name: np.asarray(getattr(self, f"_{name}")) for name in self.ARRAY_NAMES}
+        index = kernels.locate(
+            x, y, self.origin[0], self.origin[1], self.cell, self.nx, self.ny, a["grid"], a["line_edge"],
+            a["line_left"], a["line_right"], a["ptr"], a["pair_vertex"], a["ref"], a["ref_poly"], a["uv"],
+            a["ring_start"], a["ring_poly"],
+        )  # fmt: skip
         on_boundary = np.zeros(len(x), dtype=bool)
         ambiguous: dict[int, np.ndarray] = {}
-        todo = np.flatnonzero(exact)
+        todo = np.flatnonzero(index == _FALLBACK)
         if len(todo):
-            sub = locate_exact(self.polygons, x[todo], y[todo], self.tree)
+            sub = locate_exact(self.polygons, x[todo], y[todo], self.tree, checked=True)
             index[todo] = sub.index
             on_boundary[todo] = sub.on_boundary
             ambiguous = {int(todo[k]): v for k, v in sub.ambiguous.items()}
         return LocateResult(index, on_boundary, ambiguous)
-
-    def _line_side(self, u, v, k):
-        """Answer for points in line cells ``k``: the label of their side of the line; _FALLBACK on the line."""
-        pv = self._pair_vertex[self._ptr[k]]
-        e = np.where(pv < 0, ~pv, pv)
-        ax, ay = self._uv[e, 0], self._uv[e, 1]
-        dx, dy = self._uv[e + 1, 0] - ax, self._uv[e + 1, 1] - ay
-        side = dx * (v - ay) - dy * (u - ax)
-        answer = np.where(side > 0, self._ref_poly[k], self._other_poly[k]).astype("int64")
-        answer[np.abs(side) < _NEAR * (np.abs(dx) + np.abs(dy))] = _FALLBACK
-        return answer
-
-    def _crossing(self, u, v, k):
-        """Crossing-number answer for points at ``u, v`` in mixed cells ``k``; _FALLBACK where GEOS must decide.
-
-        The segment from the point to its cell's reference corner crosses edges of some polygons; the point is
-        in a polygon when the reference's membership flips an odd number of times. A cell's edges are sorted
-        by polygon, so the crossings of one polygon form a run and no sort is needed.
-        """
-        m = len(u)
-        counts = (self._ptr[k + 1] - self._ptr[k]).astype("int64")
-        owner = np.repeat(np.arange(m), counts)
-        e = self._pair_vertex[ranges(self._ptr[k], counts)]
-        run = np.flatnonzero(e < 0)
-        e = np.where(e < 0, ~e, e)
-        px, py = u[owner], v[owner]
-        uv = self._uv
-        edges = np.lib.stride_tricks.as_strided(
-            uv, shape=(max(len(uv) - 1, 0), 4), strides=(uv.strides[0], uv.strides[1]), writeable=False
-        )[e]
-        ax, ay, bx, by = edges[:, 0], edges[:, 1], edges[:, 2], edges[:, 3]
-        corner = self._ref[k].astype("int64")
-        rx = (np.floor(u) + (corner & 1))[owner]
-        ry = (np.floor(v) + (corner >> 1))[owner]
-        ex, ey = bx - ax, by - ay
-        cross_p = ex * (py - ay) - ey * (px - ax)
-        # within _NEAR of the edge's line (|e|_1 >= |e|_2, so this flags every point that near the edge)
-        near = np.abs(cross_p) < _NEAR * (np.abs(ex) + np.abs(ey))
-        dx, dy = rx - px, ry - py
-        crosses = ((dx * (ay - py) - dy * (ax - px) > 0) != (dx * (by - py) - dy * (bx - px) > 0)) & (
-            (cross_p > 0) != (ex * (ry - ay) - ey * (rx - ax) > 0)
-        )
-        del px, py, ax, ay, bx, by, ex, ey, dx, dy, cross_p
-        # odd runs: polygons whose boundary the segment crosses an odd number of times
-        odd = np.add.reduceat(crosses.astype("int64"), run) % 2 == 1 if len(run) else np.zeros(0, bool)
-        odd_edges = e[run[odd]]
-        odd_owner = owner[run][odd]
-        odd_poly = self._ring_poly[np.searchsorted(self._ring_start, odd_edges, side="right") - 1].astype("int64")
-        ref = self._ref_poly[k].astype("int64")
-        ref_flipped = odd_poly == ref[odd_owner]
-        flipped = np.bincount(odd_owner[ref_flipped], minlength=m) > 0
-        others = ~ref_flipped
-        n_in = np.bincount(odd_owner[others], minlength=m) + ((ref >= 0) & ~flipped)
-        total = np.bincount(odd_owner[others], weights=odd_poly[others], minlength=m).astype("int64")
-        answer = np.where(n_in == 0, OUTSIDE, np.where((ref >= 0) & ~flipped, ref + total, total))
-        answer[n_in >= 2] = _FALLBACK
-        answer[np.bincount(owner[near], minlength=m) > 0] = _FALLBACK
-        return answer

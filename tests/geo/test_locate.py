@@ -161,6 +161,34 @@ def test_a_saved_index_loads_and_answers_the_same(tmp_path):
         load_index(polys, tmp_path / "elsewhere")
 
 
+def test_an_index_saved_in_another_layout_is_refused_not_misread(tmp_path):
+    import json
+
+    from geo.index_files import load_index, save_index
+
+    polys = tessellation(50, 4)
+    save_index(PolygonIndex(polys), tmp_path / "idx")
+    meta = json.loads((tmp_path / "idx" / "grid.json").read_text())
+    meta["format"] = PolygonIndex.FORMAT - 1
+    (tmp_path / "idx" / "grid.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="layout"):
+        load_index(polys, tmp_path / "idx")
+
+
+def test_ring_orientation_and_z_do_not_change_answers():
+    """Exteriors clockwise or not, holes either way, and 3D outlines are read alike (the build reads WKB)."""
+    holed = shapely.Polygon([(0, 0), (4, 0), (4, 4), (0, 4)], [[(1, 1), (2, 1), (2, 2), (1, 2)]])
+    two = shapely.MultiPolygon([shapely.box(5, 0, 6, 1), shapely.box(7, 0, 8, 3)])
+    base = [holed, two, shapely.box(1.2, 1.2, 1.8, 1.8)]
+    flipped = [shapely.reverse(p) for p in base]  # every ring's direction reversed
+    raised = [shapely.force_3d(p, 7.5) for p in base]
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(-0.5, 8.5, 20_000), rng.uniform(-0.5, 4.5, 20_000)
+    expected, _ = brute_force(base, x, y)
+    for polys in (base, flipped, raised):
+        np.testing.assert_array_equal(PolygonIndex(polys).locate(x, y).index, expected)
+
+
 def test_a_loaded_index_fetches_only_the_outlines_its_boundary_points_need(tmp_path):
     from geo.index_files import load_index, save_index
     from geo.locate import LazyPolygons
