@@ -409,3 +409,14 @@ shared_secrets = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(256), nullable=False),
 )
+
+#: Rate-limit counters shared by every web worker (migration 0019, :mod:`boundaries.storage.rate_limits`): a fixed
+#: window per name, its hits and the instant it ends (seconds since the epoch, UTC).
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("hits", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_rate_limits_expires_at", "expires_at"),
+)
