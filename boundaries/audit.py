@@ -43,20 +43,24 @@ def jsonable(value):
     return value
 
 
+_INSERT = t.audit_log.insert()  # one statement, compiled once: the values are parameters
+
+
 def record(conn: sa.Connection, actor: Actor, action: str, object_type: str, object_id="", before=None, after=None):
     """Write one audit entry in the caller's transaction."""
     conn.execute(
-        t.audit_log.insert().values(
-            at=datetime.now(timezone.utc),
-            user_id=actor.user_id,
-            user_name=actor.name,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id),
-            before=jsonable(before),
-            after=jsonable(after),
-            source=actor.source[:64],
-        )
+        _INSERT,
+        {
+            "at": datetime.now(timezone.utc),
+            "user_id": actor.user_id,
+            "user_name": actor.name,
+            "action": action,
+            "object_type": object_type,
+            "object_id": str(object_id),
+            "before": jsonable(before),
+            "after": jsonable(after),
+            "source": actor.source[:64],
+        },
     )
 
 
