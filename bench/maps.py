@@ -40,109 +40,39 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from citygen import building_frame, plan_city, write_city  # noqa: E402
 from http_load import served  # noqa: E402
-from locate import tessellation  # noqa: E402
 
 from accounts.tokens import create_token  # noqa: E402
 from accounts.users import create_user, find_user  # noqa: E402
 from boundaries import assets  # noqa: E402
-from boundaries.assets import import_buildings  # noqa: E402
 from boundaries.layers import TILE_BUFFER, TILE_EXTENT  # noqa: E402
-from boundaries.registry import Registry, wkb_row  # noqa: E402
+from boundaries.registry import Registry  # noqa: E402
 from boundaries.storage import open_store  # noqa: E402
-from geo.crs import geometries_to_wgs84  # noqa: E402
 
 PASSWORD = "bench-Passw0rd-2026"
-NAMES = {"street": "街道", "community": "社区", "grid": "网格", "micro_grid": "微网格"}
-
-
-def groups(points: np.ndarray, per_side: int) -> np.ndarray:
-    """The lattice cell (row-major index) of each point over the points' extent, ``per_side`` cells a side."""
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    cell = np.minimum(((points - lo) / (hi - lo) * per_side).astype(int), per_side - 1)
-    return cell[:, 1] * per_side + cell[:, 0]
 
 
 def city(folder: Path, cells: int, buildings: int, seed: int = 3) -> dict:
-    """Publish the synthetic city; returns its URL, the micro-grids and the codes of one street and community."""
+    """Publish the synthetic city of ``bench/citygen.py``; returns its URL, the micro-grids and two area codes."""
     t = time.perf_counter()
-    micro, (x0, y0, size) = tessellation(cells)
-    centres = shapely.get_coordinates(shapely.centroid(micro))
-    # grids of ~9 micro-grids, communities of ~9 grids, streets of ~9 communities (lattice cells by centroid)
-    levels = {}
-    children = micro
-    child_centres = centres
-    for level, ratio in (("grid", 9), ("community", 9), ("street", 9)):
-        per_side = max(1, round(np.sqrt(len(children) / ratio)))
-        cell = groups(child_centres, per_side)
-        keys, inverse = np.unique(cell, return_inverse=True)
-        parents = np.array([shapely.coverage_union_all(children[inverse == k]) for k in range(len(keys))], dtype=object)
-        levels[level] = (inverse, parents)
-        children, child_centres = parents, shapely.get_coordinates(shapely.centroid(parents))
-    # codes: street 510104 + 3 digits, then 3 more digits per level, numbered within the parent
-    street_codes = np.array([f"510104{i + 1:03d}" for i in range(len(levels["street"][1]))], dtype=object)
-    codes = {"street": street_codes}
-    parent_codes = {"street": np.full(len(street_codes), None, dtype=object)}
-    for level, below in (("community", "street"), ("grid", "community")):
-        inverse = levels[below][0]
-        codes[level], parent_codes[level] = number_within(codes[below], inverse)
-    codes["micro_grid"], parent_codes["micro_grid"] = number_within(codes["grid"], levels["grid"][0])
-    geometry = {"street": levels["street"][1], "community": levels["community"][1], "grid": levels["grid"][1]}
-    geometry["micro_grid"] = micro
+    plan = plan_city(cells)
     url = f"sqlite:///{folder / 'weige.db'}"
-    store = open_store(url)
-    with store.transaction() as conn:
-        generation = store.create_generation(conn, "bench")
-        rows = [
-            {
-                "code": codes[level][i],
-                "level": level,
-                "name": f"{NAMES[level]}{i}",
-                "kind": "general",
-                "parent_code": parent_codes[level][i],
-                "generation_low": generation,
-                **wkb_row(g),
-            }
-            for level in ("street", "community", "grid", "micro_grid")
-            for i, g in enumerate(geometry[level])
-        ]
-        store.insert_areas(conn, rows)
-        store.set_generation_state(conn, generation, "published")
-    areas_s = time.perf_counter() - t
-    t = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    bx, by = rng.uniform(x0, x0 + size - 20, buildings), rng.uniform(y0, y0 + size - 12, buildings)
-    footprints = geometries_to_wgs84(shapely.box(bx, by, bx + 20, by + 12), "EPSG:4544")
-    registry = Registry(store, index_dir=False)
-    frame = gpd.GeoDataFrame(
-        {"households": rng.integers(4, 60, buildings), "address": [f"幸福路{i}号" for i in range(buildings)]},
-        geometry=footprints,
-        crs="EPSG:4326",
-    )
-    import_buildings(registry, frame, households_field="households", address_field="address")
+    registry = Registry(open_store(url), index_dir=False)
+    timings = write_city(registry, plan, building_frame(plan, buildings, seed))
     print(
-        f"city: {len(street_codes)} streets, {len(codes['community'])} communities, {len(codes['grid'])} grids, "
-        f"{len(micro):,} micro-grids in {areas_s:.0f} s; {buildings:,} buildings in {time.perf_counter() - t:.0f} s"
+        f"city: {plan.count('street')} streets, {plan.count('community')} communities, {plan.count('grid')} grids, "
+        f"{plan.count('micro_grid'):,} micro-grids in {time.perf_counter() - t - timings['buildings'][1]:.0f} s; "
+        f"{buildings:,} buildings in {timings['buildings'][1]:.0f} s"
     )
     return {
         "url": url,
         "registry": registry,
-        "micro": micro,
-        "micro_codes": codes["micro_grid"],
-        "street": street_codes[len(street_codes) // 2],
-        "community": codes["community"][len(codes["community"]) // 2],
+        "micro": plan.geometry["micro_grid"],
+        "micro_codes": plan.codes["micro_grid"],
+        "street": plan.middle("street"),
+        "community": plan.middle("community"),
     }
-
-
-def number_within(parent_codes: np.ndarray, inverse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes of children numbered 001… within each parent, and each child's parent code."""
-    order = np.argsort(inverse, kind="stable")
-    out = np.empty(len(inverse), dtype=object)
-    seen: dict[int, int] = {}
-    for i in order:
-        n = seen[inverse[i]] = seen.get(inverse[i], 0) + 1
-        out[i] = f"{parent_codes[inverse[i]]}{n:03d}"
-    return out, parent_codes[inverse]
 
 
 def get(port: int, token: str, path: str) -> tuple[int, bytes, int, float]:
