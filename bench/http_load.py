@@ -30,14 +30,21 @@ def free_port() -> int:
 @contextlib.contextmanager
 def served(db_url: str, folder: Path, settings: dict | None = None):
     """``python server.py serve`` on a free port over ``db_url`` (waitress, 8 threads); yields the port."""
-    config = folder / "bench-settings.json"
+    with served_process(db_url, folder, settings) as (port, _pid):
+        yield port
+
+
+@contextlib.contextmanager
+def served_process(db_url: str, folder: Path, settings: dict | None = None):
+    """As :func:`served`, yielding ``(port, pid)``: the pid names the worker (a lease holder is ``host:pid:…``)."""
+    port = free_port()
+    config = folder / f"bench-settings-{port}.json"
     limits = "100000000 per minute"
     config.write_text(
         json.dumps(
             {"INTAKE_RATE_LIMIT": limits, "API_RATE_LIMIT": limits, "ESCALATION_INTERVAL_S": 0, **(settings or {})}
         )
     )
-    port = free_port()
     log = (folder / f"server-{port}.log").open("w")
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "server.py"), "--db", db_url, "--config", str(config), "--port", str(port)],
@@ -53,11 +60,19 @@ def served(db_url: str, folder: Path, settings: dict | None = None):
                 break
             except OSError:
                 time.sleep(0.1)
-        yield port
+        yield port, server.pid
     finally:
         server.terminate()
         server.wait(20)
         log.close()
+
+
+@contextlib.contextmanager
+def served_workers(db_url: str, folder: Path, n: int = 2, settings: dict | None = None):
+    """``n`` web workers (``server.py serve`` processes, one port each) over one database, as behind a reverse
+    proxy; started one after the other (the first migrates the schema); yields their ``(port, pid)``."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(served_process(db_url, folder, settings)) for _ in range(n)]
 
 
 def request(port: int, token: str, method: str, path: str, body=None) -> tuple[int, dict]:
@@ -75,11 +90,18 @@ def hammer(port: int, token: str, n: int, concurrency: int, body_for):
 
     Returns latencies (s), the statuses of failed requests, client-thread errors, and the wall time.
     """
+    return hammer_workers([port], token, n, concurrency, body_for)
+
+
+def hammer_workers(ports: list[int], token: str, n: int, concurrency: int, body_for):
+    """As :func:`hammer`, request ``i`` going to worker ``ports[i % len(ports)]`` (a round-robin proxy): each client
+    thread keeps one keep-alive connection per worker. Returns latencies, failed statuses, client errors, wall time.
+    """
     latencies, failures, lock = [], [], threading.Lock()
     counter = iter(range(n))
 
     def worker():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for port in ports]
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         try:
             while True:
@@ -88,6 +110,7 @@ def hammer(port: int, token: str, n: int, concurrency: int, body_for):
                 if i is None:
                     break
                 method, path, body = body_for(i)
+                conn = conns[i % len(conns)]
                 t = time.perf_counter()
                 conn.request(method, path, body=body, headers=headers)
                 response = conn.getresponse()
@@ -98,7 +121,8 @@ def hammer(port: int, token: str, n: int, concurrency: int, body_for):
                     if response.status >= 300:
                         failures.append(response.status)
         finally:
-            conn.close()
+            for conn in conns:
+                conn.close()
 
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:

@@ -1,21 +1,89 @@
 """Rate limits (Flask-Limiter): a default per caller on every API route, tighter ones on login and intake.
 
 Limits are read from the config at request time (``API_RATE_LIMIT``, ``LOGIN_RATE_LIMIT``,
-``LOGIN_NAME_RATE_LIMIT``, ``INTAKE_RATE_LIMIT``), so deployments tune them without code changes. Counters
-live in memory (one process, the embedded default); set ``RATELIMIT_STORAGE_URI`` to a Redis URL when
-several processes serve the app.
+``LOGIN_NAME_RATE_LIMIT``, ``INTAKE_RATE_LIMIT``), so deployments tune them without code changes.
+
+Where the counters live (``RATELIMIT_STORAGE_URI``): on a server database (PostgreSQL / PostGIS) by default in that
+database (``weige-db://``, :class:`DatabaseLimitStorage` over :mod:`boundaries.storage.rate_limits`), so every web
+worker of the deployment counts against one quota; on SQLite (one process) in memory (``memory://``) unless
+``weige-db://`` is asked for; a Redis URL (``redis://host:6379``) works too, as Flask-Limiter's own storage.
 """
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits.storage import Storage
 
+from boundaries.storage.rate_limits import RateCounters
 from web.access import identify
 from web.errors import ApiError
 
-__all__ = ["init_limits", "limit_login", "limit_intake"]
+__all__ = ["init_limits", "limit_login", "limit_intake", "DatabaseLimitStorage", "DATABASE_LIMITS"]
+
+#: The ``RATELIMIT_STORAGE_URI`` of counters in the app's own database.
+DATABASE_LIMITS = "weige-db://"
+
+
+class DatabaseLimitStorage(Storage):
+    """A ``limits`` storage over the app's database: what Flask-Limiter's fixed-window strategy calls.
+
+    Built by Flask-Limiter from ``weige-db://`` with the option ``store`` (the app's store), which
+    :func:`init_limits` passes. Only the fixed-window strategy (Flask-Limiter's default) is supported.
+    """
+
+    STORAGE_SCHEME = ["weige-db"]
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, store=None, **options):
+        if store is None:
+            raise ValueError("weige-db:// rate limits need the app's store (storage option 'store')")
+        super().__init__(uri, wrap_exceptions=wrap_exceptions)
+        self.counters = RateCounters(store)
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        """The database's errors (wrapped as ``StorageError`` when Flask-Limiter asks)."""
+        return sa.exc.SQLAlchemyError
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Count ``amount`` hits in the window ``key`` (started now for ``expiry`` seconds if none runs)."""
+        return self.counters.hit(key, expiry, amount)[0]
+
+    def get(self, key: str) -> int:
+        """The hits of the running window ``key``."""
+        return self.counters.count(key)
+
+    def get_expiry(self, key: str) -> float:
+        """When the window ``key`` ends (epoch seconds; now when none runs, as the memory storage answers)."""
+        ends = self.counters.expires_at(key)
+        return self.counters.clock() if ends is None else ends
+
+    def check(self) -> bool:
+        """Whether the database answers."""
+        try:
+            return self.counters.ping()
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def reset(self) -> int | None:
+        """Forget every window."""
+        return self.counters.clear_all()
+
+    def clear(self, key: str) -> None:
+        """Forget the window ``key``."""
+        self.counters.clear(key)
+
+
+def storage_uri(config) -> str:
+    """Where the counters live: ``RATELIMIT_STORAGE_URI`` when set, else a server database, else memory.
+
+    SQLite serves from one process, so its counters stay in memory unless ``weige-db://`` is asked for.
+    """
+    if config.get("RATELIMIT_STORAGE_URI"):
+        return config["RATELIMIT_STORAGE_URI"]
+    return "memory://" if str(config.get("DATABASE_URL", "")).startswith("sqlite") else DATABASE_LIMITS
 
 
 def _caller_key() -> str:
@@ -33,11 +101,13 @@ def _login_name_key() -> str:
 
 def init_limits(app: Flask) -> Limiter:
     """Create the app's limiter; views named in :func:`limit_login` / :func:`limit_intake` get tighter limits."""
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    app.config["RATELIMIT_STORAGE_URI"] = storage_uri(app.config)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    in_database = app.config["RATELIMIT_STORAGE_URI"].startswith("weige-db:")
     limiter = Limiter(
         key_func=_caller_key,
         app=app,
+        storage_options={"store": app.extensions["weige.registry"].store} if in_database else None,
         default_limits=[lambda: current_app.config["API_RATE_LIMIT"]],
         default_limits_exempt_when=lambda: not request.path.startswith("/api/"),
     )

@@ -1,0 +1,49 @@
+"""Rate-limit counters in the database (``weige-db://``): apps over one database share one quota (issue 13 item 4).
+
+Two apps over one SQLite file stand for two web workers here (the PostgreSQL case, with two real processes, is in
+``test_two_workers.py``).
+"""
+
+from __future__ import annotations
+
+from accounts.tokens import create_token
+from accounts.users import find_user
+from boundaries.registry import Registry
+from boundaries.storage import open_store
+from boundaries.storage.rate_limits import RateCounters
+from tests.conftest import TEST_CONFIG, private_app, token_client
+from web import create_app
+from web.limits import DatabaseLimitStorage, storage_uri
+
+
+def test_two_apps_over_one_database_share_the_api_quota(demo_db, tmp_path):
+    config = {"RATELIMIT_STORAGE_URI": "weige-db://", "API_RATE_LIMIT": "4 per minute"}
+    first, registry, _ = private_app(demo_db, tmp_path, **config)
+    url = first.config["DATABASE_URL"]
+    second = create_app({**TEST_CONFIG, **config, "DATABASE_URL": url, "REGISTRY": Registry(open_store(url))})
+    assert isinstance(first.extensions["weige.limiter"].storage, DatabaseLimitStorage)
+    token = create_token(registry, find_user(registry, "staff").id, "t", 1)[0]
+    clients = [token_client(app, token) for app in (first, second)]
+    answers = [clients[i % 2].get("/api/v1/me") for i in range(6)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 200, 429, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in answers[:4]] == ["3", "2", "1", "0"]
+    assert RateCounters(registry.store).rows() == 1  # one window: this caller's, on the API limit
+
+
+def test_where_the_counters_live():
+    assert storage_uri({"DATABASE_URL": "sqlite:////srv/weige/weige.db"}) == "memory://"
+    assert storage_uri({"DATABASE_URL": "postgresql+psycopg://weige@db/weige"}) == "weige-db://"
+    redis = {"DATABASE_URL": "postgresql+psycopg://weige@db/weige", "RATELIMIT_STORAGE_URI": "redis://cache:6379"}
+    assert storage_uri(redis) == "redis://cache:6379"
+    asked = {"DATABASE_URL": "sqlite:////srv/weige/weige.db", "RATELIMIT_STORAGE_URI": "weige-db://"}
+    assert storage_uri(asked) == "weige-db://"
+
+
+def test_the_limiter_reset_clears_the_database_counters(demo_db, tmp_path):
+    app, registry, client = private_app(
+        demo_db, tmp_path, RATELIMIT_STORAGE_URI="weige-db://", API_RATE_LIMIT="2 per minute"
+    )
+    staff = client("staff")
+    assert [staff.get("/api/v1/me").status_code for _ in range(3)] == [200, 200, 429]
+    app.extensions["weige.limiter"].reset()
+    assert staff.get("/api/v1/me").status_code == 200
