@@ -1,6 +1,8 @@
 """Benchmark: issue intake over HTTP (waitress, the embedded default) and bulk import of historical issues.
 
     python bench/intake.py [--requests 3000] [--concurrency 8] [--rows 1000000]
+    python bench/intake.py --db postgresql+psycopg://…/empty_db --workers 2 [--requests 3000] [--concurrency 8]
+    python bench/intake.py --private-postgres --workers 2      # a throwaway PostgreSQL (+ PostGIS) server
 
 1. HTTP: ``python server.py serve`` runs in its own process (waitress, 8 threads, SQLite) over the demo
    street; ``--concurrency`` client threads in this process POST ``/api/v1/issues`` with random points (each
@@ -9,6 +11,10 @@
 2. Bulk: ``--rows`` historical issues (random points in the street, random categories, closed) go through
    ``issues.bulk.import_issues`` (checks, vectorised location, one transaction); the baseline, in the same
    process on the same rows, locates with ``geopandas.sjoin`` and writes with ``DataFrame.to_sql``.
+3. Workers (``--db URL`` of an empty server database, or ``--private-postgres``): the demo street is loaded into
+   it; 1 and then ``--workers`` ``server.py serve`` processes run over it, and the same client threads send the
+   reports round-robin over the workers (as a reverse proxy would). Every report carries its own external id, and
+   after each row the database must hold each of them exactly once.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from issues.bulk import import_issues  # noqa: E402
 from issues.desk import IssueDesk  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from http_load import hammer, print_rows, served  # noqa: E402
+from http_load import hammer, hammer_workers, print_rows, served, served_workers  # noqa: E402
 
 
 def street_points(registry: Registry, n: int, seed: int = 7):
@@ -141,6 +147,53 @@ def bulk_bench(folder: Path, registry: Registry, args) -> None:
     print(f"ratio: {base / ours:.2f} x the baseline's rate ({report.unlocated:,} rows outside any micro-grid)")
 
 
+def workers_bench(folder: Path, url: str, args) -> None:
+    """Intake over 1 and ``args.workers`` web workers on one server database; each report checked stored once."""
+    registry = Registry(open_store(url))
+    if registry.store.generations():
+        raise SystemExit("--db needs an empty database: the demo street is loaded into it")
+    load_demo(registry)
+    create_demo_users(registry)
+    token = create_token(registry, find_user(registry, "wechat").id, "bench", 1)[0]
+    kind = registry.store.spatial or registry.store.engine.dialect.name
+    print(f"demo street on {kind}: {len(registry.areas(level='micro_grid')):,} micro-grids; {os.cpu_count()} cores")
+    xs, ys = street_points(registry, args.requests + 200)
+    categories = ["exposed_rubbish", "road_cleaning", "dispute", "damaged_facility", "fire_hazard"]
+    results = []
+    for workers in sorted({1, args.workers}):
+
+        def report(i, run=workers):
+            body = {"category": categories[i % 5], "description": f"压测事件 {i}", "lon": xs[i], "lat": ys[i],
+                    "external_id": f"bench-{run}-{i}"}  # fmt: skip
+            return "POST", "/api/v1/issues", json.dumps(body)
+
+        settings = {"RATELIMIT_STORAGE_URI": "memory://"} if args.rate_limits == "memory" else None
+        with served_workers(url, folder, workers, settings) as served_ports:
+            ports = [port for port, _pid in served_ports]
+            hammer_workers(ports, token, 200, args.concurrency, lambda i, r=report: r(args.requests + i))  # warm up
+            row = hammer_workers(ports, token, args.requests, args.concurrency, report)
+            floor = hammer_workers(ports, token, args.requests, args.concurrency, me)
+        results.append((f"POST /api/v1/issues, {workers} worker(s)", args.concurrency, *row))
+        results.append((f"GET /api/v1/me (floor), {workers} worker(s)", args.concurrency, *floor))
+        with registry.store.engine.connect() as conn:
+            counts = conn.execute(
+                sa.select(sa.func.count(), sa.func.count(sa.distinct(t_issues.c.external_id))).where(
+                    t_issues.c.external_id.like(f"bench-{workers}-%")
+                )
+            ).one()
+        if tuple(counts) != (args.requests + 200, args.requests + 200):
+            raise SystemExit(f"{workers} worker(s): {tuple(counts)} issues stored for {args.requests + 200} reports")
+    rates = print_rows(
+        f"HTTP, waitress (8 threads each) over {kind}, rate limits in {args.rate_limits}, {args.concurrency} client "
+        f"threads round-robin over the workers, {args.requests:,} requests per row; every report stored exactly once:",
+        results,
+    )
+    if args.workers != 1:
+        one, many = (rates[(f"POST /api/v1/issues, {w} worker(s)", args.concurrency)] for w in (1, args.workers))
+        print(f"intake with {args.workers} workers = {many / one:.2f} x the rate of 1")
+    registry.store.engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
@@ -148,7 +201,20 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-bulk", action="store_true")
+    parser.add_argument("--db", help="an empty server database (PostgreSQL / PostGIS): run the workers benchmark")
+    parser.add_argument("--private-postgres", action="store_true", help="the workers benchmark on a throwaway server")
+    parser.add_argument("--workers", type=int, default=2, help="web workers beside 1, with --db")
+    where = "where the workers count rate limits (memory: per worker, to see what the database's counters cost)"
+    parser.add_argument("--rate-limits", choices=["database", "memory"], default="database", help=where)
     args = parser.parse_args()
+    if args.db or args.private_postgres:
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.db:
+                return workers_bench(Path(tmp), args.db, args)
+            from tests.storage.pg import postgres_cluster
+
+            with postgres_cluster() as server:
+                return workers_bench(Path(tmp), server.database("bench"), args)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         registry = Registry(open_store(f"sqlite:///{folder / 'weige.db'}"))

@@ -12,7 +12,7 @@ worker of the deployment counts against one quota; on SQLite (one process) in me
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits.storage import Storage
@@ -49,15 +49,24 @@ class DatabaseLimitStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         """Count ``amount`` hits in the window ``key`` (started now for ``expiry`` seconds if none runs)."""
-        return self.counters.hit(key, expiry, amount)[0]
+        hits, ends = self.counters.hit(key, expiry, amount)
+        if has_request_context():  # the response's X-RateLimit-* headers read the window next: no second query
+            g.setdefault("weige_rate_windows", {})[key] = (hits, ends)
+        return hits
+
+    def _counted(self, key: str) -> tuple[int, float] | None:
+        """What this request's own hit of ``key`` returned (``None``: no hit yet, or outside a request)."""
+        return g.get("weige_rate_windows", {}).get(key) if has_request_context() else None
 
     def get(self, key: str) -> int:
-        """The hits of the running window ``key``."""
-        return self.counters.count(key)
+        """The hits of the running window ``key`` (as this request's hit left it, else from the database)."""
+        counted = self._counted(key)
+        return counted[0] if counted else self.counters.count(key)
 
     def get_expiry(self, key: str) -> float:
         """When the window ``key`` ends (epoch seconds; now when none runs, as the memory storage answers)."""
-        ends = self.counters.expires_at(key)
+        counted = self._counted(key)
+        ends = counted[1] if counted else self.counters.expires_at(key)
         return self.counters.clock() if ends is None else ends
 
     def check(self) -> bool:
@@ -73,6 +82,8 @@ class DatabaseLimitStorage(Storage):
 
     def clear(self, key: str) -> None:
         """Forget the window ``key``."""
+        if has_request_context():
+            g.get("weige_rate_windows", {}).pop(key, None)
         self.counters.clear(key)
 
 

@@ -4,7 +4,9 @@ A counter is a fixed window: a name (the limit and the caller, as Flask-Limiter 
 the window ends (seconds since the epoch, UTC; a number, so SQLite compares instants, not strings). A hit is one
 statement, ``INSERT … ON CONFLICT (name) DO UPDATE … RETURNING`` (PostgreSQL, and SQLite ≥ 3.35), which adds to the
 count — or starts a new window when the stored one has ended — and returns the new count: no read-then-write, so
-threads and processes hitting the same name at once never lose an increment. Rows of ended windows are deleted
+threads and processes hitting the same name at once never lose an increment. On PostgreSQL it runs on its own,
+in autocommit (one round trip; the row is locked only for the statement, as every request of one caller hits
+the same row); SQLite runs it in the store's write transaction. Rows of ended windows are deleted
 now and then by a hit (at most once per ``prune_every`` seconds per process), and by :meth:`RateCounters.prune`.
 
 The limiter adapter (``web/limits.py``) calls these methods; this module holds the SQL.
@@ -61,6 +63,8 @@ class RateCounters:
     def __init__(self, store, clock: Callable[[], float] = time.time, prune_every: float | None = 60.0):
         self.store, self.clock, self.prune_every = store, clock, prune_every
         self._hit = _hit_statement(store.engine.dialect.name)
+        server = store.engine.dialect.name != "sqlite"
+        self._engine = store.engine.execution_options(isolation_level="AUTOCOMMIT") if server else store.engine
         self._pruned_at: float | None = None
         self._lock = threading.Lock()
 
@@ -74,11 +78,15 @@ class RateCounters:
         """
         now = self.clock()
         params = {"name": name, "amount": int(amount), "until": now + float(expiry), "now": now}
-        with self.store.transaction() as conn:
+        with self._writing() as conn:
             hits, ends = conn.execute(self._hit, params).one()
         if self.prune_every is not None and self._due_for_pruning(now):
             self.prune(now)
         return int(hits), float(ends)
+
+    def _writing(self):
+        """A connection for one write: autocommit on a server database, the store's write transaction on SQLite."""
+        return self._engine.connect() if self._engine is not self.store.engine else self.store.transaction()
 
     def _due_for_pruning(self, now: float) -> bool:
         with self._lock:
@@ -89,30 +97,30 @@ class RateCounters:
 
     def count(self, name: str) -> int:
         """The hits of the running window ``name`` (0 when none runs)."""
-        with self.store.engine.connect() as conn:
+        with self._engine.connect() as conn:
             found = conn.execute(sa.select(_c.hits).where(_c.name == name, _c.expires_at > self.clock())).scalar()
         return int(found or 0)
 
     def expires_at(self, name: str) -> float | None:
         """When the running window ``name`` ends (epoch seconds); ``None`` when none runs."""
-        with self.store.engine.connect() as conn:
+        with self._engine.connect() as conn:
             found = conn.execute(sa.select(_c.expires_at).where(_c.name == name, _c.expires_at > self.clock())).scalar()
         return None if found is None else float(found)
 
     def clear(self, name: str) -> None:
         """End the window ``name`` (its next hit starts from zero)."""
-        with self.store.transaction() as conn:
+        with self._writing() as conn:
             conn.execute(sa.delete(t.rate_limits).where(_c.name == name))
 
     def clear_all(self) -> int:
         """End every window; how many there were."""
-        with self.store.transaction() as conn:
+        with self._writing() as conn:
             return conn.execute(sa.delete(t.rate_limits)).rowcount
 
     def prune(self, now: float | None = None) -> int:
         """Delete the rows of ended windows; how many."""
         now = self.clock() if now is None else now
-        with self.store.transaction() as conn:
+        with self._writing() as conn:
             return conn.execute(sa.delete(t.rate_limits).where(_c.expires_at <= now)).rowcount
 
     def rows(self) -> int:
