@@ -7,6 +7,11 @@ Where the counters live (``RATELIMIT_STORAGE_URI``): on a server database (Postg
 database (``weige-db://``, :class:`DatabaseLimitStorage` over :mod:`boundaries.storage.rate_limits`), so every web
 worker of the deployment counts against one quota; on SQLite (one process) in memory (``memory://``) unless
 ``weige-db://`` is asked for; a Redis URL (``redis://host:6379``) works too, as Flask-Limiter's own storage.
+
+Behind reverse proxies every request comes from the proxy's address, so per-address limits (sign-in, anonymous
+callers) would be one allowance for everyone: ``RATELIMIT_PROXY_HOPS`` (default 0) says how many trusted proxies
+append to ``X-Forwarded-For``, and the client's address is the entry the outermost of them added (what a client
+writes there itself is ignored).
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from limits.storage import Storage
 from boundaries.storage.rate_limits import RateCounters
 from web.access import identify
 from web.errors import ApiError
+from web.settings import SettingsError
 
-__all__ = ["init_limits", "limit_login", "limit_intake", "DatabaseLimitStorage", "DATABASE_LIMITS"]
+__all__ = ["init_limits", "limit_login", "limit_intake", "client_address", "DatabaseLimitStorage", "DATABASE_LIMITS"]
 
 #: The ``RATELIMIT_STORAGE_URI`` of counters in the app's own database.
 DATABASE_LIMITS = "weige-db://"
@@ -97,13 +103,27 @@ def storage_uri(config) -> str:
     return "memory://" if str(config.get("DATABASE_URL", "")).startswith("sqlite") else DATABASE_LIMITS
 
 
+def client_address() -> str:
+    """The client's address: the peer, or the ``X-Forwarded-For`` entry the outermost trusted proxy added.
+
+    With ``RATELIMIT_PROXY_HOPS`` = n, the n-th entry from the right; entries further left are the client's own
+    and could be forged.
+    """
+    hops = current_app.config.get("RATELIMIT_PROXY_HOPS") or 0
+    if hops:
+        forwarded = [a.strip() for a in ",".join(request.headers.getlist("X-Forwarded-For")).split(",") if a.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return get_remote_address()
+
+
 def _caller_key() -> str:
     """The authenticated caller (user id), whatever the spelling of their token; the address when anonymous."""
     try:
         user = identify()
     except ApiError:  # a malformed header or unknown token: counted per address (and refused with 401 later)
         user = None
-    return f"user:{user.id}" if user is not None else f"ip:{get_remote_address()}"
+    return f"user:{user.id}" if user is not None else f"ip:{client_address()}"
 
 
 def _login_name_key() -> str:
@@ -113,6 +133,12 @@ def _login_name_key() -> str:
 def init_limits(app: Flask) -> Limiter:
     """Create the app's limiter; views named in :func:`limit_login` / :func:`limit_intake` get tighter limits."""
     app.config["RATELIMIT_STORAGE_URI"] = storage_uri(app.config)
+    hops = app.config.setdefault("RATELIMIT_PROXY_HOPS", 0)
+    if not isinstance(hops, int) or isinstance(hops, bool) or not 0 <= hops <= 10:
+        raise SettingsError(
+            f"设置 RATELIMIT_PROXY_HOPS 应为 0–10 的整数 "
+            f"setting RATELIMIT_PROXY_HOPS must be an integer from 0 to 10, not {hops!r}"
+        )
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     in_database = app.config["RATELIMIT_STORAGE_URI"].startswith("weige-db:")
     limiter = Limiter(
@@ -128,7 +154,7 @@ def init_limits(app: Flask) -> Limiter:
 
 def limit_login(limiter: Limiter, view):
     """Throttle sign-in attempts per client address and per login name (POST only)."""
-    view = limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=get_remote_address, methods=["POST"])(
+    view = limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=client_address, methods=["POST"])(
         view
     )
     return limiter.limit(

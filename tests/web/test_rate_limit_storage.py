@@ -6,6 +6,8 @@ Two apps over one SQLite file stand for two web workers here (the PostgreSQL cas
 
 from __future__ import annotations
 
+import pytest
+
 from accounts.tokens import create_token
 from accounts.users import find_user
 from boundaries.registry import Registry
@@ -14,6 +16,7 @@ from boundaries.storage.rate_limits import RateCounters
 from tests.conftest import TEST_CONFIG, private_app, token_client
 from web import create_app
 from web.limits import DatabaseLimitStorage, storage_uri
+from web.settings import SettingsError
 
 
 def test_two_apps_over_one_database_share_the_api_quota(demo_db, tmp_path):
@@ -47,3 +50,29 @@ def test_the_limiter_reset_clears_the_database_counters(demo_db, tmp_path):
     assert [staff.get("/api/v1/me").status_code for _ in range(3)] == [200, 200, 429]
     app.extensions["weige.limiter"].reset()
     assert staff.get("/api/v1/me").status_code == 200
+
+
+def _anonymous_codes(client, forwarded: list[str]) -> list[int]:
+    """Statuses of anonymous API calls, one per ``X-Forwarded-For`` value (as a proxy in front would send)."""
+    return [client.get("/api/v1/me", headers={"X-Forwarded-For": f}).status_code for f in forwarded]
+
+
+def test_behind_a_proxy_each_client_address_has_its_own_allowance(demo_db, tmp_path):
+    app, _, _ = private_app(demo_db, tmp_path, API_RATE_LIMIT="2 per minute", RATELIMIT_PROXY_HOPS=1)
+    client = app.test_client()  # every request comes from the proxy's own address (127.0.0.1)
+    assert _anonymous_codes(client, ["10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.2"]) == [401] * 4
+    assert _anonymous_codes(client, ["10.0.0.1", "10.0.0.2"]) == [429, 429]
+    # a client writing its own X-Forwarded-For gets the proxy's entry appended: the last one counts
+    assert _anonymous_codes(client, ["1.1.1.1, 10.0.0.1", "2.2.2.2, 10.0.0.1"]) == [429, 429]
+    assert _anonymous_codes(client, ["10.0.0.1, 10.0.0.3"]) == [401]
+
+
+def test_without_trusted_proxies_a_forwarded_header_is_ignored(demo_db, tmp_path):
+    app, _, _ = private_app(demo_db, tmp_path, API_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    assert _anonymous_codes(client, ["10.0.0.1", "10.0.0.2", "10.0.0.3"]) == [401, 401, 429]
+
+
+def test_proxy_hops_must_be_a_small_integer(demo_db, tmp_path):
+    with pytest.raises(SettingsError, match="RATELIMIT_PROXY_HOPS"):
+        private_app(demo_db, tmp_path, RATELIMIT_PROXY_HOPS="1")
