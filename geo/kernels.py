@@ -16,8 +16,8 @@ import numpy as np
 from numba import njit
 
 __all__ = [
-    "OUTSIDE", "FALLBACK", "MIXED0", "LINE_LEFT", "wkb_rings", "ring_sides", "cell_pairs", "corner_labels",
-    "references", "pack", "locate",
+    "OUTSIDE", "FALLBACK", "MIXED0", "LINE_LEFT", "wkb_rings", "ring_sides", "cell_vertices", "cell_pairs",
+    "corner_labels", "references", "pack", "locate",
 ]  # fmt: skip
 
 OUTSIDE = -1
@@ -117,6 +117,48 @@ def ring_sides(x, y, ring_len, ring_exterior):
         sides[r] = 1 if (area > 0) == ring_exterior[r] else -1
         start += ring_len[r]
     return sides
+
+
+@_jit
+def _pieces(u0, v0, u1, v1, max_edge):
+    return max(int(np.ceil(max(abs(u1 - u0), abs(v1 - v0)) / max_edge)), 1)
+
+
+@_jit
+def cell_vertices(x, y, ring_len, ring_poly, ring_sides, ox, oy, cell, max_edge):
+    """Ring vertices in cell units, edges longer than ``max_edge`` cells cut into equal pieces.
+
+    Returns ``u, v``, the polygon of each vertex (``-1`` for the last vertex of a ring, where no edge starts)
+    and the side of each vertex's ring (see :func:`ring_sides`).
+    """
+    total, start = 0, 0
+    for r in range(len(ring_len)):
+        stop = start + ring_len[r]
+        for i in range(start, stop - 1):
+            total += _pieces((x[i] - ox) / cell, (y[i] - oy) / cell, (x[i + 1] - ox) / cell, (y[i + 1] - oy) / cell,
+                             max_edge)  # fmt: skip
+        total += ring_len[r] > 0
+        start = stop
+    u, v = np.empty(total, np.float64), np.empty(total, np.float64)
+    poly, side = np.empty(total, np.int32), np.empty(total, np.int8)
+    at, start = 0, 0
+    for r in range(len(ring_len)):
+        stop = start + ring_len[r]
+        for i in range(start, stop):
+            ui, vi = (x[i] - ox) / cell, (y[i] - oy) / cell
+            if i == stop - 1:
+                u[at], v[at], poly[at], side[at] = ui, vi, -1, ring_sides[r]
+                at += 1
+                continue
+            un, vn = (x[i + 1] - ox) / cell, (y[i + 1] - oy) / cell
+            k = _pieces(ui, vi, un, vn, max_edge)
+            for j in range(k):
+                t = j / k
+                u[at], v[at] = ui + (un - ui) * t, vi + (vn - vi) * t
+                poly[at], side[at] = ring_poly[r], ring_sides[r]
+                at += 1
+        start = stop
+    return u, v, poly, side
 
 
 @_jit

@@ -191,11 +191,6 @@ class PolygonIndex:
         return shapely.multilinestrings([shapely.linestrings(c) for c in lines])
 
     # -- build -------------------------------------------------------------------------------------
-    def _to_cells(self, x, y):
-        return (np.asarray(x, dtype="float64") - self.origin[0]) / self.cell, (
-            np.asarray(y, dtype="float64") - self.origin[1]
-        ) / self.cell
-
     def _vertices(self):
         """Ring vertices in cell units, long edges cut so no edge is longer than ``_MAX_EDGE`` cells.
 
@@ -212,20 +207,9 @@ class PolygonIndex:
         del data
         xy = coords.view("float64").reshape(-1, 2)
         ring_side = kernels.ring_sides(xy[:, 0], xy[:, 1], ring_len, exterior)
-        u, v = self._to_cells(xy[:, 0], xy[:, 1])
-        del coords, xy
-        has_edge = np.ones(len(u), dtype=bool)
-        has_edge[np.cumsum(ring_len) - 1] = False
-        poly = np.where(has_edge, np.repeat(ring_poly, ring_len), -1).astype("int32")
-        side = np.repeat(ring_side, ring_len)
-        nu, nv = np.r_[u[1:], 0.0], np.r_[v[1:], 0.0]
-        k = np.where(has_edge, np.ceil(np.maximum(np.abs(nu - u), np.abs(nv - v)) / _MAX_EDGE), 1)
-        k = np.maximum(k, 1).astype("int64")
-        if (k == 1).all():
-            return u, v, poly, side
-        src = np.repeat(np.arange(len(u)), k)
-        t = (np.arange(len(src)) - np.repeat(np.cumsum(k) - k, k)) / k[src]
-        return u[src] + (nu - u)[src] * t, v[src] + (nv - v)[src] * t, poly[src], side[src]
+        return kernels.cell_vertices(
+            xy[:, 0], xy[:, 1], ring_len, ring_poly, ring_side, self.origin[0], self.origin[1], self.cell, _MAX_EDGE
+        )
 
     def _build(self):
         u, v, poly, side = self._vertices()
