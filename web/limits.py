@@ -16,6 +16,8 @@ writes there itself is ignored).
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 from flask import Flask, current_app, g, has_request_context, request
 from flask_limiter import Limiter
@@ -53,9 +55,16 @@ class DatabaseLimitStorage(Storage):
         """The database's errors (wrapped as ``StorageError`` when Flask-Limiter asks)."""
         return sa.exc.SQLAlchemyError
 
+    @staticmethod
+    def _name(key: str) -> str:
+        """The stored name of ``key``: itself, or when longer than the column allows, its start and a digest."""
+        if len(key) <= 255:
+            return key
+        return key[:180] + "#" + hashlib.sha256(key.encode()).hexdigest()
+
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         """Count ``amount`` hits in the window ``key`` (started now for ``expiry`` seconds if none runs)."""
-        hits, ends = self.counters.hit(key, expiry, amount)
+        hits, ends = self.counters.hit(self._name(key), expiry, amount)
         if has_request_context():  # the response's X-RateLimit-* headers read the window next: no second query
             g.setdefault("weige_rate_windows", {})[key] = (hits, ends)
         return hits
@@ -67,12 +76,12 @@ class DatabaseLimitStorage(Storage):
     def get(self, key: str) -> int:
         """The hits of the running window ``key`` (as this request's hit left it, else from the database)."""
         counted = self._counted(key)
-        return counted[0] if counted else self.counters.count(key)
+        return counted[0] if counted else self.counters.count(self._name(key))
 
     def get_expiry(self, key: str) -> float:
         """When the window ``key`` ends (epoch seconds; now when none runs, as the memory storage answers)."""
         counted = self._counted(key)
-        ends = counted[1] if counted else self.counters.expires_at(key)
+        ends = counted[1] if counted else self.counters.expires_at(self._name(key))
         return self.counters.clock() if ends is None else ends
 
     def check(self) -> bool:
@@ -90,7 +99,7 @@ class DatabaseLimitStorage(Storage):
         """Forget the window ``key``."""
         if has_request_context():
             g.get("weige_rate_windows", {}).pop(key, None)
-        self.counters.clear(key)
+        self.counters.clear(self._name(key))
 
 
 def storage_uri(config) -> str:

@@ -76,3 +76,17 @@ def test_without_trusted_proxies_a_forwarded_header_is_ignored(demo_db, tmp_path
 def test_proxy_hops_must_be_a_small_integer(demo_db, tmp_path):
     with pytest.raises(SettingsError, match="RATELIMIT_PROXY_HOPS"):
         private_app(demo_db, tmp_path, RATELIMIT_PROXY_HOPS="1")
+
+
+def test_a_key_longer_than_the_column_is_stored_by_digest(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'keys.db'}")
+    storage = DatabaseLimitStorage("weige-db://", store=store)
+    long_a, long_b = "LIMITER/login:" + "a" * 400, "LIMITER/login:" + "a" * 399 + "b"
+    assert [storage.incr(long_a, 60), storage.incr(long_a, 60), storage.incr(long_b, 60)] == [1, 2, 1]
+    assert storage.get(long_a) == 2 and storage.get(long_b) == 1
+    with store.engine.connect() as conn:
+        lengths = conn.exec_driver_sql("SELECT length(name) FROM rate_limits").scalars().all()
+    assert lengths and max(lengths) <= 255
+    storage.clear(long_a)
+    assert storage.get(long_a) == 0 and storage.get(long_b) == 1
+    store.engine.dispose()
