@@ -37,6 +37,11 @@ def served(db_url: str, folder: Path, settings: dict | None = None):
 @contextlib.contextmanager
 def served_process(db_url: str, folder: Path, settings: dict | None = None):
     """As :func:`served`, yielding ``(port, pid)``: the pid names the worker (a lease holder is ``host:pid:…``)."""
+    with served_workers(db_url, folder, 1, settings) as [worker]:
+        yield worker
+
+
+def _start(db_url: str, folder: Path, settings: dict | None):
     port = free_port()
     config = folder / f"bench-settings-{port}.json"
     limits = "100000000 per minute"
@@ -51,28 +56,37 @@ def served_process(db_url: str, folder: Path, settings: dict | None = None):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    try:
-        for _ in range(600):
-            if server.poll() is not None:
-                raise SystemExit(f"the server stopped: see {log.name}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield port, server.pid
-    finally:
-        server.terminate()
-        server.wait(20)
-        log.close()
+    return port, server, log
+
+
+def _wait_until_serving(port: int, server: subprocess.Popen, log) -> None:
+    for _ in range(1200):
+        if server.poll() is not None:
+            raise SystemExit(f"the server stopped: see {log.name}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
 
 
 @contextlib.contextmanager
 def served_workers(db_url: str, folder: Path, n: int = 2, settings: dict | None = None):
     """``n`` web workers (``server.py serve`` processes, one port each) over one database, as behind a reverse
-    proxy; started one after the other (the first migrates the schema); yields their ``(port, pid)``."""
-    with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(served_process(db_url, folder, settings)) for _ in range(n)]
+    proxy; yields their ``(port, pid)``. They start at the same time: open the store once before (it migrates)."""
+    started = []
+    try:
+        for _ in range(n):
+            started.append(_start(db_url, folder, settings))
+        for port, server, log in started:
+            _wait_until_serving(port, server, log)
+        yield [(port, server.pid) for port, server, _log in started]
+    finally:
+        for _port, server, _log in started:
+            server.terminate()
+        for _port, server, log in started:
+            server.wait(20)
+            log.close()
 
 
 def request(port: int, token: str, method: str, path: str, body=None) -> tuple[int, dict]:
