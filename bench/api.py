@@ -36,8 +36,9 @@ from locate import tessellation  # noqa: E402
 
 from accounts.tokens import create_token  # noqa: E402
 from accounts.users import create_user, find_user  # noqa: E402
-from boundaries.registry import Registry, wkb_row  # noqa: E402
+from boundaries.registry import Registry  # noqa: E402
 from boundaries.storage import open_store  # noqa: E402
+from boundaries.storage.geometry import encode as wkb_row  # noqa: E402
 from geo.crs import to_wgs84  # noqa: E402
 
 

@@ -35,8 +35,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from locate import tessellation  # noqa: E402
 
 from boundaries.assets import import_buildings  # noqa: E402
-from boundaries.registry import Registry, wkb_row  # noqa: E402
+from boundaries.registry import Registry  # noqa: E402
 from boundaries.storage import open_store  # noqa: E402
+from boundaries.storage.geometry import encode as wkb_row  # noqa: E402
 from geo.crs import geometries_to_wgs84, to_wgs84  # noqa: E402
 from issues.bulk import import_issues  # noqa: E402
 from issues.desk import IssueDesk  # noqa: E402

@@ -14,7 +14,7 @@ import shapely
 
 from boundaries.audit import SYSTEM, Actor, record
 from boundaries.errors import InvalidInputError
-from boundaries.registry import Registry, frame_from_rows, wkb_row
+from boundaries.registry import Registry, frame_from_rows
 from boundaries.syncing import AssetImportReport, geometry_key, merge_pieces, source_ids, sync_rows
 from geo import topology
 
@@ -59,7 +59,7 @@ def _field(gdf, name, default=""):
 
 
 def _wkb_key(row: dict) -> str:
-    return geometry_key(shapely.from_wkb(bytes(row["geometry"])))
+    return geometry_key(row["geometry"])
 
 
 def _point_key(kind, lon: float, lat: float) -> tuple:
@@ -135,7 +135,7 @@ def import_buildings(
             "use": str(uses[i]),
             "lon": float(shapely.get_x(pts[i])),
             "lat": float(shapely.get_y(pts[i])),
-            **wkb_row(geoms[i]),
+            "geometry": geoms[i],
         }
         for i in range(len(geoms))
     ]
@@ -240,7 +240,7 @@ def import_roads(
             "name": str(names[i]),
             "kind": str(kinds[i]),
             "walkable": str(kinds[i]) not in NOT_WALKABLE,
-            **wkb_row(geoms[i]),
+            "geometry": geoms[i],
         }
         for i in range(len(geoms))
     ]

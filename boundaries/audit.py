@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
+from shapely import Geometry
 
 from boundaries.storage import tables as t
 
@@ -31,9 +32,12 @@ SYSTEM = Actor(None, "system", "cli")
 
 
 def jsonable(value):
-    """``value`` made JSON-safe for the log (bytes dropped, dates as ISO text, numpy scalars as numbers)."""
+    """``value`` made JSON-safe for the log.
+
+    Bytes and geometries are dropped, dates become ISO text and numpy scalars plain numbers.
+    """
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items() if not isinstance(v, bytes | memoryview)}
+        return {str(k): jsonable(v) for k, v in value.items() if not isinstance(v, bytes | memoryview | Geometry)}
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     if isinstance(value, datetime):

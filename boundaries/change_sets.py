@@ -6,6 +6,8 @@ Publishing and discarding are in :mod:`boundaries.editing` (with the drawing the
 
 from __future__ import annotations
 
+import shapely
+
 from boundaries import drafts
 from boundaries.audit import record
 from boundaries.editing import _AREA_KEYS
@@ -76,7 +78,7 @@ def _subtree(rows: list[dict], root: str | None) -> dict[str, dict]:
 
 
 def _same(a: dict, b: dict) -> bool:
-    return all(a[k] == b[k] for k in _AREA_KEYS) and bytes(a["geometry"]) == bytes(b["geometry"])
+    return all(a[k] == b[k] for k in _AREA_KEYS) and shapely.to_wkb(a["geometry"]) == shapely.to_wkb(b["geometry"])
 
 
 def rollback(view: ScopedRegistry, generation: int, parent: str | None = None) -> dict:

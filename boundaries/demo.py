@@ -19,7 +19,7 @@ import shapely
 
 from boundaries.audit import SYSTEM, Actor, record
 from boundaries.codes import DEFAULT_LAYOUT
-from boundaries.registry import Registry, wkb_row
+from boundaries.registry import Registry
 from geo.crs import geometries_to_wgs84
 
 __all__ = ["DemoStreet", "build_demo", "load_demo", "CENTER"]
@@ -128,7 +128,7 @@ def _exact_coverage(metric_areas) -> list[dict]:
             wgs = geometries_to_wgs84(np.array([geom], dtype=object), METRIC)[0]
         else:
             wgs = shapely.coverage_union_all(faces[np.isin(face_of, members[row["code"]])])
-        rows.append({"kind": "general", **row, **wkb_row(wgs)})
+        rows.append({"kind": "general", **row, "geometry": wgs})
     return rows
 
 
@@ -239,7 +239,7 @@ def build_demo(seed: int = 2026) -> DemoStreet:
     feet = geometries_to_wgs84(np.array([b.pop("_geom") for b in demo.buildings], dtype=object), METRIC)
     pts = shapely.point_on_surface(feet)
     for b, geom, pt in zip(demo.buildings, feet, pts, strict=True):
-        b.update(lon=float(pt.x), lat=float(pt.y), **wkb_row(geom))
+        b.update(lon=float(pt.x), lat=float(pt.y), geometry=geom)
     sp_geoms = geometries_to_wgs84(shapely.points([(p[4], p[5]) for p in points]), METRIC)
     demo.service_points = [
         {

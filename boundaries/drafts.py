@@ -116,14 +116,16 @@ def scope_check(view):
 
 
 def _check_geometry(store, conn, draft, changes) -> None:
-    before = {r["code"]: bytes(r["geometry"]) for r in changes if r["generation_high"] == draft}
-    redrawn = [r for r in changes if r["generation_low"] == draft and bytes(r["geometry"]) != before.get(r["code"])]
+    before = {r["code"]: shapely.to_wkb(r["geometry"]) for r in changes if r["generation_high"] == draft}
+    redrawn = [
+        r for r in changes if r["generation_low"] == draft and shapely.to_wkb(r["geometry"]) != before.get(r["code"])
+    ]
     if not redrawn:
         return
     parent_rows = store.areas(draft, codes=sorted({r["parent_code"] for r in redrawn}), conn=conn)
-    parent_geometry = {r["code"]: shapely.from_wkb(r["geometry"]) for r in parent_rows}
+    parent_geometry = {r["code"]: r["geometry"] for r in parent_rows}
     outside = topology.outside_parent(
-        shapely.from_wkb([r["geometry"] for r in redrawn]),
+        np.asarray([r["geometry"] for r in redrawn], dtype=object),
         np.array([parent_geometry.get(r["parent_code"], shapely.Polygon()) for r in redrawn], dtype=object),
         min_area_m2=OUTSIDE_PARENT_TOLERANCE_M2,
     )

@@ -17,7 +17,6 @@ from boundaries.codes import check_code
 from boundaries.drafts import OUTSIDE_PARENT_TOLERANCE_M2
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
 from boundaries.levels import check_kind, check_level, parent_level
-from boundaries.registry import wkb_row
 from boundaries.scope import ScopedRegistry
 from boundaries.versions import area_version, check_version, row_version
 from geo import topology
@@ -156,7 +155,7 @@ def _checks(store, conn, draft, code, geom, parent_code) -> dict:
     if parent_code is not None:
         parent = store.areas(draft, codes=[parent_code], conn=conn)
         if parent:
-            parent_geom = shapely.from_wkb(parent[0]["geometry"])
+            parent_geom = parent[0]["geometry"]
             outside = topology.outside_parent(
                 np.array([geom], dtype=object),
                 np.array([parent_geom], dtype=object),
@@ -165,7 +164,7 @@ def _checks(store, conn, draft, code, geom, parent_code) -> dict:
             found["outside_parent_m2"] = round(float(outside[0]), 2)
     siblings = [r for r in store.areas(draft, parent_code=parent_code, conn=conn) if r["code"] != code]
     if siblings:
-        geoms = np.array([geom, *shapely.from_wkb([r["geometry"] for r in siblings])], dtype=object)
+        geoms = np.array([geom, *(r["geometry"] for r in siblings)], dtype=object)
         found["overlaps"] = [
             {"code": siblings[j - 1]["code"], "area_m2": round(a, 2)}
             for i, j, a in topology.overlapping_pairs(geoms)
@@ -186,9 +185,7 @@ def _refuse_outside_parent(code, parent_code, outside_m2: float) -> None:
 def _as_record(row: dict) -> dict:
     out = {k: row[k] for k in _AREA_KEYS}
     if "geometry" in row:
-        geom = row["geometry"]
-        geom = shapely.from_wkb(geom) if isinstance(geom, bytes | memoryview) else geom
-        out["geometry"] = shapely.geometry.mapping(geom)
+        out["geometry"] = shapely.geometry.mapping(row["geometry"])
     return out
 
 
@@ -234,7 +231,7 @@ def create_area(view: ScopedRegistry, code, level, name, parent_code, geometry, 
         checks = _checks(store, conn, draft, code, geom, parent_code)
         _refuse_outside_parent(code, parent_code, checks["outside_parent_m2"])
         row = {"code": code, "level": level, "name": name, "kind": kind, "parent_code": parent_code}
-        new_id = store.insert_area(conn, {**row, "generation_low": draft, **wkb_row(geom)})
+        new_id = store.insert_area(conn, {**row, "generation_low": draft, "geometry": geom})
         record(conn, view.actor, "create", "area", code, None, {**_as_record({**row, "geometry": geom})})
     version = area_version({**row, "id": new_id, "generation_low": draft, "geometry": geom})
     return {"generation": draft, "area": row, "checks": checks, "version": version}
@@ -267,11 +264,11 @@ def update_area(view: ScopedRegistry, code, name=None, kind=None, geometry=None,
             new["name"] = name
         if kind is not None:
             new["kind"] = kind
-        new_geom = geom if geom is not None else shapely.from_wkb(old["geometry"])
+        new_geom = geom if geom is not None else old["geometry"]
         checks = _checks(store, conn, draft, code, new_geom, new["parent_code"])
         if geom is not None:
             _refuse_outside_parent(code, new["parent_code"], checks["outside_parent_m2"])
-        new_id = store.replace_draft_area(conn, draft, old, {**new, **wkb_row(new_geom)})
+        new_id = store.replace_draft_area(conn, draft, old, {**new, "geometry": new_geom})
         record(conn, view.actor, "update", "area", code, _as_record(old), _as_record({**new, "geometry": new_geom}))
     version = area_version({**new, "id": new_id, "generation_low": draft, "geometry": new_geom})
     return {"generation": draft, "area": new, "checks": checks, "version": version}

@@ -38,7 +38,7 @@ def _households(rows: list[dict], buildings: list[dict]) -> dict[str, int]:
     households = np.array([int(b["households"] or 0) for b in buildings])
     free = np.ones(len(buildings), bool)
     for row in sorted(rows, key=lambda r: r["code"]):  # the lowest code takes a point on a shared edge
-        geom = shapely.from_wkb(row["geometry"])
+        geom = row["geometry"]
         shapely.prepare(geom)
         taken = free & shapely.intersects_xy(geom, lon, lat)
         totals[row["code"]] = int(households[taken].sum())
@@ -67,7 +67,7 @@ def editor_data(view, code: str, household_ranges: dict) -> dict:
     footprints = len(buildings) <= MAX_FOOTPRINTS
     children = [
         _feature(
-            shapely.from_wkb(r["geometry"]),
+            r["geometry"],
             {
                 "code": r["code"],
                 "name": r["name"],
@@ -90,7 +90,7 @@ def editor_data(view, code: str, household_ranges: dict) -> dict:
             "type": "FeatureCollection",
             "features": [
                 _feature(
-                    shapely.from_wkb(b["geometry"]) if footprints else shapely.Point(b["lon"], b["lat"]),
+                    b["geometry"] if footprints else shapely.Point(b["lon"], b["lat"]),
                     {
                         "id": b["id"],
                         "households": int(b["households"] or 0),

@@ -92,7 +92,7 @@ def _time(value):
 
 def _row_feature(kind: str, row: dict) -> tuple:
     if kind == "buildings":
-        geometry = shapely.from_wkb(row["geometry"])
+        geometry = row["geometry"]
     else:
         geometry = shapely.Point(row["lon"], row["lat"])
     return row["id"], {k: _time(row[k]) for k in _PROPERTIES[kind]}, geometry
@@ -154,7 +154,7 @@ def _area_page(view: ScopedRegistry, level: str, bbox, limit: int, offset: int, 
         rows = [r for r in rows if r["code"] in codes]
     page = rows[offset : offset + limit]
     shapes = store.area_geometries([r["id"] for r in page])
-    out = [(r["code"], {k: r[k] for k in _AREA_PROPERTIES}, shapely.from_wkb(shapes[r["id"]])) for r in page]
+    out = [(r["code"], {k: r[k] for k in _AREA_PROPERTIES}, shapes[r["id"]]) for r in page]
     return Page(out, len(rows))
 
 
@@ -169,7 +169,7 @@ def feature(view: ScopedRegistry, collection: Collection, feature_id: str, gener
         if not rows or not view.covers(feature_id, g):
             raise NotFoundError(f"区域不存在或不在您的辖区内 no area {feature_id!r} in your areas")
         shape = view.registry.store.area_geometries([rows[0]["id"]])[rows[0]["id"]]
-        return rows[0]["code"], {k: rows[0][k] for k in _AREA_PROPERTIES}, shapely.from_wkb(shape)
+        return rows[0]["code"], {k: rows[0][k] for k in _AREA_PROPERTIES}, shape
     kind = collection.kind
     if kind == "issues":
         from issues.queries import NO_SUCH_ISSUE

@@ -410,7 +410,7 @@ def fix_area(
     level = children["level"].iloc[0] if len(children) else "micro_grid"
     rows = registry.store.buildings(bbox=shapely.bounds(parent.geometry).tolist()) if len(children) else []
     buildings = {k: [r[k] for r in rows] for k in ("id", "lon", "lat", "households")}
-    buildings["geometry"] = shapely.from_wkb([r["geometry"] for r in rows])
+    buildings["geometry"] = np.asarray([r["geometry"] for r in rows], dtype=object)
     found = fix_children(
         code, parent.geometry, children["code"].tolist(), children.geometry.values, tolerance, buildings=buildings,
         level=level,

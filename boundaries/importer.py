@@ -26,7 +26,7 @@ from boundaries.audit import SYSTEM, Actor, record
 from boundaries.codes import is_addressable, order_west_east_north_south
 from boundaries.errors import InvalidInputError
 from boundaries.levels import LEVELS, check_kind, check_level, parent_level
-from boundaries.registry import Registry, wkb_row
+from boundaries.registry import Registry
 from geo import topology
 
 __all__ = ["ImportReport", "import_areas"]
@@ -264,7 +264,7 @@ def _gap_rows(gaps, parent_code):
 
 def _same_area(row: dict, attrs: dict, geom) -> bool:
     return all(row[k] == v for k, v in attrs.items()) and shapely.equals_exact(
-        shapely.normalize(shapely.from_wkb(row["geometry"])), shapely.normalize(geom), tolerance=1e-9
+        shapely.normalize(row["geometry"]), shapely.normalize(geom), tolerance=1e-9
     )
 
 
@@ -293,7 +293,7 @@ def _write(registry, report, level, parent, geoms, codes, names, kinds, parents,
                 if _same_area(old, attrs, geoms[i]):
                     continue
                 retire.append(old["id"])
-            rows.append({**attrs, "generation_low": draft, **wkb_row(geoms[i])})
+            rows.append({**attrs, "generation_low": draft, "geometry": geoms[i]})
         retire += [r["id"] for r in existing.values()]
         report.retired = len(before)
         store.retire_areas(conn, retire, draft)

@@ -25,23 +25,17 @@ from boundaries.storage import Store
 from geo.crs import check_area_of_use, check_lonlat, normalize_crs, to_wgs84
 from geo.locate import AMBIGUOUS, LazyPolygons, PolygonIndex
 
-__all__ = ["Registry", "frame_from_rows", "wkb_row"]
+__all__ = ["Registry", "frame_from_rows"]
 
 _AREA_COLUMNS = ["code", "level", "name", "kind", "parent_code", "generation_low", "generation_high"]
 
 
-def wkb_row(geometry) -> dict:
-    """Storage columns of a geometry: WKB and bounding box."""
-    minx, miny, maxx, maxy = shapely.bounds(geometry)
-    return {"geometry": shapely.to_wkb(geometry), "minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}
-
-
 def frame_from_rows(rows: list[dict], columns: list[str]) -> gpd.GeoDataFrame:
-    """A WGS84 GeoDataFrame from store rows carrying WKB ``geometry``."""
+    """A WGS84 GeoDataFrame from store rows (``geometry`` as the store gives it: shapely)."""
     if not rows:
         return gpd.GeoDataFrame(columns=[*columns, "geometry"], geometry="geometry", crs="EPSG:4326")
     df = pd.DataFrame(rows)
-    geoms = shapely.from_wkb(df.pop("geometry").to_numpy())
+    geoms = df.pop("geometry").to_numpy()
     keep = [c for c in df.columns if c not in ("minx", "miny", "maxx", "maxy")]
     return gpd.GeoDataFrame(df[keep], geometry=geoms, crs="EPSG:4326")
 
@@ -310,7 +304,7 @@ class Registry:
                 index = self.index_folder.load_or_build(folder, polygons)
             else:
                 table = self.store.area_columns(g, ["id", "code", "name", "geometry"], level=level)
-                polygons = shapely.from_wkb(np.asarray(table.pop("geometry"), dtype=object))
+                polygons = np.asarray(table.pop("geometry"), dtype=object)
                 if saved is not None:
                     index = self.index_folder.load_or_build(saved[0], polygons)
                 else:
@@ -339,7 +333,7 @@ class Registry:
     def _outlines(self, ids) -> np.ndarray:
         """Outlines of areas by row id, in the order asked (for a loaded index's lazily fetched polygons)."""
         found = self.store.area_geometries(ids)
-        return shapely.from_wkb(np.asarray([found[int(i)] for i in ids], dtype=object))
+        return np.asarray([found[int(i)] for i in ids], dtype=object)
 
     def outline(self, level: str, code: str, generation=None) -> shapely.MultiLineString:
         """The boundary of one area of ``level`` from its point index's own edges (no outline read)."""

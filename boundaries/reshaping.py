@@ -26,7 +26,6 @@ from boundaries.editing import (
     numeric_positions,
 )
 from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
-from boundaries.registry import wkb_row
 from boundaries.versions import area_version, check_version
 
 __all__ = ["AreaEdit", "save_areas", "split_area", "merge_areas", "reshape_area", "next_code", "MAX_BATCH"]
@@ -107,7 +106,7 @@ class AreaEdit:
         if row["parent_code"] is None:
             return None
         parent = self.store.areas(self.draft, codes=[row["parent_code"]], conn=self.conn)
-        return shapely.from_wkb(parent[0]["geometry"]) if parent else None
+        return parent[0]["geometry"] if parent else None
 
     def write(self, old: dict, geom, **changes) -> None:
         """Redraw ``old`` as ``geom`` (and ``changes`` of its columns); refused outside its parent."""
@@ -115,7 +114,7 @@ class AreaEdit:
         new = {**{k: old[k] for k in _AREA_KEYS}, **changes}
         found = _checks(self.store, self.conn, self.draft, old["code"], geom, new["parent_code"])
         _refuse_outside_parent(old["code"], new["parent_code"], found["outside_parent_m2"])
-        new_id = self.store.replace_draft_area(self.conn, self.draft, old, {**new, **wkb_row(geom)})
+        new_id = self.store.replace_draft_area(self.conn, self.draft, old, {**new, "geometry": geom})
         record(self.conn, self.view.actor, "update", "area", old["code"], _as_record(old),
                _as_record({**new, "geometry": geom}))  # fmt: skip
         version = area_version({**new, "id": new_id, "generation_low": self.draft, "geometry": geom})
@@ -127,7 +126,7 @@ class AreaEdit:
         geom = _polygon(geom)
         row = {"code": code, "level": like["level"], "name": name, "kind": like["kind"],
                "parent_code": like["parent_code"]}  # fmt: skip
-        new_id = self.store.insert_area(self.conn, {**row, "generation_low": self.draft, **wkb_row(geom)})
+        new_id = self.store.insert_area(self.conn, {**row, "generation_low": self.draft, "geometry": geom})
         record(self.conn, self.view.actor, "create", "area", code, None, _as_record({**row, "geometry": geom}))
         version = area_version({**row, "id": new_id, "generation_low": self.draft, "geometry": geom})
         self.written[code] = {"code": code, "version": version, "created": True,
@@ -152,7 +151,7 @@ class AreaEdit:
         """
         rows = [r for r in self.store.areas(self.draft, parent_code=like["parent_code"], conn=self.conn)
                 if r["level"] == like["level"]]  # fmt: skip
-        geoms = shapely.from_wkb([r["geometry"] for r in rows])
+        geoms = np.asarray([r["geometry"] for r in rows], dtype=object)
         for i, row in enumerate(rows):
             others = np.delete(geoms, i)
             if not len(others):
@@ -240,7 +239,7 @@ def split_area(view, code: str, line, if_match=None, name: str | None = None) ->
         old = edit.row(code, if_match)
         if edit.store.areas(edit.draft, parent_code=code, geometry=False, conn=conn):
             raise ConflictError(f"区域 {code} 下有下级区域，不能切分 area {code!r} has areas below it: split those")
-        geom = shapely.from_wkb(old["geometry"])
+        geom = old["geometry"]
         pieces = sorted(_polygons(shapely.ops.split(geom, line)), key=lambda g: -g.area)
         pieces = [p for p in pieces if p.area > _CRUMB * geom.area]
         if len(pieces) != 2:
@@ -271,13 +270,13 @@ def merge_areas(view, codes: list[str], if_match: dict | None = None) -> dict:
         rows = [edit.row(c, _tags(if_match.get(c))) for c in codes]
         if len({(r["parent_code"], r["level"]) for r in rows}) != 1:
             raise InvalidInputError("只能合并同一上级下的同级区域 merge only areas of one level under one parent")
-        union = _as_area(shapely.union_all(shapely.from_wkb([r["geometry"] for r in rows])))
+        union = _as_area(shapely.union_all(np.asarray([r["geometry"] for r in rows], dtype=object)))
         if union.geom_type != "Polygon":
             raise InvalidInputError(f"区域不相邻 areas {', '.join(codes)} do not share a boundary: merge neighbours")
         keep, gone = rows[0], rows[1:]
         for row in gone:
             for child in edit.store.areas(edit.draft, parent_code=row["code"], conn=conn):
-                edit.write(child, shapely.from_wkb(child["geometry"]), parent_code=keep["code"])
+                edit.write(child, child["geometry"], parent_code=keep["code"])
             edit.retire(row)
         edit.write(keep, union)
         edit.settle(keep)
@@ -307,7 +306,7 @@ def reshape_area(view, code: str, line, if_match=None) -> dict:
     with view.registry.store.transaction() as conn:
         edit = AreaEdit(view, conn)
         old = edit.row(code, if_match)
-        geom = shapely.from_wkb(old["geometry"])
+        geom = old["geometry"]
         new = _reshaped(geom, line)
         if new is None or new.is_empty:
             raise InvalidInputError(
@@ -325,7 +324,7 @@ def reshape_area(view, code: str, line, if_match=None) -> dict:
         gained = shapely.difference(new, geom)
         lost = _polygons(shapely.difference(geom, new))
         siblings = edit.siblings(old)
-        shapes = {r["code"]: shapely.from_wkb(r["geometry"]) for r in siblings}
+        shapes = {r["code"]: r["geometry"] for r in siblings}
         changed = {}
         for sibling in siblings:
             shape = shapes[sibling["code"]]

@@ -405,7 +405,7 @@ def _check(registry, code: str, generation: int, settings: RuleSettings) -> tupl
     if len(children) and (level == "micro_grid" or level in settings.household_ranges):
         rows = registry.store.buildings(bbox=shapely.bounds(parent.geometry).tolist())
         buildings = {k: [r[k] for r in rows] for k in ("id", "lon", "lat", "households")}
-        buildings["geometry"] = shapely.from_wkb([r["geometry"] for r in rows])
+        buildings["geometry"] = np.asarray([r["geometry"] for r in rows], dtype=object)
     failures = check_children(
         code,
         parent.geometry,

@@ -323,7 +323,7 @@ def _old_codes(children: list[dict], building_rows: list[dict]) -> dict:
     """Building id → the lowest code of an existing micro-grid holding its point."""
     if not children or not building_rows:
         return {}
-    geoms = shapely.from_wkb([r["geometry"] for r in children])
+    geoms = np.asarray([r["geometry"] for r in children], dtype=object)
     points = shapely.points([r["lon"] for r in building_rows], [r["lat"] for r in building_rows])
     p, c = shapely.STRtree(geoms).query(points, predicate="intersects")
     out: dict = {}
@@ -374,11 +374,11 @@ def _proposal(store, conn, generation, grid_code, low, high, layout, roads) -> d
         raise InvalidInputError(
             f"只能为网格建议微网格 micro-grids are suggested for a grid: {grid_code!r} is a {grid['level']}"
         )
-    geometry = shapely.from_wkb(grid["geometry"])
+    geometry = grid["geometry"]
     children = [r for r in store.areas(generation, parent_code=grid_code, conn=conn) if r["level"] == "micro_grid"]
     rows = store.buildings(bbox=shapely.bounds(geometry).tolist(), conn=conn)
     buildings = {k: [r[k] for r in rows] for k in ("id", "lon", "lat", "households")}
-    buildings["geometry"] = shapely.from_wkb([r["geometry"] for r in rows]) if rows else []
+    buildings["geometry"] = np.asarray([r["geometry"] for r in rows], dtype=object) if rows else []
     started = time.perf_counter()
     partition = suggest_partition(geometry, buildings, low, high, roads, None, grid_code, "micro_grid", layout)
     seconds = time.perf_counter() - started
@@ -415,7 +415,7 @@ def _proposal(store, conn, generation, grid_code, low, high, layout, roads) -> d
 
 def _roads(store, grid_geometry) -> np.ndarray:
     rows = store.roads(bbox=shapely.bounds(grid_geometry).tolist())
-    return np.array([shapely.from_wkb(r["geometry"]) for r in rows if r["kind"] not in PATH_KINDS], dtype=object)
+    return np.array([r["geometry"] for r in rows if r["kind"] not in PATH_KINDS], dtype=object)
 
 
 def suggest_micro_grids(view, grid_code: str, apply: bool = False, settings=None, low=None, high=None) -> dict:

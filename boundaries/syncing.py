@@ -135,7 +135,7 @@ def _covered_pieces(rows, geometries, candidates) -> dict[int, int]:
     if not candidates or not with_id:
         return {}
     features = np.asarray([geometries[i] for i in with_id], dtype=object)
-    stored = np.asarray(shapely.from_wkb([bytes(row["geometry"]) for row in candidates]), dtype=object)
+    stored = np.asarray(np.asarray([row["geometry"] for row in candidates], dtype=object), dtype=object)
     found: dict[int, int] = {}
     hits = shapely.STRtree(features).query(stored, predicate="intersects")
     for c, f in zip(*hits, strict=True):

@@ -489,7 +489,7 @@ class PatrolDesk:
                     )
                 return self._checkin_public(found), False
             view.building(building_id, conn=conn)  # NotFoundError outside the caller's areas
-            footprint = shapely.from_wkb(self.registry.store.buildings(ids=[building_id], conn=conn)[0]["geometry"])
+            footprint = self.registry.store.buildings(ids=[building_id], conn=conn)[0]["geometry"]
             x, y, crs = project([lon], [lat])
             metric = shapely.transform(footprint, lambda xy: np.column_stack(project(xy[:, 0], xy[:, 1], crs)[:2]))
             distance = float(shapely.distance(metric, shapely.points(x[0], y[0])))

@@ -134,6 +134,42 @@ def test_accounts_issues_and_patrols_hold_sql_only_in_their_storage_modules():
     assert outside == {}, "SQL outside the storage modules (move it into the package's storage module)"
 
 
+def geometry_codec_in(source: str) -> list[str]:
+    """Where ``source`` encodes or decodes stored geometry itself (``from_wkb``, ``wkb_row``), as ``"line: what"``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in ("from_wkb", "wkb_row"):
+            found.append(f"{node.lineno}: {node.attr}")
+        elif isinstance(node, ast.Name) and node.id == "wkb_row":
+            found.append(f"{node.lineno}: wkb_row")
+        elif isinstance(node, ast.ImportFrom) and any(a.name in ("from_wkb", "wkb_row") for a in node.names):
+            found.append(f"{node.lineno}: import of {', '.join(a.name for a in node.names)}")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import shapely\ng = shapely.from_wkb(row['geometry'])\n", ["2: from_wkb"]),
+        ("from boundaries.registry import wkb_row\n", ["1: import of wkb_row"]),
+        ("import shapely\nb = shapely.to_wkb(g)  # a digest, not storage\n", []),
+    ],
+)
+def test_the_geometry_check_finds_decoding(source, expected):
+    assert geometry_codec_in(source) == expected
+
+
+def test_only_the_storage_layer_encodes_or_decodes_stored_geometry():
+    """Repositories give and take shapely geometries; WKB is the storage layer's own business."""
+    found = {}
+    for package in (*CHECKED, "serving"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            if not is_storage(relative) and (hits := geometry_codec_in(path.read_text("utf-8"))):
+                found[relative] = hits
+    assert found == {}, "decode/encode stored geometry in the storage layer (boundaries/storage/geometry.py)"
+
+
 def test_boundaries_and_web_hold_sql_only_in_the_modules_still_listed():
     holding = modules_holding_sql()
     others = {m for m in holding if m.split("/")[0] not in LAYERED}

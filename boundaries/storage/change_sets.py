@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from boundaries.errors import ConflictError, NotFoundError
 from boundaries.storage import tables as t
+from boundaries.storage.geometry import decode_rows, encode_rows
 
 __all__ = ["ChangeSetStore", "SYSTEM_OWNER"]
 
@@ -355,7 +356,7 @@ class ChangeSetStore:
             dict(row) for row in conn.execute(sa.select(*columns).where(a.c.generation_low == generation)).mappings()
         ]
         retired = sa.select(*columns).where(a.c.id.in_(self._retired_ids(generation)))
-        return added + [{**row, "generation_high": generation} for row in conn.execute(retired).mappings()]
+        return decode_rows(added + [{**row, "generation_high": generation} for row in conn.execute(retired).mappings()])
 
     def replace_draft_area(self, conn: sa.Connection, generation: int, old: dict, new: dict | None) -> int | None:
         """Replace (or with ``new=None`` retire) one area in the change set; returns the new row's id."""
@@ -366,4 +367,5 @@ class ChangeSetStore:
             conn.execute(t.change_set_retired.insert().values(generation_id=generation, area_id=old["id"]))
         if new is None:
             return None
-        return int(conn.execute(t.areas.insert().values(**new, generation_low=generation)).inserted_primary_key[0])
+        values = {**encode_rows([new])[0], "generation_low": generation}
+        return int(conn.execute(t.areas.insert().values(**values)).inserted_primary_key[0])

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from boundaries.storage import tables as t
+from boundaries.storage.geometry import decode_rows
 
 __all__ = ["FeatureStore", "FEATURE_TABLES"]
 
@@ -64,7 +65,7 @@ class FeatureStore:
         if limit is not None:
             statement = statement.limit(int(limit)).offset(int(offset))
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(statement).mappings()]
+            return decode_rows([dict(row) for row in conn.execute(statement).mappings()])
 
     def feature_extent(self, table_name: str) -> tuple[tuple | None, tuple | None]:
         """The bounding box ``(minx, miny, maxx, maxy)`` of a table and, for issues, the report-time span (UTC)."""

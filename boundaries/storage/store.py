@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
+import shapely
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -23,6 +24,7 @@ from boundaries.storage import postgis
 from boundaries.storage import tables as t
 from boundaries.storage.change_sets import ChangeSetStore
 from boundaries.storage.features import FeatureStore
+from boundaries.storage.geometry import decode, decode_rows, encode_rows
 from boundaries.storage.leases import LeaseStore
 
 __all__ = ["Store", "open_store", "upgrade_schema"]
@@ -135,22 +137,24 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
                 yield conn
 
     def _read(self, statement, conn: sa.Connection | None = None) -> list[dict]:
+        """Rows as dicts, ``geometry`` decoded to shapely (read in ``conn`` when given)."""
         if conn is not None:
-            return [dict(row) for row in conn.execute(statement).mappings()]
+            return decode_rows([dict(row) for row in conn.execute(statement).mappings()])
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(statement).mappings()]
+            return decode_rows([dict(row) for row in conn.execute(statement).mappings()])
 
     # -- areas -------------------------------------------------------------------------------------
     def insert_areas(self, conn: sa.Connection, rows: list[dict]) -> None:
-        """Insert area rows (``geometry`` as WKB with ``minx`` … ``maxy``) into the draft generation."""
+        """Insert area rows (``geometry`` a shapely geometry) into the draft generation."""
         self.require_draft(conn, {r["generation_low"] for r in rows} | {r.get("generation_high") for r in rows})
+        rows = encode_rows(rows)
         for start in range(0, len(rows), _BATCH):
             conn.execute(t.areas.insert(), rows[start : start + _BATCH])
 
     def insert_area(self, conn: sa.Connection, row: dict) -> int:
         """Insert one area row into the draft generation; returns its id."""
         self.require_draft(conn, [row["generation_low"], row.get("generation_high")])
-        return int(conn.execute(t.areas.insert().values(**row)).inserted_primary_key[0])
+        return int(conn.execute(t.areas.insert().values(**encode_rows([row])[0])).inserted_primary_key[0])
 
     def areas(
         self,
@@ -174,9 +178,7 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
             statement = statement.where(a.c.code.in_(list(codes)))
         if bbox is not None:
             statement = statement.where(self._window(a, bbox))
-        if conn is not None:
-            return [dict(row) for row in conn.execute(statement).mappings()]
-        return self._read(statement)
+        return self._read(statement, conn)
 
     def area_columns(self, generation: int, columns: Iterable[str], level: str | None = None) -> dict[str, list]:
         """Some columns of the areas valid in ``generation`` (of one ``level``, if given), ordered by code.
@@ -191,10 +193,13 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
             statement = statement.where(a.c.level == level)
         with self.engine.connect() as conn:
             rows = _fetch_tuples(conn, statement)
-        return {name: [row[i] for row in rows] for i, name in enumerate(names)}
+        out = {name: [row[i] for row in rows] for i, name in enumerate(names)}
+        if "geometry" in out:
+            out["geometry"] = decode(out["geometry"])
+        return out
 
-    def area_geometries(self, ids: Iterable[int]) -> dict[int, bytes]:
-        """The WKB outlines of areas by row id (one query per 500 ids)."""
+    def area_geometries(self, ids: Iterable[int]) -> dict[int, shapely.Geometry]:
+        """The outlines of areas by row id (one query per 500 ids)."""
         ids = [int(i) for i in ids]
         a = t.areas.c
         out: dict[int, bytes] = {}
@@ -202,7 +207,7 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 out.update((int(i), g) for i, g in conn.execute(sa.select(a.id, a.geometry).where(a.id.in_(chunk))))
-        return out
+        return dict(zip(out, decode(list(out.values())), strict=True))
 
     def areas_extent(
         self, generation: int, level: str | None = None, codes: Iterable[str] | None = None
@@ -230,6 +235,7 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
     def insert_rows(self, conn: sa.Connection, table_name: str, rows: list[dict]) -> None:
         """Insert rows into ``buildings``, ``service_points`` or ``roads``."""
         table = {"buildings": t.buildings, "service_points": t.service_points, "roads": t.roads}[table_name]
+        rows = encode_rows(rows)
         for start in range(0, len(rows), _BATCH):
             conn.execute(table.insert(), rows[start : start + _BATCH])
 
@@ -239,12 +245,12 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
         statement = sa.select(table).order_by(table.c.id)
         if kinds is not None:
             statement = statement.where(table.c.kind.in_(list(kinds)))
-        return [dict(row) for row in conn.execute(statement).mappings()]
+        return self._read(statement, conn)
 
     def update_rows(self, conn: sa.Connection, table_name: str, rows: list[dict]) -> None:
         """Update rows of ``buildings``, ``service_points`` or ``roads`` by their ``id`` (other keys: new values)."""
         table = {"buildings": t.buildings, "service_points": t.service_points, "roads": t.roads}[table_name]
-        for row in rows:
+        for row in encode_rows(rows):
             values = {k: v for k, v in row.items() if k != "id"}
             conn.execute(table.update().where(table.c.id == row["id"]).values(**values))
 
@@ -300,11 +306,12 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
     def insert_one(self, conn: sa.Connection, table_name: str, values: dict) -> int:
         """Insert one building or service point; returns its id."""
         table = {"buildings": t.buildings, "service_points": t.service_points}[table_name]
-        return int(conn.execute(table.insert().values(**values)).inserted_primary_key[0])
+        return int(conn.execute(table.insert().values(**encode_rows([values])[0])).inserted_primary_key[0])
 
     def update_one(self, conn: sa.Connection, table_name: str, row_id: int, values: dict) -> bool:
         """Update one building or service point; ``False`` when it no longer exists."""
         table = {"buildings": t.buildings, "service_points": t.service_points}[table_name]
+        values = encode_rows([values])[0]
         return conn.execute(table.update().where(table.c.id == row_id).values(**values)).rowcount == 1
 
     def delete_one(self, conn: sa.Connection, table_name: str, row_id: int) -> bool:

@@ -181,7 +181,7 @@ def _subtree_state(registry, generation, root):
         found = {r["code"]: r for r in rows if r["parent_code"] in frontier and r["code"] not in below}
         below.update(found)
         frontier = set(found)
-    return {c: (r["name"], r["kind"], r["parent_code"], bytes(r["geometry"])) for c, r in below.items()}
+    return {c: (r["name"], r["kind"], r["parent_code"], shapely.to_wkb(r["geometry"])) for c, r in below.items()}
 
 
 def test_rolling_back_a_grid_publishes_its_old_areas_as_a_new_generation(writable):

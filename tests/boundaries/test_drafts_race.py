@@ -18,6 +18,8 @@ import threading
 import time
 import traceback
 
+import shapely
+
 from boundaries import editing
 from boundaries.audit import Actor, entries
 from boundaries.errors import ConflictError, NotFoundError
@@ -42,7 +44,7 @@ def _snapshot(store, generation: int) -> list[list]:
             r["kind"],
             r["parent_code"],
             r["generation_low"],
-            hashlib.sha256(bytes(r["geometry"])).hexdigest(),
+            hashlib.sha256(shapely.to_wkb(r["geometry"])).hexdigest(),
         ]
         for r in store.areas(generation)
     )

@@ -121,7 +121,7 @@ def _building(yulin, grid=WORKER_GRID):
     rows = yulin.registry.store.buildings()
     area = yulin.area(grid)
     row = next(r for r in rows if area.covers(shapely.Point(r["lon"], r["lat"])))
-    return row["id"], shapely.from_wkb(row["geometry"])
+    return row["id"], row["geometry"]
 
 
 def _offset(foot, metres):

@@ -72,7 +72,7 @@ def _brute_force(yulin, w, track, rules):
         lines.append(shapely.LineString(xy) if len(xy) > 1 else shapely.Point(xy[0]))
     passed = []
     for b in buildings:
-        foot = shapely.transform(shapely.from_wkb(b["geometry"]), lambda xy: np.column_stack(TO_M.transform(*xy.T)))
+        foot = shapely.transform(b["geometry"], lambda xy: np.column_stack(TO_M.transform(*xy.T)))
         if min(foot.distance(line) for line in lines) <= rules.pass_m:
             passed.append(b["id"])
     alerts = []

@@ -67,7 +67,7 @@ def _two_buildings(yulin):
 
 def _near(row):
     """A fix 10 m east of the building's footprint."""
-    foot = shapely.from_wkb(row["geometry"])
+    foot = row["geometry"]
     x, y = TO_M.transform(foot.centroid.x, foot.centroid.y)
     east = shapely.transform(foot, lambda xy: np.column_stack(TO_M.transform(*xy.T))).bounds[2]
     lon, lat = TO_LL.transform(east + 10, y)

@@ -59,7 +59,7 @@ def test_straight_line_coverage_matches_brute_force(lujiazui, kind):
     assert len(b) == 1572 and len(result.points) >= 2
     # households follow the stated rule: footprint × floors ÷ 90 m², floors = height ÷ 3 m (else 1)
     stored = lujiazui.registry.store.buildings()
-    footprints = shapely.from_wkb([row["geometry"] for row in stored])
+    footprints = np.asarray([row["geometry"] for row in stored], dtype=object)
     floors = np.array([row["floors"] for row in stored])
     assert (b["households"].to_numpy() == np.round(areas_m2(footprints) * floors / 90).astype(int)).all()
     assert (floors > 1).sum() > 500 and b["households"].sum() > 100_000

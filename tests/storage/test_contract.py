@@ -24,9 +24,10 @@ from boundaries import editing
 from boundaries.audit import SYSTEM, Actor, entries
 from boundaries.demo import load_demo
 from boundaries.errors import ChangeSetConflictError
-from boundaries.registry import Registry, wkb_row
+from boundaries.registry import Registry
 from boundaries.scope import Scope, ScopedRegistry
 from boundaries.storage import open_store
+from boundaries.storage.geometry import encode as wkb_row
 from boundaries.storage.postgis import SPATIAL_TABLES
 from boundaries.storage.store import _MIGRATIONS
 from issues.bulk import import_issues

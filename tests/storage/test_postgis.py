@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from boundaries.registry import wkb_row
 from boundaries.storage import open_store
 from boundaries.storage import tables as t
+from boundaries.storage.geometry import encode as wkb_row
 from boundaries.storage.postgis import SPATIAL_TABLES
 from boundaries.storage.store import _MIGRATIONS, Store, _compiled
 

@@ -104,7 +104,7 @@ def test_a_bulk_insert_is_a_few_statements_not_one_per_row(pg_server):
     import numpy as np
     import shapely
 
-    from boundaries.registry import wkb_row
+    from boundaries.storage.geometry import encode as wkb_row
 
     store = open_store(pg_server.database("bulk"))
     try:

@@ -7,8 +7,8 @@ import pytest
 import shapely
 import sqlalchemy as sa
 
-from boundaries.registry import wkb_row
 from boundaries.storage import open_store
+from boundaries.storage.geometry import encode as wkb_row
 from boundaries.storage.store import _compiled
 from tests.conftest import database_at
 
