@@ -23,6 +23,7 @@ from alembic.config import Config
 from boundaries.storage import postgis
 from boundaries.storage import tables as t
 from boundaries.storage.change_sets import ChangeSetStore
+from boundaries.storage.copying import copy_dicts, copy_frame
 from boundaries.storage.features import FeatureStore
 from boundaries.storage.geometry import decode, decode_rows, encode_rows
 from boundaries.storage.leases import LeaseStore
@@ -76,6 +77,11 @@ def _compiled(statement, dialect) -> tuple[str, tuple | dict]:
     if compiled.positional:
         params = tuple(params[name] for name in compiled.positiontup)
     return str(compiled), params
+
+
+def _copies(conn: sa.Connection) -> bool:
+    """Whether bulk writes in ``conn`` go by ``COPY``: PostgreSQL through psycopg 3."""
+    return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
 
 
 def _fetch_tuples(conn: sa.Connection, statement) -> list[tuple]:
@@ -233,9 +239,12 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
 
     # -- buildings, service points -----------------------------------------------------------------
     def insert_rows(self, conn: sa.Connection, table_name: str, rows: list[dict]) -> None:
-        """Insert rows into ``buildings``, ``service_points`` or ``roads``."""
+        """Insert rows into ``buildings``, ``service_points`` or ``roads`` (PostgreSQL: ``COPY``, :mod:`.copying`)."""
         table = {"buildings": t.buildings, "service_points": t.service_points, "roads": t.roads}[table_name]
         rows = encode_rows(rows)
+        if _copies(conn):
+            copy_dicts(conn, table, rows)
+            return
         for start in range(0, len(rows), _BATCH):
             conn.execute(table.insert(), rows[start : start + _BATCH])
 
@@ -324,10 +333,14 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
 
         On SQLite the rows go straight to the driver's ``executemany`` (dates written in SQLAlchemy's own
         SQLite format, UTC); SQLAlchemy's per-row parameter processing would otherwise cost more than the
-        insert itself. Other databases take the portable Core insert.
+        insert itself. PostgreSQL through psycopg 3 takes one ``COPY`` (:mod:`boundaries.storage.copying`); other
+        databases the portable Core insert.
         """
         table = t.metadata.tables[table_name]
         columns = list(frame.columns)
+        if _copies(conn):
+            copy_frame(conn, table, frame)
+            return
         if conn.dialect.name != "sqlite":
             conn.execute(table.insert(), frame.to_dict("records"))
             return
