@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geo.exact import LazyPolygons
 from geo.index_files import load_index, save_index
 from geo.locate import PolygonIndex
 
@@ -143,12 +144,18 @@ class IndexFolder:
         return self.root / f"{level}-g{generation}-{digest}"
 
     def load_or_build(self, folder: Path, polygons) -> PolygonIndex:
-        """The index saved in ``folder``, or one built now and saved there (atomically) for other processes."""
-        if (folder / "grid.json").exists():
+        """The index saved in ``folder``, or one built now and saved there (atomically) for other processes.
+
+        ``polygons`` may be :class:`~geo.exact.LazyPolygons` (outlines fetched on demand): a saved index needs
+        only the few a point near an edge asks for, a build needs them all, and fetches them.
+        """
+        if folder.exists():
             try:
                 return load_index(polygons, folder)
             except ValueError:
-                shutil.rmtree(folder, ignore_errors=True)  # a damaged or foreign folder: build it again
+                shutil.rmtree(folder, ignore_errors=True)  # a damaged, partial or foreign folder: build it again
+        if isinstance(polygons, LazyPolygons):
+            polygons = polygons.take(np.arange(len(polygons)))
         index = PolygonIndex(polygons)
         tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{threading.get_ident()}")
         try:

@@ -148,13 +148,16 @@ def locate_exact(polygons, x, y, tree: shapely.STRtree | None = None, checked: b
     if isinstance(polygons, LazyPolygons):
         pt, poly = polygons.candidates(x, y)
         geoms = polygons.take(poly) if len(poly) else np.empty(0, dtype=object)
-        touch = shapely.intersects_xy(geoms, x[pt], y[pt]) if len(pt) else np.zeros(0, bool)
-        pt, poly, geoms = pt[touch], poly[touch], geoms[touch]
     else:
         polygons = polygons if checked else polygons_array(polygons)
         tree = tree if tree is not None else shapely.STRtree(polygons)
-        pt, poly = tree.query(shapely.points(x, y), predicate="intersects")
+        pt, poly = tree.query(shapely.points(x, y))  # boxes only: the tests below use prepared outlines
         geoms = polygons[poly]
+    # prepared (indexed) outlines: a point tested against a detailed outline costs a lookup, not a scan of its
+    # edges; preparing is kept on the geometry, so each outline is prepared once
+    shapely.prepare(geoms)
+    touch = shapely.intersects_xy(geoms, x[pt], y[pt]) if len(pt) else np.zeros(0, bool)
+    pt, poly, geoms = pt[touch], poly[touch], geoms[touch]
     if len(pt) == 0:
         return LocateResult(index, on_boundary, ambiguous)
     inside = shapely.contains_xy(geoms, x[pt], y[pt])

@@ -7,6 +7,7 @@ time it takes to build one, and processes that map the same files share their pa
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ def save_index(index: PolygonIndex, folder) -> None:
         np.save(folder / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
     meta = {"format": PolygonIndex.FORMAT, "origin": index.origin, "cell": index.cell}
     meta.update(nx=index.nx, ny=index.ny, n=len(index.polygons))
+    meta["crc32"] = {name: _crc32(folder / f"{name}.npy") for name in index.arrays}
     (folder / "grid.json").write_text(json.dumps(meta), "utf-8")
 
 
@@ -50,17 +52,35 @@ def load_index(polygons, folder) -> PolygonIndex:
     Raises
     ------
     ValueError
-        When files are missing, of another layout (:attr:`PolygonIndex.FORMAT`), or do not match ``polygons``.
+        When files are missing, damaged (checksums, then :mod:`geo.index_check`), of another layout
+        (:attr:`PolygonIndex.FORMAT`), or do not match ``polygons``.
     """
     folder = Path(folder)
     try:
         meta = json.loads((folder / "grid.json").read_text("utf-8"))
-        if meta.get("format") != PolygonIndex.FORMAT:
-            raise ValueError(f"saved index has layout {meta.get('format')}, not {PolygonIndex.FORMAT}")
+        if not isinstance(meta, dict) or meta.get("format") != PolygonIndex.FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else meta
+            raise ValueError(f"saved index has layout {found!r}, not {PolygonIndex.FORMAT}")
+        sums = meta.get("crc32")
+        if not isinstance(sums, dict):
+            raise ValueError("saved index has no checksums")
+        for name in PolygonIndex.ARRAY_NAMES:  # a damaged file is refused before anything reads it
+            if _crc32(folder / f"{name}.npy") != sums.get(name):
+                raise ValueError(f"{name}.npy does not match its checksum")
         arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in PolygonIndex.ARRAY_NAMES}
-    except (OSError, ValueError) as exc:
+        n, grid = int(meta["n"]), (meta["origin"], meta["cell"], (meta["nx"], meta["ny"]))
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise ValueError(f"no saved index in {folder}: {exc}") from exc
     polygons = _polygons(polygons)
-    if meta["n"] != len(polygons):
-        raise ValueError(f"saved index is for {meta['n']} polygons, not {len(polygons)}")
-    return PolygonIndex.from_arrays(polygons, meta["origin"], meta["cell"], (meta["nx"], meta["ny"]), arrays)
+    if n != len(polygons):
+        raise ValueError(f"saved index is for {n} polygons, not {len(polygons)}")
+    return PolygonIndex.from_arrays(polygons, *grid, arrays)
+
+
+def _crc32(path: Path) -> int:
+    """CRC-32 of a file, read in 16 MiB blocks (a damaged file, not a forged one, is what it catches)."""
+    crc = 0
+    with open(path, "rb") as f:
+        while block := f.read(16 << 20):
+            crc = zlib.crc32(block, crc)
+    return crc

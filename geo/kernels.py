@@ -12,6 +12,8 @@ which one built an index.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from numba import njit
 
@@ -31,7 +33,29 @@ PAIR_TOL = 1e-7  # cell units: an edge this close to a cell counts as touching i
 _TILED = 50_000  # more mixed points than this are visited tile by tile
 _TILE = 16  # cells
 
-_jit = njit(cache=True, nogil=True)
+
+def _jit(function):
+    """Compile ``function`` on first use, keeping the machine code in numba's cache when a folder is writable.
+
+    Numba caches beside this module, else in the user's cache folder; when neither can be written (a read-only
+    install run by a user without a home) it compiles in memory in every process instead, and says how to give
+    it a cache folder (``NUMBA_CACHE_DIR``).
+    """
+    try:
+        return njit(cache=True, nogil=True)(function)
+    except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
+        global _CACHE_WARNED
+        if not _CACHE_WARNED:
+            _CACHE_WARNED = True
+            logging.getLogger(__name__).warning(
+                "no writable folder for numba's cache (%s): locate kernels are compiled in every process (about "
+                "10 s); set NUMBA_CACHE_DIR to a writable folder to keep them",
+                exc,
+            )
+        return njit(cache=False, nogil=True)(function)
+
+
+_CACHE_WARNED = False
 
 
 @_jit

@@ -38,6 +38,7 @@ import shapely
 from geo import kernels
 from geo.exact import AMBIGUOUS, OUTSIDE, LazyPolygons, LocateResult, locate_exact
 from geo.exact import polygons_array as _polygons
+from geo.index_check import check_arrays, check_grid
 from geo.kernels import FALLBACK as _FALLBACK
 from geo.kernels import MIXED0 as _MIXED0
 
@@ -98,15 +99,16 @@ class PolygonIndex:
         self._tree = None
         n = len(self.polygons)
         minx, miny, maxx, maxy = shapely.total_bounds(self.polygons) if n else (0.0, 0.0, 1.0, 1.0)
-        width, height = max(maxx - minx, 1e-9), max(maxy - miny, 1e-9)
+        width, height = max(float(maxx - minx), 1e-9), max(float(maxy - miny), 1e-9)
+        if not np.isfinite([minx, miny, width * height]).all():
+            raise ValueError("polygons' coordinates are too large for a grid (their extent overflows)")
         edges = int(shapely.get_num_coordinates(self.polygons).sum()) if n else 0
         wanted = max(edges * cells_per_edge, n * (cells_per_polygon or 0), 1)
         cell = cell or np.sqrt(width * height / min(wanted, max_cells))
         cell = max(cell, width / 2**15, height / 2**15, np.sqrt(width * height / max_cells))
-        self.origin = (float(minx), float(miny))
-        self.cell = float(cell)
-        self.nx = int(width // cell) + 1
-        self.ny = int(height // cell) + 1
+        self.origin, self.cell, (self.nx, self.ny) = check_grid(
+            (minx, miny), cell, (int(width // cell) + 1, int(height // cell) + 1)
+        )
         self._build()
 
     @classmethod
@@ -130,20 +132,22 @@ class PolygonIndex:
         Returns
         -------
         PolygonIndex
+
+        Raises
+        ------
+        ValueError
+            When the grid or the arrays are inconsistent (:mod:`geo.index_check`): a damaged saved index.
         """
         self = cls.__new__(cls)
         self.polygons = _polygons(polygons)
         self._tree = None
-        self.origin = (float(origin[0]), float(origin[1]))
-        self.cell = float(cell)
-        self.nx, self.ny = int(shape[0]), int(shape[1])
+        self.origin, self.cell, (self.nx, self.ny) = check_grid(origin, cell, shape)
         missing = set(cls.ARRAY_NAMES) - set(arrays)
         if missing:
             raise ValueError(f"index arrays missing: {sorted(missing)}")
+        check_arrays(arrays, len(self.polygons), self.nx, self.ny)  # the kernels index them unchecked
         for name in cls.ARRAY_NAMES:
             setattr(self, f"_{name}", arrays[name])
-        if len(self._grid) != self.nx * self.ny:
-            raise ValueError("index arrays do not match the grid shape")
         if isinstance(self.polygons, LazyPolygons) and self.polygons.bounds_source is None:
             self.polygons.bounds_source = self.polygon_bounds
         return self

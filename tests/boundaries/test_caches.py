@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -152,6 +153,28 @@ def test_a_published_index_is_saved_and_loaded_by_a_new_process(published, tmp_p
     loaded, _ = other.index("grid")
     assert isinstance(loaded.arrays["grid"], np.memmap)  # loaded from the files, not built
     assert other.locate([104.015], [30.605], level="grid")["code"].tolist() == ["002"]
+
+
+@pytest.mark.parametrize("damage", ["no grid.json", "older layout", "truncated array"])
+def test_a_damaged_saved_index_is_rebuilt_from_the_outlines_and_saved_again(published, damage):
+    """A new process meeting a damaged folder fetches every outline, builds, answers, and heals the folder."""
+    url, registry = published
+    registry.index("grid")
+    folder = next((Path(registry.index_folder.root)).glob("grid-g*"))
+    if damage == "no grid.json":  # e.g. an interrupted removal: a folder that can never load
+        (folder / "grid.json").unlink()
+    elif damage == "older layout":
+        meta = json.loads((folder / "grid.json").read_text())
+        (folder / "grid.json").write_text(json.dumps({**meta, "format": meta["format"] - 1}))
+    else:
+        with open(folder / "uv.npy", "r+b") as f:
+            f.truncate(1000)
+    other = Registry(open_store(url))  # as a new process would
+    assert other.locate([104.015], [30.605], level="grid")["code"].tolist() == ["002"]
+    assert isinstance(other.index("grid")[0].arrays["grid"], np.ndarray)  # built, not loaded
+    third = Registry(open_store(url))
+    assert isinstance(third.index("grid")[0].arrays["grid"], np.memmap)  # the folder was saved again
+    assert third.locate([104.015], [30.605], level="grid")["code"].tolist() == ["002"]
 
 
 def test_the_cache_is_a_bounded_lru():

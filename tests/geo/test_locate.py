@@ -249,3 +249,79 @@ def test_one_point_at_a_time_answers_as_in_bulk():
     np.testing.assert_array_equal([r.index[0] for r in one], bulk.index)
     np.testing.assert_array_equal([r.on_boundary[0] for r in one], bulk.on_boundary)
     np.testing.assert_array_equal(bulk.index, brute_force(polys, x, y)[0])
+
+
+def _saved(tmp_path, n=60, seed=5):
+    from geo.index_files import save_index
+
+    polys = tessellation(n, seed)
+    index = PolygonIndex(polys)
+    save_index(index, tmp_path / "idx")
+    return polys, index
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "short line_edge",  # a valid .npy, too short: the kernels would read past it (a segfault before)
+        "edge out of range",  # pair_vertex pointing past the vertices, checksum updated to match
+        "bytes overwritten",  # 50 bytes of noise inside grid.npy, header kept
+        "float32 uv",  # the wrong dtype: the kernels would compile for it and answer wrongly
+    ],
+)
+def test_a_damaged_saved_index_is_refused_before_the_kernels_read_it(tmp_path, damage):
+    import json
+
+    from geo.index_files import _crc32, load_index
+
+    polys, index = _saved(tmp_path)
+    folder = tmp_path / "idx"
+    meta = json.loads((folder / "grid.json").read_text())
+    if damage == "short line_edge":
+        np.save(folder / "line_edge.npy", np.load(folder / "line_edge.npy")[:1])
+    elif damage == "edge out of range":
+        pairs = np.load(folder / "pair_vertex.npy")
+        pairs[len(pairs) // 2] = len(np.load(folder / "uv.npy")) + 1000
+        np.save(folder / "pair_vertex.npy", pairs)
+    elif damage == "bytes overwritten":
+        raw = bytearray((folder / "grid.npy").read_bytes())
+        raw[200:250] = np.random.default_rng(1).integers(0, 256, 50, dtype=np.uint8).tobytes()
+        (folder / "grid.npy").write_bytes(bytes(raw))
+    else:
+        np.save(folder / "uv.npy", np.load(folder / "uv.npy").astype("float32"))
+    if damage != "bytes overwritten":  # checksums made to match: the array checks must catch it
+        meta["crc32"] = {name: _crc32(folder / f"{name}.npy") for name in PolygonIndex.ARRAY_NAMES}
+        (folder / "grid.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="no saved index|index|checksum"):
+        load_index(polys, folder)
+
+
+@pytest.mark.parametrize("meta", [[], {"format": 2}, {"cell": -1.0}, {"nx": "many"}])
+def test_a_malformed_grid_json_is_refused(tmp_path, meta):
+    import json
+
+    from geo.index_files import load_index
+
+    polys, _ = _saved(tmp_path)
+    path = tmp_path / "idx" / "grid.json"
+    saved = json.loads(path.read_text())
+    path.write_text(json.dumps(meta if isinstance(meta, list) or "format" in meta else {**saved, **meta}))
+    with pytest.raises(ValueError):
+        load_index(polys, tmp_path / "idx")
+
+
+def test_polygons_too_large_for_a_grid_are_refused_clearly():
+    with pytest.raises(ValueError, match="too large"):
+        PolygonIndex([shapely.box(-1e300, -1e300, 1e300, 1e300)])
+
+
+def test_points_near_an_edge_are_decided_on_prepared_outlines():
+    """GEOS decides points within a hair of an edge; a prepared outline makes that a lookup on a detailed one."""
+    theta = np.linspace(0, 2 * np.pi, 20_000, endpoint=False)
+    ring = np.column_stack([np.cos(theta), np.sin(theta)])
+    polys = [shapely.Polygon(ring), shapely.box(-2, -2, 2, 2).difference(shapely.Polygon(ring))]
+    index = PolygonIndex(polys)
+    x, y = ring[::50, 0], ring[::50, 1]  # on vertices: on the boundary
+    result = index.locate(x, y)
+    assert result.on_boundary.all() and (result.index == 0).all()  # the lowest index covering them
+    assert shapely.is_prepared(index.polygons).all()
