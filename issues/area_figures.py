@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import warnings
 
-import mapclassify
 import numpy as np
 import pandas as pd
 
@@ -112,6 +111,8 @@ def classify(values: list[float | None], scheme: str = "natural_breaks", k: int 
     if len(distinct) <= k:
         uppers = distinct.tolist()  # one class per distinct value
     else:
+        import mapclassify  # here, not at the top: importing it takes seconds of every web worker's start
+
         with warnings.catch_warnings():  # mapclassify warns when ties leave fewer classes than asked
             warnings.simplefilter("ignore")
             found = (mapclassify.NaturalBreaks if scheme == "natural_breaks" else mapclassify.Quantiles)(known, k=k)

@@ -29,7 +29,6 @@ from boundaries import assets
 from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.scope import ScopedRegistry
 from geo.crs import from_wgs84, geometries_from_wgs84, geometries_to_wgs84, metric_crs
-from geo.network import WalkNetwork, nearest_of
 from geo.reach import pairs_within, straight_reach
 
 __all__ = ["CoverageResult", "analyse", "reach_for", "check_kind", "DEFAULT_REACH_M", "DISTANCE_BINS", "KNOWN_KINDS"]
@@ -201,6 +200,8 @@ def analyse(
         roads = roads[roads["walkable"].astype(bool)]
         if roads.empty:
             raise InvalidInputError("没有道路数据 no roads loaded here: import road centre lines, or drop --network")
+        from geo.network import WalkNetwork, nearest_of  # here: networkx is needed for --network only
+
         net = WalkNetwork(geometries_from_wgs84(roads.geometry.values, crs))
         b_idx, s_idx, dist = net.pairs(bx, by, sx, sy, reach)  # one walk from each site serves every figure
         nearest_m, nearest, count = nearest_of(len(bx), b_idx, s_idx, dist)
