@@ -147,6 +147,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(stats_pages)
     app.register_blueprint(app_pages)  # the grid workers' phone app, /app
     app.register_blueprint(patrol_pages)  # staff: /patrols
+    app.register_blueprint(__import__("web.health", fromlist=["health"]).health)  # GET /healthz
     app.register_blueprint(__import__("web.ogc_api", fromlist=["ogc"]).ogc)  # OGC API – Features, /ogc
     api.register_blueprint(__import__("web.rules_api", fromlist=["bp"]).bp)  # planning rules, waivers
     api.register_blueprint(__import__("web.editor_api", fromlist=["bp"]).bp)  # the planners' editor

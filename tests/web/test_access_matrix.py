@@ -66,6 +66,7 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("pages.logout", "POST"): (EVERYONE - {"anonymous"}, False),
     ("i18n.choose_language", "POST"): (EVERYONE, False),
     ("pages.favicon", "GET"): (EVERYONE, False),
+    ("health.healthz", "GET"): (EVERYONE, False),  # the load balancer's probe: no sign-in
     ("pages.home", "GET"): (SIGNED_IN, False),
     ("map_pages.staff_map", "GET"): (SIGNED_IN, False),
     ("map_api.map_search", "GET"): (SIGNED_IN, False),  # finds only what the caller may see
@@ -293,6 +294,7 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
         ("api-docs.openapi_json", "GET"): ("/api/v1/openapi.json", {}, None),
         ("vendor.file", "GET"): (f"/vendor/leaflet/{versions()['leaflet']}/leaflet.js", {}, None),
         ("pages.login", "GET"): ("/login", {}, None),
+        ("health.healthz", "GET"): ("/healthz", {}, None),
         ("pages.login", "POST"): (
             "/login",
             {"data": {"username": "admin", "password": demo_password("admin")}},
