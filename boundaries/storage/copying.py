@@ -79,6 +79,8 @@ def copy_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> Non
     Values go as they are (an ``INSERT`` of ``frame.to_dict("records")`` writes the same), but pandas' missing
     markers (``pd.NA``, ``pd.NaT``), which an ``INSERT`` cannot adapt, are written as NULL; a float NaN stays NaN.
     """
+    if len(frame) == 0:
+        return
     columns = [str(name) for name in frame.columns]
     values = []
     for name in frame.columns:

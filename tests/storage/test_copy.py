@@ -254,3 +254,12 @@ def test_a_failed_copy_raises_sqlalchemys_error_and_leaves_nothing(pg_server):
             assert conn.execute(sa.select(sa.func.count()).select_from(t.issues)).scalar_one() == 0
     finally:
         store.engine.dispose()
+
+
+def test_nothing_to_write_sends_no_copy_and_bumps_nothing(stores):
+    store = stores["copy"]
+    before = store.revision("assets")
+    with store.transaction() as conn:
+        store.insert_rows(conn, "buildings", [])
+        store.bulk_insert(conn, "issue_events", _event_frame(0))
+    assert store.revision("assets") == before
