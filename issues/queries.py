@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from boundaries.errors import NotFoundError
@@ -18,6 +19,7 @@ from boundaries.scope import ScopedRegistry, mask_phone
 from boundaries.storage.tables import LEVEL_CODE_COLUMNS
 from issues import storage as st
 from issues.locating import location_note
+from issues.storage import queries as sq
 from issues.workflow import ACTIVE_STATES, OPEN311_STATUS, STATE_NAMES_ZH, STATES
 from issues.worktime import to_utc
 
@@ -197,10 +199,44 @@ def _window(since, until, tz) -> tuple:
     return to_utc(since, tz, "since"), to_utc(until, tz, "until")
 
 
-def _frame(view: ScopedRegistry, area, since, until, tz, category=None) -> pd.DataFrame:
-    where = st.IssueFilter(view.scope, _area(view, area), *_window(since, until, tz), category=category)
-    with view.registry.store.engine.connect() as conn:
-        return st.issue_frame(conn, where)
+#: Pandas period of each ``period`` of :func:`issue_stats`: weeks run Monday to Sunday (ending on Sunday).
+_PERIODS = {"day": "D", "week": "W-SUN", "month": "M"}
+#: How many overdue issue ids :func:`issue_stats` lists.
+_OVERDUE_IDS = 200
+
+
+def _instant(now) -> datetime:
+    """``now`` as aware UTC (a naive value is UTC, as stored), compared with stored times in SQL."""
+    now = now or datetime.now(timezone.utc)
+    return now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
+
+
+def _offset(tz: str, instant: pd.Timestamp) -> int:
+    """Seconds east of UTC that ``tz`` is at ``instant`` (pandas' own zone rules, as its ``tz_convert``)."""
+    return int(instant.tz_convert(tz).utcoffset().total_seconds())
+
+
+def _zone_shifts(tz: str, low, high) -> list[tuple[datetime | None, int]]:
+    """The offsets of zone ``tz`` between the instants ``low`` and ``high``: ``[(from, seconds), …]``.
+
+    The first ``from`` is ``None`` (the offset before the first change in the span); each change is found to the
+    second between daily probes (a zone changes its offset at most once a day). Outside ``[low, high]`` the
+    nearest offset holds, so the caller passes the span of every stored report time.
+    """
+    if low is None or high is None:
+        return [(None, _offset(tz, pd.Timestamp.now(tz="UTC")))]
+    low, high = (pd.Timestamp(v).tz_localize("UTC") if v.tzinfo is None else pd.Timestamp(v) for v in (low, high))
+    probes = pd.date_range(low.floor("D") - pd.Timedelta(days=1), high.ceil("D") + pd.Timedelta(days=1), freq="D")
+    offsets = (probes.tz_convert(tz).tz_localize(None) - probes.tz_localize(None)).total_seconds().astype(int)
+    out: list[tuple[datetime | None, int]] = [(None, int(offsets[0]))]
+    one = pd.Timedelta(seconds=1)
+    for i in np.flatnonzero(np.diff(offsets)):
+        before, after = probes[i], probes[i + 1]  # offsets[i] at before, another at after
+        while after - before > one:
+            middle = (before + (after - before) / 2).floor("s")
+            before, after = (middle, after) if _offset(tz, middle) == offsets[i] else (before, middle)
+        out.append((after.to_pydatetime(), int(offsets[i + 1])))
+    return out
 
 
 def issue_stats(
@@ -215,70 +251,67 @@ def issue_stats(
 ) -> dict:
     """Figures for an area (default: all the caller sees) and the areas one level below it.
 
-    Open issues by state, overdue count and list, on-time rate per stage (from the workflow history: each
-    stage counted once, when it ends), mean hours to close, and counts by category per ``period`` (``day``,
-    ``week`` or ``month`` in ``tz``). ``since`` / ``until`` are instants; naive values are read in ``tz``;
-    ``category`` limits every figure to one category.
+    Open issues by state, overdue count and list (the lowest 200 ids), on-time rate per stage (from the workflow
+    history: each stage counted once, when it ends), mean hours to close, and counts by category per ``period``
+    (``day``, ``week`` or ``month`` in ``tz``). ``since`` / ``until`` are instants; naive values are read in
+    ``tz``; ``category`` limits every figure to one category.
+
+    The database does the counting: the issues are grouped per report day in ``tz``, category and state in one
+    pass (and per child area, and per finished stage through a join), so the answer costs a few thousand rows
+    whatever the number of issues; the days are gathered into periods here.
     """
-    now = now or datetime.now(timezone.utc)
-    frame = _frame(view, area, since, until, tz, category)
-    due = pd.to_datetime(frame["due_at"], utc=True)
-    active = frame["state"].isin(ACTIVE_STATES)
-    late = active & due.notna() & (due < pd.Timestamp(now))
-    closed = frame[frame["closed_at"].notna() & (frame["state"] == "closed")]
-    hours = (
-        pd.to_datetime(closed["closed_at"], utc=True) - pd.to_datetime(closed["created_at"], utc=True)
-    ).dt.total_seconds() / 3600
-    freq = {"day": "D", "week": "W-SUN", "month": "M"}[period]  # weeks Monday to Sunday (ending on Sunday)
-    created = pd.to_datetime(frame["created_at"], utc=True).dt.tz_convert(tz).dt.tz_localize(None)
-    by_period = frame.assign(period=created.dt.to_period(freq).astype(str)).groupby(["period", "category"]).size()
-    out = {
-        "area": area,
-        "total": int(len(frame)),
-        "open_by_state": {s: int(n) for s, n in frame.loc[active, "state"].value_counts().items()},
-        "by_state": {s: int((frame["state"] == s).sum()) for s in STATES if (frame["state"] == s).any()},
-        "overdue": int(late.sum()),
-        "overdue_ids": [int(i) for i in frame.loc[late, "id"].head(200)],
-        "closed": int(len(closed)),
-        "mean_hours_to_close": None if closed.empty else round(float(hours.mean()), 2),
-        "by_category_over_time": [{"period": p, "category": cat, "count": int(n)} for (p, cat), n in by_period.items()],
-        "on_time_by_stage": _on_time(view, frame["id"].tolist()),
-        "by_child_area": _children(view, area, frame, late),
-    }
-    return out
-
-
-def _on_time(view, ids) -> dict:
-    if not ids:
-        return {}
+    now = _instant(now)
+    where = st.IssueFilter(view.scope, _area(view, area), *_window(since, until, tz), category=category)
+    freq = _PERIODS[period]
+    column = _child_column(view, area)
     with view.registry.store.engine.connect() as conn:
-        rows = st.finished_stages(conn, ids)
-    table = pd.DataFrame([(stage, on_time) for _, stage, on_time in rows], columns=["stage", "on_time"])
+        shifts = _zone_shifts(tz, *sq.created_span(conn))
+        groups = pd.DataFrame(
+            sq.issue_groups(conn, where, now, shifts),
+            columns=["day", "category", "state", "count", "past_due", "closed_at", "closed_us"],
+        )
+        stages = sq.stage_counts(conn, where)
+        late_ids = sq.overdue_ids(conn, where, now, _OVERDUE_IDS)
+        children = sq.child_counts(conn, where, column, now) if column else []
+    per_state = groups.groupby("state")[["count", "past_due"]].sum()
+    counts = {s: int(per_state.at[s, "count"]) for s in STATES if s in per_state.index}
+    active = [s for s in ACTIVE_STATES if s in counts]
+    closed = groups[groups["state"] == "closed"]
+    n_closed = int(closed["closed_at"].sum())
+    closed_us = sum(int(v) for v in closed["closed_us"])
     return {
-        stage: {
-            "finished": int(len(g)),
-            "on_time": int(g["on_time"].sum()),
-            "rate": round(float(g["on_time"].mean()), 4),
-        }
-        for stage, g in table.groupby("stage")
+        "area": area,
+        "total": int(groups["count"].sum()),
+        "open_by_state": {s: counts[s] for s in sorted(active, key=lambda s: -counts[s])},
+        "by_state": counts,
+        "overdue": int(per_state.loc[active, "past_due"].sum()),
+        "overdue_ids": late_ids,
+        "closed": n_closed,
+        "mean_hours_to_close": round(closed_us / (3_600_000_000 * n_closed), 2) if n_closed else None,
+        "by_category_over_time": _by_period(groups, freq),
+        "on_time_by_stage": {
+            stage: {"finished": n, "on_time": on_time, "rate": round(on_time / n, 4)} for stage, n, on_time in stages
+        },
+        "by_child_area": [
+            {"code": code, "total": n, "open": open_, "overdue": late}
+            for code, n, open_, late in sorted(children, key=lambda r: (r[0] is None, r[0] or ""))
+        ],
     }
 
 
-def _children(view, area, frame, late) -> list[dict]:
+def _by_period(groups: pd.DataFrame, freq: str) -> list[dict]:
+    """Counts per period (pandas' text of the period, e.g. ``2026-11`` or ``2026-11-16/2026-11-22``) and category."""
+    if groups.empty:
+        return []
+    periods = pd.to_datetime(groups["day"], format="%Y-%m-%d").dt.to_period(freq).astype(str)
+    by_period = groups.assign(period=periods).groupby(["period", "category"])["count"].sum()
+    return [{"period": p, "category": cat, "count": int(n)} for (p, cat), n in by_period.items()]
+
+
+def _child_column(view: ScopedRegistry, area) -> str | None:
+    """The issues' code column of the level below ``area`` (``None``: no area, or no such column)."""
     if area is None:
-        return []
-    level = view.area(area)["level"]
-    below = child_level(level)
+        return None
+    below = child_level(view.area(area)["level"])
     column = f"{below}_code" if below else None
-    if column not in frame.columns:
-        return []
-    grouped = frame.assign(late=late, open=frame["state"].isin(ACTIVE_STATES)).groupby(column, dropna=False)
-    return [
-        {
-            "code": code if isinstance(code, str) else None,
-            "total": int(len(g)),
-            "open": int(g["open"].sum()),
-            "overdue": int(g["late"].sum()),
-        }
-        for code, g in grouped
-    ]
+    return column if column in _LEVEL_COLUMNS else None

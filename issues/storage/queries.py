@@ -7,8 +7,9 @@ reported it. Filters come as an :class:`IssueFilter` whose times are UTC instant
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 
 import pandas as pd
 import sqlalchemy as sa
@@ -29,6 +30,11 @@ __all__ = [
     "issue_id_by_token",
     "finished_stages",
     "issue_counts",
+    "created_span",
+    "issue_groups",
+    "stage_counts",
+    "child_counts",
+    "overdue_ids",
 ]
 
 _LEVEL_COLUMNS = t.LEVEL_CODE_COLUMNS
@@ -217,3 +223,160 @@ def issue_counts(conn: sa.Connection, scope: Scope, generation: int, level: str,
     active = sa.func.sum(sa.case((c.state.in_(ACTIVE_STATES), 1), else_=0))
     total, open_ = conn.execute(sa.select(sa.func.count(), active).where(where)).one()
     return int(total or 0), int(open_ or 0)
+
+
+# -- figures aggregated in SQL (issues.queries.issue_stats) -------------------------------------------------------
+def created_span(conn: sa.Connection) -> tuple[datetime | None, datetime | None]:
+    """The earliest and latest report time of all issues (two index lookups), ``(None, None)`` without issues."""
+    c = t.issues.c
+    first = sa.select(sa.func.min(c.created_at)).scalar_subquery()
+    last = sa.select(sa.func.max(c.created_at)).scalar_subquery()
+    low, high = conn.execute(sa.select(first, last)).one()
+    return low, high
+
+
+def _seconds(conn: sa.Connection, value):
+    """Whole seconds since 1970 of a stored time (SQLite: its text without the fraction)."""
+    if conn.dialect.name == "sqlite":
+        return sa.cast(sa.func.strftime("%s", sa.func.substr(value, 1, 19)), sa.Integer)
+    return sa.cast(sa.func.floor(sa.extract("epoch", value)), sa.BigInteger)
+
+
+def _micros(conn: sa.Connection, value):
+    """The microseconds of a stored time's second (SQLite: digits 21–26 of its text, 0 when absent)."""
+    if conn.dialect.name == "sqlite":
+        return sa.cast(sa.func.substr(value, 21, 6), sa.Integer)
+    return sa.cast(sa.extract("microseconds", value), sa.BigInteger) % 1_000_000
+
+
+def _local_day(conn: sa.Connection, value, shifts: list[tuple[datetime | None, int]]):
+    """The date (``YYYY-MM-DD``) of a stored UTC time moved by the zone's offset in force at that time.
+
+    ``shifts`` is ``[(from, seconds), …]`` in time order, the first ``from`` ``None``: the offset (seconds east of
+    UTC) from each instant on (see ``issues.queries._zone_shifts``).
+    """
+    shifts = list(shifts) or [(None, 0)]
+    whens = [
+        (value < start, f"{seconds:+d} seconds")
+        for (_, seconds), (start, _) in zip(shifts[:-1], shifts[1:], strict=True)
+    ]
+    last = f"{shifts[-1][1]:+d} seconds"
+    modifier = sa.case(*whens, else_=last) if whens else sa.literal(last)
+    if conn.dialect.name == "sqlite":  # its date functions round to milliseconds: the fraction is dropped first
+        return sa.func.date(sa.func.substr(value, 1, 19), modifier)
+    wall = sa.func.timezone("UTC", value) + sa.cast(modifier, sa.Interval)
+    return sa.func.to_char(wall, "YYYY-MM-DD")
+
+
+def issue_groups(
+    conn: sa.Connection, where: IssueFilter, now: datetime, shifts: list[tuple[datetime | None, int]]
+) -> list[dict]:
+    """The issues matching ``where`` counted per local report day, category and state, in one pass.
+
+    Parameters
+    ----------
+    conn : sqlalchemy.Connection
+    where : IssueFilter
+    now : datetime
+        Aware UTC: ``past_due`` counts the issues whose ``due_at`` lies before it (whatever their state).
+    shifts : list of (datetime or None, int)
+        The zone's offsets from each instant on (``[(None, seconds)]`` for a fixed offset): the report day is
+        the date of ``created_at`` plus the offset in force then.
+
+    Returns
+    -------
+    list of dict
+        ``day``, ``category``, ``state``, ``count``, ``past_due``, ``closed_at`` (how many have a closing time)
+        and ``closed_us`` (their ``closed_at - created_at`` summed, exact, in microseconds, a Python int).
+    """
+    c = t.issues.c
+    has_closed = c.closed_at.is_not(None)
+    rows = sa.select(
+        _local_day(conn, c.created_at, shifts).label("day"),
+        c.category,
+        c.state,
+        sa.case((c.due_at < now, 1), else_=0).label("past_due"),
+        sa.case((has_closed, 1), else_=0).label("has_closed"),
+        sa.case((has_closed, _seconds(conn, c.closed_at) - _seconds(conn, c.created_at)), else_=0).label("s"),
+        sa.case((has_closed, _micros(conn, c.closed_at) - _micros(conn, c.created_at)), else_=0).label("us"),
+    ).where(where.condition())
+    r = rows.subquery()
+    grouped = sa.select(
+        r.c.day,
+        r.c.category,
+        r.c.state,
+        sa.func.count().label("count"),
+        sa.func.sum(r.c.past_due),
+        sa.func.sum(r.c.has_closed),
+        sa.func.sum(r.c.s),
+        sa.func.sum(r.c.us),
+    ).group_by(r.c.day, r.c.category, r.c.state)
+    out = []
+    for day, category, state, count, past_due, closed, secs, micros in conn.execute(grouped).all():
+        out.append(
+            {
+                "day": day,
+                "category": category,
+                "state": state,
+                "count": int(count),
+                "past_due": int(past_due or 0),
+                "closed_at": int(closed or 0),
+                "closed_us": _exact(secs) * 1_000_000 + _exact(micros),
+            }
+        )
+    return out
+
+
+def _exact(value) -> int:
+    """An integral sum as a Python int (PostgreSQL's ``sum`` of ``bigint`` is ``numeric``)."""
+    if value is None:
+        return 0
+    if isinstance(value, Decimal):
+        return int(value.to_integral_value())
+    return int(value)
+
+
+def stage_counts(conn: sa.Connection, where: IssueFilter) -> list[tuple[str, int, int]]:
+    """Finished stages of the issues matching ``where`` per stage: ``(stage, finished, on_time)``, by stage.
+
+    The same stages as :func:`finished_stages` (a stage counts once, when a step ends it; escalation records are
+    not counted), joined to the issues in SQL rather than read per issue.
+    """
+    e, i = t.issue_events.c, t.issues.c
+    statement = (
+        sa.select(e.stage, sa.func.count(), sa.func.sum(sa.case((e.on_time, 1), else_=0)))
+        .select_from(t.issue_events.join(t.issues, i.id == e.issue_id))
+        .where(where.condition(), e.stage.is_not(None), e.on_time.is_not(None), e.action != "escalate")
+        .group_by(e.stage)
+        .order_by(e.stage)
+    )
+    return [(stage, int(n), int(on_time or 0)) for stage, n, on_time in conn.execute(statement).all()]
+
+
+def child_counts(conn: sa.Connection, where: IssueFilter, column: str, now: datetime) -> list[tuple]:
+    """The issues matching ``where`` per value of the level code ``column``: ``(code, total, open, overdue)``.
+
+    ``open``: in a state with a running clock; ``overdue``: open and past ``due_at`` at ``now``. Codes come in
+    no particular order (``None`` for issues not located at that level).
+    """
+    c = t.issues.c
+    code = getattr(c, column)
+    active = c.state.in_(ACTIVE_STATES)
+    statement = (
+        sa.select(
+            code,
+            sa.func.count(),
+            sa.func.sum(sa.case((active, 1), else_=0)),
+            sa.func.sum(sa.case((sa.and_(active, c.due_at < now), 1), else_=0)),
+        )
+        .where(where.condition())
+        .group_by(code)
+    )
+    return [(value, int(n), int(o or 0), int(late or 0)) for value, n, o, late in conn.execute(statement).all()]
+
+
+def overdue_ids(conn: sa.Connection, where: IssueFilter, now: datetime, limit: int) -> list[int]:
+    """The ``limit`` lowest ids among the issues matching ``where`` that are open and past ``due_at`` at ``now``."""
+    c = t.issues.c
+    condition = replace(where, overdue=True, now=now).condition()
+    return [int(i) for i in conn.execute(sa.select(c.id).where(condition).order_by(c.id).limit(limit)).scalars()]
