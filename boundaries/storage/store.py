@@ -58,6 +58,7 @@ def open_store(url: str) -> Store:
             # buildings took 5.5 s, 300,000 did not finish in 8 minutes).
             engine.dialect.use_insertmanyvalues_wo_returning = True
     upgrade_schema(engine)
+    postgis.catch_up(engine)
     return Store(engine)
 
 

@@ -111,6 +111,18 @@ def test_a_user_who_may_not_create_the_extension_gets_plain_postgresql_and_one_i
         assert len(refused.buildings(bbox=(104.0, 30.6, 104.2, 30.8), geometry=False)) == 50
     finally:
         refused.engine.dispose()
+    caplog.clear()
+    caplog.set_level(logging.WARNING, logger="weige.storage")
+    again = open_store(server.url("unprivileged", user="weige_app"))  # a later start: still plain, and says why
+    again.engine.dispose()
+    assert again.spatial is None and "CREATE EXTENSION postgis" in caplog.text
+    server.psql("CREATE EXTENSION postgis", database="unprivileged")  # then a DBA creates it; the next start
+    late = open_store(server.url("unprivileged", user="weige_app"))  # adds the columns migration 0018 could not
+    try:
+        assert late.spatial == "postgis" and _geom_tables(late) == set(SPATIAL_TABLES)
+        assert len(late.buildings(bbox=(104.0, 30.6, 104.2, 30.8), geometry=False)) == 50  # rows computed
+    finally:
+        late.engine.dispose()
     url = server.database("granted", owner="weige_app")
     server.psql("CREATE EXTENSION postgis", database="granted")  # what a DBA does for the deployment's user
     granted = open_store(url)
