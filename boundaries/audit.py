@@ -6,14 +6,13 @@ transaction as the change, so a change and its audit entry are committed (or rol
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from shapely import Geometry
 
-from boundaries.storage import tables as t
+from boundaries.storage.audit import entry_page, insert_entry
 
 __all__ = ["Actor", "SYSTEM", "record", "entries", "jsonable"]
 
@@ -47,13 +46,10 @@ def jsonable(value):
     return value
 
 
-_INSERT = t.audit_log.insert()  # one statement, compiled once: the values are parameters
-
-
 def record(conn: sa.Connection, actor: Actor, action: str, object_type: str, object_id="", before=None, after=None):
     """Write one audit entry in the caller's transaction."""
-    conn.execute(
-        _INSERT,
+    insert_entry(
+        conn,
         {
             "at": datetime.now(timezone.utc),
             "user_id": actor.user_id,
@@ -91,36 +87,4 @@ def entries(
     page, per_page : int
         1-based page number and page size.
     """
-    a = t.audit_log.c
-    if engine.dialect.name == "sqlite":  # SQLite keeps naive UTC timestamps
-        since, until = (None if v is None else v.astimezone(timezone.utc).replace(tzinfo=None) for v in (since, until))
-    conditions = []
-    if user is not None:
-        conditions.append(a.user_name == user)
-    if object_type is not None:
-        conditions.append(a.object_type == object_type)
-    if object_id is not None:
-        conditions.append(a.object_id == str(object_id))
-    if since is not None:
-        conditions.append(a.at >= since)
-    if until is not None:
-        conditions.append(a.at < until)
-    where = sa.and_(sa.true(), *conditions)
-    with engine.connect() as conn:
-        total = conn.execute(sa.select(sa.func.count()).select_from(t.audit_log).where(where)).scalar_one()
-        rows = conn.execute(
-            sa.select(t.audit_log).where(where).order_by(a.id.desc()).limit(per_page).offset((page - 1) * per_page)
-        ).mappings()
-        out = []
-        for row in rows:
-            row = dict(row)
-            row["at"] = (
-                row["at"].replace(tzinfo=timezone.utc).isoformat()
-                if row["at"].tzinfo is None
-                else row["at"].isoformat()
-            )
-            for key in ("before", "after"):
-                if isinstance(row[key], str):  # some drivers hand JSON back as text
-                    row[key] = json.loads(row[key])
-            out.append(row)
-    return out, int(total)
+    return entry_page(engine, user, object_type, object_id, since, until, page, per_page)
