@@ -93,7 +93,10 @@ def _serve(args) -> None:
             '"SESSION_COOKIE_SECURE": false in --config for a plain-HTTP intranet'
         )
     print(f"微格 Weige: http://{args.host}:{args.port}/  (API: /api/v1, OpenAPI: /api/v1/openapi.json)")
-    serve(app, host=args.host, port=args.port, threads=8)
+    # Behind a reverse proxy (RATELIMIT_PROXY_HOPS), waitress must pass X-Forwarded-For on: by default it drops
+    # headers of untrusted proxies, and every client would count as the proxy's address (web/limits.py).
+    proxied = {"clear_untrusted_proxy_headers": False} if app.config.get("RATELIMIT_PROXY_HOPS") else {}
+    serve(app, host=args.host, port=args.port, threads=8, **proxied)
 
 
 def _check_port_free(host: str, port: int) -> None:
