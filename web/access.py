@@ -26,6 +26,7 @@ __all__ = [
     "allow",
     "authenticated",
     "public",
+    "anonymous",
     "PUBLIC",
     "AUTHENTICATED",
     "EXTERNAL_ENDPOINTS",
@@ -70,6 +71,10 @@ def allow(*permissions: str):
 authenticated = _declare(AUTHENTICATED)
 #: Declare that a view is open to everyone.
 public = _declare(PUBLIC)
+#: Declare that a view is open to everyone and reads no credentials at all (a load balancer's probe: whatever
+#: header a monitor sends, it gets the same answer and no session).
+ANONYMOUS = "anonymous"
+anonymous = _declare(ANONYMOUS)
 
 
 def access_of(app: Flask, endpoint: str):
@@ -194,9 +199,12 @@ def _enforce():
     if need is None:
         current_app.logger.error("route %s declares no access rule; refused", endpoint)
         raise ApiError("该接口未声明访问规则 route without an access rule", "forbidden", 403)
+    if need == ANONYMOUS and request.method in _SAFE_METHODS:
+        g.caller = None
+        return None
     user = identify()
     g.caller = user
-    if need == PUBLIC:
+    if need in (PUBLIC, ANONYMOUS):
         if request.method not in _SAFE_METHODS and not g.get("bearer"):
             csrf.protect()
         return None

@@ -15,7 +15,7 @@ import threading
 
 from flask import Blueprint, current_app, jsonify
 
-from web.access import public
+from web.access import anonymous
 
 __all__ = ["health", "TIMEOUT_S", "database_status"]
 
@@ -74,7 +74,7 @@ def database_status(store, timeout_s: float = TIMEOUT_S) -> tuple[dict | None, s
 
 
 @health.get("/healthz")
-@public
+@anonymous
 def healthz():
     """Liveness and readiness: 200 when the database answers, else 503 (no details of the failure)."""
     snapshot, state = database_status(current_app.extensions["weige.registry"].store, TIMEOUT_S)

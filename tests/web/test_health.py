@@ -33,6 +33,14 @@ def test_healthz_answers_the_generation_and_revisions_without_sign_in(app, demo_
     assert response.headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.parametrize("authorization", ["Bearer garbage", "Basic ????", "Bearer " + "x" * 5000])
+def test_healthz_reads_no_credentials(app, authorization):
+    """A monitor that sends credentials everywhere gets the same answer, and no session (it got 401 before)."""
+    response = app.test_client().get("/healthz", headers={"Authorization": authorization})
+    assert response.status_code == 200 and response.get_json()["status"] == "ok"
+    assert "Set-Cookie" not in response.headers
+
+
 def test_healthz_is_not_rate_limited(demo_db, tmp_path):
     app, _, _ = private_app(demo_db, tmp_path, API_RATE_LIMIT="2 per minute")
     client = app.test_client()
