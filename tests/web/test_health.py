@@ -33,7 +33,9 @@ def test_healthz_answers_the_generation_and_revisions_without_sign_in(app, demo_
     assert response.headers["Cache-Control"] == "no-store"
 
 
-@pytest.mark.parametrize("authorization", ["Bearer garbage", "Basic ????", "Bearer " + "x" * 5000])
+@pytest.mark.parametrize(
+    "authorization", ["Bearer garbage", "Basic ????", "Bearer " + "x" * 5000], ids=["bearer", "basic", "long"]
+)
 def test_healthz_reads_no_credentials(app, authorization):
     """A monitor that sends credentials everywhere gets the same answer, and no session (it got 401 before)."""
     response = app.test_client().get("/healthz", headers={"Authorization": authorization})
