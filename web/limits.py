@@ -150,6 +150,9 @@ def init_limits(app: Flask) -> Limiter:
         )
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     in_database = app.config["RATELIMIT_STORAGE_URI"].startswith("weige-db:")
+    # a counter store that fails (a locked or unreachable database) lets the request through, logged: a limit
+    # must not turn every API read into a 500
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter = Limiter(
         key_func=_caller_key,
         app=app,

@@ -90,3 +90,20 @@ def test_a_key_longer_than_the_column_is_stored_by_digest(tmp_path):
     storage.clear(long_a)
     assert storage.get(long_a) == 0 and storage.get(long_b) == 1
     store.engine.dispose()
+
+
+def test_a_counter_store_that_fails_lets_requests_through_and_logs_it(demo_db, tmp_path, monkeypatch, caplog):
+    """A locked or lost counter table must not turn every API read into a 500 (outside test: 30 s, then 500)."""
+    import sqlalchemy as sa
+
+    app, _registry, client = private_app(
+        demo_db, tmp_path, RATELIMIT_STORAGE_URI="weige-db://", API_RATE_LIMIT="100 per minute"
+    )
+
+    def locked(self, name, expiry, amount=1):
+        raise sa.exc.OperationalError("INSERT INTO rate_limits …", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(RateCounters, "hit", locked)
+    response = client("staff").get("/api/v1/me")
+    assert response.status_code == 200  # counted nowhere this time, answered all the same
+    assert "database is locked" in caplog.text
