@@ -15,11 +15,13 @@ from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
+from boundaries.errors import InvalidInputError
 from issues.desk import HAZARD_LEVELS, IssueDesk, ReusedKeyError
 from issues.exports import EXPORT_TYPES, export_file, export_frame
 from issues.queries import get_issue, issue_stats, list_issues, photo
 from issues.text import TEXT_LIMITS, text_problem
 from issues.workflow import ACTIONS, STATES
+from issues.worktime import zone
 from web.access import allow, authenticated, caller, scoped
 from web.api import MAX_ID
 from web.errors import ApiError, parse_json
@@ -261,12 +263,27 @@ def get_photo(issue_id, sha256):
     return Response(data, mimetype=content_type, headers={"Cache-Control": "private, max-age=86400"})
 
 
+def _instant(value, tz):
+    """An aware instant; a naive time is read in the deployment's zone ``tz``."""
+    return None if value is None else value if value.tzinfo else value.replace(tzinfo=tz)
+
+
 @issues_bp.route("/issues/stats")
 @allow("stats:read")
 @issues_bp.arguments(StatsQuery, location="query")
 @issues_bp.response(200, description="Figures for an area and the areas below it")
 def issue_stats_view(args):
     """Open issues by state, overdue, on-time rate per stage, mean time to close, counts by category over time."""
+    if not args.get("category"):  # empty (as a form sends it): every category, as on the statistics page
+        args.pop("category", None)
+    else:  # an unknown category is a mistake, as on the page, not a page of zeros
+        desk().catalog.get(args["category"])
+    tz = zone(desk().calendar.tz)
+    since, until = (
+        None if v is None else v if v.tzinfo else v.replace(tzinfo=tz) for v in (args.get("since"), args.get("until"))
+    )
+    if since is not None and until is not None and since >= until:  # instants: a naive time is in the deployment's zone
+        raise InvalidInputError("开始时间须早于结束时间 since must be before until")
     return issue_stats(scoped(), now=desk().clock(), tz=desk().calendar.tz, **args)
 
 

@@ -493,3 +493,28 @@ def test_the_patrol_block_is_the_compliance_api_for_the_same_area_and_dates(worl
     assert 'id="patrol-block"' not in client("planner").get("/stats", query_string=filters, headers=HTML).get_data(
         as_text=True
     )  # planners may not read patrols
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ({"category": "nope"}, 400),  # the page says 400; the API answered 200 with every count 0
+        ({"since": "2026-12-01", "until": "2026-11-01"}, 400),  # start after end
+        ({"since": "2026-11-01T00:00:00", "until": "2026-11-01T00:00:00+08:00"}, 400),  # the same instant, naive
+        ({"since": "2026-11-01T00:00:00Z", "until": "2026-11-01T08:00:01+08:00"}, 200),  # one second apart
+    ],
+)
+def test_the_api_refuses_what_the_page_refuses(world, query, status):
+    _app, _registry, client, _ = world
+    response = client("admin").get("/api/v1/issues/stats", query_string=query)
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    if status == 400:
+        assert response.get_json()["error"]["code"] == "invalid_input"
+
+
+def test_an_empty_category_is_every_category_in_the_api_as_on_the_page(world):
+    _app, _registry, client, _ = world
+    c = client("admin")
+    every = c.get("/api/v1/issues/stats").get_json()
+    assert every["total"] > 0
+    assert c.get("/api/v1/issues/stats", query_string={"category": ""}).get_json()["total"] == every["total"]
