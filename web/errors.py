@@ -16,7 +16,7 @@ from boundaries.errors import (
 )
 from geo.errors import GeoError
 
-__all__ = ["STATUS_CODES", "register_error_handlers", "ApiError", "parse_json"]
+__all__ = ["STATUS_CODES", "domain_status", "register_error_handlers", "ApiError", "parse_json"]
 
 
 class ApiError(Exception):
@@ -48,6 +48,11 @@ STATUS_CODES: dict[type[Exception], int] = {
     RegistryError: 400,
     GeoError: 400,
 }
+
+
+def domain_status(exc: Exception) -> int:
+    """The HTTP status of a domain error: that of the first (most specific) class in :data:`STATUS_CODES` it is."""
+    return next(s for cls, s in STATUS_CODES.items() if isinstance(exc, cls))
 
 
 #: Error page headings by status (in the page's language; see web/i18n.py).
@@ -105,8 +110,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RegistryError)
     @app.errorhandler(GeoError)
     def _domain_error(exc: Exception):
-        status = next(s for cls, s in STATUS_CODES.items() if isinstance(exc, cls))
-        return _body(getattr(exc, "code", "bad_request"), str(exc), status)
+        return _body(getattr(exc, "code", "bad_request"), str(exc), domain_status(exc))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -25,7 +25,7 @@ from boundaries.errors import NotFoundError, RegistryError
 from boundaries.features import COLLECTIONS, Collection, collection_extent, feature, features
 from geo.errors import GeoError
 from web.access import allow, caller, public, scoped
-from web.errors import STATUS_CODES, ApiError
+from web.errors import ApiError, domain_status
 
 __all__ = ["ogc", "CRS84", "CRS_URIS", "MAX_LIMIT", "DEFAULT_LIMIT"]
 
@@ -105,8 +105,7 @@ def _api_error(exc: ApiError):
 @ogc.errorhandler(RegistryError)
 @ogc.errorhandler(GeoError)
 def _domain_error(exc: Exception):
-    status = next(s for cls, s in STATUS_CODES.items() if isinstance(exc, cls))
-    return _exception(getattr(exc, "code", "bad_request"), str(exc), status)
+    return _exception(getattr(exc, "code", "bad_request"), str(exc), domain_status(exc))
 
 
 @ogc.errorhandler(HTTPException)
