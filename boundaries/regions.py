@@ -5,7 +5,9 @@ to its centre that keeps it at or under ``high``, until it reaches ``low``, usin
 barrier. A group short of ``low`` is then merged into a neighbouring group when the sum stays under ``high``, or
 merged with one and cut in two within the range along a spanning tree, or merged with a neighbouring short group
 (edges across barriers allowed at this stage); what is still short stays in ``short``. A node above ``high`` is a
-group of its own. Nodes of weight 0 join a neighbour's group breadth first. No randomness.
+group of its own. Nodes of weight 0 (shops, offices: no households) join a neighbour's group breadth first
+*before* the short groups are mended, so a group whose neighbours lie beyond empty buildings still meets them.
+No randomness.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class RegionGrower:
 
     ``edges``: node pairs; ``barrier``: per edge, whether it crosses a road or wall (used only when needed);
     ``weights``: households per node; ``xy``: metric positions; ``rank``: tie-break order.
-    Call :meth:`grow`, then :meth:`attach_empty`; ``members`` holds the groups, ``short`` those below ``low``.
+    Call :meth:`grow`; ``members`` holds the groups, ``short`` those below ``low``.
     """
 
     def __init__(self, n, edges, barrier, weights, xy, rank, low, high):
@@ -50,7 +52,7 @@ class RegionGrower:
         return float(self.w[list(self.members[g])].sum())
 
     def grow(self) -> None:
-        """Grow the groups, then mend those short of ``low``."""
+        """Grow the groups, attach the nodes of weight 0 (:meth:`attach_empty`), then mend those short of ``low``."""
         positive = self.w > 0
         for node in np.flatnonzero(self.w > self.high):
             self._new([node])
@@ -76,6 +78,7 @@ class RegionGrower:
             g = self._new(region)
             if total < self.low:
                 self.short.add(g)
+        self.attach_empty()
         self._mend()
 
     def _neighbours(self, g, graph) -> list[int]:

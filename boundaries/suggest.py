@@ -18,7 +18,8 @@
    split again in two contiguous groups within the range (a cut of a spanning tree), or merged with a
    neighbouring short group. What still cannot reach ``low`` (an isolated cluster) stays a group and is
    *reported*; a single building above ``high`` is a group of its own, reported likewise. Never dropped.
-4. Buildings with no households do not count: each joins the group of a neighbour (breadth first).
+4. Buildings with no households do not count: each joins the group of a neighbour (breadth first), before the
+   short groups are mended (a short group beyond a row of shops still meets the groups past them).
 5. **Codes** by the layout, numbered west→east, north→south (:func:`boundaries.codes.order_west_east_north_south`).
 
 Deterministic: no randomness (ties broken by the buildings' order north→south, west→east).
@@ -296,7 +297,6 @@ def suggest_partition(
     rank[np.lexsort((xy[:, 0], -xy[:, 1]))] = np.arange(n)  # north→south, west→east
     grower = RegionGrower(n, edges, barrier, weights, xy, rank, low, high)
     grower.grow()
-    grower.attach_empty()
     groups = []
     for g, nodes in grower.members.items():
         nodes = sorted(nodes, key=lambda k: rank[k])

@@ -256,3 +256,14 @@ def test_compound_walls_are_respected_like_roads():
     found = suggest_partition(parent, buildings, LOW, HIGH, walls=[compound])
     _check_partition(found, buildings, parent)
     assert all(len({buildings["lat"][b] for b in g.buildings}) == 1 for g in found.groups)
+
+
+def test_a_short_group_joins_a_neighbour_across_empty_buildings():
+    """West→east: 20 households, an empty building (a shop), 40, 40: the 20 fit with the others (100)."""
+    x0, y0 = 121.5, 31.2
+    lon = x0 + 0.0002 + 0.0004 * np.arange(4)
+    buildings = {"id": [1, 2, 3, 4], "lon": lon, "lat": np.full(4, y0 + 0.0002), "households": [20, 0, 40, 40]}
+    parent = shapely.box(x0, y0, x0 + 0.0016, y0 + 0.0004)
+    found = suggest_partition(parent, buildings, LOW, HIGH)
+    _check_partition(found, buildings, parent)
+    assert [(g.buildings, g.households, g.problem) for g in found.groups] == [([1, 2, 3, 4], 100, None)]
