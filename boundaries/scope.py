@@ -1,6 +1,6 @@
-"""Area scope: what a caller may see and change, applied in the domain layer.
+"""Area scope applied to the registry: what a caller may see and change of areas, buildings and service points.
 
-A :class:`Scope` is the set of areas a user is bound to; each binding covers its whole subtree. The web
+A :class:`~core.scope.Scope` is the set of areas a user is bound to; each binding covers its whole subtree. The web
 layer never reads the registry directly: it gets a :class:`ScopedRegistry` for the caller, whose every query
 returning areas, buildings, service points or workers is filtered by the scope, so a new endpoint cannot forget
 the filter. Issues and tracks carry the codes of the areas they lie in and are filtered the same way.
@@ -8,18 +8,19 @@ the filter. Issues and tracks carry the codes of the areas they lie in and are f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
 from boundaries import assets
-from boundaries.audit import SYSTEM, Actor
-from boundaries.errors import NotFoundError, OutOfScopeError
 from boundaries.registry import Registry
+from core.audit import SYSTEM, Actor
+from core.errors import NotFoundError, OutOfScopeError
+from core.scope import Scope, mask_phone
 
+# Scope and mask_phone are core's (core.scope); they are re-exported here only for
+# tests/boundaries/test_suggest.py, until it imports them from core (temporary: delete them from __all__ then).
 __all__ = ["NO_SUCH_ASSET", "Scope", "ScopedRegistry", "mask_phone"]
 
 
@@ -28,35 +29,6 @@ NO_SUCH_ASSET = {
     "building": "建筑不存在或不在您的辖区内 no such building in your areas",
     "service_point": "服务点不存在或不在您的辖区内 no such service point in your areas",
 }
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The areas a caller may see: ``roots`` and everything below them (``None``: everything).
-
-    ``full_phones`` says whether workers' and reporters' phone numbers are shown in full (masked otherwise).
-    ``reporter`` (a user id) limits issues to those that user reported: an intake channel reads the status of
-    its own reports and nothing else.
-    """
-
-    roots: frozenset[str] | None
-    full_phones: bool = False
-    reporter: int | None = None
-
-    @classmethod
-    def everything(cls) -> Scope:
-        """The unrestricted scope of administrators and the command line."""
-        return cls(None, True)
-
-    @property
-    def unrestricted(self) -> bool:
-        """Whether the scope covers every area."""
-        return self.roots is None
-
-
-def mask_phone(phone: str) -> str:
-    """``13812345678`` → ``138****5678``."""
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****" if phone else ""
 
 
 class ScopedRegistry:

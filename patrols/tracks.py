@@ -51,7 +51,7 @@ class TrackRules:
     @classmethod
     def from_settings(cls, settings: dict) -> TrackRules:
         """The rules of a settings dict (missing keys take their defaults)."""
-        from web.settings import DEFAULTS  # the one table of defaults (web.settings imports no domain code)
+        from core.settings import DEFAULTS  # the one table of defaults
 
         def get(key):
             return settings.get(key, DEFAULTS[key])

@@ -99,11 +99,11 @@ def database_at(url: str, revision: str):
     from alembic import command
     from alembic.config import Config
 
-    from boundaries.storage.store import _MIGRATIONS
+    from core.storage.schema import MIGRATIONS
 
     engine = sa.create_engine(url)
     config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection

@@ -17,30 +17,19 @@ from pathlib import Path
 import pandas as pd
 import shapely
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 from boundaries.storage import postgis
-from boundaries.storage import tables as t
 from boundaries.storage.change_sets import ChangeSetStore
 from boundaries.storage.copying import copy_dicts, copy_frame
 from boundaries.storage.features import FeatureStore
 from boundaries.storage.geometry import decode, decode_rows, encode_rows
 from boundaries.storage.leases import LeaseStore
+from core.storage import tables as t
+from core.storage.schema import upgrade_schema
 
-__all__ = ["Store", "open_store", "upgrade_schema"]
+__all__ = ["Store", "open_store"]
 
-_MIGRATIONS = Path(__file__).parent / "migrations"
 _BATCH = 5000
-
-
-def upgrade_schema(engine: sa.Engine) -> None:
-    """Bring the database schema to the newest Alembic revision."""
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
 
 
 def open_store(url: str) -> Store:

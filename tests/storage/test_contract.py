@@ -29,7 +29,7 @@ from boundaries.scope import Scope, ScopedRegistry
 from boundaries.storage import open_store
 from boundaries.storage.geometry import encode as wkb_row
 from boundaries.storage.postgis import SPATIAL_TABLES
-from boundaries.storage.store import _MIGRATIONS
+from core.storage.schema import MIGRATIONS
 from issues.bulk import import_issues
 from issues.desk import IssueDesk
 from issues.queries import issue_stats, list_issues
@@ -74,7 +74,7 @@ def _geom_columns_and_indexes(engine) -> tuple[set[str], set[str]]:
 
 
 def test_migrations_reach_the_head_and_postgis_columns_exist_only_on_postgis(backend):
-    head = ScriptDirectory(str(_MIGRATIONS)).get_current_head()
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
     with backend.store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == head
     with_geom, indexes = _geom_columns_and_indexes(backend.store.engine)

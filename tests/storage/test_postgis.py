@@ -19,7 +19,8 @@ from boundaries.storage import open_store
 from boundaries.storage import tables as t
 from boundaries.storage.geometry import encode as wkb_row
 from boundaries.storage.postgis import SPATIAL_TABLES
-from boundaries.storage.store import _MIGRATIONS, Store, _compiled
+from boundaries.storage.store import Store, _compiled
+from core.storage.schema import MIGRATIONS
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_a_building_window_is_answered_by_the_gist_index(server):
 
 def _alembic(store, action, revision: str) -> None:
     config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.set_main_option("script_location", str(MIGRATIONS))
     with store.engine.begin() as connection:
         config.attributes["connection"] = connection
         action(config, revision)
