@@ -2,12 +2,9 @@
 
 :func:`suggest_partition` (pure, no storage) works on the buildings whose point lies in the parent:
 
-1. **Cells.** Each building point (buildings on the same point are one node) gets the Voronoi cell of its point
-   and, when footprints are given, of points sampled along its footprint's outline (so a cell holds the whole
-   footprint where it can); the cells are computed in the local metric CRS, brought back to WGS84 and clipped to
-   the parent there, so they cover the parent exactly with shared edges (``shapely.coverage_is_valid``). A piece
-   of a cell cut off from its building's point (a concave parent, a wrapped footprint) goes to the neighbour
-   that shares the longest boundary with it.
+1. **Cells** (:mod:`boundaries.building_cells`). Each building point (buildings on the same point are one node)
+   gets the Voronoi cell of its point and of points along its footprint's outline, clipped to the parent in the
+   local metric CRS: the cells cover the parent exactly with shared edges (``shapely.coverage_is_valid``).
 2. **Adjacency.** Two buildings are neighbours when their cells share a boundary of positive length; the pair is
    *across a barrier* when the segment between their points crosses a road centre line or a compound wall
    (outline of a compound polygon).
@@ -38,19 +35,15 @@ import shapely
 
 from boundaries import drafts
 from boundaries.audit import record
+from boundaries.building_cells import building_cells, cell_adjacency, polygonal
 from boundaries.codes import DEFAULT_LAYOUT, CodeLayout, order_west_east_north_south
 from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.regions import RegionGrower
 from boundaries.reshaping import AreaEdit, next_code
 from boundaries.rules import RuleSettings, resolve_generation
-from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
+from geo.crs import geometries_from_wgs84, metric_crs
 
 __all__ = ["Group", "Partition", "suggest_partition", "suggest_micro_grids"]
-
-#: Shared boundary (degrees) below which two cells only touch (a point, or floating-point noise).
-_TOUCH = 1e-9
-#: Spacing (m) of the points sampled along a footprint's outline.
-FOOTPRINT_STEP_M = 8.0
 
 
 @dataclass
@@ -102,116 +95,6 @@ def check_range(low, high) -> tuple[int, int]:
     return lo, hi
 
 
-def _polygonal(geom) -> shapely.Geometry:
-    polys = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and not p.is_empty]
-    polys = [q for p in polys for q in shapely.get_parts(p)]
-    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys) if polys else shapely.Polygon()
-
-
-def _generators(points_m, footprints_m, parent_m):
-    """Voronoi generators: each node's point, then points along its footprint outline (not inside another's)."""
-    gens, owner = [points_m], [np.arange(len(points_m))]
-    if footprints_m is not None:
-        outline = shapely.segmentize(shapely.boundary(footprints_m), FOOTPRINT_STEP_M)
-        coords, which = shapely.get_coordinates(outline, return_index=True)
-        samples = shapely.points(coords)
-        keep = shapely.covers(parent_m, samples)
-        tree = shapely.STRtree(footprints_m)
-        s, f = tree.query(samples, predicate="within")
-        keep[s[which[s] != f]] = False  # a sample inside another building's footprint would interleave the cells
-        gens.append(samples[keep])
-        owner.append(which[keep])
-    gens, owner = np.concatenate(gens), np.concatenate(owner)
-    _, first = np.unique(np.round(shapely.get_coordinates(gens), 3), axis=0, return_index=True)
-    first = np.sort(first)  # node points come first, so a sample on a node's point never replaces it
-    return gens[first], owner[first]
-
-
-def _cells(parent, points, footprints, crs, n) -> np.ndarray:
-    """Each node's cell (WGS84), clipped to the parent; the cells cover it with shared edges."""
-    parent_m = geometries_from_wgs84(np.array([parent], dtype=object), crs)[0]
-    gens, owner = _generators(points, footprints, parent_m)
-    if len(gens) == 1:
-        return np.array([parent], dtype=object)
-    frame = shapely.envelope(parent_m).buffer(100.0)
-    raw = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(gens), extend_to=frame, ordered=True))
-    clipped = _to_wgs84(shapely.intersection(raw, parent_m), parent_m, parent, crs)
-    cells = np.empty(n, dtype=object)
-    for node in range(n):
-        mine = clipped[owner == node]
-        cells[node] = _polygonal(shapely.union_all(mine) if len(mine) > 1 else mine[0])
-    return _repair(cells, geometries_to_wgs84(points, crs))
-
-
-def _to_wgs84(geoms, parent_m, parent, crs) -> np.ndarray:
-    """Metric cells back to WGS84, the parent's own vertices to their exact input coordinates.
-
-    The cells are clipped in the metric CRS, where :mod:`boundaries.rules` measures gaps: a vertex on a parent
-    edge stays on it there (in WGS84 a straight edge is slightly curved in metres, and a vertex put on it would
-    open slivers); shared vertices transform alike, so neighbours keep sharing them.
-    """
-    lookup = dict(zip(map(tuple, shapely.get_coordinates(parent_m).tolist()),
-                      map(tuple, shapely.get_coordinates(parent).tolist()), strict=True))  # fmt: skip
-
-    def convert(coords: np.ndarray) -> np.ndarray:
-        out = shapely.get_coordinates(geometries_to_wgs84(shapely.points(coords), crs)) if len(coords) else coords
-        for k, xy in enumerate(map(tuple, coords.tolist())):
-            if xy in lookup:
-                out[k] = lookup[xy]
-        return out
-
-    return np.array([shapely.transform(g, convert) for g in geoms], dtype=object)
-
-
-def _repair(cells, points) -> np.ndarray:
-    """Keep each cell's part that holds its point; other parts go to the neighbour sharing most boundary."""
-    orphans = []
-    for i, cell in enumerate(cells):
-        parts = shapely.get_parts(cell)
-        if len(parts) > 1:
-            keep = int(np.argmin(shapely.distance(parts, points[i])))
-            cells[i] = parts[keep]
-            orphans += [p for k, p in enumerate(parts) if k != keep]
-    pending = sorted(orphans, key=lambda p: -p.area)
-    while pending:
-        left = []
-        tree = shapely.STRtree(cells)
-        for piece in pending:
-            near = tree.query(piece, predicate="intersects")
-            shared = shapely.length(shapely.intersection(shapely.boundary(cells[near]), piece.boundary))
-            if len(near) and shared.max() > _TOUCH:
-                k = near[int(np.argmax(shared))]
-                cells[k] = _polygonal(shapely.coverage_union_all(np.array([cells[k], piece], dtype=object)))
-            else:
-                left.append(piece)
-        if len(left) == len(pending):  # touching nothing but at points: the nearest cell takes it
-            for piece in left:
-                k = int(np.argmin(shapely.distance(cells, piece)))
-                cells[k] = _polygonal(shapely.union_all([cells[k], piece]))
-            break
-        pending = left
-    return cells
-
-
-def _adjacency(cells, points_m, barriers_m) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs of nodes whose cells share a boundary, and whether the segment between them crosses a barrier."""
-    if len(cells) < 2:
-        return np.empty((0, 2), dtype=int), np.empty(0, dtype=bool)
-    i, j = shapely.STRtree(cells).query(cells, predicate="intersects")
-    keep = i < j
-    i, j = i[keep], j[keep]
-    shared = shapely.length(shapely.intersection(shapely.boundary(cells[i]), shapely.boundary(cells[j])))
-    keep = shared > _TOUCH
-    edges = np.column_stack([i[keep], j[keep]])
-    barrier = np.zeros(len(edges), dtype=bool)
-    if barriers_m is not None and len(barriers_m) and len(edges):
-        xy = shapely.get_coordinates(points_m)
-        segments = shapely.linestrings(np.stack([xy[edges[:, 0]], xy[edges[:, 1]]], axis=1))
-        e, _ = shapely.STRtree(barriers_m).query(segments, predicate="intersects")
-        barrier[np.unique(e)] = True
-    return edges, barrier
-
-
 def suggest_partition(
     parent_geometry,
     buildings: dict,
@@ -258,7 +141,7 @@ def suggest_partition(
     ([40, 40, 40, 40], [])
     """
     low, high = check_range(low, high)
-    parent = _polygonal(shapely.make_valid(parent_geometry))
+    parent = polygonal(shapely.make_valid(parent_geometry))
     if parent.is_empty:
         raise InvalidInputError("上级区域没有面积 the parent area has no surface")
     ids = np.asarray(buildings["id"])
@@ -286,12 +169,12 @@ def suggest_partition(
                 by_node[row].append(shape)
         merged = np.array([shapely.union_all(s) if s else shapely.Polygon() for s in by_node], dtype=object)
         footprints_m = geometries_from_wgs84(merged, crs)
-    cells = _cells(parent, points_m, footprints_m, crs, n)
+    cells = building_cells(parent, points_m, footprints_m, crs, n)
     barriers = [shapely.boundary(np.asarray(walls, dtype=object))] if walls is not None and len(walls) else []
     if roads is not None and len(roads):
         barriers.append(np.asarray(roads, dtype=object))
     barriers_m = geometries_from_wgs84(np.concatenate(barriers), crs) if barriers else None
-    edges, barrier = _adjacency(cells, points_m, barriers_m)
+    edges, barrier = cell_adjacency(cells, points_m, barriers_m)
     xy = shapely.get_coordinates(points_m)
     rank = np.empty(n, dtype=int)
     rank[np.lexsort((xy[:, 0], -xy[:, 1]))] = np.arange(n)  # north→south, west→east
@@ -303,7 +186,7 @@ def suggest_partition(
         rows = np.flatnonzero(np.isin(node_of_row, nodes))
         total = int(round(households[rows].sum()))
         problem = "above" if total > high else "below" if total < low or g in grower.short else None
-        geometry = _polygonal(shapely.coverage_union_all(cells[nodes]))
+        geometry = polygonal(shapely.coverage_union_all(cells[nodes]))
         groups.append(Group(ids[rows].tolist(), total, geometry, problem=problem, nodes=nodes))
     order = order_west_east_north_south(geometries_from_wgs84(np.array([g.geometry for g in groups]), crs))
     groups = [groups[k] for k in order]

@@ -12,6 +12,7 @@ import pytest
 import shapely
 
 from boundaries.audit import SYSTEM, entries
+from boundaries.households import osm_buildings
 from boundaries.registry import Registry
 from boundaries.rules import check_area
 from boundaries.scope import Scope, ScopedRegistry
@@ -68,9 +69,7 @@ def _check_partition(found, buildings, parent) -> None:
             counted = {found.node_of[b] for b in g.buildings if households[b] > 0}  # buildings at one point: one
             assert len(counted) == 1 and g.households > found.high  # one building (and empty ones): no split
         else:  # below: an isolated cluster, no neighbouring group could take it
-            assert g.households < found.low
-            touching = [h for h in groups if h is not g and h.geometry.intersection(g.geometry).length > 0]
-            assert all(h.problem == "above" or h.households + g.households > found.high for h in touching)
+            assert g.households < found.low and _no_room_beside(found, g)
     assert [g.sequence for g in groups] == list(range(1, len(groups) + 1)) and by_seq
 
 
@@ -90,30 +89,31 @@ def _codes_ordered(found) -> None:
 
 @pytest.fixture(scope="module")
 def lujiazui():
-    """Lujiazui buildings merged by id, households estimated.
+    """Lujiazui buildings merged by id, households estimated by the stated rule (:mod:`boundaries.households`).
 
-    Rule: households = round(footprint m² × floors / 90 m² per household), floors = height / 3 m (rounded, at
-    least 1), 6 floors where the data has no height. Parent: the buildings' convex hull buffered 30 m.
+    Shops, offices, hotels, towers … and buildings on non-residential land hold none, nor do building parts;
+    the others footprint × floors / 90 m² (floors = height / 3 m, 6 without a height). Parent: the buildings'
+    convex hull buffered 30 m.
     """
-    path = shared_file("lujiazui/buildings.geojson")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # pyogrio: pieces share an id (merged below)
-        pieces = gpd.read_file(path)
+        warnings.simplefilter("ignore", RuntimeWarning)  # pyogrio: pieces share an id (merged by osm_buildings)
+        pieces = gpd.read_file(shared_file("lujiazui/buildings.geojson"))
+        landuse = gpd.read_file(shared_file("lujiazui/landuse.geojson"))
         roads = gpd.read_file(shared_file("lujiazui/roads.geojson"))
-    pieces["height"] = pieces["height"].astype(float)
-    merged = pieces.dissolve(by="id", aggfunc={"height": "max"}).reset_index()
+    merged = osm_buildings(pieces, landuse)
     crs = metric_crs(121.5, 31.24)
-    metric = merged.to_crs(crs)
-    height = metric["height"]
-    floors = np.where(height.notna() & (height > 0), np.maximum(1, np.round(height / 3)), 6)
-    households = np.round(metric.area.values * floors / 90).astype(int)
-    points = metric.representative_point().to_crs(4326)
-    hull = shapely.convex_hull(shapely.union_all(metric.geometry.values)).buffer(30)
+    hull = shapely.convex_hull(shapely.union_all(merged.to_crs(crs).geometry.values)).buffer(30)
     parent = gpd.GeoSeries([hull], crs=crs).to_crs(4326).iloc[0]
-    buildings = {"id": merged["id"].tolist(), "lon": points.x.values, "lat": points.y.values,
-                 "households": households.tolist(), "geometry": merged.geometry.values}  # fmt: skip
+    buildings = {"id": merged["id"].tolist(), "lon": merged["lon"].to_numpy(), "lat": merged["lat"].to_numpy(),
+                 "households": merged["households"].tolist(), "geometry": merged.geometry.values}  # fmt: skip
     streets = roads[roads["kind"].isin(["major_road", "minor_road"])].geometry.values
     return parent, buildings, streets
+
+
+def _no_room_beside(found, group) -> bool:
+    """Brute force: no group sharing a boundary with ``group`` can take it within the ceiling."""
+    touching = [h for h in found.groups if h is not group and h.geometry.intersection(group.geometry).length > 0]
+    return all(h.problem == "above" or h.households + group.households > found.high for h in touching)
 
 
 def test_lujiazui_groups_are_contiguous_in_range_and_cover_every_building_once(lujiazui):
@@ -122,11 +122,26 @@ def test_lujiazui_groups_are_contiguous_in_range_and_cover_every_building_once(l
     found = suggest_partition(parent, buildings, LOW, HIGH, roads=roads, parent_code="310115001001001")
     seconds = time.perf_counter() - started
     assert len(buildings["id"]) == 1450
-    _check_partition(found, buildings, parent)
+    _check_partition(found, buildings, parent)  # contiguous, a clean coverage, every building once (brute force)
     _codes_ordered(found)
-    fine = [g for g in found.groups if g.problem is None]
-    assert len(fine) > 0.5 * len(found.groups)
-    assert sum(g.problem == "below" for g in found.groups) < 0.02 * len(found.groups)
+    households = dict(zip(buildings["id"], buildings["households"], strict=True))
+    big = {b for b, n in households.items() if n > HIGH}
+    fine, whole, isolated = [], [], []
+    for g in found.groups:
+        counted = [b for b in g.buildings if households[b] > 0]
+        if LOW <= g.households <= HIGH:
+            fine.append(g)
+            assert g.problem is None
+        elif g.households > HIGH:  # (a) one building above the ceiling: its own micro-grid, nothing else counted
+            whole.append(g)
+            assert g.problem == "above" and len(counted) == 1 and households[counted[0]] > HIGH
+            assert "整栋为一个微网格" in g.reason and "the whole building is one micro-grid" in g.reason
+        else:  # (b) an isolated cluster: no neighbour can take it
+            isolated.append(g)
+            assert g.problem == "below" and _no_room_beside(found, g), g.sequence
+    assert len(whole) == len(big), "every building above the ceiling is a micro-grid of its own, no other group"
+    assert len(fine) + len(whole) + len(isolated) == len(found.groups)
+    assert len(isolated) < 0.01 * len(found.groups)
     assert found.barrier.any()  # roads separate neighbours
     crossing = sum(
         1
@@ -134,10 +149,11 @@ def test_lujiazui_groups_are_contiguous_in_range_and_cover_every_building_once(l
         if hard and next(g for g in found.groups if a in g.nodes) is not next(g for g in found.groups if b in g.nodes)
     )
     assert crossing > 0.5 * found.barrier.sum(), "most road crossings separate two groups"  # fmt: skip
-    print(f"Lujiazui: {len(found.groups)} groups, {len(fine)} within {LOW}-{HIGH} "
+    print(f"Lujiazui: {sum(n > 0 for n in households.values())} buildings with households "
+          f"({sum(households.values())}), {len(found.groups)} groups, {len(fine)} within {LOW}-{HIGH} "
           f"({min(g.households for g in fine)}-{max(g.households for g in fine)}), "
-          f"{sum(g.problem == 'above' for g in found.groups)} single buildings above, "
-          f"{sum(g.problem == 'below' for g in found.groups)} isolated below, {seconds:.2f} s")  # fmt: skip
+          f"{len(whole)} single buildings above {HIGH} (micro-grids of their own), {len(isolated)} isolated below "
+          f"{LOW} ({', '.join(str(g.households) for g in isolated)}), {seconds:.2f} s")  # fmt: skip
     again = suggest_partition(parent, buildings, LOW, HIGH, roads=roads, parent_code="310115001001001")
     assert [g.buildings for g in again.groups] == [g.buildings for g in found.groups]  # deterministic
 
@@ -259,11 +275,11 @@ def test_compound_walls_are_respected_like_roads():
 
 
 def test_a_short_group_joins_a_neighbour_across_empty_buildings():
-    """West→east: 20 households, an empty building (a shop), 40, 40: the 20 fit with the others (100)."""
+    """West→east: 20 households, an empty building (a shop), 40, 40: the 20 join the 40 beyond the shop."""
     x0, y0 = 121.5, 31.2
     lon = x0 + 0.0002 + 0.0004 * np.arange(4)
     buildings = {"id": [1, 2, 3, 4], "lon": lon, "lat": np.full(4, y0 + 0.0002), "households": [20, 0, 40, 40]}
     parent = shapely.box(x0, y0, x0 + 0.0016, y0 + 0.0004)
     found = suggest_partition(parent, buildings, LOW, HIGH)
     _check_partition(found, buildings, parent)
-    assert [(g.buildings, g.households, g.problem) for g in found.groups] == [([1, 2, 3, 4], 100, None)]
+    assert [(g.buildings, g.households, g.problem) for g in found.groups] == [([1, 2, 3], 60, None), ([4], 40, None)]
