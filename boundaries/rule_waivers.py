@@ -14,7 +14,7 @@ from boundaries.audit import record
 from boundaries.errors import ChangeSetConflictError, ConflictError, InvalidInputError, NotFoundError
 from boundaries.rules import RULES, Failure, RuleSettings, RulesFailedError, _check, _iso
 
-__all__ = ["add_waiver", "remove_waiver", "check_publish", "publish"]
+__all__ = ["add_waiver", "waive_in", "remove_waiver", "check_publish", "publish"]
 
 
 def _require_anywhere(view, code: str) -> None:
@@ -38,7 +38,19 @@ def add_waiver(view, code: str, rule: str, reason: str) -> dict:
     if not reason:
         raise InvalidInputError("请填写豁免理由 give the reason for the waiver")
     _require_anywhere(view, code)
-    store = view.registry.store
+    with view.registry.store.transaction() as conn:
+        row = waive_in(conn, view, code, rule, reason)
+        if row is None:
+            raise ConflictError(f"区域 {code} 的规则 {rule} 已豁免 rule {rule!r} is already waived for area {code!r}")
+    return row | {"created_at": _iso(row["created_at"])}
+
+
+def waive_in(conn, view, code: str, rule: str, reason: str) -> dict | None:
+    """Record a waiver in the caller's transaction ``conn`` (audited); ``None`` when the area already has one.
+
+    For domain code that has checked the caller's scope itself (e.g. :func:`boundaries.suggest.suggest_micro_grids`
+    waiving the households rule of a building above the ceiling, drawn as its own micro-grid).
+    """
     row = {
         "area_code": code,
         "rule": rule,
@@ -47,13 +59,12 @@ def add_waiver(view, code: str, rule: str, reason: str) -> dict:
         "user_name": view.actor.name[:64],
         "created_at": datetime.now(timezone.utc),
     }
-    with store.transaction() as conn:
-        waiver_id = store.insert_waiver(conn, row)
-        if waiver_id is None:
-            raise ConflictError(f"区域 {code} 的规则 {rule} 已豁免 rule {rule!r} is already waived for area {code!r}")
-        row["id"] = waiver_id
-        record(conn, view.actor, "waive", "rule_waiver", waiver_id, None, row)
-    return row | {"created_at": _iso(row["created_at"])}
+    waiver_id = view.registry.store.insert_waiver(conn, row)
+    if waiver_id is None:
+        return None
+    row["id"] = waiver_id
+    record(conn, view.actor, "waive", "rule_waiver", waiver_id, None, row)
+    return row
 
 
 def remove_waiver(view, code: str, waiver_id: int) -> dict:

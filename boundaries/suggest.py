@@ -40,6 +40,7 @@ from boundaries.codes import DEFAULT_LAYOUT, CodeLayout, order_west_east_north_s
 from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.regions import RegionGrower
 from boundaries.reshaping import AreaEdit, next_code
+from boundaries.rule_waivers import waive_in
 from boundaries.rules import RuleSettings, resolve_generation
 from geo.crs import geometries_from_wgs84, metric_crs
 
@@ -51,7 +52,9 @@ class Group:
     """One suggested area: its ``buildings`` (ids), ``households``, ``geometry`` (WGS84), ``sequence`` and ``code``.
 
     ``problem`` is ``None`` for a group within the range, else ``"below"`` (an isolated cluster that cannot reach
-    the floor) or ``"above"`` (one building with more households than the ceiling).
+    the floor) or ``"above"`` (one building point with more households than the ceiling), and ``reason`` says it
+    (bilingual). ``whole_building``: the group is one building with households (and empty ones) above the ceiling
+    — the whole building is one micro-grid (一楼一格), its households rule waived when the proposal is applied.
     """
 
     buildings: list
@@ -61,6 +64,8 @@ class Group:
     code: str | None = None
     problem: str | None = None
     nodes: list = field(default_factory=list, repr=False)
+    reason: str | None = None
+    whole_building: bool = False
 
 
 @dataclass
@@ -187,7 +192,9 @@ def suggest_partition(
         total = int(round(households[rows].sum()))
         problem = "above" if total > high else "below" if total < low or g in grower.short else None
         geometry = polygonal(shapely.coverage_union_all(cells[nodes]))
-        groups.append(Group(ids[rows].tolist(), total, geometry, problem=problem, nodes=nodes))
+        group = Group(ids[rows].tolist(), total, geometry, problem=problem, nodes=nodes)
+        group.reason, group.whole_building = _reason(problem, total, int((households[rows] > 0).sum()), low, high)
+        groups.append(group)
     order = order_west_east_north_south(geometries_from_wgs84(np.array([g.geometry for g in groups]), crs))
     groups = [groups[k] for k in order]
     for sequence, group in enumerate(groups, 1):
@@ -195,6 +202,28 @@ def suggest_partition(
         group.code = layout.child_code(parent_code, level, sequence) if parent_code else None
     node_of = dict(zip(ids.tolist(), node_of_row.tolist(), strict=True))
     return Partition(groups, low, high, node_of, edges, barrier, outside)
+
+
+def _reason(problem, households: int, counted: int, low: int, high: int) -> tuple[str | None, bool]:
+    """Why a group is outside the range (bilingual), and whether it is one whole building above the ceiling."""
+    if problem == "above" and counted == 1:
+        return (
+            f"单栋楼 {households} 户，超过上限 {high} 户：整栋为一个微网格，按单元分配网格员 one building of "
+            f"{households} households, above the ceiling {high}: the whole building is one micro-grid, its workers "
+            "assigned by unit"
+        ), True
+    if problem == "above":
+        return (
+            f"{counted} 栋楼位于同一点，共 {households} 户，超过上限 {high} 户，无法分开 {counted} buildings at one "
+            f"point hold {households} households, above the ceiling {high}: they cannot be told apart"
+        ), False
+    if problem == "below":
+        return (
+            f"孤立的 {households} 户，低于下限 {low} 户，相邻微网格均无法并入，请规划员决定 an isolated cluster of "
+            f"{households} households, below the floor {low}: no neighbouring micro-grid can take it; the planner "
+            "decides"
+        ), False
+    return None, False
 
 
 # -- a grid's micro-grids: the proposal, and writing it into the caller's change set ---------------------------
@@ -273,7 +302,8 @@ def _proposal(store, conn, generation, grid_code, low, high, layout, roads) -> d
         suffix = code[len(grid_code) :]
         name = old["name"] if old else f"{stem}第{int(suffix) if suffix.isdigit() else group.sequence}微网格"
         properties = {"code": code, "name": name, "households": group.households, "buildings": len(group.buildings),
-                      "kept": old is not None, "problem": group.problem, "building_ids": group.buildings}  # fmt: skip
+                      "kept": old is not None, "problem": group.problem, "reason": group.reason,
+                      "waiver": group.whole_building, "building_ids": group.buildings}  # fmt: skip
         feature = {"type": "Feature", "geometry": shapely.geometry.mapping(group.geometry), "properties": properties}
         features.append(feature)
     counts = [g.households for g in partition.groups]
@@ -285,8 +315,17 @@ def _proposal(store, conn, generation, grid_code, low, high, layout, roads) -> d
         "max_households": max(counts),
         "range": [low, high],
         "reported": [
-            {"code": codes[g.sequence][0], "problem": g.problem, "households": g.households} for g in partition.reported
+            {
+                "code": codes[g.sequence][0],
+                "problem": g.problem,
+                "households": g.households,
+                "reason": g.reason,
+                "waiver": g.whole_building,
+            }
+            for g in partition.reported
         ],  # fmt: skip
+        "whole_buildings": sum(g.whole_building for g in partition.groups),
+        "isolated": sum(g.problem == "below" for g in partition.groups),
         "kept": sorted(c for c, old in codes.values() if old),
         "new": sorted(c for c, old in codes.values() if not old),
         "retired": sorted({r["code"] for r in children} - {c for c, old in codes.values() if old}),
@@ -313,7 +352,11 @@ def suggest_micro_grids(view, grid_code: str, apply: bool = False, settings=None
         Write the proposal in one transaction: the grid's existing micro-grids are retired and the suggested
         ones created, except that a suggested micro-grid holding more than half the households of an existing
         one keeps that code (and name; the area is redrawn, each old code used at most once); the others get new
-        codes after the highest. Audited (one ``suggest`` entry besides each area's own).
+        codes after the highest. A micro-grid that is one whole building above the ceiling (一楼一格: real
+        practice draws such a building as its own micro-grid and assigns its workers by unit) gets a waiver of the
+        ``households`` rule with the reason, in the same transaction (audited as ``waive``), so the change set can
+        be published; isolated clusters below the floor are left to the planner. Audited (one ``suggest`` entry
+        besides each area's own).
     settings : boundaries.rules.RuleSettings, optional
         The household range of ``micro_grid`` (default 30–100).
     low, high : int, optional
@@ -323,8 +366,10 @@ def suggest_micro_grids(view, grid_code: str, apply: bool = False, settings=None
     -------
     dict
         A GeoJSON FeatureCollection (``code``, ``name``, ``households``, ``buildings``, ``kept``, ``problem``,
-        ``building_ids`` per feature) with ``code``, ``generation`` (read, or the change set written) and
-        ``summary`` (groups, min/max households, reported groups, kept/new/retired codes, seconds).
+        ``reason``, ``waiver`` — a whole building above the ceiling, waived on apply — and ``building_ids`` per
+        feature) with ``code``, ``generation`` (read, or the change set written) and ``summary`` (groups, min/max
+        households, reported groups with their reason, ``whole_buildings`` and ``isolated`` counts,
+        kept/new/retired codes, ``waived`` codes when applied, seconds).
     """
     settings = settings or RuleSettings()
     default_low, default_high = settings.household_ranges.get("micro_grid", (30, 100))
@@ -354,9 +399,24 @@ def suggest_micro_grids(view, grid_code: str, apply: bool = False, settings=None
                 edit.write(edit.row(p["code"]), group.geometry)
             else:
                 edit.create(like, p["code"], p["name"], group.geometry)
+        found["summary"]["waived"] = _waive_whole_buildings(conn, view, found)
         record(conn, view.actor, "suggest", "area", grid_code, None, {"summary": found["summary"]})
         found["generation"] = edit.draft
     return _public(found)
+
+
+def _waive_whole_buildings(conn, view, found: dict) -> list[str]:
+    """Waive the households rule of each whole building above the ceiling (in ``conn``, audited); their codes.
+
+    An area that has a households waiver already keeps it (it is not recorded twice).
+    """
+    waived = []
+    for feature in found["features"]:
+        p = feature["properties"]
+        if p["waiver"]:
+            waive_in(conn, view, p["code"], "households", p["reason"])
+            waived.append(p["code"])
+    return waived
 
 
 def _public(found: dict) -> dict:

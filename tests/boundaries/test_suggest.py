@@ -283,3 +283,49 @@ def test_a_short_group_joins_a_neighbour_across_empty_buildings():
     found = suggest_partition(parent, buildings, LOW, HIGH)
     _check_partition(found, buildings, parent)
     assert [(g.buildings, g.households, g.problem) for g in found.groups] == [([1, 2, 3], 60, None), ([4], 40, None)]
+
+
+def test_a_building_above_the_ceiling_is_its_own_micro_grid_with_a_recorded_waiver(demo_view):
+    """一楼一格: a 150-household tower in the demo grid becomes one micro-grid, its households rule waived on apply."""
+    from boundaries.rule_waivers import check_publish, publish
+
+    registry, view = demo_view
+    store = registry.store
+    grid = registry.area(GRID).geometry
+    rows = store.buildings(bbox=shapely.bounds(grid).tolist())
+    rows = [r for r in rows if grid.covers(shapely.Point(r["lon"], r["lat"]))]
+    tower = rows[len(rows) // 2]["id"]
+    with store.transaction() as conn:
+        assert store.update_one(conn, "buildings", tower, {"households": 150})
+    households = {r["id"]: r["households"] for r in store.buildings(bbox=shapely.bounds(grid).tolist())}
+    preview = suggest_micro_grids(view, GRID)
+    above = [f["properties"] for f in preview["features"] if f["properties"]["problem"] == "above"]
+    assert len(above) == 1 and [b for b in above[0]["building_ids"] if households[b] > 0] == [tower]
+    reason = above[0]["reason"]
+    assert reason == (
+        "单栋楼 150 户，超过上限 100 户：整栋为一个微网格，按单元分配网格员 "
+        "one building of 150 households, above the ceiling 100: the whole building is one micro-grid, "
+        "its workers assigned by unit"
+    )
+    assert above[0]["waiver"] is True and preview["summary"]["whole_buildings"] == 1
+    assert [(r["problem"], r["reason"]) for r in preview["summary"]["reported"]] == [("above", reason)]
+    code = above[0]["code"]
+    assert store.waivers(codes=[code]) == []  # a preview writes nothing
+
+    applied = suggest_micro_grids(view, GRID, apply=True)
+    code = next(f["properties"]["code"] for f in applied["features"] if f["properties"]["problem"] == "above")
+    waivers = store.waivers(codes=[code])
+    assert [(w["rule"], w["reason"]) for w in waivers] == [("households", reason)]
+    assert applied["summary"]["waived"] == [code]
+    found = check_area(view, GRID, "draft")
+    mine = [f for f in found["failures"] if f.rule == "households"]
+    assert [(f.codes, f.measure["households"], f.waived) for f in mine] == [((code,), 150, True)]
+    assert found["errors"] == 0, [f.message for f in found["failures"] if not f.waived]
+    assert check_publish(view) == []  # publishable
+    logged, _ = entries(store.engine, object_type="rule_waiver", object_id=str(waivers[0]["id"]))
+    assert [(e["action"], e["after"]["area_code"], e["after"]["rule"]) for e in logged] == [
+        ("waive", code, "households")
+    ]
+    again = suggest_micro_grids(view, GRID, apply=True)  # the waiver is there already: kept, not doubled
+    assert again["summary"]["waived"] == [code] and len(store.waivers(codes=[code])) == 1
+    assert publish(view) > 0
