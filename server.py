@@ -163,7 +163,8 @@ def _import_issues(args) -> None:
 
 
 def _coverage(args) -> None:
-    from boundaries.scope import Scope, ScopedRegistry
+    from boundaries.scope import ScopedRegistry
+    from core.scope import Scope
     from serving.analysis import analyse
     from serving.optimize import suggest
     from serving.report import write_report
@@ -297,7 +298,7 @@ def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     from sqlalchemy import exc as sa_exc
 
-    from boundaries.errors import RegistryError
+    from core.errors import RegistryError
     from geo.errors import GeoError
     from web.settings import SettingsError, load_settings
 

@@ -8,7 +8,7 @@ import sys
 
 from accounts import tokens, users
 from accounts.roles import ROLE_NAMES_ZH, ROLES
-from boundaries.audit import Actor
+from core.audit import Actor
 
 __all__ = ["register", "cli_actor", "print_logins"]
 

@@ -6,8 +6,8 @@ import secrets
 
 from accounts.tokens import create_token
 from accounts.users import create_user, find_user
-from boundaries.audit import SYSTEM, Actor
 from boundaries.registry import Registry
+from core.audit import SYSTEM, Actor
 
 __all__ = ["DEMO_USERS", "create_demo_users"]
 

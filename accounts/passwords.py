@@ -5,7 +5,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from boundaries.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 __all__ = ["hash_password", "verify_password", "needs_rehash", "check_password_strength", "MIN_LENGTH"]
 

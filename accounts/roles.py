@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from boundaries.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 __all__ = ["ROLES", "ROLE_NAMES_ZH", "PERMISSIONS", "ROLE_PERMISSIONS", "has_permission", "check_role"]
 

@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from boundaries.storage import tables as t
+from core.storage import tables as t
 
 __all__ = [
     "IntegrityError",

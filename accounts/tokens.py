@@ -12,9 +12,9 @@ from datetime import datetime, timedelta, timezone
 
 from accounts import storage as st
 from accounts.users import User, get_user
-from boundaries.audit import SYSTEM, Actor, record
-from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.registry import Registry
+from core.audit import SYSTEM, Actor, record
+from core.errors import InvalidInputError, NotFoundError
 
 __all__ = ["create_token", "revoke_token", "list_tokens", "resolve_token", "PREFIX", "MAX_DAYS"]
 

@@ -14,10 +14,10 @@ from accounts import storage as st
 from accounts.passwords import hash_password, needs_rehash, verify_password
 from accounts.roles import check_role, has_permission
 from accounts.sessions import end_user_sessions
-from boundaries.audit import SYSTEM, Actor, record
-from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
 from boundaries.registry import Registry
-from boundaries.scope import Scope
+from core.audit import SYSTEM, Actor, record
+from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.scope import Scope
 
 __all__ = [
     "User",

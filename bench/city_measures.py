@@ -18,11 +18,12 @@ import mapbox_vector_tile
 import numpy as np
 import pandas as pd
 
-from boundaries.audit import SYSTEM
 from boundaries.layers import tile
 from boundaries.registry import Registry
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
 from boundaries.storage import open_store
+from core.audit import SYSTEM
+from core.scope import Scope
 from issues.queries import issue_stats
 
 CITY_SCRIPT = Path(__file__).resolve().parent / "city.py"

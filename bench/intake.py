@@ -42,7 +42,7 @@ from accounts.users import find_user  # noqa: E402
 from boundaries.demo import load_demo  # noqa: E402
 from boundaries.registry import Registry  # noqa: E402
 from boundaries.storage import open_store  # noqa: E402
-from boundaries.storage.tables import issues as t_issues  # noqa: E402
+from core.storage.tables import issues as t_issues  # noqa: E402
 from issues.bulk import import_issues  # noqa: E402
 from issues.desk import IssueDesk  # noqa: E402
 

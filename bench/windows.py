@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from boundaries.storage import open_store  # noqa: E402
-from boundaries.storage import tables as t  # noqa: E402
 from boundaries.storage.geometry import encode as wkb_row  # noqa: E402
+from core.storage import tables as t  # noqa: E402
 
 #: Window sizes in degrees (about 150 m, 600 m and 2.5 km at Chengdu's latitude).
 SIZES = {"z18 tile (~150 m)": 0.0015, "z16 tile (~600 m)": 0.006, "community (~2.5 km)": 0.025}

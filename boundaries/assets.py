@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from boundaries.audit import SYSTEM, Actor, record
-from boundaries.errors import InvalidInputError
 from boundaries.registry import Registry, frame_from_rows
 from boundaries.syncing import AssetImportReport, geometry_key, merge_pieces, source_ids, sync_rows
+from core.audit import SYSTEM, Actor, record
+from core.errors import InvalidInputError
 from geo import topology
 
 __all__ = [

@@ -9,10 +9,10 @@ from __future__ import annotations
 import shapely
 
 from boundaries import drafts
-from boundaries.audit import record
 from boundaries.editing import _AREA_KEYS
-from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
 from boundaries.scope import ScopedRegistry
+from core.audit import record
+from core.errors import ConflictError, InvalidInputError, NotFoundError
 
 __all__ = ["change_set_summary", "rebase", "rollback"]
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from boundaries.errors import InvalidInputError
 from boundaries.levels import LEVELS, check_level, parent_level
+from core.errors import InvalidInputError
 
 __all__ = [
     "CodeLayout",
@@ -51,7 +51,7 @@ def check_code(code: str) -> str:
     >>> check_code("a/b")
     Traceback (most recent call last):
     ...
-    boundaries.errors.InvalidInputError: 编码格式错误 code 'a/b' ...
+    core.errors.InvalidInputError: 编码格式错误 code 'a/b' ...
     """
     if not is_addressable(code):
         raise InvalidInputError(

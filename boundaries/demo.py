@@ -17,9 +17,9 @@ import numpy as np
 import pyproj
 import shapely
 
-from boundaries.audit import SYSTEM, Actor, record
 from boundaries.codes import DEFAULT_LAYOUT
 from boundaries.registry import Registry
+from core.audit import SYSTEM, Actor, record
 from geo.crs import geometries_to_wgs84
 
 __all__ = ["DemoStreet", "build_demo", "load_demo", "CENTER"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from boundaries.errors import OutOfScopeError
 from boundaries.storage.change_sets import SYSTEM_OWNER
+from core.errors import OutOfScopeError
 from geo import topology
 
 __all__ = [

@@ -12,13 +12,13 @@ import numpy as np
 import shapely
 
 from boundaries import drafts
-from boundaries.audit import record
 from boundaries.codes import check_code
 from boundaries.drafts import OUTSIDE_PARENT_TOLERANCE_M2
-from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
 from boundaries.levels import check_kind, check_level, parent_level
 from boundaries.scope import ScopedRegistry
 from boundaries.versions import area_version, check_version, row_version
+from core.audit import record
+from core.errors import ConflictError, InvalidInputError, NotFoundError
 from geo import topology
 from geo.crs import WGS84, check_area_of_use, check_lonlat, geometries_to_wgs84, normalize_crs
 

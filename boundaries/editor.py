@@ -11,10 +11,10 @@ import numpy as np
 import shapely
 
 from boundaries import drafts
-from boundaries.errors import InvalidInputError
 from boundaries.levels import LEVELS
 from boundaries.reshaping import next_code
 from boundaries.versions import area_version
+from core.errors import InvalidInputError
 
 __all__ = ["editor_data", "MAX_FOOTPRINTS", "EDITABLE_LEVELS"]
 

@@ -14,8 +14,8 @@ from datetime import datetime
 
 import shapely
 
-from boundaries.errors import NotFoundError
 from boundaries.scope import NO_SUCH_ASSET, ScopedRegistry
+from core.errors import NotFoundError
 
 __all__ = ["COLLECTIONS", "Collection", "Page", "collection_extent", "feature", "features"]
 

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.levels import LEVELS, check_level
+from core.errors import InvalidInputError, NotFoundError
 from geo.crs import geometries_from_wgs84, metric_crs
 
 __all__ = ["DRAFT", "CHANGES", "Diff", "diff", "generation_pair", "placed"]

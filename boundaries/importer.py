@@ -22,11 +22,11 @@ import pandas as pd
 import shapely
 
 from boundaries import drafts
-from boundaries.audit import SYSTEM, Actor, record
 from boundaries.codes import is_addressable, order_west_east_north_south
-from boundaries.errors import InvalidInputError
 from boundaries.levels import LEVELS, check_kind, check_level, parent_level
 from boundaries.registry import Registry
+from core.audit import SYSTEM, Actor, record
+from core.errors import InvalidInputError
 from geo import topology
 
 __all__ = ["ImportReport", "import_areas"]

@@ -25,9 +25,9 @@ import numpy as np
 import shapely
 
 from boundaries import assets
-from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.levels import LEVELS
 from boundaries.scope import ScopedRegistry
+from core.errors import InvalidInputError, NotFoundError
 from geo.crs import GCJ02, WGS84, gcj02_to_wgs84, geometries_from_wgs84
 
 __all__ = [
@@ -117,8 +117,8 @@ def warm_layers(registry, generation: int, zooms=WARM_ZOOMS) -> None:
     zooms : tuple of int
         The zooms to prepare.
     """
-    from boundaries.audit import SYSTEM
-    from boundaries.scope import Scope
+    from core.audit import SYSTEM
+    from core.scope import Scope
 
     if not registry.levels_present(generation):
         return

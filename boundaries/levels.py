@@ -2,7 +2,7 @@
 
 __all__ = ["LEVELS", "LEVEL_NAMES_ZH", "KINDS", "parent_level", "child_level", "check_level", "check_kind"]
 
-from boundaries.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 #: Levels from the top down; each area lies inside one area of the level above.
 LEVELS = ("district", "street", "community", "grid", "micro_grid")

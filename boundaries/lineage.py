@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from boundaries.errors import NotFoundError
 from boundaries.generation_steps import history_cache, published_generations, steps
 from boundaries.history import placed
+from core.errors import NotFoundError
 from geo.crs import geometries_from_wgs84, metric_crs
 
 __all__ = ["links", "lineage", "published_generations", "shown", "trace"]
@@ -145,7 +145,7 @@ def trace(view, code: str, generation=None, cached: bool = True) -> dict:
     """The lineage of :func:`lineage` before the caller's scope is applied (every code and name shown).
 
     Each step also carries ``other``: the generation its areas' ``links`` refer to. The area itself must lie
-    in the caller's areas (:class:`NotFoundError`, :class:`~boundaries.errors.OutOfScopeError`).
+    in the caller's areas (:class:`NotFoundError`, :class:`~core.errors.OutOfScopeError`).
     """
     return _traced(view, code, generation, cached)[1]
 

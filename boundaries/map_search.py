@@ -13,9 +13,9 @@ import re
 import numpy as np
 import shapely
 
-from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.levels import LEVELS
 from boundaries.scope import ScopedRegistry
+from core.errors import InvalidInputError, NotFoundError
 from geo.crs import check_area_of_use, check_lonlat, normalize_crs, to_wgs84
 from geo.errors import CoordinateRangeError, UnknownCRSError
 

@@ -14,7 +14,6 @@ import numpy as np
 import shapely
 
 from boundaries import drafts
-from boundaries.audit import record
 from boundaries.editing import (
     _AREA_KEYS,
     _as_record,
@@ -25,8 +24,9 @@ from boundaries.editing import (
     clean_name,
     numeric_positions,
 )
-from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
 from boundaries.versions import area_version, check_version
+from core.audit import record
+from core.errors import ConflictError, InvalidInputError, NotFoundError
 
 __all__ = ["AreaEdit", "save_areas", "split_area", "merge_areas", "reshape_area", "next_code", "MAX_BATCH"]
 

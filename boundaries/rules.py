@@ -32,7 +32,7 @@ from datetime import timezone
 import numpy as np
 import shapely
 
-from boundaries.errors import ConflictError, NotFoundError
+from core.errors import ConflictError, NotFoundError
 from geo import topology
 from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
 

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from boundaries.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 #: How near a stored road piece must lie to an imported line to count as part of it (degrees, about 1 cm).
 _LINE_TOLERANCE_DEG = 1e-7

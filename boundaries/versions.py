@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 
 import shapely
 
-from boundaries.errors import ConflictError
+from core.errors import ConflictError
 
 __all__ = ["ANY", "PreconditionFailedError", "area_version", "row_version", "check_version"]
 

@@ -25,7 +25,7 @@ from boundaries import assets
 from boundaries.generation_steps import history_cache, steps
 from boundaries.history import placed
 from boundaries.lineage import lineage, trace
-from boundaries.storage.tables import LEVEL_CODE_COLUMNS
+from core.storage.tables import LEVEL_CODE_COLUMNS
 from issues import storage as st
 
 __all__ = ["figures_over_time"]

@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from boundaries.audit import SYSTEM, Actor, record
-from boundaries.errors import InvalidInputError
+from core.audit import SYSTEM, Actor, record
+from core.errors import InvalidInputError
 from geo.crs import normalize_crs, to_wgs84
 from geo.errors import GeoError
 from issues import storage as st

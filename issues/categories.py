@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boundaries.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 __all__ = ["Category", "Catalog", "DEFAULT_STAGE_LIMITS", "DEFAULT_CATEGORIES", "load_catalog"]
 

@@ -29,10 +29,11 @@ from itertools import count
 import numpy as np
 import shapely
 
-from boundaries.audit import SYSTEM, Actor, record
 from boundaries.demo import GIVEN, SURNAMES
-from boundaries.errors import ConflictError
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
+from core.audit import SYSTEM, Actor, record
+from core.errors import ConflictError
+from core.scope import Scope
 from issues.bulk import BulkReport
 from issues.desk import IssueDesk
 from issues.queries import list_issues

@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 import numpy as np
 
 from boundaries.assets import workers_of
-from boundaries.audit import record
-from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError
 from boundaries.registry import Registry
 from boundaries.scope import ScopedRegistry
+from core.audit import record
+from core.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError
 from geo.crs import check_lonlat, normalize_crs, to_wgs84
 from issues import storage as st
 from issues.categories import Catalog

@@ -15,9 +15,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from boundaries.audit import Actor, record
-from boundaries.errors import ConflictError, InvalidInputError, OutOfScopeError
 from boundaries.scope import ScopedRegistry
+from core.audit import Actor, record
+from core.errors import ConflictError, InvalidInputError, OutOfScopeError
 from issues import storage as st
 from issues.queries import get_issue, issue_row
 from issues.text import text_problem

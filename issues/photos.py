@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
-from boundaries.errors import InvalidInputError
+from core.errors import InvalidInputError
 from issues import storage as st
 
 if TYPE_CHECKING:

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from boundaries.errors import NotFoundError
 from boundaries.levels import child_level
-from boundaries.scope import ScopedRegistry, mask_phone
-from boundaries.storage.tables import LEVEL_CODE_COLUMNS
+from boundaries.scope import ScopedRegistry
+from core.errors import NotFoundError
+from core.scope import mask_phone
+from core.storage.tables import LEVEL_CODE_COLUMNS
 from issues import storage as st
 from issues.locating import location_note
 from issues.storage import queries as sq

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-from boundaries.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 __all__ = ["WorkCalendar", "local_text", "zone_label", "to_utc", "zone"]
 

@@ -18,7 +18,7 @@ import gpxpy
 import gpxpy.gpx
 import numpy as np
 
-from boundaries.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 __all__ = ["GpxError", "GpxTooLargeError", "read_gpx", "TIME_RANGE"]
 

@@ -17,9 +17,9 @@ import numpy as np
 import shapely
 
 from boundaries import assets
-from boundaries.audit import record
-from boundaries.errors import ConflictError, InvalidInputError, NotFoundError
 from boundaries.scope import ScopedRegistry
+from core.audit import record
+from core.errors import ConflictError, InvalidInputError, NotFoundError
 from patrols import storage as st
 from patrols.analysis import BuildingIndex, analyse, inside_areas, micro_grids_at, thin_track, track_geojson
 from patrols.tracks import TrackRules, clean_track, project

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import numpy as np
 import sqlalchemy as sa
 
-from boundaries.storage import tables as t
+from core.storage import tables as t
 
 __all__ = [
     "utc",

@@ -26,8 +26,8 @@ import pandas as pd
 import shapely
 
 from boundaries import assets
-from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.scope import ScopedRegistry
+from core.errors import InvalidInputError, NotFoundError
 from geo.crs import from_wgs84, geometries_from_wgs84, geometries_to_wgs84, metric_crs
 from geo.reach import pairs_within, straight_reach
 

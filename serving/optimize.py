@@ -15,7 +15,7 @@ import numpy as np
 import pulp
 import shapely
 
-from boundaries.errors import InvalidInputError
+from core.errors import InvalidInputError
 from geo.crs import from_wgs84, to_wgs84
 from serving.analysis import CoverageResult
 

@@ -8,7 +8,7 @@ shrink (a module listed there that no longer holds SQL fails the test too, so th
 SQL is found by reading each module's syntax tree (:mod:`ast`): SQLAlchemy's statements (``select``,
 ``insert``, ``update``, ``delete``, ``text``) and expression builders (``and_``, ``or_``, ``func``, ``exists`` …),
 used as ``sa.select`` or imported by name; any ``.execute(…)`` call; and an import of a table object (or of the
-tables module itself) from ``boundaries.storage.tables``. Catching ``sqlalchemy.exc`` errors or naming
+tables module itself) from ``core.storage.tables``. Catching ``sqlalchemy.exc`` errors or naming
 ``sqlalchemy.Connection`` in a type is not SQL.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from boundaries.storage import tables
+from core.storage import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Packages where every statement must sit in a storage module.
@@ -53,15 +53,15 @@ def sql_in(source: str) -> list[str]:
             for alias in node.names:
                 if alias.name == "sqlalchemy":
                     modules.add(alias.asname or alias.name)
-                if alias.name == "boundaries.storage.tables":
+                if alias.name == "core.storage.tables":
                     found.append(f"{node.lineno}: import of {alias.name}")
         elif isinstance(node, ast.ImportFrom) and node.module:
             for alias in node.names:
                 if node.module in ("sqlalchemy", "sqlalchemy.sql") and alias.name in SQL_NAMES:
                     names.add(alias.asname or alias.name)
-                if node.module == "boundaries.storage" and alias.name == "tables":
-                    found.append(f"{node.lineno}: import of boundaries.storage.tables")
-                if node.module == "boundaries.storage.tables" and (
+                if node.module == "core.storage" and alias.name == "tables":
+                    found.append(f"{node.lineno}: import of core.storage.tables")
+                if node.module == "core.storage.tables" and (
                     alias.name == "*" or isinstance(getattr(tables, alias.name, None), sa.Table)
                 ):
                     found.append(f"{node.lineno}: import of table {alias.name}")
@@ -99,12 +99,12 @@ def modules_holding_sql() -> dict[str, list[str]]:
         ("import sqlalchemy\nsqlalchemy.text('x')\n", ["2: sqlalchemy.text"]),
         ("import sqlalchemy as sa\ntry:\n    f()\nexcept sa.exc.IntegrityError:\n    pass\n", []),
         ("def f(conn):\n    return conn.execute(q)\n", ["2: .execute(…)"]),
-        ("from boundaries.storage import tables as t\n", ["1: import of boundaries.storage.tables"]),
+        ("from core.storage import tables as t\n", ["1: import of core.storage.tables"]),
         (
-            "from boundaries.storage.tables import issues\n",
+            "from core.storage.tables import issues\n",
             ["1: import of table issues"],
         ),
-        ("from boundaries.storage.tables import LEVEL_CODE_COLUMNS\n", []),  # a constant, not a table
+        ("from core.storage.tables import LEVEL_CODE_COLUMNS\n", []),  # a constant, not a table
         ("import pandas as pd\npd.DataFrame().select_dtypes('number')\nset().update()\n", []),
     ],
 )
@@ -117,7 +117,7 @@ def test_the_check_finds_sql_and_only_sql(source, expected):
     [
         ("patrols/storage.py", True),
         ("issues/storage/workflow.py", True),
-        ("boundaries/storage/tables.py", True),
+        ("core/storage/tables.py", True),
         ("issues/desk.py", False),
         ("accounts/users.py", False),
     ],

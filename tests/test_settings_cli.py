@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import server
 from boundaries.registry import Registry
 from boundaries.storage import open_store
-from boundaries.storage import tables as t
+from core.storage import tables as t
 from tests.conftest import copy_demo
 from web.settings import SettingsError, check_settings, load_settings
 
@@ -230,7 +230,7 @@ def test_coverage_creates_the_folder_of_its_report(demo_db, tmp_path, capsys):
     ],
 )
 def test_a_bad_work_calendar_is_a_settings_error(calendar, named):
-    from boundaries.errors import InvalidInputError
+    from core.errors import InvalidInputError
     from issues.worktime import WorkCalendar
 
     with pytest.raises(SettingsError, match="WORK_CALENDAR") as caught:
@@ -266,7 +266,7 @@ def test_a_bad_work_calendar_stops_import_issues_with_a_message(tmp_path, capsys
     ],
 )
 def test_a_bad_categories_file_is_a_settings_error_naming_the_category(tmp_path, spec, named):
-    from boundaries.errors import InvalidInputError
+    from core.errors import InvalidInputError
     from issues.categories import load_catalog
 
     path = tmp_path / "categories.json"

@@ -17,8 +17,8 @@ from accounts.roles import PERMISSIONS
 from accounts.sessions import end_session, session_is_live, start_session
 from accounts.tokens import resolve_token
 from accounts.users import User, get_user
-from boundaries.errors import NotFoundError
 from boundaries.scope import ScopedRegistry
+from core.errors import NotFoundError
 from web.bodies import init_bodies
 from web.errors import ApiError
 

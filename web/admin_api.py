@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 
 from accounts import tokens, users
 from accounts.roles import ROLE_PERMISSIONS, ROLES
-from boundaries import audit
+from core import audit
 from web import registry
 from web.access import allow, authenticated, caller
 from web.api import MAX_ID
@@ -145,7 +145,7 @@ def revoke_token(token_id):
 
 
 def audit_page_args(args: dict) -> dict:
-    """Keyword arguments of :func:`boundaries.audit.entries` from parsed :class:`AuditQuery` values."""
+    """Keyword arguments of :func:`core.audit.entries` from parsed :class:`AuditQuery` values."""
     from issues.worktime import to_utc
 
     keys = ("user", "object_type", "object_id", "since", "until", "page", "per_page")

@@ -21,7 +21,7 @@ from flask import Blueprint, Response, render_template, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 
-from boundaries.errors import RegistryError
+from core.errors import RegistryError
 from issues.queries import get_issue
 from issues.workflow import ACTIONS, allowed_actions
 from web.access import allow, caller, public, scoped

@@ -30,9 +30,9 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from boundaries import assets
 from boundaries.caches import Cache
-from boundaries.errors import InvalidInputError, RegistryError
 from boundaries.layers import MAX_ZOOM
 from boundaries.levels import LEVELS
+from core.errors import InvalidInputError, RegistryError
 from serving.analysis import CoverageResult, analyse
 from serving.coverage_map import (
     AREA_COLUMNS,

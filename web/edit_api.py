@@ -14,9 +14,9 @@ from marshmallow import Schema, fields, validate
 from werkzeug.http import quote_etag
 
 from boundaries import change_sets, editing, rule_waivers, rules
-from boundaries.errors import ChangeSetConflictError
 from boundaries.levels import KINDS, LEVELS
 from boundaries.versions import ANY, PreconditionFailedError, row_version
+from core.errors import ChangeSetConflictError
 from web.access import allow, scoped
 from web.errors import ApiError
 from web.rules_api import refused, rule_settings

@@ -12,8 +12,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from boundaries import editor, reshaping
-from boundaries.errors import ChangeSetConflictError
 from boundaries.versions import PreconditionFailedError
+from core.errors import ChangeSetConflictError
 from web.access import allow, scoped
 from web.edit_api import change_set_conflict, precondition_failed
 

@@ -18,8 +18,8 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 
 from boundaries.editor import EDITABLE_LEVELS
-from boundaries.errors import NotFoundError
 from boundaries.rules import RULES
+from core.errors import NotFoundError
 from web.access import allow, caller, scoped
 from web.layout import area_breadcrumbs
 from web.names import LEVEL_NAMES

@@ -6,7 +6,7 @@ from flask import Flask, g, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
-from boundaries.errors import (
+from core.errors import (
     ConflictError,
     InvalidInputError,
     NoGenerationError,

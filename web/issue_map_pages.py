@@ -24,7 +24,7 @@ from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, validate
 
-from boundaries.errors import InvalidInputError, NotFoundError
+from core.errors import InvalidInputError, NotFoundError
 from issues.area_figures import MAP_LEVELS, MEASURES, SCHEMES, area_figures, classify
 from issues.queries import list_issues
 from issues.workflow import STATES

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from jinja2 import Template
 
-from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError, RegistryError
+from core.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError, RegistryError
 from issues.queries import get_issue, issue_row, list_issues
 from issues.workflow import ACTIONS, STATES, allowed_actions
 from web.access import allow, caller, may_call, scoped

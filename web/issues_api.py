@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 
-from boundaries.errors import InvalidInputError
+from core.errors import InvalidInputError
 from issues.desk import HAZARD_LEVELS, IssueDesk, ReusedKeyError
 from issues.exports import EXPORT_TYPES, export_file, export_frame
 from issues.queries import get_issue, issue_stats, list_issues, photo

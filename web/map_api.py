@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 from flask import jsonify, request, url_for
 from flask_smorest import Blueprint
 
-from boundaries.errors import InvalidInputError
 from boundaries.levels import LEVELS
 from boundaries.map_search import label_points, parse_coordinates, search
+from core.errors import InvalidInputError
 from web.access import allow, caller, scoped
 from web.api import MAX_ID, _bbox
 from web.errors import ApiError

@@ -15,8 +15,8 @@ import json
 from flask import Blueprint, current_app, g, render_template, request, url_for
 from flask_babel import gettext as _
 
-from boundaries.errors import NotFoundError
 from boundaries.levels import LEVELS
+from core.errors import NotFoundError
 from web.access import allow, caller, scoped
 from web.basemaps import basemap_options, image_sources
 from web.names import KIND_NAMES, LEVEL_NAMES, USE_NAMES

@@ -21,8 +21,8 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
-from boundaries.errors import NotFoundError, RegistryError
 from boundaries.features import COLLECTIONS, Collection, collection_extent, feature, features
+from core.errors import NotFoundError, RegistryError
 from geo.errors import GeoError
 from web.access import allow, caller, public, scoped
 from web.errors import ApiError, domain_status

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, json, request, url_for
 
-from boundaries.errors import InvalidInputError, NotFoundError
+from core.errors import InvalidInputError, NotFoundError
 from issues.queries import get_issue, issue_id_for_token, last_notes, list_issues
 from issues.text import xml_text
 from issues.workflow import OPEN311_STATUS, STATE_NAMES_ZH

@@ -10,8 +10,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from accounts.users import authenticate
-from boundaries import audit
-from boundaries.errors import InvalidInputError
+from core import audit
+from core.errors import InvalidInputError
 from issues.worktime import local_text, zone_label
 from web import registry
 from web.access import allow, authenticated, caller, login_user_session, logout_user_session, may_call, public

@@ -1,7 +1,7 @@
 """The period and area of the staff's patrol page and its downloads (``?area=&since=&until=``), read strictly.
 
 Dates are local dates in the deployment's zone (the end date included); :meth:`PatrolFilters.window` turns them
-into UTC instants. Every bad parameter is named in one :class:`~boundaries.errors.InvalidInputError`.
+into UTC instants. Every bad parameter is named in one :class:`~core.errors.InvalidInputError`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 
-from boundaries.errors import InvalidInputError
+from core.errors import InvalidInputError
 
 __all__ = ["PatrolFilters", "parse_filters", "DEFAULT_DAYS", "MAX_DAYS", "EARLIEST", "FILTER_KEYS"]
 

@@ -25,8 +25,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from accounts.users import list_users
-from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.levels import LEVELS
+from core.errors import InvalidInputError, NotFoundError
 from issues.worktime import local_text, zone_label
 from patrols.work import compliance
 from web.access import allow, caller, scoped

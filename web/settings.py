@@ -145,7 +145,7 @@ def _check_issue_rules(values: dict) -> None:
 
     Every stage limit must also end within the ten years :meth:`WorkCalendar.add` looks ahead on this calendar.
     """
-    from boundaries.errors import InvalidInputError
+    from core.errors import InvalidInputError
     from issues.categories import DEFAULT_STAGE_LIMITS, load_catalog
     from issues.worktime import WorkCalendar
 

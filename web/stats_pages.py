@@ -21,8 +21,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 
-from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.levels import LEVELS, child_level
+from core.errors import InvalidInputError, NotFoundError
 from issues.queries import issue_stats
 from issues.text import spreadsheet_cell
 from issues.workflow import ACTIVE_STATES, STATES

@@ -9,8 +9,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from boundaries import suggest
-from boundaries.errors import ChangeSetConflictError
 from boundaries.versions import PreconditionFailedError
+from core.errors import ChangeSetConflictError
 from web.access import allow, scoped
 from web.edit_api import change_set_conflict, precondition_failed
 from web.rules_api import rule_settings

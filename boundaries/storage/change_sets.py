@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
-from boundaries.errors import ConflictError, NotFoundError
-from boundaries.storage import tables as t
 from boundaries.storage.geometry import decode_rows, encode_rows
+from core.errors import ConflictError, NotFoundError
+from core.storage import tables as t
 
 __all__ = ["ChangeSetStore", "SYSTEM_OWNER"]
 

@@ -11,7 +11,7 @@ are raised as SQLAlchemy raises a driver's (``sqlalchemy.exc.IntegrityError`` fo
 are adapted by psycopg as for an ``INSERT``: ``bytes`` as ``bytea``, datetimes as timestamps (naive ones in the
 session's time zone, as an ``INSERT`` reads them), booleans, ``None`` as NULL, text of any content escaped by
 psycopg. Only the columns the rows carry are listed, never PostGIS's generated ``geom`` (migration 0018), which
-is not in :mod:`boundaries.storage.tables`.
+is not in :mod:`core.storage.tables`.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
-from boundaries.storage import tables as t
 from boundaries.storage.geometry import decode_rows
+from core.storage import tables as t
 
 __all__ = ["FeatureStore", "FEATURE_TABLES"]
 

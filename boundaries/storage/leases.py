@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from boundaries.storage import tables as t
+from core.storage import tables as t
 
 __all__ = ["LeaseStore"]
 

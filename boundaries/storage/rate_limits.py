@@ -21,7 +21,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from boundaries.storage import tables as t
+from core.storage import tables as t
 
 __all__ = ["RateCounters"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import sqlalchemy as sa
 
-from boundaries.storage import tables as t
+from core.storage import tables as t
 
 __all__ = ["imported_external_ids", "insert_issue_rows", "open_issues_by_token_prefix", "insert_event_rows"]
 

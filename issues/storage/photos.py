@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from boundaries.storage import tables as t
+from core.storage import tables as t
 
 __all__ = ["store_photos", "photo_data"]
 

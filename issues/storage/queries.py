@@ -14,8 +14,8 @@ from decimal import Decimal
 import pandas as pd
 import sqlalchemy as sa
 
-from boundaries.scope import Scope
-from boundaries.storage import tables as t
+from core.scope import Scope
+from core.storage import tables as t
 from issues.workflow import ACTIVE_STATES, OPEN311_STATUS
 
 __all__ = [
@@ -47,7 +47,7 @@ def visible(scope: Scope):
 
     Parameters
     ----------
-    scope : boundaries.scope.Scope
+    scope : core.scope.Scope
 
     Returns
     -------

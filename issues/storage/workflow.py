@@ -12,7 +12,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from boundaries.storage import tables as t
+from core.storage import tables as t
 from issues.workflow import ACTIVE_STATES, LADDER
 
 __all__ = [

@@ -45,7 +45,7 @@ def run_elsewhere(url: str, code: str) -> None:
         "import sys; sys.path.insert(0, sys.argv[1])\n"
         "from boundaries.registry import Registry\n"
         "from boundaries.storage import open_store\n"
-        "from boundaries.scope import Scope, ScopedRegistry\n"
+        "from boundaries.scope import ScopedRegistry\nfrom core.scope import Scope\n"
         "from boundaries import editing\n"
         "registry = Registry(open_store(sys.argv[2]))\n"
         "view = ScopedRegistry(registry, Scope.everything())\n" + code
@@ -71,7 +71,8 @@ def test_every_write_bumps_the_revision_whoever_writes(published):
 def test_a_draft_changed_by_another_process_is_seen_at_once(published):
     url, registry = published
     from boundaries import editing
-    from boundaries.scope import Scope, ScopedRegistry
+    from boundaries.scope import ScopedRegistry
+    from core.scope import Scope
 
     view = ScopedRegistry(registry, Scope.everything())
     editing.update_area(view, "002", name="网格二")
@@ -96,7 +97,8 @@ def test_a_draft_changed_by_another_process_is_seen_at_once(published):
 def test_the_command_line_sees_a_draft_the_service_made(published, tmp_path):
     url, registry = published
     from boundaries import editing
-    from boundaries.scope import Scope, ScopedRegistry
+    from boundaries.scope import ScopedRegistry
+    from core.scope import Scope
 
     registry.locate([104.015], [30.605], level="grid")  # the service has its caches warm
     editing.update_area(

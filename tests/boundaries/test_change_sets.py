@@ -8,11 +8,12 @@ import pytest
 import shapely
 
 from boundaries import change_sets, editing
-from boundaries.audit import SYSTEM, Actor
-from boundaries.errors import ChangeSetConflictError, ConflictError, InvalidInputError, NotFoundError, OutOfScopeError
 from boundaries.registry import Registry
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
 from boundaries.storage import open_store
+from core.audit import SYSTEM, Actor
+from core.errors import ChangeSetConflictError, ConflictError, InvalidInputError, NotFoundError, OutOfScopeError
+from core.scope import Scope
 from tests.conftest import copy_demo, database_at
 
 COMMUNITY, OTHER_COMMUNITY = "510104001001", "510104001002"

@@ -7,14 +7,15 @@ import pytest
 import shapely
 
 from boundaries import editing
-from boundaries.audit import SYSTEM, Actor
 from boundaries.codes import check_code
-from boundaries.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError
 from boundaries.importer import import_areas
 from boundaries.registry import Registry
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
 from boundaries.storage import open_store
 from boundaries.versions import ANY, PreconditionFailedError, area_version
+from core.audit import SYSTEM, Actor
+from core.errors import ConflictError, InvalidInputError, NotFoundError, OutOfScopeError
+from core.scope import Scope
 from tests.conftest import copy_demo
 
 COMMUNITY, OTHER_COMMUNITY = "510104001001", "510104001002"

@@ -21,11 +21,12 @@ import traceback
 import shapely
 
 from boundaries import editing
-from boundaries.audit import Actor, entries
-from boundaries.errors import ConflictError, NotFoundError
 from boundaries.registry import Registry
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
 from boundaries.storage import open_store
+from core.audit import Actor, entries
+from core.errors import ConflictError, NotFoundError
+from core.scope import Scope
 from tests.conftest import copy_demo
 
 RACE_S = 4.0

@@ -11,12 +11,13 @@ import pytest
 import shapely
 
 from boundaries import history, lineage
-from boundaries.audit import SYSTEM
 from boundaries.editing import create_area, retire_area, update_area
-from boundaries.errors import InvalidInputError, NotFoundError, OutOfScopeError
 from boundaries.registry import Registry
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
 from boundaries.storage import open_store
+from core.audit import SYSTEM
+from core.errors import InvalidInputError, NotFoundError, OutOfScopeError
+from core.scope import Scope
 from geo.crs import geometries_to_wgs84
 from tests.conftest import copy_demo
 

@@ -12,11 +12,11 @@ import shapely.affinity
 
 import server
 from boundaries import assets
-from boundaries.audit import entries
-from boundaries.errors import InvalidInputError
 from boundaries.importer import import_areas
 from boundaries.registry import Registry
 from boundaries.storage import open_store
+from core.audit import entries
+from core.errors import InvalidInputError
 from geo.io import read_vector
 from tests.conftest import shared_file
 

@@ -9,9 +9,10 @@ import pytest
 import shapely
 
 from boundaries import assets, lineage
-from boundaries.audit import SYSTEM
 from boundaries.editing import create_area, publish, retire_area, update_area
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
+from core.audit import SYSTEM
+from core.scope import Scope
 from geo.crs import geometries_to_wgs84
 from issues import area_history
 

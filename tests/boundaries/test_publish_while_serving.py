@@ -12,8 +12,9 @@ import boundaries.registry as registry_module
 from boundaries import editing
 from boundaries.importer import import_areas
 from boundaries.registry import Registry
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
 from boundaries.storage import open_store
+from core.scope import Scope
 
 
 def test_a_request_during_the_build_answers_from_the_old_generation_then_from_the_new(tmp_path, monkeypatch):

@@ -6,9 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from boundaries import assets
-from boundaries.errors import ConflictError, InvalidInputError, NoGenerationError, NotFoundError
 from boundaries.importer import import_areas
-from boundaries.storage.tables import metadata
+from core.errors import ConflictError, InvalidInputError, NoGenerationError, NotFoundError
+from core.storage.tables import metadata
 from geo.io import read_vector
 from geo.topology import areas_m2
 from tests.conftest import shared_file

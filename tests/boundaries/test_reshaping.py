@@ -7,11 +7,12 @@ import pytest
 import shapely
 
 from boundaries import reshaping
-from boundaries.audit import SYSTEM
-from boundaries.errors import InvalidInputError
 from boundaries.importer import import_areas
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
 from boundaries.versions import PreconditionFailedError, area_version
+from core.audit import SYSTEM
+from core.errors import InvalidInputError
+from core.scope import Scope
 
 X0, Y0, STEP = 104.0, 30.0, 0.001
 

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 import shapely
 
-from boundaries import audit, rules
-from boundaries.audit import SYSTEM
+from boundaries import rules
 from boundaries.editing import update_area
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
+from core import audit
+from core.audit import SYSTEM
+from core.scope import Scope
 from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
 from tests.conftest import private_app, shared_file
 

@@ -7,11 +7,12 @@ import pytest
 import shapely
 
 from boundaries import assets, editing
-from boundaries.audit import SYSTEM, Actor, entries
-from boundaries.errors import NotFoundError, OutOfScopeError
 from boundaries.registry import Registry
-from boundaries.scope import Scope, ScopedRegistry, mask_phone
+from boundaries.scope import ScopedRegistry
 from boundaries.storage import open_store
+from core.audit import SYSTEM, Actor, entries
+from core.errors import NotFoundError, OutOfScopeError
+from core.scope import Scope, mask_phone
 from tests.conftest import copy_demo
 
 COMMUNITY, OTHER_COMMUNITY = "510104001001", "510104001002"

@@ -9,10 +9,11 @@ import shapely
 
 from accounts.tokens import create_token
 from accounts.users import find_user
-from boundaries.audit import Actor
 from boundaries.registry import Registry
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
 from boundaries.storage import open_store
+from core.audit import Actor
+from core.scope import Scope
 from tests.conftest import TEST_CONFIG, copy_demo, token_client
 
 #: The demo worker's grid and its community.

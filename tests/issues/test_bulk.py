@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import server
 from boundaries.registry import Registry
 from boundaries.storage import open_store
-from boundaries.storage import tables as t
+from core.storage import tables as t
 from geo.crs import wgs84_to_gcj02
 from tests.conftest import copy_demo
 

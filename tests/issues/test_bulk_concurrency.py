@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from boundaries.registry import Registry
 from boundaries.storage import open_store
-from boundaries.storage import tables as t
+from core.storage import tables as t
 from tests.conftest import copy_demo, database_at
 
 ROOT = Path(__file__).resolve().parents[2]

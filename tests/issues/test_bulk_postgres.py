@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from boundaries.demo import load_demo
 from boundaries.registry import Registry
 from boundaries.storage import open_store
-from boundaries.storage import tables as t
+from core.storage import tables as t
 from tests.storage.pg import postgres_server
 
 

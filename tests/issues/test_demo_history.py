@@ -9,11 +9,12 @@ from datetime import datetime, time, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from boundaries.audit import Actor
 from boundaries.registry import Registry
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
 from boundaries.storage import open_store
-from boundaries.storage import tables as t
+from core.audit import Actor
+from core.scope import Scope
+from core.storage import tables as t
 from issues.demo import load_demo_issues
 from issues.desk import IssueDesk
 from issues.queries import issue_stats, list_issues

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from PIL import Image
 
 from boundaries import editing
-from boundaries.storage import tables as t
+from core.storage import tables as t
 from issues.photos import check_photos
 from tests.issues.conftest import COMMUNITY, WORKER_GRID
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shapely
 import sqlalchemy as sa
 
-from boundaries.storage import tables as t
+from core.storage import tables as t
 from tests.issues.conftest import COMMUNITY
 
 

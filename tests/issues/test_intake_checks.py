@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from boundaries.storage import tables as t
+from core.storage import tables as t
 from tests.issues.conftest import COMMUNITY
 
 FORM = "application/x-www-form-urlencoded"

@@ -6,8 +6,9 @@ import base64
 
 import sqlalchemy as sa
 
-from boundaries.audit import Actor
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
+from core.audit import Actor
+from core.scope import Scope
 from issues.queries import get_issue
 
 PNG = base64.b64decode(

@@ -16,7 +16,7 @@ from accounts.tokens import create_token
 from accounts.users import find_user
 from boundaries.registry import Registry
 from boundaries.storage import open_store
-from boundaries.storage import tables as t
+from core.storage import tables as t
 from geo.crs import wgs84_to_gcj02
 from tests.conftest import TEST_CONFIG, copy_demo, token_client
 from tests.issues.conftest import COMMUNITY, WORKER_GRID, Clock

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 import shapely
 
-from boundaries.audit import Actor
 from boundaries.registry import Registry
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
 from boundaries.storage import open_store
+from core.audit import Actor
+from core.scope import Scope
 from issues.desk import IssueDesk
 from issues.queries import get_issue
 from issues.scheduler import EscalationThread

@@ -22,12 +22,13 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import cursor as sa_cursor
 
-from boundaries.audit import Actor
 from boundaries.demo import load_demo
 from boundaries.levels import child_level
 from boundaries.registry import Registry
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
 from boundaries.storage import open_store
+from core.audit import Actor
+from core.scope import Scope
 from issues import storage as st
 from issues.demo import load_demo_issues
 from issues.desk import IssueDesk

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from boundaries.errors import InvalidInputError
-from boundaries.storage import tables as t
+from core.errors import InvalidInputError
+from core.storage import tables as t
 from issues.bulk import import_issues
 from issues.demo import load_demo_issues
 from issues.queries import get_issue, issue_stats

@@ -12,7 +12,7 @@ import numpy as np
 import openpyxl
 import shapely
 
-from boundaries.audit import entries
+from core.audit import entries
 from patrols.service import PatrolDesk
 from patrols.tracks import TrackRules
 from tests.patrols.conftest import NOW, STREET, TO_LL, TO_M, WORKER_GRID, road_path, walk
@@ -249,7 +249,7 @@ def test_my_work_and_compliance(yulin):
 def test_purge_removes_old_positions_only(yulin, tmp_path):
     pid, w, _ = _record(yulin, seed=8, start=1_600_000_000.0)  # earlier than every other test's walk
     desk = PatrolDesk(yulin.registry, TrackRules(retention_days=180))
-    from boundaries.audit import SYSTEM
+    from core.audit import SYSTEM
 
     start = datetime.fromtimestamp(w.t[0], timezone.utc)
     assert desk.purge(SYSTEM, now=start + timedelta(days=179)) == 0
@@ -295,8 +295,9 @@ def test_second_outside_test_findings(yulin):
 def test_vulnerable_visits_are_not_due_in_cycles_that_have_not_begun(yulin):
     """Outside test: compliance over a period reaching into the future counted every future month as due."""
     from boundaries import editing
-    from boundaries.audit import SYSTEM
-    from boundaries.scope import Scope, ScopedRegistry
+    from boundaries.scope import ScopedRegistry
+    from core.audit import SYSTEM
+    from core.scope import Scope
 
     bid, _foot = _building(yulin)
     building = yulin.registry.store.buildings(ids=[bid])[0]

@@ -13,7 +13,8 @@ import shapely
 import server
 from boundaries.assets import import_buildings, import_roads, import_service_points
 from boundaries.importer import import_areas
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
+from core.scope import Scope
 from geo.crs import geometries_to_wgs84, metric_crs
 from serving.analysis import analyse
 from serving.report import write_report
@@ -100,7 +101,7 @@ def test_no_point_of_a_known_kind_leaves_every_building_unreachable(street):
 
 
 def test_unknown_kind_is_refused_naming_the_kinds(street):
-    from boundaries.errors import InvalidInputError
+    from core.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError, match="spaceship") as caught:
         analyse(street, "spaceship", reach_m=600)

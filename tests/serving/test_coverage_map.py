@@ -152,7 +152,8 @@ def test_the_reach_is_one_outline_equal_to_the_union_of_the_circles(app, demo_to
 
 def test_buildings_in_view_are_the_uncovered_ones_as_the_analysis_finds_them(app, demo_tokens, demo_registry):
     admin = token_client(app, demo_tokens["admin"])
-    from boundaries.scope import Scope, ScopedRegistry
+    from boundaries.scope import ScopedRegistry
+    from core.scope import Scope
 
     result = analyse(ScopedRegistry(demo_registry, Scope(None)), "clinic", reach_m=250)
     b = result.buildings

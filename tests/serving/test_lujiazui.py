@@ -11,7 +11,8 @@ import shapely
 
 from boundaries.assets import import_buildings, import_roads, import_service_points
 from boundaries.importer import import_areas
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
+from core.scope import Scope
 from geo.crs import from_wgs84
 from geo.io import read_vector
 from geo.topology import areas_m2

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from boundaries.errors import InvalidInputError
+from core.errors import InvalidInputError
 from geo.crs import to_wgs84
 from serving.analysis import CoverageResult
 from serving.optimize import suggest

@@ -21,14 +21,15 @@ from accounts.demo import create_demo_users
 from accounts.tokens import create_token, list_tokens, resolve_token, revoke_token
 from accounts.users import authenticate, find_user
 from boundaries import editing
-from boundaries.audit import SYSTEM, Actor, entries
 from boundaries.demo import load_demo
-from boundaries.errors import ChangeSetConflictError
 from boundaries.registry import Registry
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
 from boundaries.storage import open_store
 from boundaries.storage.geometry import encode as wkb_row
 from boundaries.storage.postgis import SPATIAL_TABLES
+from core.audit import SYSTEM, Actor, entries
+from core.errors import ChangeSetConflictError
+from core.scope import Scope
 from core.storage.schema import MIGRATIONS
 from issues.bulk import import_issues
 from issues.desk import IssueDesk

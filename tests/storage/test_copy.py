@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from boundaries.storage import open_store
 from boundaries.storage import store as store_module
-from boundaries.storage import tables as t
+from core.storage import tables as t
 
 #: Text a COPY stream must escape: its delimiters, escapes and end marker, quotes, Chinese, an emoji.
 HOSTILE = [

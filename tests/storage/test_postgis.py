@@ -16,10 +16,10 @@ from alembic import command
 from alembic.config import Config
 
 from boundaries.storage import open_store
-from boundaries.storage import tables as t
 from boundaries.storage.geometry import encode as wkb_row
 from boundaries.storage.postgis import SPATIAL_TABLES
 from boundaries.storage.store import Store, _compiled
+from core.storage import tables as t
 from core.storage.schema import MIGRATIONS
 
 

@@ -32,9 +32,9 @@ def test_change_sets_publish_once_and_conflict_under_races(pg_registry):
     published once; two change sets of the same area published at once: one wins, the other conflicts."""
     import threading
 
-    from boundaries.audit import SYSTEM, Actor
-    from boundaries.errors import ChangeSetConflictError, ConflictError
-    from boundaries.scope import Scope
+    from core.audit import SYSTEM, Actor
+    from core.errors import ChangeSetConflictError, ConflictError
+    from core.scope import Scope
 
     leaves = pg_registry.areas(parent_code="510104001001001")["code"].tolist()
     admin = ScopedRegistry(pg_registry, Scope.everything(), SYSTEM)

@@ -41,7 +41,7 @@ def test_bbox_reads_go_through_the_rtree_and_equal_a_brute_force_window(store):
     assert store._building_window((0, 0, 1, 1)) is not None and store._rtree is True
     for bbox in WINDOWS:
         assert sorted(r["id"] for r in store.buildings(bbox=bbox)) == _brute(store, bbox), bbox
-    from boundaries.storage import tables
+    from core.storage import tables
 
     statement = sa.select(tables.buildings.c.id).where(store._building_window(WINDOWS[0]))
     sql, params = _compiled(statement, store.engine.dialect)

@@ -17,12 +17,13 @@ from PIL import Image
 from accounts.tokens import create_token
 from accounts.users import find_user, list_users
 from boundaries import assets
-from boundaries.audit import SYSTEM
 from boundaries.editing import update_area
 from boundaries.registry import Registry
 from boundaries.rule_waivers import add_waiver
-from boundaries.scope import NO_SUCH_ASSET, Scope, ScopedRegistry
+from boundaries.scope import NO_SUCH_ASSET, ScopedRegistry
 from boundaries.storage import open_store
+from core.audit import SYSTEM
+from core.scope import Scope
 from issues.desk import IssueDesk
 from issues.queries import NO_SUCH_ISSUE
 from patrols.service import NO_SUCH_PATROL, NOT_YOUR_PATROL, PatrolDesk

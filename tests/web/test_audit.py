@@ -9,9 +9,9 @@ import pytest
 import server
 from accounts.tokens import create_token, list_tokens
 from accounts.users import find_user, list_users
-from boundaries.audit import entries
 from boundaries.registry import Registry
 from boundaries.storage import open_store
+from core.audit import entries
 from tests.conftest import TEST_CONFIG, copy_demo, token_client
 
 

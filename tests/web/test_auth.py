@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from accounts.passwords import hash_password
 from accounts.tokens import create_token
 from accounts.users import authenticate, create_user, find_user, list_users
-from boundaries.errors import ConflictError
 from boundaries.registry import Registry
 from boundaries.storage import open_store
-from boundaries.storage import tables as t
+from core.errors import ConflictError
+from core.storage import tables as t
 from tests.conftest import TEST_CONFIG, copy_demo, database_at, demo_password, token_client
 
 

@@ -8,9 +8,10 @@ import shapely
 
 from accounts.users import list_users
 from boundaries import assets, history
-from boundaries.audit import SYSTEM, Actor
 from boundaries.editing import retire_area, update_area
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
+from core.audit import SYSTEM, Actor
+from core.scope import Scope
 from issues.queries import list_issues
 from issues.worktime import local_text, zone_label
 from tests.conftest import private_app

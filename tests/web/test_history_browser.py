@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 import shapely
 
-from boundaries.audit import SYSTEM
 from boundaries.editing import retire_area, update_area
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
+from core.audit import SYSTEM
+from core.scope import Scope
 from tests.conftest import demo_password, private_app
 from tests.web.browser import chromium_page, screenshot, served, sign_in
 

@@ -17,7 +17,7 @@ from accounts.tokens import create_token
 from accounts.users import find_user
 from boundaries.registry import Registry
 from boundaries.storage import open_store
-from boundaries.storage import tables as t
+from core.storage import tables as t
 from tests.conftest import TEST_CONFIG, copy_demo, token_client
 
 MICRO_GRID = "510104001001001001"

@@ -157,10 +157,11 @@ def test_a_weak_if_none_match_revalidates_a_tile(client):
 def test_map_layers_are_simplified_ahead_so_no_tile_waits_for_it(demo_db, tmp_path, monkeypatch):
     """The first tile of a zoom simplified the whole level (8 s at 126,000 micro-grids); publish and start do it."""
     import boundaries.layers
-    from boundaries.audit import SYSTEM
     from boundaries.registry import Registry
-    from boundaries.scope import Scope, ScopedRegistry
+    from boundaries.scope import ScopedRegistry
     from boundaries.storage import open_store
+    from core.audit import SYSTEM
+    from core.scope import Scope
     from tests.conftest import copy_demo
 
     registry = Registry(open_store(copy_demo(demo_db, tmp_path)))

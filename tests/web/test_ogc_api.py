@@ -14,8 +14,9 @@ import shapely
 from accounts.tokens import create_token
 from accounts.users import find_user
 from boundaries.features import COLLECTIONS, features
-from boundaries.scope import Scope, ScopedRegistry
-from boundaries.storage import tables as t
+from boundaries.scope import ScopedRegistry
+from core.scope import Scope
+from core.storage import tables as t
 from issues.desk import IssueDesk
 from tests.conftest import private_app, token_client
 from web.ogc_api import CRS84, EPSG_4326, EPSG_4490

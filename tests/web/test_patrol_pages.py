@@ -19,7 +19,7 @@ import pytest
 import shapely
 
 from accounts.users import set_locale
-from boundaries.audit import entries
+from core.audit import entries
 from issues.worktime import local_text
 from tests.patrols.conftest import STREET, WORKER_GRID, road_path, walk, yulin  # noqa: F401 (the fixture)
 from tests.web.browser import chromium_page, screenshot, served, sign_in

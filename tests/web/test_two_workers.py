@@ -27,8 +27,8 @@ from bench.http_load import hammer, hammer_workers, served, served_workers
 from boundaries.demo import load_demo
 from boundaries.registry import Registry
 from boundaries.storage import open_store
-from boundaries.storage.tables import issue_events as t_events
-from boundaries.storage.tables import issues as t_issues
+from core.storage.tables import issue_events as t_events
+from core.storage.tables import issues as t_issues
 from tests.conftest import copy_demo, demo_password
 from tests.storage.pg import postgres_cluster
 
