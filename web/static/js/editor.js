@@ -537,13 +537,18 @@
     api("POST", cfg.suggest, { apply: false }).then(function (r) {
       if (!r.ok) { failed(r); return; }
       r.body.features.forEach(function (f) {
+        // a whole building above the ceiling is a micro-grid of its own (waived on apply); the reason says so
+        var tip = document.createElement("div"), p = f.properties;
+        tip.textContent = p.name + " · " + p.households;
+        if (p.reason) { var why = document.createElement("div"); why.textContent = p.reason; tip.appendChild(why); }
+        var left = Boolean(p.problem && !p.waiver);  // left to the planner: drawn red, its reason shown
         L.geoJSON(f, { pmIgnore: true, snapIgnore: true, interactive: false,
-          style: { color: "#7b2cbf", weight: 2, dashArray: "5 4", fill: false } })
-          .bindTooltip(f.properties.name + " · " + f.properties.households).addTo(suggestLayer);
+          style: { color: left ? "#c1121f" : "#7b2cbf", weight: 2, dashArray: "5 4", fill: false } })
+          .bindTooltip(tip, { permanent: left, direction: "center" }).addTo(suggestLayer);
       });
       var sum = r.body.summary;
       status(fmt(T.suggested, { n: sum.groups, low: sum.range[0], high: sum.range[1], kept: sum.kept.length,
-        "new": sum["new"].length, reported: sum.reported.length }));
+        "new": sum["new"].length, reported: sum.reported.filter(function (g) { return !g.waiver; }).length }));
       suggestApply.hidden = false;
     });
   });
