@@ -32,12 +32,12 @@ def _actor():
 
 
 def _demo(args, registry=None) -> None:
-    from boundaries.demo import load_demo
+    from issues.demo import rebuild_demo
 
     registry = registry or _registry(args)
     with tqdm(desc="生成示例数据 demo street", unit=" workers") as bar:
         seed = args.seed if hasattr(args, "seed") else 2026
-        demo = load_demo(registry, seed=seed, progress=bar.update, actor=_actor())
+        demo = rebuild_demo(registry, seed=seed, progress=bar.update, actor=_actor())
     print(
         f"示例街道已生成 demo street: {len(demo.areas)} areas, {len(demo.buildings)} buildings, "
         f"{len(demo.service_points)} service points, {len(demo.workers)} workers"

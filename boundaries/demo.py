@@ -11,11 +11,13 @@ Nothing here is real: names, people and phone numbers are generated.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyproj
 import shapely
+import sqlalchemy as sa
 
 from boundaries.codes import DEFAULT_LAYOUT
 from boundaries.registry import Registry
@@ -263,11 +265,38 @@ def build_demo(seed: int = 2026) -> DemoStreet:
     return demo
 
 
-def load_demo(registry: Registry, seed: int = 2026, progress=None, actor: Actor = SYSTEM) -> DemoStreet:
-    """Replace everything in the store with the demo street, published as generation 1 of a fresh registry."""
+def load_demo(
+    registry: Registry,
+    seed: int = 2026,
+    progress=None,
+    actor: Actor = SYSTEM,
+    clear: Iterable[Callable[[sa.Connection], None]] = (),
+) -> DemoStreet:
+    """Replace the registry's areas, generations and assets with the demo street, published as one generation.
+
+    Parameters
+    ----------
+    registry : Registry
+    seed : int
+        Seed of the random names, phones and households.
+    progress : callable, optional
+        Called with 1 per worker written.
+    actor : Actor
+        Recorded in the audit log.
+    clear : iterable of callables
+        Each deletes another aggregate's rows in the open transaction before the registry clears its own
+        (e.g. ``issues.storage.wipe``; ``issues.demo.rebuild_demo`` passes it), so the whole rebuild commits or
+        rolls back at once. The registry knows no other aggregate's tables.
+
+    Returns
+    -------
+    DemoStreet
+    """
     demo = build_demo(seed)
     store = registry.store
     with store.transaction() as conn:
+        for wipe in clear:
+            wipe(conn)
         store.wipe(conn)
         generation = store.create_generation(conn, "示例数据 demo street")
         store.insert_areas(conn, [{**a, "generation_low": generation} for a in demo.areas])

@@ -29,18 +29,19 @@ from itertools import count
 import numpy as np
 import shapely
 
-from boundaries.demo import GIVEN, SURNAMES
+from boundaries.demo import GIVEN, SURNAMES, DemoStreet, load_demo
 from boundaries.scope import ScopedRegistry
 from core.audit import SYSTEM, Actor, record
 from core.errors import ConflictError
 from core.scope import Scope
+from issues import storage
 from issues.bulk import BulkReport
 from issues.desk import IssueDesk
 from issues.queries import list_issues
 from issues.workflow import ACTIONS, LADDER
 from issues.worktime import zone
 
-__all__ = ["load_demo_issues", "DEMO_CHANNEL"]
+__all__ = ["load_demo_issues", "rebuild_demo", "DEMO_CHANNEL"]
 
 #: The channel of the demo's reports (their external ids are ``demo-<n>``, so loading twice adds nothing).
 DEMO_CHANNEL = "demo"
@@ -197,6 +198,30 @@ def _catch_up(desk: IssueDesk, clock: _Clock, view: ScopedRegistry, until: datet
             return
         clock.now = clock.escalated_to = min(min(dues) + timedelta(minutes=1), until)
         desk.escalate_overdue(now=clock.now)
+
+
+def rebuild_demo(registry, seed: int = 2026, progress=None, actor: Actor = SYSTEM) -> DemoStreet:
+    """Replace the demo street and clear every issue, in one transaction (the command line's ``demo``).
+
+    The registry clears only its own rows (:func:`boundaries.demo.load_demo`); the issues' are cleared here by
+    their own storage (:func:`issues.storage.wipe`) in the same transaction. Users, tokens, the audit log and
+    patrols are kept.
+
+    Parameters
+    ----------
+    registry : boundaries.registry.Registry
+    seed : int
+        Seed of the demo street.
+    progress : callable, optional
+        Called with 1 per worker written.
+    actor : Actor
+        Recorded in the audit log.
+
+    Returns
+    -------
+    boundaries.demo.DemoStreet
+    """
+    return load_demo(registry, seed=seed, progress=progress, actor=actor, clear=(storage.wipe,))
 
 
 def load_demo_issues(

@@ -441,9 +441,14 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
 
     # -- maintenance -------------------------------------------------------------------------------
     def wipe(self, conn: sa.Connection) -> None:
-        """Delete every row but users, tokens and the audit log (used to rebuild the demo data)."""
+        """Delete the registry's own rows: areas, generations, buildings, service points, workers and roads.
+
+        Used to rebuild the demo data. Other aggregates clear their own rows in the same transaction
+        (``boundaries.demo.load_demo``'s ``clear``, e.g. ``issues.storage.wipe``); users, tokens, the audit log,
+        patrols and waivers are kept.
+        """
         for table in (
-            t.issue_photos, t.photos, t.issue_events, t.issues, t.roads,
-            t.worker_areas, t.workers, t.service_points, t.buildings, t.change_set_retired, t.areas, t.generations,
+            t.roads, t.worker_areas, t.workers, t.service_points, t.buildings, t.change_set_retired, t.areas,
+            t.generations,
         ):  # fmt: skip
             conn.execute(sa.delete(table))

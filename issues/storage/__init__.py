@@ -8,14 +8,20 @@ its history event and its audit entry commit together). Rows come back as plain 
 - :mod:`issues.storage.queries`: visibility, one issue, queue pages, figures;
 - :mod:`issues.storage.workflow`: intake, steps, assignment, escalation;
 - :mod:`issues.storage.photos`: photos by hash;
-- :mod:`issues.storage.bulk`: imports in bulk.
+- :mod:`issues.storage.bulk`: imports in bulk, and clearing every issue (the demo rebuild).
 """
 
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from issues.storage.bulk import imported_external_ids, insert_event_rows, insert_issue_rows, open_issues_by_token_prefix
+from issues.storage.bulk import (
+    imported_external_ids,
+    insert_event_rows,
+    insert_issue_rows,
+    open_issues_by_token_prefix,
+    wipe,
+)
 from issues.storage.photos import photo_data, store_photos
 from issues.storage.queries import (
     IssueFilter,
@@ -68,4 +74,5 @@ __all__ = [
     "insert_issue_rows",
     "open_issues_by_token_prefix",
     "insert_event_rows",
+    "wipe",
 ]

@@ -1,4 +1,4 @@
-"""Writing imported issues in bulk: which external ids were imported before, the rows and their entry events."""
+"""Issues in bulk: which external ids were imported before, the rows and their entry events; clearing them all."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from core.storage import tables as t
 
-__all__ = ["imported_external_ids", "insert_issue_rows", "open_issues_by_token_prefix", "insert_event_rows"]
+__all__ = ["imported_external_ids", "insert_issue_rows", "open_issues_by_token_prefix", "insert_event_rows", "wipe"]
 
 _CHUNK = 5000
 
@@ -50,3 +50,15 @@ def open_issues_by_token_prefix(conn: sa.Connection, prefix: str) -> list[tuple[
 def insert_event_rows(store, conn: sa.Connection, events: pd.DataFrame) -> None:
     """Insert history events (columns named as the table's) in bulk (``Store.bulk_insert``)."""
     store.bulk_insert(conn, t.issue_events.name, events)
+
+
+def wipe(conn: sa.Connection) -> None:
+    """Delete every issue with its history events and photos, in ``conn``'s transaction (the demo rebuild).
+
+    Parameters
+    ----------
+    conn : sqlalchemy.Connection
+        A write transaction; the rebuild clears the registry's own rows in the same one.
+    """
+    for table in (t.issue_photos, t.photos, t.issue_events, t.issues):  # links before what they link
+        conn.execute(sa.delete(table))
