@@ -24,6 +24,7 @@ __all__ = [
     "covered",
     "require_below",
     "scope_check",
+    "SYSTEM_OWNER",
 ]
 
 #: Area (m²) an area may lie outside its parent before a drawing is refused: below it is floating-point noise

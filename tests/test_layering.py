@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Packages where every statement must sit in a storage module.
 LAYERED = ("accounts", "issues", "patrols")
 #: Packages that are checked against the allow-list below.
-CHECKED = (*LAYERED, "boundaries", "web")
+CHECKED = (*LAYERED, "boundaries", "web", "core")
 #: Modules outside a storage module that still hold SQL, to be moved into a repository (do not add to this).
 STILL_HOLDING_SQL: set[str] = set()
 #: SQLAlchemy's statements and SQL expression builders.
@@ -173,3 +173,152 @@ def test_boundaries_and_web_hold_sql_only_in_the_modules_still_listed():
     others = {m for m in holding if m.split("/")[0] not in LAYERED}
     assert others - STILL_HOLDING_SQL == set(), "new SQL outside boundaries/storage: put it in a storage module"
     assert STILL_HOLDING_SQL - others == set(), "these modules hold no SQL any more: take them off the list"
+
+
+# -- core and the aggregates' tables -------------------------------------------------------------------------------
+#: The domain packages; ``core`` imports none of them, and each uses only its own tables and core's.
+DOMAIN = ("accounts", "boundaries", "issues", "patrols", "serving", "web")
+#: Imports of another domain package's storage modules that remain, with why (keep it short; do not add lightly).
+CROSS_STORAGE_IMPORTS = {
+    ("web/__init__.py", "boundaries.storage"): "the app factory opens the deployment's one store (engine, migrations)",
+    ("web/limits.py", "boundaries.storage.rate_limits"): "rate-limit counters kept in core's table, on the store",
+}
+#: Tables a package's module names although another aggregate owns them (read only), with why.
+CROSS_TABLES = {
+    ("patrols/storage.py", "users"): "patrol lists show the worker's name and role (a read-only join)",
+    ("patrols/storage.py", "user_areas"): "the workers of an area, whose patrols a cycle counts (a read-only join)",
+    ("boundaries/storage/features.py", "issues"): "the OGC API pages issues with the buildings' bbox and paging code",
+}
+
+
+def domain_imports_in(source: str) -> list[str]:
+    """Imports of a domain package in ``source`` (at any depth, lazy ones too), as ``"line: module"``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules = [node.module]
+        else:
+            continue
+        found += [f"{node.lineno}: {m}" for m in modules if m.split(".")[0] in DOMAIN]
+    return found
+
+
+def storage_imports_in(source: str) -> list[str]:
+    """Modules of a package's storage layer that ``source`` imports (``x.storage`` and below)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names if a.name == "storage"]
+        else:
+            continue
+        found += [m for m in modules if m.split(".")[0] in DOMAIN and "storage" in m.split(".")[1:2]]
+    return found
+
+
+def tables_named_in(source: str) -> set[str]:
+    """The tables ``source`` names: attributes of the tables module (``t.issues``), tables imported from it by name,
+    and, in a module that imports it, a table looked up by name (``metadata.tables["issues"]``) or listed in a
+    constant named ``…TABLES`` (``FEATURE_TABLES = ("buildings", "issues")``). Other strings are not tables (the
+    revision counters share names with tables)."""
+    tree = ast.parse(source)
+    aliases, found, imports_tables = set(), set(), False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "core.storage.tables":
+                    aliases.add(alias.asname or alias.name)
+                    imports_tables = True
+        elif isinstance(node, ast.ImportFrom) and node.module in ("core.storage", "core.storage.tables"):
+            for alias in node.names:
+                if node.module == "core.storage" and alias.name == "tables":
+                    aliases.add(alias.asname or alias.name)
+                    imports_tables = True
+                elif node.module == "core.storage.tables":
+                    imports_tables = True
+                    if alias.name in tables.OWNERS:
+                        found.add(alias.name)
+    named = []  # string constants that name a table
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            if node.attr in tables.OWNERS:
+                found.add(node.attr)
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "tables":
+            named.append(node.slice)
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(x, ast.Name) and x.id.endswith("TABLES") for x in node.targets
+        ):
+            named += getattr(node.value, "elts", [])
+    if imports_tables:
+        found |= {c.value for c in named if isinstance(c, ast.Constant) and c.value in tables.OWNERS}
+    return found
+
+
+def package_modules(package: str):
+    """``(relative path, source)`` of every module of ``package``."""
+    for path in sorted((ROOT / package).rglob("*.py")):
+        yield path.relative_to(ROOT).as_posix(), path.read_text("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from core.storage import tables as t\nt.issues.c.id\nt.revisions\nt.metadata\n", {"issues", "revisions"}),
+        ("from core.storage.tables import users, LEVEL_CODE_COLUMNS\n", {"users"}),
+        ("from core.storage import tables\nq = tables.metadata.tables['issues']\n", {"issues"}),
+        ("x = 'issues'  # no tables module imported: only a word\n", set()),
+        ("from core.storage import tables as t\nt.revisions.c.name == 'areas'  # a counter's name\n", {"revisions"}),
+        ("from core.storage import tables as t\nFEATURE_TABLES = ('buildings', 'issues')\n", {"buildings", "issues"}),
+        ("import core.storage.tables as tb\ntb.areas\n", {"areas"}),
+    ],
+)
+def test_the_table_check_finds_tables_named(source, expected):
+    assert tables_named_in(source) == expected
+
+
+def test_the_import_checks_find_domain_and_storage_imports():
+    source = (
+        "import boundaries.storage\nfrom issues import storage\nfrom core.errors import X\ndef f():\n    import web\n"
+    )
+    assert domain_imports_in(source) == ["1: boundaries.storage", "2: issues", "5: web"]
+    assert storage_imports_in(source) == ["boundaries.storage", "issues.storage"]
+
+
+def test_every_table_has_one_owner():
+    assert set(tables.OWNERS) == set(tables.metadata.tables)
+    assert set(tables.OWNERS.values()) <= {*DOMAIN, "core"}
+
+
+def test_core_imports_no_domain_package():
+    found = {rel: hits for rel, source in package_modules("core") if (hits := domain_imports_in(source))}
+    assert found == {}, "core may import only core, geo and libraries (the domain packages build on it)"
+
+
+def test_packages_name_only_their_own_tables_and_cores():
+    """A package's modules use their own aggregate's tables and core's, none of another (but :data:`CROSS_TABLES`)."""
+    found = set()
+    for package in DOMAIN:
+        for rel, source in package_modules(package):
+            found |= {(rel, name) for name in tables_named_in(source) if tables.OWNERS[name] not in (package, "core")}
+    assert found - set(CROSS_TABLES) == set(), "another aggregate's tables: ask its storage module instead"
+    assert set(CROSS_TABLES) - found == set(), "these no longer name the table: take them off CROSS_TABLES"
+
+
+def test_packages_import_no_other_packages_storage_modules():
+    found = set()
+    for package in DOMAIN:
+        for rel, source in package_modules(package):
+            found |= {(rel, m) for m in storage_imports_in(source) if m.split(".")[0] not in (package, "core")}
+    assert found - set(CROSS_STORAGE_IMPORTS) == set(), "another package's storage: call its domain functions"
+    assert set(CROSS_STORAGE_IMPORTS) - found == set(), "no longer imported: take them off CROSS_STORAGE_IMPORTS"
+
+
+def test_boundaries_storage_names_no_issue_table():
+    """The registry's store clears and writes only its own rows: issues' tables are issues.storage's (the demo
+    rebuild asks each aggregate to clear its own)."""
+    store = (ROOT / "boundaries/storage/store.py").read_text("utf-8")
+    named = {name for name in tables_named_in(store) if tables.OWNERS[name] == "issues"}
+    assert named == set()

@@ -16,8 +16,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from boundaries import history
+from boundaries.drafts import SYSTEM_OWNER
 from boundaries.levels import child_level
-from boundaries.storage.change_sets import SYSTEM_OWNER
 from core.errors import InvalidInputError
 from web.access import allow, scoped
 from web.names import KIND_NAMES, LEVEL_NAMES
