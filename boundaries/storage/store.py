@@ -30,6 +30,8 @@ from core.storage.schema import upgrade_schema
 __all__ = ["Store", "open_store"]
 
 _BATCH = 5000
+#: From this many area rows an insert goes by ``COPY`` on PostgreSQL (below, one ``INSERT`` costs less).
+_COPY_FROM = 50
 
 
 def open_store(url: str) -> Store:
@@ -141,9 +143,16 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
 
     # -- areas -------------------------------------------------------------------------------------
     def insert_areas(self, conn: sa.Connection, rows: list[dict]) -> None:
-        """Insert area rows (``geometry`` a shapely geometry) into the draft generation."""
+        """Insert area rows (``geometry`` a shapely geometry) into the draft generation.
+
+        On PostgreSQL through psycopg 3 the rows go in one ``COPY`` (:mod:`.copying`; a city's 126,000 micro-grids),
+        elsewhere in ``INSERT`` batches; rows keep their order, so their ids too.
+        """
         self.require_draft(conn, {r["generation_low"] for r in rows} | {r.get("generation_high") for r in rows})
         rows = encode_rows(rows)
+        if _copies(conn) and len(rows) >= _COPY_FROM:
+            copy_dicts(conn, t.areas, rows)
+            return
         for start in range(0, len(rows), _BATCH):
             conn.execute(t.areas.insert(), rows[start : start + _BATCH])
 

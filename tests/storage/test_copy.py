@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from boundaries.storage import open_store
 from boundaries.storage import store as store_module
+from boundaries.storage.postgis import SPATIAL_TABLES
 from core.storage import tables as t
 
 #: Text a COPY stream must escape: its delimiters, escapes and end marker, quotes, Chinese, an emoji.
@@ -62,7 +63,7 @@ def _table(store, table: sa.Table) -> list[dict]:
     """Every column of every row, ordered by id, as psycopg reads them (plus PostGIS's ``geom`` as EWKB)."""
     with store.engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(sa.select(table).order_by(table.c.id)).mappings()]
-        if store.spatial == "postgis" and table.name in ("buildings", "roads", "service_points", "issues"):
+        if store.spatial == "postgis" and table.name in SPATIAL_TABLES:
             geoms = conn.exec_driver_sql(f"SELECT ST_AsEWKB(geom) FROM {table.name} ORDER BY id").scalars().all()
             for row, geom in zip(rows, geoms, strict=True):
                 row["geom"] = bytes(geom)
@@ -263,3 +264,42 @@ def test_nothing_to_write_sends_no_copy_and_bumps_nothing(stores):
         store.insert_rows(conn, "buildings", [])
         store.bulk_insert(conn, "issue_events", _event_frame(0))
     assert store.revision("assets") == before
+
+
+def test_copy_writes_areas_as_insert_does(stores, monkeypatch):
+    """A city's import writes its areas by ``COPY`` (ids in row order); the rows read back equal the INSERT path's."""
+    copied_tables = []
+    copy_dicts = store_module.copy_dicts
+    monkeypatch.setattr(
+        store_module,
+        "copy_dicts",
+        lambda conn, table, rows: copied_tables.append(table.name) or copy_dicts(conn, table, rows),
+    )
+    areas = [
+        {
+            "code": f"510104{i:06d}",
+            "level": "micro_grid" if i % 5 else "grid",
+            "name": HOSTILE[i % len(HOSTILE)],
+            "kind": "general",
+            "parent_code": None if i % 5 == 0 else f"510104{i - i % 5:06d}",
+            "geometry": shapely.MultiPolygon([shapely.box(104 + i / 1e3, 30.6, 104.0009 + i / 1e3, 30.6009)])
+            if i % 7 == 0
+            else shapely.box(104 + i / 1e3, 30.6, 104.0009 + i / 1e3, 30.6009),
+        }
+        for i in range(store_module._COPY_FROM + 70)
+    ]
+
+    def write(store, conn):
+        generation = store.create_generation(conn, "copy test")
+        store.insert_areas(conn, [{**a, "generation_low": generation} for a in areas])
+
+    _both(stores, write, monkeypatch)
+    assert copied_tables == ["areas"]  # the copy store's one COPY; the other went by INSERT
+    copied, inserted = _table(stores["copy"], t.areas), _table(stores["insert"], t.areas)
+    assert len(copied) == len(areas) and copied == inserted
+    assert [r["code"] for r in copied] == [a["code"] for a in areas]  # ids follow the rows' order
+    generation = copied[0]["generation_low"]
+    read = stores["copy"].areas(generation)
+    assert [shapely.equals_exact(r["geometry"], a["geometry"], 0) for r, a in zip(read, areas, strict=True)] == [
+        True
+    ] * len(areas)
