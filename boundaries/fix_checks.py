@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from boundaries import rules
 from geo.crs import geometries_from_wgs84
 
 __all__ = ["GEOMETRY_RULES", "GROWTH_M2", "worse"]
@@ -57,7 +58,7 @@ def worse(before, after, codes, changed, old, new, crs, buildings) -> dict:
     old_gap = shapely.union_all(old_gaps) if old_gaps else shapely.Polygon()
     flagged = [_metric(f.geometry, crs) for f in before if f.rule in GEOMETRY_RULES and f.geometry is not None]
     for f in by_kind(after, "gap"):
-        for piece in shapely.get_parts(_polygonal(shapely.difference(_metric(f.geometry, crs), old_gap))):
+        for piece in rules.noise_free(shapely.difference(_metric(f.geometry, crs), old_gap)):
             if piece.area > GROWTH_M2:
                 touching = [codes[k] for k in changed if shapely.distance(new[k], piece) < DISTANCE_M]
                 blame(touching, "造成空隙", f"open a gap of {piece.area:.2f} m²")

@@ -29,6 +29,7 @@ the preview and, with ``apply=True``, writes every changed child into the caller
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -37,7 +38,8 @@ import shapely
 
 from boundaries import rules
 from boundaries.errors import InvalidInputError, NotFoundError
-from boundaries.fix_checks import GEOMETRY_RULES, GROWTH_M2, worse
+from boundaries.faces import GRID_M, Faces, on_grid
+from boundaries.fix_checks import GEOMETRY_RULES, worse
 from boundaries.reshaping import save_areas
 from boundaries.versions import ANY, PreconditionFailedError, area_version
 from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
@@ -77,12 +79,15 @@ class FixResult:
 
     ``codes`` and ``geometries`` (WGS84, the fixed outline of a fixed area, else the outline as drawn) in the
     input order; ``fixed``: codes whose outline changed; ``not_fixed``: ``{code, reason}`` of areas left alone;
-    ``moves``: every vertex that moves; ``max_move_m``: per fixed area, its largest move.
+    ``moves``: every vertex that moves; ``max_move_m``: per fixed area, its largest move; ``aligned``: codes whose
+    outline moves no vertex but gains vertices along its edges (where a neighbour's fixed outline meets it, so
+    that the two share the edge vertex for vertex), written with the fixed ones.
     """
 
     codes: list
     geometries: np.ndarray
     fixed: list = field(default_factory=list)
+    aligned: list = field(default_factory=list)
     not_fixed: list = field(default_factory=list)
     moves: list = field(default_factory=list)
     max_move_m: dict = field(default_factory=dict)
@@ -92,6 +97,7 @@ class FixResult:
         return {
             "moves": {"type": "FeatureCollection", "features": [m.feature() for m in self.moves]},
             "fixed": list(self.fixed),
+            "aligned": list(self.aligned),
             "not_fixed": list(self.not_fixed),
             "max_move_m": round(max(self.max_move_m.values(), default=0.0), 4),
             "max_move_by_area_m": {c: round(v, 4) for c, v in self.max_move_m.items()},
@@ -163,40 +169,22 @@ def _moves(code, old, new, crs) -> list[Move]:
     return _moved(code, old, new, crs, True) + _moved(code, new, old, crs, False)
 
 
-def _frame(parent, margin: float) -> shapely.Geometry:
-    """The outside of the parent as a polygon (a box around it less the parent), to clean against."""
-    x0, y0, x1, y1 = parent.bounds
-    return _polygonal(shapely.box(x0 - margin, y0 - margin, x1 + margin, y1 + margin).difference(parent))
+def _back_to_wgs84(wgs, metric, same, crs):
+    """A function taking a fixed outline (metric) back to WGS84, consistently with the areas kept as they are.
 
-
-def _keep_out(cleaned, keep, work, left_alone) -> np.ndarray:
-    """The cleaned areas less what they gained of the areas left alone (what they overlapped before stays)."""
-    if not len(left_alone):
-        return cleaned
-    out = cleaned.copy()
-    k, j = shapely.STRtree(work[left_alone]).query(cleaned, predicate="intersects")
-    for a, b in zip(k, left_alone[j], strict=True):
-        gained = shapely.difference(work[b], work[keep[a]])
-        if not gained.is_empty:
-            out[a] = _polygonal(shapely.difference(out[a], gained))
-    return out
-
-
-def _back_to_wgs84(wgs, metric, crs):
-    """A function taking a cleaned outline back to WGS84.
-
-    A vertex that did not move gets its input coordinates exactly (a round trip through the metric CRS would
-    shift it by float noise, and a neighbour left as drawn would then no longer share it exactly); the others
-    are transformed.
+    A vertex of an area kept as it is (``same``: indices) gets that area's input coordinates exactly, so that a
+    neighbour shares it exactly; every other vertex is transformed. Input coordinates are not used for the others:
+    the metric outlines were rounded to :data:`boundaries.faces.GRID_M`, so two vertices a few micrometres apart,
+    one taken back to its input and one transformed, could swap sides and turn a ring inside out.
     """
     lookup = {}
-    for source, target in zip(metric, wgs, strict=True):
-        pairs = zip(shapely.get_coordinates(source).tolist(), shapely.get_coordinates(target).tolist(), strict=True)
-        lookup.update((tuple(a), tuple(b)) for a, b in pairs)
+    for i in same:
+        pairs = zip(shapely.get_coordinates(metric[i]).tolist(), shapely.get_coordinates(wgs[i]).tolist(), strict=True)
+        lookup.update((tuple(a), b) for a, b in pairs)
 
     def convert(coords: np.ndarray) -> np.ndarray:
         out = shapely.get_coordinates(geometries_to_wgs84(shapely.points(coords), crs)) if len(coords) else coords
-        for k, xy in enumerate(map(tuple, coords)):
+        for k, xy in enumerate(map(tuple, coords.tolist())):
             if xy in lookup:
                 out[k] = lookup[xy]
         return out
@@ -264,48 +252,27 @@ def fix_children(
     extent = wgs if parent_geometry is None else np.array([parent_geometry], dtype=object)
     bounds = shapely.total_bounds(extent)
     crs = metric_crs((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
-    old = geometries_from_wgs84(wgs, crs)
+    old = on_grid(geometries_from_wgs84(wgs, crs))  # vertices that stay are taken back to their input exactly
     work = np.array([_polygonal(shapely.make_valid(g)) if not g.is_valid else g for g in old], dtype=object)
-    frame = None
+    parent = None
     if parent_geometry is not None:
-        parent = geometries_from_wgs84(np.array([parent_geometry], dtype=object), crs)[0]
+        parent = on_grid(geometries_from_wgs84(np.array([parent_geometry]), crs))[0]
         parent = _polygonal(shapely.make_valid(parent))
-        out = np.flatnonzero(~shapely.covers(parent, work))
-        out = out[shapely.area(shapely.difference(work[out], parent)) >= rules.NOISE_M2]  # else only float noise
-        work[out] = [_polygonal(g) for g in shapely.intersection(work[out], parent)]
-        frame = _frame(parent, max(100.0, 10 * tolerance))
-    reasons, found = {}, {}
-    for i in np.flatnonzero(shapely.is_empty(work) | (shapely.area(work) < rules.NOISE_M2)):
-        reasons[i] = (
-            f"{codes[i]} 在上级区域 {parent_code} 内没有面积，修复会删除它 {codes[i]} has no area inside its parent "
-            f"{parent_code}: fixing would delete it"
-        )
-    back = _back_to_wgs84(wgs, old, crs)
+    faces = Faces(work, parent)
+    reasons: dict = {}
     while True:
-        keep = np.array([i for i in range(len(work)) if i not in reasons], dtype=int)
-        if not len(keep):
-            found = {}
-            break
-        inputs = list(work[keep]) + ([frame] if frame is not None else [])
-        cleaned = shapely.coverage_clean(
-            np.array(inputs, dtype=object),
-            gap_width=tolerance,
-            snapping_distance=snapping_distance(tolerance),
-            merge_strategy=merge_strategy,
-        )[: len(keep)]
-        cleaned = np.array([_polygonal(g) for g in cleaned], dtype=object)
-        cleaned = _keep_out(cleaned, keep, work, np.array(sorted(reasons), dtype=int))
+        taken = faces.assign(reasons, tolerance, merge_strategy)
+        new_metric = _unneeded_nodes_dropped(old, [_union(faces.faces[f]) for f in taken])
         found, refused = {}, False
-        for i, new in zip(keep, cleaned, strict=True):
+        for i in range(len(work)):
+            if i in reasons:
+                continue
+            new = new_metric[i]
             if new.is_empty or new.area < rules.NOISE_M2:
-                reasons[i] = _vanish_reason(codes, work, i)
+                reasons[i] = _gone_reason(codes, work, i, faces, parent_code)
                 refused = True
                 continue
-            if shapely.equals_exact(shapely.normalize(new), shapely.normalize(old[i]), 0.0):
-                continue
             moves = _moves(codes[i], old[i], new, crs)
-            if not moves and shapely.area(shapely.symmetric_difference(new, old[i])) < GROWTH_M2:
-                continue  # the same outline (vertices added or dropped along its edges): kept as drawn
             worst = max((m.distance_m for m in moves), default=0.0)
             if worst > tolerance:
                 reasons[i] = (
@@ -317,27 +284,96 @@ def fix_children(
             found[i] = (new, moves, worst)
         if refused:
             continue
-        if not found:
-            break
-        candidate = wgs.copy()
-        for i, (new, _, _) in found.items():
-            candidate[i] = back(new)
+        same = {i for i in range(len(work)) if i in reasons or _same_vertices(old[i], new_metric[i])}  # held: as drawn
+        back = _back_to_wgs84(wgs, old, same, crs)
+        candidate = np.array([wgs[i] if i in same else back(new_metric[i]) for i in range(len(wgs))], dtype=object)
         after = _check(parent_code, parent_geometry, codes, candidate, buildings, level)
-        new_metric = work.copy()
-        for i, (geom, _, _) in found.items():
-            new_metric[i] = geom
         blamed = worse(before, after, codes, set(found), old, new_metric, crs, buildings)
         if not blamed:
             break
         reasons.update(blamed)
-    for i in sorted(found):
-        new, moves, worst = found[i]
-        result.geometries[i] = back(new)
-        result.fixed.append(codes[i])
-        result.moves += moves
-        result.max_move_m[codes[i]] = worst
+    for i in range(len(work)):
+        if i in found and found[i][1]:
+            new, moves, worst = found[i]
+            result.fixed.append(codes[i])
+            result.moves += moves
+            result.max_move_m[codes[i]] = worst
+        if i not in same:
+            result.geometries[i] = candidate[i]  # moved, or nodes added along its edges to match a neighbour
+            if i not in found or not found[i][1]:
+                result.aligned.append(codes[i])
     result.not_fixed = [{"code": codes[i], "reason": reasons[i]} for i in sorted(reasons)]
     return result
+
+
+def _union(faces) -> shapely.Geometry:
+    """The union of faces of one noded linework (they share edges exactly: a coverage union)."""
+    if not len(faces):
+        return shapely.Polygon()
+    return _polygonal(shapely.coverage_union_all(np.asarray(faces, dtype=object)))
+
+
+def _unneeded_nodes_dropped(old, new) -> np.ndarray:
+    """The new outlines less the nodes no neighbour needs.
+
+    A vertex that is not the area's own input vertex and lies on no other area's outline (a crossing with a
+    neighbour's old edge that the fix took away) is dropped, which gives the area back its input segment there.
+    """
+    users: dict = defaultdict(set)
+    for i, geom in enumerate(new):
+        for xy in map(tuple, shapely.get_coordinates(geom).tolist()):
+            users[xy].add(i)
+    out = np.empty(len(new), dtype=object)
+    for i, geom in enumerate(new):
+        mine = set(map(tuple, shapely.get_coordinates(old[i]).tolist()))
+        drop = {xy for xy in map(tuple, shapely.get_coordinates(geom).tolist()) if xy not in mine and users[xy] == {i}}
+        out[i] = _without(geom, drop) if drop else geom
+    return out
+
+
+def _without(geom, drop: set) -> shapely.Geometry:
+    """``geom`` (Polygon or MultiPolygon) without those vertices in ``drop`` that lie on their neighbours' segment.
+
+    A ring keeps at least three vertices.
+    """
+
+    def ring(r):
+        xy = shapely.get_coordinates(r)[:-1].tolist()
+        keep = []
+        for k, p in enumerate(xy):
+            after = xy[(k + 1) % len(xy)]
+            if tuple(p) in drop and keep and _on_segment(p, keep[-1], after):
+                continue
+            keep.append(p)
+        return shapely.get_coordinates(r) if len(keep) < 3 else np.array(keep + keep[:1])
+
+    polys = [shapely.Polygon(ring(p.exterior), [ring(h) for h in p.interiors]) for p in shapely.get_parts(geom)]
+    return _polygonal(shapely.multipolygons(polys) if len(polys) > 1 else polys[0]) if polys else geom
+
+
+def _on_segment(p, a, b) -> bool:
+    """Whether ``p`` lies on the segment ``a``–``b`` (within :data:`boundaries.faces.GRID_M`).
+
+    Dropping such a vertex keeps the shape.
+    """
+    return shapely.distance(shapely.Point(p), shapely.LineString([a, b])) <= GRID_M
+
+
+def _same_vertices(old, new) -> bool:
+    """Whether two outlines have the same vertices (the same drawing, perhaps started elsewhere)."""
+    a, b = _vertices(old), _vertices(new)
+    return a.shape == b.shape and bool((a == b).all())
+
+
+def _gone_reason(codes, work, i, faces, parent_code) -> str:
+    """Why area ``i`` is held when the fix would leave it empty."""
+    own = faces.own(i)
+    if shapely.area(faces.faces[own[faces.inside[own]]]).sum() < rules.NOISE_M2:
+        return (
+            f"{codes[i]} 在上级区域 {parent_code} 内没有面积，修复会删除它 {codes[i]} has no area inside its parent "
+            f"{parent_code}: fixing would delete it"
+        )
+    return _vanish_reason(codes, work, i)
 
 
 def _check(parent_code, parent_geometry, codes, wgs, buildings, level) -> list:
@@ -428,8 +464,9 @@ def fix_area(
                 versions[stale[0]],
             )
     by_code = dict(zip(found.codes, found.geometries, strict=True))
-    if found.fixed:  # all in one transaction; the version read is each child's precondition (never overwritten)
+    changed = found.fixed + found.aligned
+    if changed:  # all in one transaction; the version read is each child's precondition (never overwritten)
         save_areas(view, [{"code": c, "geometry": shapely.geometry.mapping(by_code[c]), "if_match": versions[c]}
-                          for c in found.fixed])  # fmt: skip
-    answer["rules"] = rules.check_area(view, code, "draft" if found.fixed else g, settings)  # g: the draft if any
+                          for c in changed])  # fmt: skip
+    answer["rules"] = rules.check_area(view, code, "draft" if changed else g, settings)  # g: the draft if any
     return answer

@@ -39,6 +39,7 @@ from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
 __all__ = [
     "RULES",
     "NOISE_M2",
+    "noise_free",
     "Failure",
     "RuleSettings",
     "RulesFailedError",
@@ -62,7 +63,7 @@ RULES = {
 }
 #: Pieces smaller than this (m²) are floating-point noise of shared edges, not slivers.
 NOISE_M2 = 1e-6
-#: Pieces narrower than this on average (m) are noise too (see :func:`_pieces`).
+#: Pieces narrower than this on average (m) are noise too (see :func:`noise_free`).
 NOISE_WIDTH_M = 1e-3
 #: Children are clipped to the parent's box widened by this (degrees) before they are projected on its zone.
 FAR_DEGREES = 0.5
@@ -114,7 +115,7 @@ def _polygonal(geom) -> shapely.Geometry:
     return shapely.multipolygons(polys) if polys else shapely.Polygon()
 
 
-def _pieces(geom) -> list:
+def noise_free(geom) -> list:
     """The polygons of ``geom`` (metric) that are more than noise.
 
     At least :data:`NOISE_M2`, and on average :data:`NOISE_WIDTH_M` wide (2 × area / perimeter).
@@ -263,7 +264,7 @@ def _overlaps(codes, children, crs, settings) -> list[Failure]:
 
 def _shared_failure(rule, codes, geom, crs, settings, text) -> list[Failure]:
     """One failure for the non-noise pieces of ``geom`` (none when nothing is left); ``text(area)`` says it."""
-    pieces = _pieces(geom)
+    pieces = noise_free(geom)
     if not pieces:
         return []
     area = sum(p.area for p in pieces)
@@ -279,7 +280,7 @@ def _gaps_and_outside(parent_code, parent, codes, children, crs, settings) -> li
         holes = shapely.difference(parent, union)
     else:
         holes = parent
-    for piece in _pieces(holes):
+    for piece in noise_free(holes):
         text = (
             f"{parent_code} 内有 {piece.area:.2f} 平方米不属于任何下级区域",
             f"{piece.area:.2f} m² inside {parent_code} belong to none of its children",
