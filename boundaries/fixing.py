@@ -1,29 +1,30 @@
 """The fix tool (修复工具): snap the children of a parent area into a clean coverage, within a tolerance.
 
-:func:`fix_children` works in the local metric CRS (as :mod:`boundaries.rules` measures): it clips each child
-to the parent, then runs GEOS's coverage cleaning (``shapely.coverage_clean``: vertices and edges closer than the
-tolerance snapped together, overlaps merged into one neighbour, gaps narrower than the tolerance merged into
-one) with the outside of the parent as a frame, so that gaps along the parent's edge are closed too and no child
-grows past it. Every vertex that moves is measured: a vertex of the old outline whose nearest point on the new
-outline is farther than :data:`EPSILON_M`, and each vertex of the new outline likewise against the old one.
+:func:`fix_children` works in the local metric CRS (as :mod:`boundaries.rules` measures), on the *faces* of the
+children's outlines (:class:`boundaries.faces.Faces`: every outline and the parent's noded together and
+polygonised). Each face is handed to one area: a face of one child stays with it, a part outside the parent is
+cut away, an overlap goes to one of its owners (the merge strategy), a gap goes to a neighbour when filling it
+moves that neighbour no more than the tolerance (wider gaps and holes stay). Every area is then a union of faces
+of one noded linework, so neighbours share their edges vertex for vertex: the result is a valid coverage
+(``shapely.coverage_is_valid``) wherever no area had to be left alone. Every vertex that moves is measured: a
+vertex of the old outline whose nearest point on the new outline is farther than :data:`EPSILON_M`, and each
+vertex of the new outline likewise against the old one.
 
-Only what the rules flag is cleaned: children with no overlap, gap, part outside the parent or invalid ring (by
-:func:`boundaries.rules.check_children`) are returned exactly as drawn, at any tolerance. Snapping is for
-near-coincident noise (:func:`snapping_distance`, at most :data:`SNAP_MAX_M`); gaps narrower than the tolerance
-are closed by the gap width.
+Only what the rules flag is cleaned: a clean coverage is returned exactly as drawn, at any tolerance; in a set
+with faults, an area no fault touches keeps its input outline (it is not rewritten) unless a neighbour's fixed
+edge meets it at a new vertex, which it then gains (``aligned``: no vertex moves).
 
-Guarantees: no vertex moves more than the tolerance. An area whose cleaning would move a vertex farther, or
-would leave it empty, is left alone (its outline kept as drawn) and reported as not fixed with the reason; the
-others are cleaned again without it (and do not grow into it: what they gain of it is taken off again), until
-every cleaned area keeps within the tolerance. The fix never leaves the children worse than before
-(:func:`boundaries.fix_checks.worse`): no new or larger overlap, gap or part outside the parent, no building newly
-split, no building's point moved to another area unless it lay in a flagged piece; an area that would, is left
-alone with the reason. ``fixed`` lists only
-areas with a vertex that moves. Nothing is ever deleted.
+Guarantees: no vertex moves more than the tolerance. An area whose fix would move a vertex farther, or would
+leave it empty, is left alone (its outline kept as drawn, and its overlaps with its neighbours left for the
+planner) and reported as not fixed with the reason; the others are assigned again, until every fixed area keeps
+within the tolerance. The fix never leaves the children worse than before (:func:`boundaries.fix_checks.worse`):
+no new or larger overlap, gap or part outside the parent, no building newly split, no building's point moved to
+another area unless it lay in a flagged piece; an area that would, is left alone with the reason. ``fixed`` lists
+only areas with a vertex that moves. Nothing is ever deleted.
 
 :func:`fix_area` reads an area's children in a generation (as :func:`boundaries.rules.check_area` does), returns
-the preview and, with ``apply=True``, writes every changed child into the caller's change set in one transaction
-(:func:`boundaries.reshaping.save_areas`: all or none) and returns the rule check after the fix.
+the preview and, with ``apply=True``, writes every changed child (fixed and aligned) into the caller's change set
+in one transaction (:func:`boundaries.reshaping.save_areas`: all or none) and returns the rule check after the fix.
 """
 
 from __future__ import annotations
@@ -37,21 +38,19 @@ import numpy as np
 import shapely
 
 from boundaries import rules
-from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.faces import GRID_M, Faces, on_grid
 from boundaries.fix_checks import GEOMETRY_RULES, worse
 from boundaries.reshaping import save_areas
 from boundaries.versions import ANY, PreconditionFailedError, area_version
+from core.errors import InvalidInputError, NotFoundError
 from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
 
-__all__ = ["EPSILON_M", "SNAP_MAX_M", "TOLERANCE_RANGE_M", "Move", "FixResult", "fix_children", "fix_area"]
+__all__ = ["EPSILON_M", "TOLERANCE_RANGE_M", "Move", "FixResult", "fix_children", "fix_area"]
 
 #: A vertex whose nearest point on the other outline is closer than this (m) has not moved (floating-point noise).
 EPSILON_M = 1e-4
 #: Allowed tolerances (m), inclusive.
 TOLERANCE_RANGE_M = (0.01, 50.0)
-#: Vertices and edges closer than this (m) are snapped together, whatever the tolerance (noise, not drawing).
-SNAP_MAX_M = 0.5
 _MERGE_STRATEGIES = ("longest_border", "max_area", "min_area", "min_index")
 
 
@@ -114,17 +113,6 @@ def check_tolerance(tolerance_m) -> float:
     if not (math.isfinite(value) and lo <= value <= hi):
         raise InvalidInputError(f"容差应在 {lo}–{hi} 米之间 tolerance_m must be between {lo} and {hi} m")
     return value
-
-
-def snapping_distance(tolerance: float) -> float:
-    """How near (m) vertices and edges must be to be snapped: a quarter of the tolerance, at most 0.5 m.
-
-    Examples
-    --------
-    >>> snapping_distance(1.0), snapping_distance(50.0)
-    (0.25, 0.5)
-    """
-    return min(SNAP_MAX_M, tolerance / 4)
 
 
 def _polygonal(geom) -> shapely.Geometry:
@@ -216,7 +204,8 @@ def fix_children(
     tolerance_m : float
         No vertex moves farther (m); gaps narrower than this are closed.
     merge_strategy : str
-        Which neighbour takes an overlap or a gap (``shapely.coverage_clean``'s ``merge_strategy``).
+        Which area takes an overlap or a gap: ``longest_border`` (the longest shared edge), ``max_area``,
+        ``min_area`` or ``min_index`` (the lowest code), as ``shapely.coverage_clean`` names them.
     buildings : dict of arrays, optional
         ``id``, ``geometry`` (footprints), ``lon``, ``lat``, ``households`` (as in
         :func:`boundaries.rules.check_children`): a fix that would newly split one, or move its point to another

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from boundaries.audit import SYSTEM, Actor, record
 from boundaries.caches import AreaNodes, Cache, IndexFolder
 from boundaries.codes import DEFAULT_LAYOUT, CodeLayout
-from boundaries.errors import ChangeSetConflictError, NoGenerationError, NotFoundError
 from boundaries.levels import LEVELS, check_level
 from boundaries.storage import Store
+from core.audit import SYSTEM, Actor, record
+from core.errors import ChangeSetConflictError, NoGenerationError, NotFoundError
 from geo.crs import check_area_of_use, check_lonlat, normalize_crs, to_wgs84
 from geo.locate import AMBIGUOUS, LazyPolygons, PolygonIndex
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from boundaries.audit import record
-from boundaries.errors import ChangeSetConflictError, ConflictError, InvalidInputError, NotFoundError
 from boundaries.rules import RULES, Failure, RuleSettings, RulesFailedError, _check, _iso
+from core.audit import record
+from core.errors import ChangeSetConflictError, ConflictError, InvalidInputError, NotFoundError
 
 __all__ = ["add_waiver", "waive_in", "remove_waiver", "check_publish", "publish"]
 

@@ -19,9 +19,7 @@ from core.audit import SYSTEM, Actor
 from core.errors import NotFoundError, OutOfScopeError
 from core.scope import Scope, mask_phone
 
-# Scope is core's (core.scope): re-exported here only for tests/boundaries/test_suggest.py, until it imports it
-# from core (temporary: take it off __all__ then).
-__all__ = ["NO_SUCH_ASSET", "Scope", "ScopedRegistry"]
+__all__ = ["NO_SUCH_ASSET", "ScopedRegistry"]
 
 
 #: The answer for a building or service point that does not exist or lies outside the caller's areas.

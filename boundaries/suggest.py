@@ -34,14 +34,14 @@ import numpy as np
 import shapely
 
 from boundaries import drafts
-from boundaries.audit import record
 from boundaries.building_cells import building_cells, cell_adjacency, polygonal
 from boundaries.codes import DEFAULT_LAYOUT, CodeLayout, order_west_east_north_south
-from boundaries.errors import InvalidInputError, NotFoundError
 from boundaries.regions import RegionGrower
 from boundaries.reshaping import AreaEdit, next_code
 from boundaries.rule_waivers import waive_in
 from boundaries.rules import RuleSettings, resolve_generation
+from core.audit import record
+from core.errors import InvalidInputError, NotFoundError
 from geo.crs import geometries_from_wgs84, metric_crs
 
 __all__ = ["Group", "Partition", "suggest_partition", "suggest_micro_grids"]

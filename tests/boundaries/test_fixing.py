@@ -10,7 +10,7 @@ import pytest
 import shapely
 
 from boundaries import fixing, rules
-from boundaries.errors import InvalidInputError
+from core.errors import InvalidInputError
 from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
 from tests.conftest import shared_file
 

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 import shapely
 
-from boundaries.audit import SYSTEM, entries
 from boundaries.households import osm_buildings
 from boundaries.registry import Registry
 from boundaries.rules import check_area
-from boundaries.scope import Scope, ScopedRegistry
+from boundaries.scope import ScopedRegistry
 from boundaries.storage import open_store
 from boundaries.suggest import suggest_micro_grids, suggest_partition
+from core.audit import SYSTEM, entries
+from core.scope import Scope
 from geo.crs import geometries_from_wgs84, metric_crs
 from tests.conftest import copy_demo, shared_file
 
@@ -256,7 +257,7 @@ def test_demo_grid_applied_into_the_change_set_passes_the_rules_and_keeps_codes(
 
 
 def test_bad_range_and_not_a_grid(demo_view):
-    from boundaries.errors import InvalidInputError
+    from core.errors import InvalidInputError
 
     registry, view = demo_view
     with pytest.raises(InvalidInputError):
