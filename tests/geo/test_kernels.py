@@ -1,0 +1,28 @@
+"""The compiled kernels' readers (geo/kernels.py, geo/locate.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+from geo import kernels
+
+
+def test_simple_polygons_are_read_without_wkb_exactly_as_through_it():
+    """The fast path of ``geo.locate._rings`` (one ring per polygon) gives the general (WKB) path's arrays."""
+    from geo.locate import _rings
+
+    rng = np.random.default_rng(3)
+    seeds = shapely.multipoints(rng.uniform(0, 100, (300, 2)))
+    simple = np.asarray(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=shapely.box(0, 0, 100, 100))))
+    simple[::7] = shapely.reverse(simple[::7])  # clockwise exteriors too
+    wkb = shapely.to_wkb(simple, output_dimension=2, byte_order=1, include_srid=False)
+    starts = np.r_[0, np.cumsum([len(w) for w in wkb])]
+    coords, ring_len, ring_poly, exterior = kernels.wkb_rings(np.frombuffer(b"".join(wkb), "uint8"), starts)
+    fast = _rings(simple)
+    np.testing.assert_array_equal(fast[0], coords.view("float64").reshape(-1, 2))
+    for got, want in zip(fast[1:], (ring_len, ring_poly, exterior), strict=True):
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == want.dtype
+    with_hole = np.append(simple, shapely.box(0, 0, 9, 9).difference(shapely.box(3, 3, 6, 6)))
+    assert len(_rings(with_hole)[1]) == len(simple) + 2  # the general path: a hole is a ring of its own
