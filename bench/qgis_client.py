@@ -211,9 +211,12 @@ def _key(x: float, y: float, label) -> tuple:
 def served_ids(registry, user_name: str, layer: dict) -> dict:
     """Match the features QGIS read (``layer`` of :func:`run_qgis`) to those Weige serves ``user_name``.
 
-    Returns ``{"stored": ids Weige serves, "ids": the served id of each feature QGIS read (None: no match)}``;
-    a feature is matched by the centre of its box (to 1e-7°) and its :data:`LABELS` property.
+    Returns ``{"stored": ids Weige serves, "ids": the served id of each feature QGIS read (None: no match),
+    "bounds": the box of the served features}``; a feature is matched by the centre of its box (to 1e-7°) and
+    its :data:`LABELS` property.
     """
+    import shapely
+
     from accounts.users import find_user
     from boundaries.features import COLLECTIONS, features
     from boundaries.scope import ScopedRegistry
@@ -232,7 +235,8 @@ def served_ids(registry, user_name: str, layer: dict) -> dict:
     for x, y, name in layer["keys"]:
         candidates = by_key.get(_key(x, y, name))
         ids.append(candidates.pop() if candidates else None)
-    return {"stored": [f[0] for f in page.features], "ids": ids}
+    bounds = shapely.total_bounds([f[2] for f in page.features]).tolist()
+    return {"stored": [f[0] for f in page.features], "ids": ids, "bounds": bounds}
 
 
 def check(registry, user_name: str, layer: dict) -> dict:
@@ -259,6 +263,8 @@ def check(registry, user_name: str, layer: dict) -> dict:
         problems.append(f"{summary['unmatched']} features unmatched, {len(ids) - summary['distinct ids']} repeated")
     if layer["crs"] != QGIS_CRS["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]:
         problems.append(f"CRS {layer['crs']}")
+    if not all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip(layer["extent"], match["bounds"], strict=True)):
+        problems.append(f"extent {layer['extent']}, served features' box {match['bounds']}")
     if problems:
         raise SystemExit(f"{layer['typename']}: " + "; ".join(problems))
     return summary
