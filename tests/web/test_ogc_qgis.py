@@ -15,7 +15,7 @@ import shapely
 from accounts.tokens import create_token
 from accounts.users import find_user
 from bench.http_load import served
-from bench.qgis_client import listed_typenames, qgis_missing, run_qgis, served_ids
+from bench.qgis_client import check, listed_typenames, qgis_missing, run_qgis, served_ids
 from boundaries.features import COLLECTIONS
 from boundaries.registry import Registry
 from boundaries.scope import ScopedRegistry
@@ -79,6 +79,7 @@ def test_qgis_pages_through_every_building_once(qgis):
     assert layer["crs"] == "EPSG:4326"
     box = shapely.total_bounds([b["geometry"] for b in stored])
     assert layer["extent"] == pytest.approx(box.tolist(), abs=1e-9)
+    assert check(registry, "admin", layer)["distinct ids"] == len(ids)  # the benchmark's own check agrees
 
 
 def test_qgis_reads_only_the_staff_users_issues(qgis):
