@@ -189,8 +189,19 @@ def feature(view: ScopedRegistry, collection: Collection, feature_id: str, gener
 
 
 def collection_extent(view: ScopedRegistry, collection: Collection, generation=None) -> tuple:
-    """``(bbox, (first, last) report times or None)`` of a whole collection (WGS84; ``bbox`` None when empty)."""
+    """``(bbox, (first, last) report times or None)`` of a collection as ``view`` sees it.
+
+    WGS84; ``bbox`` None when empty. A scoped caller's extent covers only what it may read, as its pages do.
+    """
+    store = view.registry.store
     if collection.kind == "area":
         g = view.resolve_generation(generation)
-        return view.registry.store.areas_extent(g, level=collection.level), None
-    return view.registry.store.feature_extent(collection.kind)
+        return store.areas_extent(g, level=collection.level), None
+    if collection.kind == "issues":
+        return store.feature_extent("issues", where=_issue_condition(view))
+    if view.scope.unrestricted:
+        return store.feature_extent(collection.kind)
+    points = store.feature_points(collection.kind)
+    inside = view.covers_points([p[1] for p in points], [p[2] for p in points]) if points else []
+    ids = [p[0] for p, keep in zip(points, inside, strict=True) if keep]
+    return store.feature_extent(collection.kind, ids=ids)

@@ -17,6 +17,9 @@ from core.storage import tables as t
 
 __all__ = ["FeatureStore", "FEATURE_TABLES"]
 
+#: Ids per statement when a read is limited to given ids.
+_CHUNK = 10_000
+
 #: The tables served as feature collections.
 FEATURE_TABLES = ("buildings", "service_points", "issues")
 
@@ -67,10 +70,25 @@ class FeatureStore:
         with self.engine.connect() as conn:
             return decode_rows([dict(row) for row in conn.execute(statement).mappings()])
 
-    def feature_extent(self, table_name: str) -> tuple[tuple | None, tuple | None]:
-        """The bounding box ``(minx, miny, maxx, maxy)`` of a table and, for issues, the report-time span (UTC)."""
-        table, _ = self._feature_conditions(table_name)
+    def feature_extent(self, table_name: str, where=None, ids=None) -> tuple[tuple | None, tuple | None]:
+        """The bounding box ``(minx, miny, maxx, maxy)`` of a table and, for issues, the report-time span (UTC).
+
+        Only of the rows matching ``where`` (a condition) and, if given, with an id among ``ids``.
+        """
+        if ids is not None:  # by chunks of ids, combined
+            ids = [int(i) for i in ids]
+            parts = [self._extent(table_name, where, ids[k : k + _CHUNK]) for k in range(0, len(ids), _CHUNK)]
+            boxes = [b for b, _ in parts if b is not None]
+            spans = [s for _, s in parts if s is not None]
+            box = tuple(f(b[k] for b in boxes) for k, f in enumerate((min, min, max, max))) if boxes else None
+            return box, ((min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None)
+        return self._extent(table_name, where, None)
+
+    def _extent(self, table_name: str, where, ids) -> tuple[tuple | None, tuple | None]:
+        table, conditions = self._feature_conditions(table_name, where=where)
         c = table.c
+        if ids is not None:
+            conditions.append(c.id.in_(ids))
         if table_name == "buildings":
             columns = [sa.func.min(c.minx), sa.func.min(c.miny), sa.func.max(c.maxx), sa.func.max(c.maxy)]
         else:
@@ -78,7 +96,7 @@ class FeatureStore:
         if table_name == "issues":
             columns += [sa.func.min(c.created_at), sa.func.max(c.created_at)]
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(*columns)).one()
+            row = conn.execute(sa.select(*columns).where(*conditions)).one()
         box = None if row[0] is None else tuple(float(v) for v in row[:4])
         span = None
         if table_name == "issues" and row[4] is not None:

@@ -252,6 +252,29 @@ def test_issues_scope_and_datetime(big):
     assert ids("2026-03-03") == [issue_ids[2]]
 
 
+def test_a_scoped_callers_collection_extent_covers_only_what_it_may_read(big):
+    """The extent of a collection leaked what lay outside a scoped caller's areas (outside test, QGIS): staff saw
+    a box and a time span that held the fourth issue, planners the box of every building."""
+    app, registry, client, issue_ids = big
+    rows = {r["id"]: r for r in registry.store.feature_rows("issues", ids=issue_ids)}
+    extent = client("staff").get("/ogc/collections/issues").get_json()["extent"]
+    lon = [rows[i]["lon"] for i in issue_ids[:3]]
+    lat = [rows[i]["lat"] for i in issue_ids[:3]]
+    assert extent["spatial"]["bbox"][0] == pytest.approx([min(lon), min(lat), max(lon), max(lat)])
+    first, last = extent["temporal"]["interval"][0]
+    assert datetime.fromisoformat(last) == TIMES[2]  # the fourth issue's day is not shown
+    planner = _view(registry, "planner")
+    points = registry.store.feature_points("buildings")
+    inside = planner.covers_points([p[1] for p in points], [p[2] for p in points])
+    mine = registry.store.feature_rows("buildings", ids=[p[0] for p, k in zip(points, inside, strict=True) if k])
+    want = [min(r["minx"] for r in mine), min(r["miny"] for r in mine), max(r["maxx"] for r in mine),
+            max(r["maxy"] for r in mine)]  # fmt: skip
+    box = client("planner").get("/ogc/collections/buildings").get_json()["extent"]["spatial"]["bbox"][0]
+    assert box == pytest.approx(want)
+    everything = client("admin").get("/ogc/collections/buildings").get_json()["extent"]["spatial"]["bbox"][0]
+    assert everything != pytest.approx(want)  # the planner's box is smaller than the whole table's
+
+
 @pytest.mark.parametrize(
     "query",
     [
