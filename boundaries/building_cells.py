@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from geo.crs import geometries_from_wgs84, geometries_to_wgs84
+from geo.crs import geometries_from_wgs84, geometries_to_wgs84, to_wgs84_keeping
 
 __all__ = ["FOOTPRINT_STEP_M", "polygonal", "building_cells", "cell_adjacency"]
 
@@ -79,13 +79,7 @@ def _to_wgs84(geoms, parent_m, parent, crs) -> np.ndarray:
     lookup = dict(zip(map(tuple, shapely.get_coordinates(parent_m).tolist()),
                       map(tuple, shapely.get_coordinates(parent).tolist()), strict=True))  # fmt: skip
 
-    def convert(coords: np.ndarray) -> np.ndarray:
-        out = shapely.get_coordinates(geometries_to_wgs84(shapely.points(coords), crs)) if len(coords) else coords
-        for k, xy in enumerate(map(tuple, coords.tolist())):
-            if xy in lookup:
-                out[k] = lookup[xy]
-        return out
-
+    convert = to_wgs84_keeping(lookup, crs)
     return np.array([shapely.transform(g, convert) for g in geoms], dtype=object)
 
 

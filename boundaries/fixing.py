@@ -43,7 +43,7 @@ from boundaries.fix_checks import GEOMETRY_RULES, worse
 from boundaries.reshaping import save_areas
 from boundaries.versions import ANY, PreconditionFailedError, area_version
 from core.errors import InvalidInputError, NotFoundError
-from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
+from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs, to_wgs84_keeping
 
 __all__ = ["EPSILON_M", "TOLERANCE_RANGE_M", "Move", "FixResult", "fix_children", "fix_area"]
 
@@ -170,13 +170,7 @@ def _back_to_wgs84(wgs, metric, same, crs):
         pairs = zip(shapely.get_coordinates(metric[i]).tolist(), shapely.get_coordinates(wgs[i]).tolist(), strict=True)
         lookup.update((tuple(a), b) for a, b in pairs)
 
-    def convert(coords: np.ndarray) -> np.ndarray:
-        out = shapely.get_coordinates(geometries_to_wgs84(shapely.points(coords), crs)) if len(coords) else coords
-        for k, xy in enumerate(map(tuple, coords.tolist())):
-            if xy in lookup:
-                out[k] = lookup[xy]
-        return out
-
+    convert = to_wgs84_keeping(lookup, crs)
     return lambda geom: shapely.transform(geom, convert)
 
 

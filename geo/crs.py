@@ -41,6 +41,7 @@ __all__ = [
     "bd09_to_gcj02",
     "geometries_to_wgs84",
     "geometries_from_wgs84",
+    "to_wgs84_keeping",
     "metric_crs",
     "check_lonlat",
     "outside_area_of_use",
@@ -282,6 +283,24 @@ def geometries_to_wgs84(geoms, crs: str | int | pyproj.CRS | None = WGS84) -> np
     if _is_lonlat(normalize_crs(crs)):
         return np.asarray(geoms, dtype=object)
     return _transform_geometries(geoms, lambda x, y: to_wgs84(x, y, crs))
+
+
+def to_wgs84_keeping(known: dict, crs):
+    """A coordinate function for ``shapely.transform``: to WGS84 from ``crs``, keeping the ``known`` vertices.
+
+    A vertex found in ``known`` (a ``(x, y)`` tuple → its ``(lon, lat)``) gets those coordinates exactly. A round
+    trip through a projected CRS shifts a vertex by float noise; taking a vertex that did not move back to its input
+    coordinates keeps it shared exactly with a neighbour that was not transformed at all.
+    """
+
+    def convert(coords: np.ndarray) -> np.ndarray:
+        out = shapely.get_coordinates(geometries_to_wgs84(shapely.points(coords), crs)) if len(coords) else coords
+        for k, xy in enumerate(map(tuple, coords.tolist())):
+            if xy in known:
+                out[k] = known[xy]
+        return out
+
+    return convert
 
 
 def geometries_from_wgs84(geoms, crs: str | int | pyproj.CRS | None = WGS84) -> np.ndarray:
