@@ -216,7 +216,7 @@ def test_a_planner_draws_sees_households_fixes_an_overlap_and_publishes(site):
         _wait_status(second, "Rebase", "变基", "基于")
         screenshot(second, "editor-conflict")
         second.click("#status button")  # rebase
-        _wait_status(second, "builds on generation", "基于")
+        _wait_status(second, "builds on generation", "现已基于")  # not "基于现行版本" of the conflict itself
         second.click("[data-action=publish]")
         _wait_status(second, "Published", "已发布")
         assert registry.current_generation() > current
