@@ -399,21 +399,23 @@ def suggest_micro_grids(view, grid_code: str, apply: bool = False, settings=None
                 edit.write(edit.row(p["code"]), group.geometry)
             else:
                 edit.create(like, p["code"], p["name"], group.geometry)
-        found["summary"]["waived"] = _waive_whole_buildings(conn, view, found)
+        found["summary"]["waived"] = _waive_whole_buildings(conn, view, found, default_high)
         record(conn, view.actor, "suggest", "area", grid_code, None, {"summary": found["summary"]})
         found["generation"] = edit.draft
     return _public(found)
 
 
-def _waive_whole_buildings(conn, view, found: dict) -> list[str]:
+def _waive_whole_buildings(conn, view, found: dict, ceiling: int) -> list[str]:
     """Waive the households rule of each whole building above the ceiling (in ``conn``, audited); their codes.
 
-    An area that has a households waiver already keeps it (it is not recorded twice).
+    Only above the *configured* ``ceiling`` (the rules' own range): a proposal asked with a lower ``high`` waives
+    nothing the rules would not flag (a planner could otherwise waive the rule for any micro-grid). An area that has
+    a households waiver already keeps it (it is not recorded twice).
     """
     waived = []
     for feature in found["features"]:
         p = feature["properties"]
-        if p["waiver"]:
+        if p["waiver"] and p["households"] > ceiling:
             waive_in(conn, view, p["code"], "households", p["reason"])
             waived.append(p["code"])
     return waived

@@ -330,3 +330,17 @@ def test_a_building_above_the_ceiling_is_its_own_micro_grid_with_a_recorded_waiv
     again = suggest_micro_grids(view, GRID, apply=True)  # the waiver is there already: kept, not doubled
     assert again["summary"]["waived"] == [code] and len(store.waivers(codes=[code])) == 1
     assert publish(view) > 0
+
+
+def test_a_lower_ceiling_asked_for_waives_nothing_the_rules_would_not_flag(demo_view):
+    """Outside test: ``{"low": 1, "high": 1, "apply": true}`` waived the households rule for every micro-grid (12-54
+    households, below the configured floor of 30) and the change set published. Only a building above the
+    configured ceiling is waived."""
+    registry, view = demo_view
+    found = suggest_micro_grids(view, GRID, apply=True, low=1, high=1)
+    assert found["summary"]["waived"] == []
+    assert any(f["properties"]["waiver"] for f in found["features"])  # whole buildings above the asked ceiling
+    logged, _ = entries(registry.store.engine, object_type="rule_waiver")
+    assert logged == []
+    failures = check_area(view, GRID, "draft")
+    assert failures["errors"] > 0  # the micro-grids below the configured floor are still flagged
