@@ -37,19 +37,22 @@ def add_waiver(view, code: str, rule: str, reason: str) -> dict:
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInputError("请填写豁免理由 give the reason for the waiver")
+    from boundaries.drafts import draft_of
+
     _require_anywhere(view, code)
     with view.registry.store.transaction() as conn:
-        row = waive_in(conn, view, code, rule, reason)
+        row = waive_in(conn, view, code, rule, reason, draft_of(view))
         if row is None:
             raise ConflictError(f"区域 {code} 的规则 {rule} 已豁免 rule {rule!r} is already waived for area {code!r}")
     return row | {"created_at": _iso(row["created_at"])}
 
 
-def waive_in(conn, view, code: str, rule: str, reason: str) -> dict | None:
+def waive_in(conn, view, code: str, rule: str, reason: str, change_set: int | None = None) -> dict | None:
     """Record a waiver in the caller's transaction ``conn`` (audited); ``None`` when the area already has one.
 
     For domain code that has checked the caller's scope itself (e.g. :func:`boundaries.suggest.suggest_micro_grids`
-    waiving the households rule of a building above the ceiling, drawn as its own micro-grid).
+    waiving the households rule of a building above the ceiling, drawn as its own micro-grid). A waiver made in
+    an open ``change_set`` belongs to it: in force only there until it is published, dropped if it is discarded.
     """
     row = {
         "area_code": code,
@@ -58,6 +61,7 @@ def waive_in(conn, view, code: str, rule: str, reason: str) -> dict | None:
         "user_id": view.actor.user_id,
         "user_name": view.actor.name[:64],
         "created_at": datetime.now(timezone.utc),
+        "change_set": None if change_set is None else int(change_set),
     }
     waiver_id = view.registry.store.insert_waiver(conn, row)
     if waiver_id is None:

@@ -417,7 +417,7 @@ def _check(registry, code: str, generation: int, settings: RuleSettings) -> tupl
         settings,
         children["kind"].tolist(),
     )
-    waivers = registry.store.waivers(codes=[code, *children["code"]])
+    waivers = registry.store.waivers(codes=[code, *children["code"]], generation=generation)
     return level, apply_waivers(failures, waivers)
 
 

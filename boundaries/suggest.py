@@ -399,13 +399,13 @@ def suggest_micro_grids(view, grid_code: str, apply: bool = False, settings=None
                 edit.write(edit.row(p["code"]), group.geometry)
             else:
                 edit.create(like, p["code"], p["name"], group.geometry)
-        found["summary"]["waived"] = _waive_whole_buildings(conn, view, found, default_high)
+        found["summary"]["waived"] = _waive_whole_buildings(conn, view, found, default_high, edit.draft)
         record(conn, view.actor, "suggest", "area", grid_code, None, {"summary": found["summary"]})
         found["generation"] = edit.draft
     return _public(found)
 
 
-def _waive_whole_buildings(conn, view, found: dict, ceiling: int) -> list[str]:
+def _waive_whole_buildings(conn, view, found: dict, ceiling: int, change_set: int) -> list[str]:
     """Waive the households rule of each whole building above the ceiling (in ``conn``, audited); their codes.
 
     Only above the *configured* ``ceiling`` (the rules' own range): a proposal asked with a lower ``high`` waives
@@ -416,7 +416,7 @@ def _waive_whole_buildings(conn, view, found: dict, ceiling: int) -> list[str]:
     for feature in found["features"]:
         p = feature["properties"]
         if p["waiver"] and p["households"] > ceiling:
-            waive_in(conn, view, p["code"], "households", p["reason"])
+            waive_in(conn, view, p["code"], "households", p["reason"], change_set)
             waived.append(p["code"])
     return waived
 

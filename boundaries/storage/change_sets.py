@@ -194,6 +194,7 @@ class ChangeSetStore:
         """Discard an open change set: delete the rows it added and forget what it retired."""
         self.lock_change_set(conn, generation_id)
         self.undo_draft_areas(conn, generation_id)
+        conn.execute(sa.delete(t.rule_waivers).where(t.rule_waivers.c.change_set == generation_id))
         g = t.generations.c
         result = conn.execute(
             t.generations.update().where(g.id == generation_id, g.state == "draft").values(state="discarded")
@@ -242,6 +243,8 @@ class ChangeSetStore:
         retired = sa.select(r.area_id).where(r.generation_id == draft).scalar_subquery()
         conn.execute(t.areas.update().where(a.id.in_(retired)).values(generation_high=target))
         conn.execute(sa.delete(t.change_set_retired).where(r.generation_id == draft))
+        w = t.rule_waivers.c
+        conn.execute(t.rule_waivers.update().where(w.change_set == draft).values(change_set=None))  # now in force
         if target == draft:
             conn.execute(t.generations.update().where(g.id == draft).values(state="published", published_at=now))
         else:

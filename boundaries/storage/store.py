@@ -428,10 +428,17 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
         return self._read(statement)
 
     # -- planning-rule waivers ---------------------------------------------------------------------
-    def waivers(self, codes: Iterable[str] | None = None, conn: sa.Connection | None = None) -> list[dict]:
-        """Rule waivers (of the areas ``codes``, if given), ordered by id (read in ``conn`` when given)."""
+    def waivers(
+        self, codes: Iterable[str] | None = None, conn: sa.Connection | None = None, generation: int | None = None
+    ) -> list[dict]:
+        """Rule waivers (of the areas ``codes``, if given), ordered by id (read in ``conn`` when given).
+
+        With ``generation``: only those in force there (published ones, and those of that change set).
+        """
         w = t.rule_waivers
         statement = sa.select(w).order_by(w.c.id)
+        if generation is not None:
+            statement = statement.where(sa.or_(w.c.change_set.is_(None), w.c.change_set == int(generation)))
         if codes is not None:
             statement = statement.where(w.c.area_code.in_(sorted(set(codes))))
         return self._read(statement, conn)
@@ -454,10 +461,10 @@ class Store(ChangeSetStore, LeaseStore, FeatureStore):
 
         Used to rebuild the demo data. Other aggregates clear their own rows in the same transaction
         (``boundaries.demo.load_demo``'s ``clear``, e.g. ``issues.storage.wipe``); users, tokens, the audit log,
-        patrols and waivers are kept.
+        patrols are kept. Rule waivers go with the areas they waive.
         """
         for table in (
-            t.roads, t.worker_areas, t.workers, t.service_points, t.buildings, t.change_set_retired, t.areas,
-            t.generations,
+            t.rule_waivers, t.roads, t.worker_areas, t.workers, t.service_points, t.buildings, t.change_set_retired,
+            t.areas, t.generations,
         ):  # fmt: skip
             conn.execute(sa.delete(table))

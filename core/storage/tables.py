@@ -402,6 +402,8 @@ rule_waivers = sa.Table(
     sa.Column("user_id", sa.Integer),
     sa.Column("user_name", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # the open change set it was made in (dropped with it when discarded, NULL once published), NULL if none
+    sa.Column("change_set", sa.Integer),
     sa.UniqueConstraint("area_code", "rule", name="uq_rule_waivers_area_rule"),
 )
 

@@ -344,3 +344,36 @@ def test_a_lower_ceiling_asked_for_waives_nothing_the_rules_would_not_flag(demo_
     assert logged == []
     failures = check_area(view, GRID, "draft")
     assert failures["errors"] > 0  # the micro-grids below the configured floor are still flagged
+
+
+def _tower(registry, households=150) -> int:
+    grid = registry.area(GRID).geometry
+    rows = [r for r in registry.store.buildings(bbox=shapely.bounds(grid).tolist())
+            if grid.covers(shapely.Point(r["lon"], r["lat"]))]  # fmt: skip
+    tower = rows[len(rows) // 2]["id"]
+    with registry.store.transaction() as conn:
+        assert registry.store.update_one(conn, "buildings", tower, {"households": households})
+    return tower
+
+
+def test_a_waiver_made_in_a_change_set_goes_with_it(demo_view):
+    """Outside test: a waiver recorded in a change set that was then discarded stayed and waived the rule for the
+    next change set (and the demo rebuild kept every waiver for codes of areas it replaced)."""
+    from boundaries.editing import discard, publish
+
+    registry, view = demo_view
+    store = registry.store
+    _tower(registry)
+    applied = suggest_micro_grids(view, GRID, apply=True)
+    (code,) = applied["summary"]["waived"]
+    assert [w["change_set"] for w in store.waivers(codes=[code])] == [applied["generation"]]
+    assert store.waivers(codes=[code], generation=registry.current_generation()) == []  # not in force there
+    discard(view)
+    assert store.waivers(codes=[code]) == []  # discarded with its change set
+    applied = suggest_micro_grids(view, GRID, apply=True)
+    published = publish(view)
+    assert [w["change_set"] for w in store.waivers(codes=[code], generation=published)] == [None]  # now in force
+    from boundaries.demo import load_demo
+
+    load_demo(registry)
+    assert store.waivers() == []  # the demo rebuild replaces the areas: their waivers go too
