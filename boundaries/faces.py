@@ -19,7 +19,9 @@ two neighbours share their common edges vertex for vertex, so the result is a va
    shared edge and the rest of the gap's outline); a wider gap stays a gap, and so does a hole (a gap wholly
    inside one area: filling it would drop its ring, however far from the rest of the outline);
 4. a held area keeps every face it owns, inside the parent or not (its outline as drawn, with the nodes of its
-   neighbours' crossings added along its edges).
+   neighbours' crossings added along its edges);
+5. a piece of an area cut off from the rest by this hand-out (more pieces than it was drawn with) goes to the
+   neighbour sharing the longest edge with it.
 
 Merge strategies (as ``shapely.coverage_clean`` names them): ``longest_border`` (the area sharing the longest edge
 with the face, counting only faces it keeps), ``max_area``, ``min_area``, ``min_index`` (the lowest code).
@@ -158,7 +160,51 @@ class Faces:
             if self._fill_distance(f, winner, holder) <= tolerance:
                 holder[f] = winner
                 taken[winner].append(f)
+        self._crumbs_handed_on(taken, holder, held)
         return [sorted(taken.get(i, ())) for i in range(len(self.areas))]
+
+    def _components(self, faces: list) -> list[list]:
+        """The faces grouped into pieces joined by shared edges (largest area first)."""
+        faces, seen, pieces = set(faces), set(), []
+        for start in sorted(faces):
+            if start in seen:
+                continue
+            piece, stack = [], [start]
+            seen.add(start)
+            while stack:
+                f = stack.pop()
+                piece.append(f)
+                for g in self.neighbours(f):
+                    if g in faces and g not in seen:
+                        seen.add(g)
+                        stack.append(g)
+            pieces.append(piece)
+        return sorted(pieces, key=lambda p: -float(shapely.area(self.faces[p]).sum()))
+
+    def _crumbs_handed_on(self, taken, holder, held) -> None:
+        """Hand each crumb to the neighbour sharing the longest edge with it.
+
+        A crumb is a piece of an area cut off from the rest by the hand-out (the area has more pieces than it was
+        drawn with).
+        """
+        for a in range(len(self.areas)):
+            if a in held or len(taken.get(a, ())) < 2:
+                continue
+            drawn = len(shapely.get_parts(self.areas[a]))
+            for crumb in self._components(taken[a])[drawn:]:
+                borders: dict = defaultdict(float)
+                for f in crumb:
+                    for g in self.neighbours(f):
+                        if holder[g] >= 0 and holder[g] != a and g not in crumb:
+                            borders[int(holder[g])] += self.shared_length(f, g)
+                if not borders:
+                    continue
+                winner = max(sorted(borders), key=lambda b: borders[b])
+                for f in crumb:
+                    holder[f] = winner
+                    if f not in taken[winner]:  # (a face a held area keeps is in every owner's list)
+                        taken[winner].append(f)
+                taken[a] = [f for f in taken[a] if f not in set(crumb)]
 
     def _borders(self, f: int, holder) -> dict:
         """Area → length of the edge face ``f`` shares with the faces that area holds."""
