@@ -13,7 +13,7 @@ from boundaries.versions import PreconditionFailedError
 from core.errors import ChangeSetConflictError
 from web.access import allow, scoped
 from web.edit_api import change_set_conflict, precondition_failed
-from web.rules_api import rule_settings
+from web.rules_api import StrictBoolean, rule_settings
 
 __all__ = ["bp"]
 
@@ -27,7 +27,7 @@ _HOUSEHOLDS = validate.Range(min=1, max=100_000)
 class MicroGridSuggestBody(Schema):
     """Preview or apply; the household range (default: the settings' micro-grid range)."""
 
-    apply = fields.Boolean(load_default=False, metadata={"description": "write the proposal into your change set"})
+    apply = StrictBoolean(load_default=False, metadata={"description": "write the proposal into your change set"})
     low = fields.Integer(load_default=None, strict=True, validate=_HOUSEHOLDS, metadata={"description": "floor"})
     high = fields.Integer(load_default=None, strict=True, validate=_HOUSEHOLDS, metadata={"description": "ceiling"})
 

@@ -42,9 +42,20 @@ def test_scope_and_bad_input(world):
     url = f"/api/v1/areas/{INSIDE_GRID}/suggest"
     assert planner.post(f"/api/v1/areas/{OUTSIDE_GRID}/suggest", json={}).status_code == 403
     assert worker.post(url, json={}).status_code == 403
-    for body in ({"low": 60, "high": 20}, {"low": 0}, {"high": "many"}, {"apply": "perhaps"}, {"other": 1}):
+    before = registry.store.open_change_sets()
+    bad = (
+        {"low": 60, "high": 20},
+        {"low": 0},
+        {"high": "many"},
+        {"apply": "perhaps"},
+        {"other": 1},
+        {"apply": "true"},
+        {"apply": 1},
+    )  # a string or number is not JSON true (outside test: "true" applied)
+    for body in bad:  # fmt: skip
         answer = planner.post(url, json=body)
         assert 400 <= answer.status_code < 500 and "error" in answer.get_json(), (body, answer.get_json())
+    assert registry.store.open_change_sets() == before  # nothing written
     community = planner.post("/api/v1/areas/510104001001/suggest", json={})
     assert community.status_code == 400 and community.get_json()["error"]["code"]
     assert planner.post("/api/v1/areas/nope/suggest", json={}).status_code in (403, 404)
