@@ -32,6 +32,8 @@ where polygons overlap. Answers follow these rules:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import shapely
 
@@ -234,27 +236,40 @@ class PolygonIndex:
 
     def _build(self):
         u, v, poly, side = self._vertices()
-        corners = kernels.corner_labels(u, v, poly, side, self.nx, self.ny)
-        del side
-        self._uv = np.column_stack([u, v])
-        # the polygon of an edge, by its ring: rings are runs of vertices (poly -1 marks a ring's last vertex)
-        ends = np.flatnonzero(poly < 0)
-        self._ring_start = np.r_[0, ends[:-1] + 1].astype("int32" if len(poly) < 2**31 else "int64")
-        self._ring_poly = poly[self._ring_start].astype("int32")
-        mixed, ptr, edges = kernels.cell_pairs(u, v, poly, self.nx, self.ny)
-        ref, ref_poly, other_poly = kernels.references(mixed, ptr, edges, u, v, corners, self.nx)
-        grid = np.ascontiguousarray(corners.reshape(self.ny + 1, self.nx + 1)[: self.ny, : self.nx]).ravel()
-        grid[mixed] = _FALLBACK
-        # line cells: the first edge's line splits the cell; its two sides' labels
-        line = np.flatnonzero(ref == kernels.LINE_LEFT)
-        grid[mixed[line]] = _MIXED0 - 2 * np.arange(len(line))
-        self._line_edge = edges[ptr[line]]
-        self._line_left, self._line_right = ref_poly[line], other_poly[line]
-        # crossing cells: their edges by polygon run, and a clear reference corner
-        crossing = np.flatnonzero((ref >= 0) & (ref != kernels.LINE_LEFT))
-        grid[mixed[crossing]] = _MIXED0 - 1 - 2 * np.arange(len(crossing))
-        self._ref, self._ref_poly = ref[crossing], ref_poly[crossing]
-        ptr, self._pair_vertex = kernels.pack(crossing, ptr, edges, poly)
+        nx = self.nx
+        # the kernels release the GIL: independent work runs in a second thread (the corner labels beside the
+        # cell/edge pairs, then each half of the references and of the packing)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pairs = pool.submit(kernels.cell_pairs, u, v, poly, nx, self.ny)
+            corners = kernels.corner_labels(u, v, poly, side, nx, self.ny)
+            mixed, ptr, edges = pairs.result()
+            del side
+            h = len(mixed) // 2
+            first = pool.submit(kernels.references, mixed[:h], ptr[: h + 1], edges, u, v, corners, nx)
+            second = kernels.references(mixed[h:], ptr[h:], edges, u, v, corners, nx)
+            ref, ref_poly, other_poly = (np.concatenate(pair) for pair in zip(first.result(), second, strict=True))
+            self._uv = np.column_stack([u, v])
+            # the polygon of an edge, by its ring: rings are runs of vertices (poly -1 marks a ring's last vertex)
+            ends = np.flatnonzero(poly < 0)
+            self._ring_start = np.r_[0, ends[:-1] + 1].astype("int32" if len(poly) < 2**31 else "int64")
+            self._ring_poly = poly[self._ring_start].astype("int32")
+            grid = np.ascontiguousarray(corners.reshape(self.ny + 1, nx + 1)[: self.ny, :nx]).ravel()
+            grid[mixed] = _FALLBACK
+            # line cells: the first edge's line splits the cell; its two sides' labels
+            line = np.flatnonzero(ref == kernels.LINE_LEFT)
+            grid[mixed[line]] = _MIXED0 - 2 * np.arange(len(line))
+            self._line_edge = edges[ptr[line]]
+            self._line_left, self._line_right = ref_poly[line], other_poly[line]
+            # crossing cells: their edges by polygon run, and a clear reference corner
+            crossing = np.flatnonzero((ref >= 0) & (ref != kernels.LINE_LEFT))
+            grid[mixed[crossing]] = _MIXED0 - 1 - 2 * np.arange(len(crossing))
+            self._ref, self._ref_poly = ref[crossing], ref_poly[crossing]
+            h = len(crossing) // 2
+            first = pool.submit(kernels.pack, crossing[:h], ptr, edges, poly)
+            ptr_b, pairs_b = kernels.pack(crossing[h:], ptr, edges, poly)
+            ptr_a, pairs_a = first.result()
+        ptr = np.concatenate([ptr_a[:-1], ptr_b + len(pairs_a)])
+        self._pair_vertex = np.concatenate([pairs_a, pairs_b])
         self._ptr = ptr.astype("int32") if len(self._pair_vertex) < 2**31 else ptr
         self._grid = grid
 

@@ -26,3 +26,27 @@ def test_simple_polygons_are_read_without_wkb_exactly_as_through_it():
         assert got.dtype == want.dtype
     with_hole = np.append(simple, shapely.box(0, 0, 9, 9).difference(shapely.box(3, 3, 6, 6)))
     assert len(_rings(with_hole)[1]) == len(simple) + 2  # the general path: a hole is a ring of its own
+
+
+def test_the_build_in_two_threads_gives_the_arrays_of_one_pass_over_all_cells():
+    """The build splits the references and the packing between two threads by halves of the cells: the arrays
+    must be those of each kernel run once over every cell."""
+    from geo.locate import PolygonIndex
+
+    rng = np.random.default_rng(5)
+    seeds = shapely.multipoints(rng.uniform(0, 100, (2_000, 2)))
+    cells = np.asarray(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=shapely.box(0, 0, 100, 100))))
+    index = PolygonIndex(shapely.intersection(cells, shapely.box(0, 0, 100, 100)))
+    u, v, poly, side = index._vertices()
+    corners = kernels.corner_labels(u, v, poly, side, index.nx, index.ny)
+    mixed, ptr, edges = kernels.cell_pairs(u, v, poly, index.nx, index.ny)
+    ref, ref_poly, other_poly = kernels.references(mixed, ptr, edges, u, v, corners, index.nx)
+    line = np.flatnonzero(ref == kernels.LINE_LEFT)
+    crossing = np.flatnonzero((ref >= 0) & (ref != kernels.LINE_LEFT))
+    packed, pair_vertex = kernels.pack(crossing, ptr, edges, poly)
+    assert len(line) > 100 and len(crossing) > 100  # both halves had work of both kinds
+    arrays = index.arrays
+    for name, want in (("line_edge", edges[ptr[line]]), ("line_left", ref_poly[line]),
+                       ("line_right", other_poly[line]), ("ref", ref[crossing]), ("ref_poly", ref_poly[crossing]),
+                       ("ptr", packed), ("pair_vertex", pair_vertex)):  # fmt: skip
+        np.testing.assert_array_equal(arrays[name], want, err_msg=name)
