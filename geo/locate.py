@@ -68,6 +68,10 @@ def _rings(polygons):
     return coords.view("float64").reshape(-1, 2), ring_len, ring_poly, exterior
 
 
+#: Batches of at least this many points are located in two threads, half each.
+_SPLIT_POINTS = 50_000
+
+
 class PolygonIndex:
     """A grid index over polygons for fast, exact point location.
 
@@ -303,11 +307,17 @@ class PolygonIndex:
 
     def _locate_all(self, x, y) -> LocateResult:
         a = {name: np.asarray(getattr(self, f"_{name}")) for name in self.ARRAY_NAMES}
-        index = kernels.locate(
-            x, y, self.origin[0], self.origin[1], self.cell, self.nx, self.ny, a["grid"], a["line_edge"],
-            a["line_left"], a["line_right"], a["ptr"], a["pair_vertex"], a["ref"], a["ref_poly"], a["uv"],
-            a["ring_start"], a["ring_poly"],
-        )  # fmt: skip
+        args = (self.origin[0], self.origin[1], self.cell, self.nx, self.ny, a["grid"], a["line_edge"], a["line_left"],
+                a["line_right"], a["ptr"], a["pair_vertex"], a["ref"], a["ref_poly"], a["uv"], a["ring_start"],
+                a["ring_poly"])  # fmt: skip
+        if len(x) < _SPLIT_POINTS:
+            index = kernels.locate(x, y, *args)
+        else:  # a large batch: each half in its own thread (the kernel releases the GIL)
+            h = len(x) // 2
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                first = pool.submit(kernels.locate, x[:h], y[:h], *args)
+                second = kernels.locate(x[h:], y[h:], *args)
+                index = np.concatenate([first.result(), second])
         on_boundary = np.zeros(len(x), dtype=bool)
         ambiguous: dict[int, np.ndarray] = {}
         todo = np.flatnonzero(index == _FALLBACK)

@@ -50,3 +50,27 @@ def test_the_build_in_two_threads_gives_the_arrays_of_one_pass_over_all_cells():
                        ("line_right", other_poly[line]), ("ref", ref[crossing]), ("ref_poly", ref_poly[crossing]),
                        ("ptr", packed), ("pair_vertex", pair_vertex)):  # fmt: skip
         np.testing.assert_array_equal(arrays[name], want, err_msg=name)
+
+
+def test_a_large_batch_located_in_two_halves_answers_as_one_pass():
+    """Batches of at least ``_SPLIT_POINTS`` points are located in two threads: the answers must be the kernel's
+    over the whole batch."""
+    from geo import locate
+
+    rng = np.random.default_rng(6)
+    seeds = shapely.multipoints(rng.uniform(0, 100, (500, 2)))
+    cells = shapely.intersection(
+        np.asarray(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=shapely.box(0, 0, 100, 100)))),
+        shapely.box(0, 0, 100, 100),
+    )
+    index = locate.PolygonIndex(cells)
+    x, y = rng.uniform(-5, 105, locate._SPLIT_POINTS + 7), rng.uniform(-5, 105, locate._SPLIT_POINTS + 7)
+    a = index.arrays
+    whole = kernels.locate(x, y, index.origin[0], index.origin[1], index.cell, index.nx, index.ny, a["grid"],
+                           a["line_edge"], a["line_left"], a["line_right"], a["ptr"], a["pair_vertex"], a["ref"],
+                           a["ref_poly"], a["uv"], a["ring_start"], a["ring_poly"])  # fmt: skip
+    found = index.locate(x, y).index
+    pure = whole != kernels.FALLBACK
+    np.testing.assert_array_equal(found[pure], whole[pure])
+    exact = shapely.contains_xy(cells[np.clip(found, 0, None)], x, y) | (found < 0)
+    assert exact.all()
