@@ -337,6 +337,8 @@ def fix_children(
             if i not in found or not found[i][1]:
                 result.aligned.append(codes[i])
     result.not_fixed = [{"code": codes[i], "reason": reasons[i]} for i in sorted(reasons)]
+    if not result.fixed and result.not_fixed:  # nothing moves and what is wrong stays: vertices added help no one
+        result.geometries, result.aligned = wgs.copy(), []
     return result
 
 

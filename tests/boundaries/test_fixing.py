@@ -8,6 +8,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+import shapely.affinity
 
 from boundaries import fixing, rules
 from core.errors import InvalidInputError
@@ -319,3 +320,14 @@ def test_no_point_of_an_edge_moves_more_than_the_tolerance_and_no_crumbs_are_lef
                     shapely.distance(shapely.points(shapely.get_coordinates(dense_b)), a).max())  # fmt: skip
         assert moved <= tolerance + 1e-6, (codes[i], moved)
         assert len(shapely.get_parts(new[i])) == 1, (codes[i], [p.area for p in shapely.get_parts(new[i])])
+
+
+def test_a_fix_that_moves_nothing_and_leaves_faults_rewrites_nothing():
+    """Outside test: a child with a 50 m spike along its neighbour's edge cannot be fixed within 1 m and is left
+    alone; the neighbour was still rewritten as "aligned" (a new version in the change set, conflicts for others)."""
+    spike = shapely.Polygon([(0, 0), (100, 0), (100, 50), (150, 50), (100, 50), (100, 100), (0, 100)])
+    children = [shapely.affinity.translate(spike, X0, Y0), _box(100, 0, 100, 100)]
+    wgs = _wgs(*children)
+    found = fixing.fix_children("P", PARENT, ["C0", "C1"], wgs, 1.0)
+    assert found.fixed == [] and [n["code"] for n in found.not_fixed] == ["C0"]
+    assert found.aligned == [] and all(g is w for g, w in zip(found.geometries, wgs, strict=True))
