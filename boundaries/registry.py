@@ -305,6 +305,8 @@ class Registry:
             else:
                 table = self.store.area_columns(g, ["id", "code", "name", "geometry"], level=level)
                 polygons = np.asarray(table.pop("geometry"), dtype=object)
+                if not len(polygons):  # (nothing to index: said before a build is tried)
+                    raise NotFoundError(f"该版本没有 {level} 层级的区域 no {level} areas in generation {g}")
                 if saved is not None:
                     index = self.index_folder.load_or_build(saved[0], polygons)
                 else:

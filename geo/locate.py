@@ -32,7 +32,7 @@ where polygons overlap. Answers follow these rules:
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import shapely
@@ -66,6 +66,16 @@ def _rings(polygons):
     del wkb
     coords, ring_len, ring_poly, exterior = kernels.wkb_rings(data, starts)
     return coords.view("float64").reshape(-1, 2), ring_len, ring_poly, exterior
+
+
+def _beside(pool, fn, *args) -> Future:
+    """``fn(*args)`` in the pool's thread, or here when no thread can start (the interpreter is shutting down)."""
+    try:
+        return pool.submit(fn, *args)
+    except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
+        done = Future()
+        done.set_result(fn(*args))
+        return done
 
 
 #: Batches of at least this many points are located in two threads, half each.
@@ -244,18 +254,19 @@ class PolygonIndex:
         # the kernels release the GIL: independent work runs in a second thread (the corner labels beside the
         # cell/edge pairs, then each half of the references and of the packing)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pairs = pool.submit(kernels.cell_pairs, u, v, poly, nx, self.ny)
+            pairs = _beside(pool, kernels.cell_pairs, u, v, poly, nx, self.ny)
             corners = kernels.corner_labels(u, v, poly, side, nx, self.ny)
             mixed, ptr, edges = pairs.result()
             del side
             h = len(mixed) // 2
-            first = pool.submit(kernels.references, mixed[:h], ptr[: h + 1], edges, u, v, corners, nx)
+            first = _beside(pool, kernels.references, mixed[:h], ptr[: h + 1], edges, u, v, corners, nx)
             second = kernels.references(mixed[h:], ptr[h:], edges, u, v, corners, nx)
             ref, ref_poly, other_poly = (np.concatenate(pair) for pair in zip(first.result(), second, strict=True))
             self._uv = np.column_stack([u, v])
             # the polygon of an edge, by its ring: rings are runs of vertices (poly -1 marks a ring's last vertex)
             ends = np.flatnonzero(poly < 0)
-            self._ring_start = np.r_[0, ends[:-1] + 1].astype("int32" if len(poly) < 2**31 else "int64")
+            starts = np.r_[0, ends[:-1] + 1] if len(ends) else np.empty(0, dtype="int64")  # (no polygon: no ring)
+            self._ring_start = starts.astype("int32" if len(poly) < 2**31 else "int64")
             self._ring_poly = poly[self._ring_start].astype("int32")
             grid = np.ascontiguousarray(corners.reshape(self.ny + 1, nx + 1)[: self.ny, :nx]).ravel()
             grid[mixed] = _FALLBACK
@@ -269,7 +280,7 @@ class PolygonIndex:
             grid[mixed[crossing]] = _MIXED0 - 1 - 2 * np.arange(len(crossing))
             self._ref, self._ref_poly = ref[crossing], ref_poly[crossing]
             h = len(crossing) // 2
-            first = pool.submit(kernels.pack, crossing[:h], ptr, edges, poly)
+            first = _beside(pool, kernels.pack, crossing[:h], ptr, edges, poly)
             ptr_b, pairs_b = kernels.pack(crossing[h:], ptr, edges, poly)
             ptr_a, pairs_a = first.result()
         ptr = np.concatenate([ptr_a[:-1], ptr_b + len(pairs_a)])
@@ -297,6 +308,8 @@ class PolygonIndex:
         """
         x = np.asarray(x, dtype="float64").ravel()
         y = np.asarray(y, dtype="float64").ravel()
+        if len(x) != len(y):
+            raise ValueError(f"x and y differ in length ({len(x)} and {len(y)})")
         if len(x) == 1:  # one point (a request): a pure cell answers with no array arithmetic
             u, v = (float(x[0]) - self.origin[0]) / self.cell, (float(y[0]) - self.origin[1]) / self.cell
             if 0 <= u < self.nx and 0 <= v < self.ny:
@@ -315,7 +328,7 @@ class PolygonIndex:
         else:  # a large batch: each half in its own thread (the kernel releases the GIL)
             h = len(x) // 2
             with ThreadPoolExecutor(max_workers=1) as pool:
-                first = pool.submit(kernels.locate, x[:h], y[:h], *args)
+                first = _beside(pool, kernels.locate, x[:h], y[:h], *args)
                 second = kernels.locate(x[h:], y[h:], *args)
                 index = np.concatenate([first.result(), second])
         on_boundary = np.zeros(len(x), dtype=bool)

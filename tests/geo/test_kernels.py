@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import shapely
 
 from geo import kernels
@@ -74,3 +75,46 @@ def test_a_large_batch_located_in_two_halves_answers_as_one_pass():
     np.testing.assert_array_equal(found[pure], whole[pure])
     exact = shapely.contains_xy(cells[np.clip(found, 0, None)], x, y) | (found < 0)
     assert exact.all()
+
+
+def test_an_index_over_no_polygons_answers_outside():
+    """Outside test: ``PolygonIndex([])`` raised a bare IndexError while labelling its (absent) rings."""
+    from geo.locate import OUTSIDE, PolygonIndex
+
+    index = PolygonIndex([])
+    assert index.locate([0.5, 2.0], [0.5, 3.0]).index.tolist() == [OUTSIDE, OUTSIDE]
+
+
+def test_coordinates_of_different_lengths_are_refused():
+    """Outside test: 60,000 x against 30,000 y gave 60,000 answers, half read from memory past the end of y."""
+    from geo.locate import PolygonIndex
+
+    index = PolygonIndex([shapely.box(0, 0, 1, 1)])
+    for n, m in ((60_000, 30_000), (10, 5), (1, 2)):
+        with pytest.raises(ValueError, match="differ in length"):
+            index.locate(np.full(n, 0.5), np.full(m, 0.5))
+
+
+def test_an_index_is_built_and_a_large_batch_located_while_the_interpreter_shuts_down(tmp_path):
+    """Outside test: once the interpreter was shutting down (atexit, daemon threads such as waitress's), no thread
+    could start, and every build or large batch failed with "cannot schedule new futures"."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import atexit
+        import numpy as np
+        import shapely
+        from geo.locate import PolygonIndex
+
+        def at_exit():
+            cells = [shapely.box(i, 0, i + 1, 1) for i in range(50)]
+            index = PolygonIndex(cells)
+            found = index.locate(np.full(60_000, 7.5), np.full(60_000, 0.5)).index
+            print("answers", sorted(set(found.tolist())))
+
+        atexit.register(at_exit)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "answers [7]" in done.stdout, done.stderr[-2000:]
