@@ -182,7 +182,7 @@ def run_case(title, polys, lon, lat, repeat, start):
 
     # Weige cold: build + locate, a fresh index each run (best of `repeat`); then warm
     build = best(lambda: PolygonIndex(polys), repeat)[0]
-    weige_cold, (index, ours) = best(lambda: _built_and_located(polys, lon, lat), repeat)
+    weige_cold, (index, cold_ours) = best(lambda: _built_and_located(polys, lon, lat), repeat)
     weige_warm, ours = best(lambda: index.locate(lon, lat), repeat)
     with tempfile.TemporaryDirectory() as folder:
         save_index(index, folder)
@@ -203,6 +203,7 @@ def run_case(title, polys, lon, lat, repeat, start):
     tree = shapely.STRtree(polys)
     strtree_warm, strtree = best(lambda: strtree_answer(tree, polys, lon, lat, points), repeat)
 
+    check(title, cold_ours, theirs, "Weige (cold)")
     check(title, ours, theirs, "Weige (warm)")
     check(title, from_disk, theirs, "Weige (loaded index)")
     np.testing.assert_array_equal(strtree, strtree_cold_answer)
