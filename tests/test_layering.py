@@ -191,32 +191,26 @@ CROSS_TABLES = {
 }
 
 
-def domain_imports_in(source: str) -> list[str]:
-    """Imports of a domain package in ``source`` (at any depth, lazy ones too), as ``"line: module"``."""
-    found = []
+def _absolute_imports(source: str):
+    """``(line, module, imported names)`` of every absolute import in ``source`` (at any depth, lazy ones too)."""
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
+            yield from ((node.lineno, alias.name, ()) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            modules = [node.module]
-        else:
-            continue
-        found += [f"{node.lineno}: {m}" for m in modules if m.split(".")[0] in DOMAIN]
-    return found
+            yield node.lineno, node.module, tuple(alias.name for alias in node.names)
+
+
+def domain_imports_in(source: str) -> list[str]:
+    """Imports of a domain package in ``source`` (at any depth, lazy ones too), as ``"line: module"``."""
+    return [f"{line}: {m}" for line, m, _ in _absolute_imports(source) if m.split(".")[0] in DOMAIN]
 
 
 def storage_imports_in(source: str) -> list[str]:
     """Modules of a package's storage layer that ``source`` imports (``x.storage`` and below)."""
     found = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names if a.name == "storage"]
-        else:
-            continue
-        found += [m for m in modules if m.split(".")[0] in DOMAIN and "storage" in m.split(".")[1:2]]
-    return found
+    for _, module, names in _absolute_imports(source):
+        found += [module] + [f"{module}.storage" for name in names if name == "storage"]
+    return [m for m in found if m.split(".")[0] in DOMAIN and "storage" in m.split(".")[1:2]]
 
 
 def tables_named_in(source: str) -> set[str]:
