@@ -26,6 +26,7 @@ import pyproj
 import shapely
 
 from geo.errors import CoordinateRangeError, UnknownCRSError
+from geo.plane import LocalPlane
 
 __all__ = [
     "WGS84",
@@ -278,15 +279,17 @@ def _transform_geometries(geoms, func):
     return shapely.transform(geoms, apply)
 
 
-def geometries_to_wgs84(geoms, crs: str | int | pyproj.CRS | None = WGS84) -> np.ndarray:
-    """Convert an array of shapely geometries from ``crs`` to WGS84 (vectorised over all vertices)."""
+def geometries_to_wgs84(geoms, crs: str | int | pyproj.CRS | LocalPlane | None = WGS84) -> np.ndarray:
+    """Convert an array of shapely geometries from ``crs`` (or a :class:`geo.plane.LocalPlane`) to WGS84."""
+    if isinstance(crs, LocalPlane):
+        return crs.to_lonlat(geoms)
     if _is_lonlat(normalize_crs(crs)):
         return np.asarray(geoms, dtype=object)
     return _transform_geometries(geoms, lambda x, y: to_wgs84(x, y, crs))
 
 
 def to_wgs84_keeping(known: dict, crs):
-    """A coordinate function for ``shapely.transform``: to WGS84 from ``crs``, keeping the ``known`` vertices.
+    """A coordinate function for ``shapely.transform``: to WGS84 from ``crs`` (or a plane), keeping ``known`` vertices.
 
     A vertex found in ``known`` (a ``(x, y)`` tuple → its ``(lon, lat)``) gets those coordinates exactly. A round
     trip through a projected CRS shifts a vertex by float noise; taking a vertex that did not move back to its input
@@ -303,8 +306,10 @@ def to_wgs84_keeping(known: dict, crs):
     return convert
 
 
-def geometries_from_wgs84(geoms, crs: str | int | pyproj.CRS | None = WGS84) -> np.ndarray:
-    """Convert an array of WGS84 shapely geometries to ``crs``."""
+def geometries_from_wgs84(geoms, crs: str | int | pyproj.CRS | LocalPlane | None = WGS84) -> np.ndarray:
+    """Convert an array of WGS84 shapely geometries to ``crs`` (or a :class:`geo.plane.LocalPlane`)."""
+    if isinstance(crs, LocalPlane):
+        return crs.to_plane(geoms)
     if _is_lonlat(normalize_crs(crs)):
         return np.asarray(geoms, dtype=object)
     return _transform_geometries(geoms, lambda x, y: from_wgs84(x, y, crs))
