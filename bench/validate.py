@@ -24,15 +24,19 @@ sys.path.insert(0, str(ROOT))
 
 from boundaries import rules  # noqa: E402
 from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs  # noqa: E402
+from geo.plane import LocalPlane  # noqa: E402
 
 SETTINGS = rules.RuleSettings()
+
+#: The synthetic community is drawn in metres of this plane (edges straight in longitude and latitude, as stored).
+FIXTURE = LocalPlane((105.0, 30.65, 105.0, 30.65))
 
 
 def community(cells: int, buildings: int, seed: int = 1):
     """Micro-grids (WGS84) with overlaps and gaps injected, the parent, and the buildings."""
     rng = np.random.default_rng(seed)
     size = 60.0 * np.sqrt(cells)  # about 3,600 m² per micro-grid
-    x0, y0 = 500_000 - size / 2, 3_392_000 - size / 2  # around 104.0 E, 30.65 N in EPSG:4544
+    x0, y0 = -size / 2, -size / 2  # metres about 105.0 E, 30.65 N, edges straight in longitude and latitude
     frame = shapely.box(x0, y0, x0 + size, y0 + size)
     seeds = shapely.multipoints(np.column_stack([rng.uniform(x0, x0 + size, cells), rng.uniform(y0, y0 + size, cells)]))
     polys = np.asarray(shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=frame)), frame))
@@ -45,7 +49,7 @@ def community(cells: int, buildings: int, seed: int = 1):
     w, h = rng.uniform(8, 20, buildings), rng.uniform(8, 20, buildings)
     footprints = shapely.box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
     points = shapely.points(cx, cy)
-    wgs = geometries_to_wgs84(np.concatenate([polys, [frame], footprints, points]), "EPSG:4544")
+    wgs = geometries_to_wgs84(np.concatenate([polys, [frame], footprints, points]), FIXTURE)
     n = len(polys)
     cells_wgs, parent, fp, pts = wgs[:n], wgs[n], wgs[n + 1 : n + 1 + buildings], wgs[n + 1 + buildings :]
     b = {
@@ -60,17 +64,20 @@ def community(cells: int, buildings: int, seed: int = 1):
 
 
 def baseline(codes, cells, parent, b, settings=SETTINGS):
-    """The same rules, written the plain way: a list of (rule, codes, rounded measure)."""
-    bounds = shapely.bounds(parent)
-    crs = metric_crs((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
-    m = gpd.GeoDataFrame({"code": codes}, geometry=geometries_from_wgs84(cells, crs), crs=crs)
-    p = geometries_from_wgs84(np.array([parent], dtype=object), crs)[0]
+    """The same rules, written the plain way: a list of (rule, codes, rounded measure).
+
+    Pieces are found as stored (longitude/latitude) and each is measured on its own Gauss–Krüger zone.
+    """
+    m = gpd.GeoDataFrame({"code": codes}, geometry=np.asarray(cells, dtype=object), crs=4326)
+    p = parent
     out = []
 
     def area(rule, kind, involved, geom):
-        pieces = [g for g in shapely.get_parts(geom) if g.geom_type == "Polygon" and g.area >= rules.NOISE_M2]
-        total = sum(g.area for g in pieces)
-        if pieces:
+        parts = [g for g in shapely.get_parts(geom) if g.geom_type == "Polygon" and not g.is_empty]
+        metric = [geometries_from_wgs84(np.array([g], dtype=object), metric_crs(g.centroid.x, g.centroid.y))[0]
+                  for g in parts]  # fmt: skip
+        total = sum(g.area for g in metric if g.area >= rules.NOISE_M2)
+        if total:
             out.append(("sliver" if total < settings.sliver_m2 else rule, tuple(involved), kind, total))
 
     pairs = gpd.sjoin(m, m, predicate="intersects")
@@ -81,8 +88,8 @@ def baseline(codes, cells, parent, b, settings=SETTINGS):
         area("gap", "gap", ("P",), piece)
     for i, g in enumerate(m.geometry):
         area("outside_parent", "outside_parent", (codes[i],), g.difference(p))
-    fp = geometries_from_wgs84(b["geometry"], crs)
-    pts = geometries_from_wgs84(shapely.points(b["lon"], b["lat"]), crs)
+    fp = np.asarray(b["geometry"], dtype=object)
+    pts = shapely.points(b["lon"], b["lat"])
     counts = np.zeros(len(codes))
     for k in range(len(fp)):
         if not p.covers(pts[k]):

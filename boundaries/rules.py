@@ -7,7 +7,7 @@ Rules (ids as reported):
 - ``outside_parent``: the part of a child that lies outside its parent;
 - ``sliver``: an overlap, gap or outside part smaller than ``sliver_m2`` — reported as a sliver (its ``kind``
   says which), never ignored; pieces under :data:`NOISE_M2` (a square millimetre), or narrower on average than
-  :data:`NOISE_WIDTH_M` (a millimetre), are floating-point and projection noise;
+  :data:`NOISE_WIDTH_M` (a millimetre), are floating-point noise;
 - ``invalid_ring``: a child whose rings GEOS finds invalid (``is_valid_reason``, with the place);
 - ``building_split``: a building whose footprint lies in more than one micro-grid, each with more than
   ``building_share`` of its area; ``building_unassigned``: a building (its point inside the parent) in no
@@ -15,12 +15,14 @@ Rules (ids as reported):
 - ``households``: a child whose households (buildings counted by their point, as everywhere in Weige: a point on
   a shared edge counts in the lowest code) are outside the configured range of its level.
 
-Areas are measured in the local metric CRS (CGCS2000 3-degree Gauss–Krüger zone in China,
-:func:`geo.crs.metric_crs`). Overlaps are looked for only when ``shapely.coverage_is_valid`` says the children
-are not a clean coverage, and only between children with invalid edges (``coverage_invalid_edges``); the union
-behind the gap rule is ``coverage_union`` for a clean coverage. A rule waived for an area (``rule_waivers``,
-audited) marks that area's failures of the rule ``waived``; publishing is refused while unwaived failures remain
-(waivers and the publish check: :mod:`boundaries.rule_waivers`).
+Overlaps, gaps and parts outside are found as stored, edges straight in longitude and latitude, and measured in a
+local plane in metres (:class:`geo.plane.LocalPlane`: an affine map of longitude and latitude, so that a map
+projection's bending of long edges can neither make nor hide a gap); areas are reported at the scale of each
+piece's own latitude. Overlaps are looked for only when ``shapely.coverage_is_valid`` says the children are not a
+clean coverage, and only between children with invalid edges (``coverage_invalid_edges``); the union behind the
+gap rule is ``coverage_union`` for a clean coverage. A rule waived for an area (``rule_waivers``, audited) marks
+that area's failures of the rule ``waived``; publishing is refused while unwaived failures remain (waivers and the
+publish check: :mod:`boundaries.rule_waivers`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import shapely
 
 from core.errors import ConflictError, NotFoundError
 from geo import topology
-from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
+from geo.plane import LocalPlane
 
 __all__ = [
     "RULES",
@@ -65,7 +67,7 @@ RULES = {
 NOISE_M2 = 1e-6
 #: Pieces narrower than this on average (m) are noise too (see :func:`noise_free`).
 NOISE_WIDTH_M = 1e-3
-#: Children are clipped to the parent's box widened by this (degrees) before they are projected on its zone.
+#: Children are clipped to the parent's box widened by this (degrees) before they are checked in its local plane.
 FAR_DEGREES = 0.5
 _POINT = re.compile(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)\s*\]")
 
@@ -120,20 +122,21 @@ def noise_free(geom) -> list:
 
     At least :data:`NOISE_M2`, and on average :data:`NOISE_WIDTH_M` wide (2 × area / perimeter).
 
-    A vertex that lies on the parent's edge in longitude and latitude lies a hundredth of a millimetre off it once
-    projected (straight lines do not stay straight), which leaves triangles of a few square centimetres along
-    metres of edge; their width, not their area, says they are noise.
+    A vertex drawn on a neighbour's edge (a T-junction) lies on it only to within floating-point rounding, or, when
+    the outlines came from another projection, within the bend of that projection's straight lines (under a
+    millimetre over a few hundred metres), which leaves thin triangles of some square centimetres along metres of
+    edge; their width, not their area, says they are noise.
     """
     parts = [p for p in shapely.get_parts(_polygonal(geom)) if p.area >= NOISE_M2]
     return [p for p in parts if 2 * p.area / max(p.length, 1e-12) >= NOISE_WIDTH_M]
 
 
-def _area_failure(rule, kind, codes, area, geom_m, crs, sliver_m2, text) -> Failure:
+def _area_failure(rule, kind, codes, area, geom_m, plane, sliver_m2, text) -> Failure:
     zh, en = text
     if area < sliver_m2:
         rule = "sliver"
         zh, en = f"碎片（{RULES[kind][0]}）：{zh}", f"sliver ({RULES[kind][1]}): {en}"
-    geometry = geometries_to_wgs84(np.array([geom_m], dtype=object), crs)[0]
+    geometry = plane.to_lonlat(np.array([geom_m], dtype=object))[0]
     return Failure(rule, tuple(codes), f"{zh} {en}", {"kind": kind, "area_m2": round(float(area), 3)}, geometry)
 
 
@@ -175,9 +178,9 @@ def check_children(parent_code, parent_geometry, codes, level, geometries, build
     if len(wgs) == 0 and parent_geometry is None:
         return []
     bounds = shapely.total_bounds(wgs if parent_geometry is None else np.array([parent_geometry], dtype=object))
-    crs = metric_crs((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+    plane = LocalPlane(bounds)
     failures = []
-    if parent_geometry is not None:  # a child reaching far beyond the parent cannot be projected on its zone
+    if parent_geometry is not None:  # a child reaching far beyond the parent is measured apart
         wgs, failures = _far_outside(parent_code, parent_geometry, codes, wgs)
     valid = shapely.is_valid(wgs)
     for i in np.flatnonzero(~valid):
@@ -193,18 +196,19 @@ def check_children(parent_code, parent_geometry, codes, level, geometries, build
                 where,
             )
         )
-    children = geometries_from_wgs84(wgs, crs)
+    children = wgs.copy()  # overlaps and gaps are found as stored, then measured in the plane
     if not valid.all():
         children[~valid] = [_polygonal(shapely.make_valid(g)) for g in children[~valid]]
-    failures += _overlaps(codes, children, crs, settings)
+    failures += _overlaps(codes, children, plane, settings)
     parent = None
     if parent_geometry is not None:
-        parent = geometries_from_wgs84(np.array([parent_geometry], dtype=object), crs)[0]
-        shapely.prepare(parent)
-        failures += _gaps_and_outside(parent_code, parent, codes, children, crs, settings)
+        shapely.prepare(parent_geometry)
+        failures += _gaps_and_outside(parent_code, parent_geometry, codes, children, plane, settings)
+        parent = plane.to_plane(np.array([parent_geometry], dtype=object))[0]
     if buildings is not None and len(buildings["id"]) and len(children):
         general = np.ones(len(codes), bool) if kinds is None else np.asarray(kinds, dtype=object) == "general"
-        failures += _buildings(parent_code, parent, codes, level, children, buildings, crs, settings, general)
+        children = plane.to_plane(children)
+        failures += _buildings(parent_code, parent, codes, level, children, buildings, plane, settings, general)
     return failures
 
 
@@ -212,7 +216,7 @@ def _far_outside(parent_code, parent_geometry, codes, wgs):
     """Children reaching beyond a window around the parent: one failure each, and clipped to the parent.
 
     The window is the parent's box widened by :data:`FAR_DEGREES`; what lies outside the parent of such a child is
-    measured on an equal-area cylinder (a local zone cannot project it).
+    measured on an equal-area cylinder (the local plane would stretch too far).
     """
     minx, miny, maxx, maxy = shapely.bounds(parent_geometry)
     window = shapely.box(minx - FAR_DEGREES, miny - FAR_DEGREES, maxx + FAR_DEGREES, maxy + FAR_DEGREES)
@@ -236,7 +240,7 @@ def _far_outside(parent_code, parent_geometry, codes, wgs):
     return wgs, failures
 
 
-def _overlaps(codes, children, crs, settings) -> list[Failure]:
+def _overlaps(codes, children, plane, settings) -> list[Failure]:
     if len(children) < 2 or shapely.coverage_is_valid(children):
         return []
     suspects = np.flatnonzero(~shapely.is_empty(shapely.coverage_invalid_edges(children)))
@@ -252,7 +256,7 @@ def _overlaps(codes, children, crs, settings) -> list[Failure]:
             "overlap",
             (codes[a], codes[b]),
             geom,
-            crs,
+            plane,
             settings,
             lambda area, a=a, b=b: (
                 f"{codes[a]} 与 {codes[b]} 重叠 {area:.2f} 平方米",
@@ -262,16 +266,16 @@ def _overlaps(codes, children, crs, settings) -> list[Failure]:
     return out
 
 
-def _shared_failure(rule, codes, geom, crs, settings, text) -> list[Failure]:
-    """One failure for the non-noise pieces of ``geom`` (none when nothing is left); ``text(area)`` says it."""
-    pieces = noise_free(geom)
+def _shared_failure(rule, codes, geom, plane, settings, text) -> list[Failure]:
+    """One failure for the non-noise pieces of ``geom`` (WGS84; none when nothing is left); ``text(area)`` says it."""
+    pieces = noise_free(plane.to_plane(np.array([geom], dtype=object))[0])
     if not pieces:
         return []
-    area = sum(p.area for p in pieces)
-    return [_area_failure(rule, rule, codes, area, shapely.union_all(pieces), crs, settings.sliver_m2, text(area))]
+    area = float(plane.area_m2(pieces).sum())
+    return [_area_failure(rule, rule, codes, area, shapely.union_all(pieces), plane, settings.sliver_m2, text(area))]
 
 
-def _gaps_and_outside(parent_code, parent, codes, children, crs, settings) -> list[Failure]:
+def _gaps_and_outside(parent_code, parent, codes, children, plane, settings) -> list[Failure]:
     out = []
     if len(children):
         union = shapely.coverage_union_all(children) if shapely.coverage_is_valid(children) else None
@@ -280,19 +284,20 @@ def _gaps_and_outside(parent_code, parent, codes, children, crs, settings) -> li
         holes = shapely.difference(parent, union)
     else:
         holes = parent
-    for piece in noise_free(holes):
+    pieces = noise_free(plane.to_plane(np.array([holes], dtype=object))[0])
+    for piece, area in zip(pieces, plane.area_m2(pieces), strict=True):
         text = (
-            f"{parent_code} 内有 {piece.area:.2f} 平方米不属于任何下级区域",
-            f"{piece.area:.2f} m² inside {parent_code} belong to none of its children",
+            f"{parent_code} 内有 {area:.2f} 平方米不属于任何下级区域",
+            f"{area:.2f} m² inside {parent_code} belong to none of its children",
         )
-        out.append(_area_failure("gap", "gap", (parent_code,), piece.area, piece, crs, settings.sliver_m2, text))
+        out.append(_area_failure("gap", "gap", (parent_code,), area, piece, plane, settings.sliver_m2, text))
     outside = np.flatnonzero(~shapely.covers(parent, children))
     for i, geom in zip(outside, shapely.difference(children[outside], parent), strict=True):
         out += _shared_failure(
             "outside_parent",
             (codes[i],),
             geom,
-            crs,
+            plane,
             settings,
             lambda area, i=i: (
                 f"{codes[i]} 有 {area:.2f} 平方米超出上级区域 {parent_code}",
@@ -302,9 +307,9 @@ def _gaps_and_outside(parent_code, parent, codes, children, crs, settings) -> li
     return out
 
 
-def _buildings(parent_code, parent, codes, level, children, buildings, crs, settings, general) -> list[Failure]:
+def _buildings(parent_code, parent, codes, level, children, buildings, plane, settings, general) -> list[Failure]:
     lon, lat = np.asarray(buildings["lon"], dtype=float), np.asarray(buildings["lat"], dtype=float)
-    points = geometries_from_wgs84(shapely.points(lon, lat), crs)
+    points = plane.to_plane(shapely.points(lon, lat))
     inside = np.ones(len(points), bool) if parent is None else shapely.covers(parent, points)
     ids = np.asarray(buildings["id"])[inside]
     households = np.asarray(buildings["households"], dtype=float)[inside]
@@ -325,13 +330,13 @@ def _buildings(parent_code, parent, codes, level, children, buildings, crs, sett
                 f"{codes[i]} 有 {n} 户，应在 {lo}–{hi} 户之间",
                 f"{codes[i]} has {n} households, outside the range {lo}–{hi}",
             )
-            geometry = geometries_to_wgs84(np.array([children[i]], dtype=object), crs)[0]
+            geometry = plane.to_lonlat(np.array([children[i]], dtype=object))[0]
             out.append(
                 Failure("households", (codes[i],), " ".join(text), {"households": n, "range": [lo, hi]}, geometry)
             )
     if level != "micro_grid":
         return out
-    footprints = geometries_from_wgs84(np.asarray(buildings["geometry"], dtype=object)[inside], crs)
+    footprints = plane.to_plane(np.asarray(buildings["geometry"], dtype=object)[inside])
     b, c = tree.query(footprints, predicate="within")
     whole = np.zeros(len(footprints), bool)
     whole[b] = True
@@ -347,7 +352,7 @@ def _buildings(parent_code, parent, codes, level, children, buildings, crs, sett
     b, c, share = b[order], c[order], share[order]
     n_in = np.bincount(b, minlength=len(footprints))
     flagged = rest[n_in[rest] != 1]
-    places = geometries_to_wgs84(footprints[flagged], crs) if len(flagged) else []
+    places = plane.to_lonlat(footprints[flagged]) if len(flagged) else []
     starts = np.searchsorted(b, flagged)
     for k, where, at in zip(flagged, places, starts, strict=True):
         measure = {"building_id": int(ids[k]), "households": int(households[k])}
@@ -431,9 +436,6 @@ def check_area(view, code: str, generation=None, settings: RuleSettings | None =
     code : str
     generation : int or "draft", optional
     settings : RuleSettings, optional
-    kinds : sequence of str, optional
-        The children's kinds: the household range applies to ``general`` ones only (a 专属网格 — school,
-        hospital … — has no residents to count). Default: all general.
 
     Returns
     -------
