@@ -2,11 +2,11 @@
 
 Each node (a building point) gets the Voronoi cell of its point and, when footprints are given, of points sampled
 along its footprint's outline (so a cell holds the whole footprint where it can); the cells are computed in the
-local metric CRS, brought back to WGS84 and clipped to the parent there, so they cover the parent exactly with
-shared edges (``shapely.coverage_is_valid``). A piece of a cell cut off from its node's point (a concave parent, a
-wrapped footprint) goes to the neighbour that shares the longest boundary with it. Two nodes are neighbours when
-their cells share a boundary of positive length; the pair is *across a barrier* when the segment between their
-points crosses a barrier line.
+local plane of :mod:`geo.plane` (where the rules measure), clipped to the parent there and brought back to WGS84,
+so they cover the parent exactly with shared edges (``shapely.coverage_is_valid``). A piece of a cell cut off from
+its node's point (a concave parent, a wrapped footprint) goes to the neighbour that shares the longest boundary
+with it. Two nodes are neighbours when their cells share a boundary of positive length; the pair is *across a
+barrier* when the segment between their points crosses a barrier line.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _generators(points_m, footprints_m, parent_m):
 def building_cells(parent, points, footprints, crs, n) -> np.ndarray:
     """Each node's cell (WGS84), clipped to the parent; the cells cover it with shared edges.
 
-    ``points`` and ``footprints`` (one per node, or None) are in the metric ``crs``; ``parent`` is WGS84.
+    ``points`` and ``footprints`` (one per node, or None) are in ``crs`` (a local plane); ``parent`` is WGS84.
     """
     parent_m = geometries_from_wgs84(np.array([parent], dtype=object), crs)[0]
     gens, owner = _generators(points, footprints, parent_m)
@@ -72,9 +72,8 @@ def building_cells(parent, points, footprints, crs, n) -> np.ndarray:
 def _to_wgs84(geoms, parent_m, parent, crs) -> np.ndarray:
     """Metric cells back to WGS84, the parent's own vertices to their exact input coordinates.
 
-    The cells are clipped in the metric CRS, where :mod:`boundaries.rules` measures gaps: a vertex on a parent
-    edge stays on it there (in WGS84 a straight edge is slightly curved in metres, and a vertex put on it would
-    open slivers); shared vertices transform alike, so neighbours keep sharing them.
+    The cells are clipped in the local plane, an affine map of longitude and latitude, so a vertex on a parent edge
+    stays on it in WGS84 up to rounding; shared vertices transform alike, so neighbours keep sharing them.
     """
     lookup = dict(zip(map(tuple, shapely.get_coordinates(parent_m).tolist()),
                       map(tuple, shapely.get_coordinates(parent).tolist()), strict=True))  # fmt: skip

@@ -17,7 +17,9 @@ two neighbours share their common edges vertex for vertex, so the result is a va
 3. a gap face inside the parent goes to the neighbour chosen by the merge strategy among those sharing an edge
    with it, if filling it moves that neighbour's outline no more than the tolerance (the Hausdorff distance of the
    shared edge and the rest of the gap's outline); a wider gap stays a gap, and so does a hole (a gap wholly
-   inside one area: filling it would drop its ring, however far from the rest of the outline);
+   inside one area: filling it would drop its ring, however far from the rest of the outline). A narrow gap
+   along several areas (a road left out between two rows) is first cut across at every junction of the areas
+   along it (:meth:`Faces._gap_cuts`), so that its pieces can each go to one neighbour;
 4. a held area keeps every face it owns, inside the parent or not (its outline as drawn, with the nodes of its
    neighbours' crossings added along its edges);
 5. a piece of an area cut off from the rest by this hand-out (more pieces than it was drawn with) goes to the
@@ -60,22 +62,68 @@ class Faces:
         Per face, whether it lies inside the parent (all ``True`` without a parent).
     """
 
-    def __init__(self, areas, parent=None, grid_size: float = GRID_M):
+    def __init__(self, areas, parent=None, grid_size: float = GRID_M, tolerance: float | None = None):
         self.areas = np.asarray(areas, dtype=object)
+        self.grid_size = grid_size
         lines = list(shapely.boundary(self.areas))
         if parent is not None:
             lines.append(shapely.boundary(parent))
+        self._polygonize(lines, parent)
+        if tolerance is not None:
+            cuts = self._gap_cuts(parent, tolerance)
+            if cuts:
+                self._polygonize(lines + cuts, parent)
+        self._tree = shapely.STRtree(self.faces)
+        self._shared: dict = {}
+
+    def _polygonize(self, lines, parent) -> None:
         # snap-rounded noding: every crossing is noded (floating-point noding can miss a crossing at a shallow angle,
         # leaving a face that straddles an outline)
-        noded = shapely.union_all(np.array(lines, dtype=object), grid_size=grid_size)
+        noded = shapely.union_all(np.array(lines, dtype=object), grid_size=self.grid_size)
         self.faces = np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(noded))), dtype=object)
         self.owners = self._holding(self.faces, self.areas)
         if parent is None:
             self.inside = np.ones(len(self.faces), bool)
         else:
             self.inside = np.array([len(o) > 0 for o in self._holding(self.faces, np.array([parent]))], dtype=bool)
-        self._tree = shapely.STRtree(self.faces)
-        self._shared: dict = {}
+
+    def _gap_cuts(self, parent, tolerance: float) -> list:
+        """Lines across the narrow gaps at each point where the area along one side changes (then re-noded).
+
+        A gap along a row of areas (a road left out between two rows of micro-grids) is one face, which no single
+        neighbour can fill within the tolerance; cut at every junction straight across to the nearest point of an
+        outline of other areas (or the parent's), it falls into pieces each of which one neighbour can. Only gaps
+        narrower on average than the tolerance are cut, with cuts no longer than it.
+        """
+        outlines = list(shapely.boundary(self.areas)) + ([shapely.boundary(parent)] if parent is not None else [])
+        tree = shapely.STRtree(np.array(outlines, dtype=object))
+        cuts = []
+        for f in np.flatnonzero([self.inside[f] and not len(o) for f, o in enumerate(self.owners)]):
+            face = self.faces[f]
+            if 2 * face.area / max(face.length, 1e-300) > tolerance:
+                continue
+            for ring in [face.exterior, *face.interiors]:
+                cuts += self._cuts_of_ring(face, np.asarray(ring.coords), tree, tolerance)
+        return cuts
+
+    def _cuts_of_ring(self, face, xy, tree, tolerance: float) -> list:
+        starts, ends = xy[:-1], xy[1:]
+        mid = shapely.points((starts + ends) / 2)
+        seg, outline = tree.query(mid, predicate="dwithin", distance=2 * self.grid_size)
+        along = [frozenset(outline[seg == k].tolist()) for k in range(len(starts))]  # the outlines each edge lies on
+        segments = shapely.linestrings(np.stack([starts, ends], axis=1))
+        cuts = []
+        for k in range(len(starts)):
+            sides = along[k - 1] | along[k]
+            if along[k - 1] == along[k] or not along[k - 1] or not along[k]:
+                continue  # not a junction
+            other = [j for j in range(len(starts)) if along[j] and not along[j] & sides]
+            if not other:
+                continue
+            cut = shapely.shortest_line(shapely.Point(starts[k]), shapely.multilinestrings(segments[other]))
+            if self.grid_size < cut.length <= tolerance and face.contains(cut.interpolate(0.5, normalized=True)):
+                cuts.append(cut)
+        return cuts
 
     @staticmethod
     def _holding(faces, areas) -> list:

@@ -39,35 +39,36 @@ def vertices(geom) -> np.ndarray:
     return np.unique(shapely.get_coordinates(shapely.boundary(geom)), axis=0)
 
 
-def _moved(code, source, target, crs, towards_target: bool) -> list[Move]:
+def _moved(code, source, target, plane, towards_target: bool) -> list[Move]:
     """Vertices of ``source`` farther than :data:`EPSILON_M` from ``target``'s outline, as moves.
 
     ``towards_target``: the vertex is old and moves to its nearest point on the new outline; else the vertex is
-    new and comes from its nearest point on the old outline.
+    new and comes from its nearest point on the old outline. Distances are on the ground (``plane.ground``).
     """
     coords = vertices(source)
     if not len(coords):
         return []
     outline = shapely.boundary(target)
     points = shapely.points(coords)
-    distance = shapely.distance(points, outline)
-    far = np.flatnonzero(distance > EPSILON_M)
+    far = np.flatnonzero(shapely.distance(points, outline) > EPSILON_M / 2)  # the plane is within 1 % of the ground
+    nearest = shapely.get_coordinates(shapely.shortest_line(points[far], outline))[1::2]
+    distance = plane.ground(*(nearest - coords[far]).T, coords[far, 1])
+    far, nearest, distance = far[distance > EPSILON_M], nearest[distance > EPSILON_M], distance[distance > EPSILON_M]
     if not len(far):
         return []
-    nearest = shapely.get_coordinates(shapely.shortest_line(points[far], outline))[1::2]
     here = coords[far]
     old, new = (here, nearest) if towards_target else (nearest, here)
-    lon_lat = geometries_to_wgs84(shapely.points(np.vstack([old, new])), crs)
+    lon_lat = geometries_to_wgs84(shapely.points(np.vstack([old, new])), plane)
     xy = shapely.get_coordinates(lon_lat)
     n = len(far)
     return [
         Move(code, (float(xy[k, 0]), float(xy[k, 1])), (float(xy[n + k, 0]), float(xy[n + k, 1])), float(d))
-        for k, d in enumerate(distance[far])
+        for k, d in enumerate(distance)
     ]
 
 
-def edge_move(old, new, tolerance: float) -> float:
-    """How far the outline moves anywhere along its edges (m), not only at vertices.
+def edge_move(old, new, tolerance: float, plane) -> float:
+    """How far the outline moves anywhere along its edges (m on the ground), not only at vertices.
 
     A vertex's distance to the other outline misses an edge that swings across a corner (the new edge's end lies
     near the old corner's other side). Around each piece of the symmetric difference (its box widened by the
@@ -89,7 +90,7 @@ def edge_move(old, new, tolerance: float) -> float:
             samples = shapely.get_coordinates(shapely.segmentize(source, step)) if not source.is_empty else []
             if len(samples) and not len(target):
                 return float("inf")  # the other outline is nowhere near
-            worst = max(worst, _farthest(samples[:1_000_000], target))
+            worst = max(worst, _farthest(samples[:1_000_000], target, plane))
     return worst
 
 
@@ -99,21 +100,23 @@ def _segments(lines) -> np.ndarray:
     return np.vstack([np.hstack([c[:-1], c[1:]]) for c in map(shapely.get_coordinates, parts)] or [np.empty((0, 4))])
 
 
-def _farthest(points: np.ndarray, segments: np.ndarray) -> float:
-    """The largest distance from ``points`` (rows x, y) to the nearest of ``segments`` (numpy, in chunks)."""
+def _farthest(points: np.ndarray, segments: np.ndarray, plane) -> float:
+    """The largest ground distance from ``points`` (rows x, y) to the nearest of ``segments`` (numpy, in chunks)."""
     if not len(points) or not len(segments):
         return 0.0
     a, d = segments[:, :2], segments[:, 2:] - segments[:, :2]
     length2 = np.maximum((d * d).sum(1), 1e-300)
+    rx, ry = plane.ratios(points[:, 1])
+    scale = np.column_stack([rx, ry])
     worst, chunk = 0.0, max(1, 4_000_000 // len(segments))
     for k in range(0, len(points), chunk):
         p = points[k : k + chunk, None, :] - a[None]
         t = np.clip((p * d[None]).sum(2) / length2, 0.0, 1.0)
-        gap = p - t[..., None] * d[None]
+        gap = (p - t[..., None] * d[None]) * scale[k : k + chunk, None, :]
         worst = max(worst, float(np.sqrt((gap * gap).sum(2).min(1)).max()))
     return worst
 
 
-def moves(code, old, new, crs) -> list[Move]:
-    """Every vertex that moves between the ``old`` and ``new`` outline of one area (metric CRS)."""
-    return _moved(code, old, new, crs, True) + _moved(code, new, old, crs, False)
+def moves(code, old, new, plane) -> list[Move]:
+    """Every vertex that moves between the ``old`` and ``new`` outline of one area (in ``plane``, a LocalPlane)."""
+    return _moved(code, old, new, plane, True) + _moved(code, new, old, plane, False)

@@ -45,7 +45,8 @@ from boundaries.fix_moves import moves as moves_of
 from boundaries.reshaping import save_areas
 from boundaries.versions import ANY, PreconditionFailedError, area_version
 from core.errors import InvalidInputError, NotFoundError
-from geo.crs import geometries_from_wgs84, metric_crs, to_wgs84_keeping
+from geo.crs import geometries_from_wgs84, to_wgs84_keeping
+from geo.plane import LocalPlane
 
 __all__ = ["EPSILON_M", "TOLERANCE_RANGE_M", "Move", "FixResult", "fix_children", "fix_area"]
 
@@ -180,14 +181,14 @@ def fix_children(
         return result  # a clean coverage: nothing to fix, whatever the tolerance
     extent = wgs if parent_geometry is None else np.array([parent_geometry], dtype=object)
     bounds = shapely.total_bounds(extent)
-    crs = metric_crs((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+    crs = LocalPlane(bounds)  # where the rules measure: edges stay straight in longitude and latitude
     old = on_grid(geometries_from_wgs84(wgs, crs))  # vertices that stay are taken back to their input exactly
     work = np.array([_polygonal(shapely.make_valid(g)) if not g.is_valid else g for g in old], dtype=object)
     parent = None
     if parent_geometry is not None:
         parent = on_grid(geometries_from_wgs84(np.array([parent_geometry]), crs))[0]
         parent = _polygonal(shapely.make_valid(parent))
-    faces = Faces(work, parent)
+    faces = Faces(work, parent, tolerance=tolerance)
     reasons: dict = {}
     measured: dict = {}  # area -> (its last new outline, how far that moves along the edges)
     while True:
@@ -204,7 +205,7 @@ def fix_children(
                 continue
             moves = moves_of(codes[i], old[i], new, crs)
             if i not in measured or not shapely.equals_exact(measured[i][0], new, 0.0):  # (same as last round)
-                measured[i] = (new, edge_move(old[i], new, tolerance))
+                measured[i] = (new, edge_move(old[i], new, tolerance, crs))
             worst = max(max((m.distance_m for m in moves), default=0.0), measured[i][1])
             if worst > tolerance:
                 reasons[i] = (

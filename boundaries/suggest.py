@@ -4,7 +4,7 @@
 
 1. **Cells** (:mod:`boundaries.building_cells`). Each building point (buildings on the same point are one node)
    gets the Voronoi cell of its point and of points along its footprint's outline, clipped to the parent in the
-   local metric CRS: the cells cover the parent exactly with shared edges (``shapely.coverage_is_valid``).
+   local plane (:mod:`geo.plane`): the cells cover the parent exactly with shared edges (``coverage_is_valid``).
 2. **Adjacency.** Two buildings are neighbours when their cells share a boundary of positive length; the pair is
    *across a barrier* when the segment between their points crosses a road centre line or a compound wall
    (outline of a compound polygon).
@@ -42,7 +42,8 @@ from boundaries.rule_waivers import waive_in
 from boundaries.rules import RuleSettings, resolve_generation
 from core.audit import record
 from core.errors import InvalidInputError, NotFoundError
-from geo.crs import geometries_from_wgs84, metric_crs
+from geo.crs import geometries_from_wgs84
+from geo.plane import LocalPlane
 
 __all__ = ["Group", "Partition", "suggest_partition", "suggest_micro_grids"]
 
@@ -155,8 +156,7 @@ def suggest_partition(
     inside = shapely.covers(parent, shapely.points(lon, lat))
     outside = ids[~inside].tolist()
     ids, lon, lat, households = ids[inside], lon[inside], lat[inside], households[inside]
-    x0, y0 = shapely.centroid(parent).x, shapely.centroid(parent).y
-    crs = metric_crs(x0, y0)
+    crs = LocalPlane(shapely.bounds(parent))  # where the rules check the cells: straight edges stay straight
     if len(ids) == 0:
         group = Group([], 0, parent, 1, layout.child_code(parent_code, level, 1) if parent_code else None, "below")
         return Partition([group], low, high, {}, np.empty((0, 2), int), np.empty(0, bool), outside)

@@ -13,10 +13,12 @@ import shapely.affinity
 from boundaries import fixing, rules
 from core.errors import InvalidInputError
 from geo.crs import geometries_from_wgs84, geometries_to_wgs84, metric_crs
+from geo.plane import LocalPlane, metres_per_degree
 from tests.conftest import shared_file
 
-X0, Y0 = 500_000.0, 3_392_000.0  # around 104.0 E, 30.65 N in EPSG:4544
-CRS = "EPSG:4544"
+X0, Y0 = 0.0, 0.0  # metres east and north of 105.0 E, 30.65 N
+#: Fixtures are drawn in metres with edges straight in longitude and latitude, as stored and checked.
+CRS = LocalPlane((105.0, 30.65, 105.0, 30.65))
 NONE = rules.RuleSettings(household_ranges={})
 EPS = 1e-6  # m: floating point of the round trip through WGS84
 
@@ -59,7 +61,8 @@ def _fix(children, tolerance=1.0):
     kept = np.array([c not in left_alone for c in codes])
     assert shapely.coverage_is_valid(found.geometries[kept])
     aligned = np.isin(codes, found.aligned)
-    assert (_hausdorff(np.array(wgs)[aligned], found.geometries[aligned]) < EPS).all()  # only vertices added
+    moved = _hausdorff(np.array(wgs)[aligned], found.geometries[aligned])
+    assert (moved < fixing.EPSILON_M).all()  # vertices added, none moved by as much as the tool counts as a move
     for i, code in enumerate(codes):
         if code not in found.fixed and code not in found.aligned:
             assert found.geometries[i] is wgs[i]  # untouched, not rewritten
@@ -331,3 +334,39 @@ def test_a_fix_that_moves_nothing_and_leaves_faults_rewrites_nothing():
     found = fixing.fix_children("P", PARENT, ["C0", "C1"], wgs, 1.0)
     assert found.fixed == [] and [n["code"] for n in found.not_fixed] == ["C0"]
     assert found.aligned == [] and all(g is w for g, w in zip(found.geometries, wgs, strict=True))
+
+
+def test_a_gap_along_a_22_km_meridian_is_closed_and_the_result_is_clean_as_stored():
+    """Long edges straight in longitude and latitude: the fix works where the rules measure (a plane in which those
+    edges stay straight), so closing a 30 cm gap along a 22 km meridian leaves no sliver along the parent's edges."""
+    width = 0.3 / float(metres_per_degree(30.7)[0])
+    parent = shapely.box(104.0, 30.6, 104.2, 30.8)
+    quarters = [shapely.box(104.0, 30.6, 104.1, 30.7), shapely.box(104.1 + width, 30.6, 104.2, 30.7),
+                shapely.box(104.0, 30.7, 104.1, 30.8), shapely.box(104.1 + width, 30.7, 104.2, 30.8)]  # fmt: skip
+    codes = ["A", "B", "C", "D"]
+    assert [f.rule for f in rules.check_children("P", parent, codes, "grid", quarters, settings=NONE)] == ["gap"]
+    found = fixing.fix_children("P", parent, codes, np.array(quarters, dtype=object), 1.0)
+    assert found.not_fixed == [] and rules.check_children("P", parent, codes, "grid", found.geometries) == []
+    assert shapely.coverage_is_valid(found.geometries)
+    assert 0.29 < max(found.max_move_m.values()) <= 0.31
+    clean = [shapely.box(104.0, 30.6, 104.1, 30.7), *quarters[1:2], *quarters[2:]]
+    clean[1], clean[3] = shapely.box(104.1, 30.6, 104.2, 30.7), shapely.box(104.1, 30.7, 104.2, 30.8)
+    untouched = fixing.fix_children("P", parent, codes, np.array(clean, dtype=object), 1.0)
+    assert untouched.fixed == [] and untouched.aligned == [] and untouched.moves == []
+
+
+def test_a_road_left_out_between_two_rows_of_micro_grids_is_closed_piece_by_piece():
+    """A road 8 m wide between two rows of micro-grids whose junctions do not line up is one gap face along 500 m;
+    no single neighbour can fill it within 10 m, so it is cut at every junction and each piece goes to one side."""
+    north = [_box(x, 54, w, 46) for x, w in ((0, 120), (120, 90), (210, 140), (350, 150))]
+    south = [_box(x, 0, w, 46) for x, w in ((0, 70), (70, 160), (230, 100), (330, 170))]
+    parent = _wgs(_box(0, 0, 500, 100))[0]
+    wgs = np.array(_wgs(*north, *south))
+    codes = [f"C{i}" for i in range(len(wgs))]
+    gaps = [f.rule for f in rules.check_children("P", parent, codes, "micro_grid", wgs, settings=NONE)]
+    assert gaps == ["gap"]
+    found = fixing.fix_children("P", parent, codes, wgs, 10.0)
+    assert found.not_fixed == [] and shapely.coverage_is_valid(found.geometries)
+    assert rules.check_children("P", parent, codes, "micro_grid", found.geometries, settings=NONE) == []
+    assert (_hausdorff(wgs, found.geometries) <= 10.0 + EPS).all()
+    assert 7.9 < max(found.max_move_m.values()) <= 8.0 + EPS

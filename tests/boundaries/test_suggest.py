@@ -20,6 +20,7 @@ from boundaries.suggest import suggest_micro_grids, suggest_partition
 from core.audit import SYSTEM, entries
 from core.scope import Scope
 from geo.crs import geometries_from_wgs84, metric_crs
+from geo.plane import LocalPlane
 from tests.conftest import copy_demo, shared_file
 
 LOW, HIGH = 30, 100
@@ -31,9 +32,9 @@ def _check_partition(found, buildings, parent) -> None:
     groups = found.groups
     geoms = np.array([g.geometry for g in groups], dtype=object)
     assert shapely.coverage_is_valid(geoms)
-    crs = metric_crs(*shapely.centroid(parent).coords[0])  # where the rules measure gaps (a WGS84 edge is curved)
-    parent_m, union_m = geometries_from_wgs84(np.array([parent, shapely.coverage_union_all(geoms)]), crs)
-    assert shapely.area(shapely.symmetric_difference(union_m, parent_m)) < 1e-3  # m², floating-point noise
+    crs = metric_crs(*shapely.centroid(parent).coords[0])
+    off = shapely.symmetric_difference(shapely.coverage_union_all(geoms), parent)  # as stored, then measured
+    assert shapely.area(geometries_from_wgs84(np.array([off]), crs)[0]) < 1e-3  # m², floating-point noise
     assert all(g.geom_type == "Polygon" for g in geoms), "the cells of a group make one polygon"
     neighbours = {}
     for a, b in found.edges:
@@ -75,8 +76,8 @@ def _check_partition(found, buildings, parent) -> None:
 
 
 def _codes_ordered(found) -> None:
-    crs = metric_crs(*shapely.centroid(found.groups[0].geometry).coords[0])
-    geoms = geometries_from_wgs84(np.array([g.geometry for g in found.groups], dtype=object), crs)
+    wgs = np.array([g.geometry for g in found.groups], dtype=object)
+    geoms = LocalPlane(shapely.total_bounds(wgs)).to_plane(wgs)  # true north (a Gauss–Krüger grid is turned)
     heights = shapely.bounds(geoms)[:, 3] - shapely.bounds(geoms)[:, 1]
     row_height = float(np.median(heights)) or 1.0
     pts = shapely.point_on_surface(geoms)
