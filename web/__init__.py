@@ -153,6 +153,7 @@ def create_app(config: dict | None = None) -> Flask:
     api.register_blueprint(__import__("web.editor_api", fromlist=["bp"]).bp)  # the planners' editor
     api.register_blueprint(__import__("web.suggest_api", fromlist=["bp"]).bp)  # suggested micro-grids
     app.register_blueprint(__import__("web.editor_pages", fromlist=["editor_pages"]).editor_pages)  # /editor
+    app.register_blueprint(__import__("web.editor_offline", fromlist=["editor_offline"]).editor_offline)  # its worker
     __import__("web.history_pages", fromlist=["init_history"]).init_history(app, api)  # history: API and page
     _register_vendor(app)
     app.view_functions["pages.login"] = limit_login(limiter, app.view_functions["pages.login"])

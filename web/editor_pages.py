@@ -21,6 +21,7 @@ from boundaries.editor import EDITABLE_LEVELS
 from boundaries.rules import RULES
 from core.errors import NotFoundError
 from web.access import allow, caller, scoped
+from web.editor_offline import SCOPE
 from web.layout import area_breadcrumbs
 from web.names import LEVEL_NAMES
 from web.vendor import vendor_url
@@ -80,6 +81,18 @@ def _strings() -> dict:
         ),
         "suggesting": _("Working out micro-grids from the buildings…"),
         "households_n": _("%(n)s households"),
+        "offline_saved": _("Offline: saved on this device; %(n)s edits will be saved when the server can be reached."),
+        "syncing": _("Back online: saving %(n)s edits made offline…"),
+        "synced": _("Every edit made offline is saved."),
+        "offline_stale": _(
+            "These areas were changed elsewhere while you were offline (by someone else, or by you on another "
+            "device); your offline edits were not saved over that."
+        ),
+        "discard_offline": _("Discard my offline edits"),
+        "confirm_discard_offline": _("Discard the edits made offline that were not saved?"),
+        "needs_server": _("Offline: this tool needs the server. Moving vertices works offline."),
+        "rules_offline": _("The rules are checked again once your edits are saved."),
+        "sign_in_again": _("Sign in again (as the same planner) to save the edits made offline."),
     }
 
 
@@ -131,6 +144,10 @@ def editor_page():
         "discard": url_for("draw.discard_draft"),
         "csrf": generate_csrf(),
         "lang": "zh" if str(get_locale()).startswith("zh") else "en",
+        "user": caller().name,
+        "sw": url_for("editor_offline.service_worker"),
+        "swScope": SCOPE,
+        "session": url_for("editor_offline.session"),
     }
     chain = view.chain(code)
     return render_template(

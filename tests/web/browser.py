@@ -71,6 +71,37 @@ def chromium_page(base_url: str):
             browser.close()
 
 
+@contextlib.contextmanager
+def chromium_context(base_url: str, **options):
+    """A Chromium browser context (``options`` as ``new_context`` takes them: service workers allowed by default) and
+    a page in it; every request to a host other than the app's is aborted and recorded. Yields context, page, log."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is installed by the test extra")
+    if not shutil.which("chromium") and not shutil.which(CHROMIUM):
+        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
+    allowed = urlparse(base_url).netloc
+    log = {"blocked": [], "console_errors": [], "page_errors": []}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        context = browser.new_context(**{"service_workers": "allow", **options})
+
+        def route(route_):
+            url = route_.request.url
+            if url.startswith(("data:", "about:", "blob:")) or urlparse(url).netloc == allowed:
+                route_.continue_()
+            else:
+                log["blocked"].append(url)
+                route_.abort()
+
+        context.route("**/*", route)
+        page = context.new_page()
+        page.on("console", lambda m: log["console_errors"].append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: log["page_errors"].append(str(e)))
+        try:
+            yield context, page, log
+        finally:
+            browser.close()
+
+
 def sign_in(page, base_url: str, name: str, password: str, target: str = "/") -> None:
     """Open ``target``, get sent to the sign-in form, fill it in and come back signed in."""
     page.goto(base_url + target, wait_until="domcontentloaded")

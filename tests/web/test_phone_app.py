@@ -7,11 +7,9 @@ of 50 positions, come back online and check the database: each arrives exactly o
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import re
-import shutil
 from urllib.parse import urlparse
 
 import pytest
@@ -19,7 +17,7 @@ import shapely
 from PIL import Image
 
 from tests.conftest import demo_password, private_app
-from tests.web.browser import ARTIFACTS, CHROMIUM, FLAGS, served, sign_in
+from tests.web.browser import ARTIFACTS, chromium_context, served, sign_in
 
 #: The demo worker's grid (see tests/web/test_access_matrix.py).
 WORKER_GRID = "510104001001001"
@@ -169,43 +167,18 @@ def test_issue_page_offers_the_steps_the_staff_page_offers(phone):
 # -- in Chromium at 390×844 ---------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
 def phone_page(base_url: str, lon: float, lat: float):
     """A 390×844 Chromium page allowed to use service workers and geolocation (at lon, lat); other hosts blocked."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is installed by the test extra")
-    if not shutil.which("chromium") and not shutil.which(CHROMIUM):
-        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
-    allowed = urlparse(base_url).netloc
-    log = {"blocked": [], "console_errors": [], "page_errors": []}
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        context = browser.new_context(
-            viewport={"width": 390, "height": 844},
-            device_scale_factor=1,
-            is_mobile=True,
-            has_touch=True,
-            service_workers="allow",
-            geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
-            permissions=["geolocation"],
-            locale="zh-CN",
-        )
-
-        def route(route_):
-            url = route_.request.url
-            if url.startswith(("data:", "about:", "blob:")) or urlparse(url).netloc == allowed:
-                route_.continue_()
-            else:
-                log["blocked"].append(url)
-                route_.abort()
-
-        context.route("**/*", route)
-        page = context.new_page()
-        page.on("console", lambda m: log["console_errors"].append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: log["page_errors"].append(str(e)))
-        try:
-            yield context, page, log
-        finally:
-            browser.close()
+    return chromium_context(
+        base_url,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=1,
+        is_mobile=True,
+        has_touch=True,
+        geolocation={"longitude": lon, "latitude": lat, "accuracy": 8},
+        permissions=["geolocation"],
+        locale="zh-CN",
+    )
 
 
 def _chinese_app(demo_db: str, folder, monkeypatch):

@@ -1,12 +1,17 @@
 // The planners' editor: the areas below one parent as editable polygons (Leaflet-Geoman), buildings coloured by
 // the area they fall in, household counts recomputed as you draw, and the rules the server checks on every save.
 // A vertex that neighbours share moves in all of them (Geoman moves it in one; this script finds the same vertex
-// in the others and saves them together). Texts come from the page (#page-strings); data is set as text only.
+// in the others and saves them together). Offline (the server cannot be reached), vertex edits wait in the outbox
+// (editor_outbox.js) and are saved in order when it can be; the page and its data come from the editor's service
+// worker. Texts come from the page (#page-strings); data is set as text only.
 (function () {
   "use strict";
   var el = document.getElementById("map");
   var cfg = JSON.parse(el.dataset.config);
   var T = JSON.parse(document.getElementById("page-strings").textContent);
+  var offline = window.WeigeEditorOutbox;
+  var outbox = new offline.Outbox("weige-editor-outbox:" + cfg.user + ":" + cfg.code);
+  offline.register(cfg.sw, cfg.swScope);
   var map = L.map(el, { minZoom: 3, maxZoom: 21 });
   window.editorMap = map;
   L.control.scale({ imperial: false }).addTo(map);
@@ -14,7 +19,6 @@
   map.pm.setGlobalOptions({ snappable: true, snapDistance: 15, allowSelfIntersection: false });
   var canvas = L.canvas({ padding: 0.2 });
   var PALETTE = ["#2a9d8f", "#e76f51", "#457b9d", "#f4a261", "#8ab17d", "#b5838d", "#6d597a", "#e9c46a", "#219ebc", "#bc6c25"];
-  var EPS = 1e-12;
 
   var state = { data: null, layers: {}, order: [], selected: [], tool: null, undo: [], redo: [], busy: false, fixVersions: null };
   var parentLayer = null, buildingLayer = null, failureLayer = L.layerGroup().addTo(map), moveLayer = L.layerGroup().addTo(map);
@@ -42,61 +46,18 @@
     var init = { method: method, credentials: "same-origin", headers: h };
     if (body !== undefined) { h["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
     return fetch(url, init).then(function (r) {
-      return r.json().catch(function () { return null; }).then(function (json) { return { ok: r.ok, status: r.status, body: json }; });
-    });
+      return r.json().catch(function () { return null; }).then(function (json) {
+        var away = r.status === 503 && json && json.error && json.error.code === "offline";  // the service worker's answer
+        return { ok: r.ok, status: r.status, body: json, offline: away };
+      });
+    }, function () { return { ok: false, status: 0, body: null, offline: true }; });  // the server cannot be reached
   }
   function areaUrl(template, code) { return template.replace("CODE", encodeURIComponent(code)); }
 
-  // -- geometry helpers: GeoJSON coordinates ([lon, lat]) ------------------------------------------------------
-  function same(a, b) { return Math.abs(a[0] - b[0]) < EPS && Math.abs(a[1] - b[1]) < EPS; }
-  // whether p lies on the segment a-b (a neighbour's edge passing through a vertex it does not have: a T-junction)
-  function onSegment(p, a, b) {
-    var dx = b[0] - a[0], dy = b[1] - a[1], length = Math.sqrt(dx * dx + dy * dy);
-    if (length === 0) { return false; }
-    var cross = Math.abs(dx * (p[1] - a[1]) - dy * (p[0] - a[0])) / length;
-    var t = ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / (length * length);
-    return cross < 1e-9 && t > 0 && t < 1;
-  }
-  function ringsOf(geometry) { return geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates; }
-  function inRing(x, y, ring) {
-    var inside = false;
-    for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-      var xi = ring[i][0], yi = ring[i][1], xj = ring[j][0], yj = ring[j][1];
-      if ((yi > y) !== (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi) { inside = !inside; }
-    }
-    return inside;
-  }
-  function contains(geometry, x, y) {
-    return ringsOf(geometry).some(function (polygon) {
-      if (!inRing(x, y, polygon[0])) { return false; }
-      for (var h = 1; h < polygon.length; h++) { if (inRing(x, y, polygon[h])) { return false; } }
-      return true;
-    });
-  }
-  function onOutline(p, rings) {
-    return rings.some(function (ring) {
-      for (var i = 1; i < ring.length; i++) { if (same(p, ring[i]) || onSegment(p, ring[i - 1], ring[i])) { return true; } }
-      return same(p, ring[0]);
-    });
-  }
-  function nearestOn(p, rings) {
-    var best = null, bestD = Infinity;
-    rings.forEach(function (ring) {
-      for (var i = 1; i < ring.length; i++) {
-        var a = ring[i - 1], b = ring[i], dx = b[0] - a[0], dy = b[1] - a[1], l2 = dx * dx + dy * dy;
-        var t = l2 ? Math.max(0, Math.min(1, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l2)) : 0;
-        var q = t === 0 ? a.slice() : t === 1 ? b.slice() : [a[0] + t * dx, a[1] + t * dy];
-        var d = (q[0] - p[0]) * (q[0] - p[0]) + (q[1] - p[1]) * (q[1] - p[1]);
-        if (d < bestD) { bestD = d; best = q; }
-      }
-    });
-    return best || p;
-  }
-  function replaceVertex(geometry, from, to) {
-    ringsOf(geometry).forEach(function (polygon) {
-      polygon.forEach(function (ring) { ring.forEach(function (q, i) { if (same(q, from)) { ring[i] = to.slice(); } }); });
-    });
-  }
+  // -- geometry helpers (editor_geometry.js): GeoJSON coordinates ([lon, lat]) -----------------------------------
+  var G = window.WeigeEditorGeometry;
+  var same = G.same, onSegment = G.onSegment, ringsOf = G.ringsOf, contains = G.contains;
+  var onOutline = G.onOutline, nearestOn = G.nearestOn, replaceVertex = G.replaceVertex;
   function geometryOf(code) { return state.layers[code].toGeoJSON(false).geometry; }
   function setGeometry(code, geometry) {
     var layer = state.layers[code];
@@ -231,7 +192,8 @@
     return api("GET", cfg.data).then(function (r) {
       if (!r.ok) { status(fmt(T.failed, { reason: reason(r.body, r.status) }), "bad"); return; }
       render(r.body);
-      return Promise.all([changeSet(), rules()]);
+      applyQueued();
+      return Promise.all([changeSet(), rules()]).then(function () { if (outbox.size()) { flush(); } });
     });
   }
 
@@ -294,12 +256,15 @@
   function rules() {
     return api("GET", cfg.rules + "?generation=" + state.data.generation).then(function (r) {
       if (r.ok) { drawFailures(r.body.features); }
+      if (r.offline || outbox.size()) { document.getElementById("rules-summary").textContent = T.rules_offline; }
     });
   }
 
   // -- saving: one request per gesture; every area it touched with the version it was drawn on ---------------
   function failed(r, before) {
-    if (r.status === 412) {
+    if (r.offline) {
+      status(T.needs_server, "bad");
+    } else if (r.status === 412) {
       var buttons = [{ label: T.reload, run: function () { status(T.loading); load().then(function () { status(""); }); } }];
       if (state.behind) { buttons.push({ label: T.rebase, run: rebase }); }
       status(T.stale, "bad", buttons);
@@ -312,20 +277,82 @@
   }
   function saveGeometries(codes, before, record) {
     var changes = codes.map(function (c) { return { code: c, geometry: geometryOf(c), version: state.layers[c].props.version }; });
+    if (outbox.size()) { return queue(changes, before, record); }  // behind what already waits, in order
     status(T.saving);
     state.busy = true;
     return api("POST", cfg.save, { changes: changes }).then(function (r) {
       state.busy = false;
+      if (r.offline) { return queue(changes, before, record); }
       if (!r.ok) { failed(r, before); return false; }
-      r.body.areas.forEach(function (a) { if (state.layers[a.code]) { state.layers[a.code].props.version = a.version; } });
+      saved(changes, r.body);
       if (record) { state.undo.push({ before: before, after: snapshot() }); state.redo = []; }
       state.shapes = snapshot();
       status(T.saved, "good");
-      state.data.change_set = state.data.generation = r.body.generation;
       changeSet(); rules();
       return true;
     });
   }
+  function saved(changes, body) {
+    var versions = {};
+    body.areas.forEach(function (a) {
+      versions[a.code] = a.version;
+      if (state.layers[a.code]) { state.layers[a.code].props.version = a.version; }
+    });
+    state.data.change_set = state.data.generation = body.generation;
+    offline.patchCachedData(cfg.data, changes.map(function (c) {
+      return { code: c.code, geometry: c.geometry, version: versions[c.code] === undefined ? c.version : versions[c.code] };
+    }), body.generation);
+  }
+
+  // -- offline: a vertex edit the server cannot take now waits in the outbox and is saved when it can ----------
+  function queue(changes, before, record) {
+    outbox.add(changes);
+    if (record) { state.undo.push({ before: before, after: snapshot() }); state.redo = []; }
+    state.shapes = snapshot();
+    status(fmt(T.offline_saved, { n: outbox.size() }), "offline");
+    document.getElementById("rules-summary").textContent = T.rules_offline;
+    return Promise.resolve(true);
+  }
+  function applyQueued() {  // what waits, drawn over the data (which may be older)
+    var items = outbox.items();
+    items.forEach(function (item) {
+      item.changes.forEach(function (c) { if (state.layers[c.code]) { setGeometry(c.code, c.geometry); } });
+    });
+    if (items.length) { state.shapes = snapshot(); recount(); status(fmt(T.offline_saved, { n: items.length }), "offline"); }
+  }
+  var flushing = false;
+  function flush() {
+    if (flushing || !outbox.size()) { return Promise.resolve(); }
+    flushing = true;
+    status(fmt(T.syncing, { n: outbox.size() }));
+    function stop(text, kind, buttons) { flushing = false; status(text, kind, buttons); }
+    function step() {
+      var changes = outbox.next();
+      if (!changes) { flushing = false; status(T.synced, "good"); changeSet(); rules(); return null; }
+      return api("POST", cfg.save, { changes: changes }).then(function (r) {
+        if (r.offline) { return stop(fmt(T.offline_saved, { n: outbox.size() }), "offline"); }
+        if (!r.ok) {
+          var text = r.status === 412 ? T.offline_stale : fmt(T.failed, { reason: reason(r.body, r.status) });
+          return stop(text, "bad", [
+            { label: T.discard_offline, run: function () { if (window.confirm(T.confirm_discard_offline)) { outbox.clear(); load(); } } },
+            { label: T.reload, run: function () { load(); } }
+          ]);
+        }
+        outbox.done(changes, r.body.areas);
+        saved(changes, r.body);
+        return step();
+      });
+    }
+    return api("GET", cfg.session).then(function (r) {  // a page opened offline may carry an old CSRF token
+      if (r.offline) { return stop(fmt(T.offline_saved, { n: outbox.size() }), "offline"); }
+      if (!r.ok || !r.body || !r.body.csrf_token) { return stop(T.sign_in_again, "bad"); }
+      if (r.body.user !== cfg.user) { return stop(T.sign_in_again, "bad"); }  // another planner signed in here
+      cfg.csrf = r.body.csrf_token;
+      return step();
+    });
+  }
+  window.addEventListener("online", flush);
+  window.setInterval(function () { if (outbox.size() && !state.busy) { flush(); } }, 30000);
   // Geoman changed one polygon: find what moved and move the same vertices of the neighbours, then save all.
   function edited(code) {
     var before = state.shapes, old = before[code] && before[code].geometry, now = geometryOf(code);

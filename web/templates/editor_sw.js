@@ -1,0 +1,69 @@
+// The editor's service worker (scope /editor): its scripts, styles and the vendored Leaflet and Geoman are precached
+// under a name made of their hashes; the page and the editor API's answers come from the network first and, offline,
+// from the copy seen online. Signing out deletes the copies (static/js/signout.js: they are the planner's data).
+"use strict";
+var CACHE = "{{ cache }}";
+var DATA = "weige-editor-data";
+var PRECACHE = {{ precache }};
+var SCOPE = {{ scope }};
+var SESSION = {{ session }};
+
+self.addEventListener("install", function (event) {
+  event.waitUntil(caches.open(CACHE).then(function (cache) {
+    return cache.addAll(PRECACHE.map(function (url) { return new Request(url, { credentials: "same-origin", cache: "reload" }); }));
+  }).then(function () { return self.skipWaiting(); }));
+});
+
+self.addEventListener("activate", function (event) {
+  event.waitUntil(caches.keys().then(function (names) {
+    return Promise.all(names.filter(function (name) {
+      return name.indexOf("weige-editor-") === 0 && name !== CACHE && name !== DATA;
+    }).map(function (name) { return caches.delete(name); }));
+  }).then(function () { return self.clients.claim(); }));
+});
+
+var signOuts = 0;  // an answer that arrives after a sign-out is not kept (the page may be gone)
+self.addEventListener("message", function (event) {
+  if (event.data && event.data.type === "signout") { signOuts += 1; event.waitUntil(caches.delete(DATA)); }
+});
+
+function networkFirst(request, fallback) {
+  var asked = signOuts;
+  return fetch(request).then(function (answer) {
+    if (!answer.ok || answer.redirected || answer.type !== "basic" || asked !== signOuts) { return answer; }
+    var copy = answer.clone();
+    return caches.open(DATA).then(function (cache) { return cache.put(request, copy); }).then(function () {
+      return asked === signOuts ? answer : caches.delete(DATA).then(function () { return answer; });
+    }).catch(function () { return answer; });
+  }, function () {
+    return caches.open(DATA).then(function (cache) { return cache.match(request, { ignoreVary: true }); }).then(function (hit) {
+      return hit || fallback();
+    });
+  });
+}
+
+function offlinePage() {
+  var text = {{ offline_message }};
+  var body = "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'><title>" + text +
+    "</title><p style='font: 16px sans-serif; padding: 16px'>" + text + "</p>";
+  return new Response(body, { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } });
+}
+
+function offlineAnswer() {
+  var body = JSON.stringify({ error: { code: "offline", message: {{ offline_message }} } });
+  return new Response(body, { status: 503, headers: { "Content-Type": "application/json" } });
+}
+
+self.addEventListener("fetch", function (event) {
+  var request = event.request;
+  var url = new URL(request.url);
+  if (url.origin !== self.location.origin) { return; }
+  if (request.method !== "GET" || url.pathname === SESSION) { return; }
+  if (request.mode === "navigate") {
+    if (url.pathname === SCOPE) { event.respondWith(networkFirst(request, offlinePage)); }
+  } else if (url.pathname.indexOf("/static/") === 0 || url.pathname.indexOf("/vendor/") === 0) {
+    event.respondWith(caches.match(request, { ignoreVary: true }).then(function (hit) { return hit || fetch(request); }));
+  } else if (url.pathname.indexOf("/api/") === 0) {
+    event.respondWith(networkFirst(request, offlineAnswer));
+  }
+});
