@@ -5,7 +5,7 @@ Leaflet-Geoman under a name made of their hashes; pages and the editor API's ans
 offline, from what was seen online. Vertex edits made offline wait in the page's outbox
 (``static/js/editor_outbox.js``, in ``localStorage`` per user and area) with the version each area was drawn on,
 and are saved in order when the connection returns: an area someone else changed meanwhile is refused (412) as
-any stale save, never overwritten. Signing out from any page deletes the worker's data (``static/js/signout.js``).
+any stale save, never overwritten. Signing out deletes the worker's data (``static/js/signout.js``).
 
 The worker is public (a browser fetches it without checking the page's permissions, and it holds no data);
 ``/editor/session`` is for planners.

@@ -43,32 +43,9 @@ def served(app):
 
 @contextlib.contextmanager
 def chromium_page(base_url: str):
-    """A Chromium page that aborts (and records) every request to a host other than the app's."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is installed by the test extra")
-    if not shutil.which("chromium") and not shutil.which(CHROMIUM):
-        pytest.skip("Debian chromium is not installed (.ci/run installs it)")
-    allowed = urlparse(base_url).netloc
-    log = {"blocked": [], "console_errors": [], "page_errors": [], "requests": []}
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-
-        def route(route_):
-            url = route_.request.url
-            log["requests"].append(url)
-            if url.startswith(("data:", "about:", "blob:")) or urlparse(url).netloc == allowed:
-                route_.continue_()
-            else:
-                log["blocked"].append(url)
-                route_.abort()
-
-        page.route("**/*", route)
-        page.on("console", lambda m: log["console_errors"].append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: log["page_errors"].append(str(e)))
-        try:
-            yield page, log
-        finally:
-            browser.close()
+    """A 1280×800 Chromium page that aborts (and records) every request to a host other than the app's."""
+    with chromium_context(base_url, viewport={"width": 1280, "height": 800}) as (_, page, log):
+        yield page, log
 
 
 @contextlib.contextmanager
@@ -79,13 +56,14 @@ def chromium_context(base_url: str, **options):
     if not shutil.which("chromium") and not shutil.which(CHROMIUM):
         pytest.skip("Debian chromium is not installed (.ci/run installs it)")
     allowed = urlparse(base_url).netloc
-    log = {"blocked": [], "console_errors": [], "page_errors": []}
+    log = {"blocked": [], "console_errors": [], "page_errors": [], "requests": []}
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         context = browser.new_context(**{"service_workers": "allow", **options})
 
         def route(route_):
             url = route_.request.url
+            log["requests"].append(url)
             if url.startswith(("data:", "about:", "blob:")) or urlparse(url).netloc == allowed:
                 route_.continue_()
             else:

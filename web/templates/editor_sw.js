@@ -8,19 +8,7 @@ var PRECACHE = {{ precache }};
 var SCOPE = {{ scope }};
 var SESSION = {{ session }};
 
-self.addEventListener("install", function (event) {
-  event.waitUntil(caches.open(CACHE).then(function (cache) {
-    return cache.addAll(PRECACHE.map(function (url) { return new Request(url, { credentials: "same-origin", cache: "reload" }); }));
-  }).then(function () { return self.skipWaiting(); }));
-});
-
-self.addEventListener("activate", function (event) {
-  event.waitUntil(caches.keys().then(function (names) {
-    return Promise.all(names.filter(function (name) {
-      return name.indexOf("weige-editor-") === 0 && name !== CACHE && name !== DATA;
-    }).map(function (name) { return caches.delete(name); }));
-  }).then(function () { return self.clients.claim(); }));
-});
+{% include "app/_sw_releases.js" %}
 
 var signOuts = 0;  // an answer that arrives after a sign-out is not kept (the page may be gone)
 self.addEventListener("message", function (event) {

@@ -7,19 +7,7 @@ var PRECACHE = {{ precache }};
 var OFFLINE = {{ offline }};
 var SCOPE = {{ scope }};
 
-self.addEventListener("install", function (event) {
-  event.waitUntil(caches.open(CACHE).then(function (cache) {
-    return cache.addAll(PRECACHE.map(function (url) { return new Request(url, { credentials: "same-origin", cache: "reload" }); }));
-  }).then(function () { return self.skipWaiting(); }));
-});
-
-self.addEventListener("activate", function (event) {
-  event.waitUntil(caches.keys().then(function (names) {
-    return Promise.all(names.filter(function (name) {
-      return name.indexOf("weige-app-") === 0 && name !== CACHE && name !== DATA;
-    }).map(function (name) { return caches.delete(name); }));
-  }).then(function () { return self.clients.claim(); }));
-});
+{% include "app/_sw_releases.js" %}
 
 // the newest copy first (what was seen online), then the precached one; a page's query string may differ
 function fromCache(request, ignoreSearch) {

@@ -1,0 +1,16 @@
+// Install and activate, shared by the service workers (included by app/sw.js and editor_sw.js, which set CACHE,
+// DATA and PRECACHE): precache every file under this release's name, then delete the older releases' caches.
+self.addEventListener("install", function (event) {
+  event.waitUntil(caches.open(CACHE).then(function (cache) {
+    return cache.addAll(PRECACHE.map(function (url) { return new Request(url, { credentials: "same-origin", cache: "reload" }); }));
+  }).then(function () { return self.skipWaiting(); }));
+});
+
+self.addEventListener("activate", function (event) {
+  var prefix = CACHE.slice(0, CACHE.lastIndexOf("-") + 1);  // "weige-app-", "weige-editor-"
+  event.waitUntil(caches.keys().then(function (names) {
+    return Promise.all(names.filter(function (name) {
+      return name.indexOf(prefix) === 0 && name !== CACHE && name !== DATA;
+    }).map(function (name) { return caches.delete(name); }));
+  }).then(function () { return self.clients.claim(); }));
+});
