@@ -21,7 +21,10 @@ import math
 import numpy as np
 import shapely
 
-__all__ = ["LocalPlane", "metres_per_degree"]
+__all__ = ["LocalPlane", "metres_per_degree", "POLAR"]
+
+#: The scales of a plane centred nearer a pole than this latitude (degrees) are those of this latitude.
+POLAR = 89.9
 
 _A = 6378137.0  # GRS80 (CGCS2000) semi-major axis, m
 _F = 1 / 298.257222101
@@ -66,7 +69,7 @@ class LocalPlane:
         if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
             raise ValueError("a local plane needs a finite extent")
         self.lon0, self.lat0 = (minx + maxx) / 2, (miny + maxy) / 2
-        kx, ky = metres_per_degree(self.lat0)
+        kx, ky = metres_per_degree(min(max(self.lat0, -POLAR), POLAR))  # a degree of longitude is 0 m at a pole
         self.kx, self.ky = float(kx), float(ky)
 
     def __repr__(self) -> str:
