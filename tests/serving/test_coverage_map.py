@@ -89,7 +89,7 @@ def test_the_page_config_names_the_routes_and_no_other_host(app, demo_tokens):
     assert re.search(r'<script src="/static/js/coverage\.js\?v=\w+"', html)
     assert "<script>" not in html  # no inline code: the strings are JSON data
     linked = re.findall(r'<(?:script src|link rel="stylesheet" href)="([^"]+)"', html)
-    assert len(linked) == 4  # leaflet.css, leaflet.js, Leaflet.VectorGrid, coverage.js
+    assert len(linked) == 5  # leaflet.css, leaflet.js, Leaflet.VectorGrid, coverage.js, signout.js
     for url in linked:
         served = staff.get(unescape(url))
         assert served.status_code == 200 and len(served.data) > 1000, url

@@ -103,6 +103,8 @@ EXPECTED_RAW: dict[tuple[str, str], tuple[set[str], bool]] = {
     ("draw.rollback", "POST"): (PLANNERS, True),
     ("editor.editor_data", "GET"): (SIGNED_IN, True),
     ("editor_pages.editor_page", "GET"): (PLANNERS, True),
+    ("editor_offline.session", "GET"): (PLANNERS, False),  # a fresh CSRF token for the offline outbox
+    ("editor_offline.service_worker", "GET"): (EVERYONE, False),  # lists the editor's files only
     ("editor.save", "POST"): (PLANNERS, True),
     ("editor.split", "POST"): (PLANNERS, True),
     ("editor.reshape", "POST"): (PLANNERS, True),
@@ -526,6 +528,8 @@ def _requests(places: Places, inside: bool, app, counter) -> dict:
         ("app_pages.session", "GET"): ("/app/session", {}, None),
         ("app_pages.manifest", "GET"): ("/app/manifest.webmanifest", {}, None),
         ("app_pages.service_worker", "GET"): ("/app/sw.js", {}, None),
+        ("editor_offline.session", "GET"): ("/editor/session", {}, None),
+        ("editor_offline.service_worker", "GET"): ("/editor-sw.js", {}, None),
         **_patrol_requests(p, k, n),
     }
 
