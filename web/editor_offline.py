@@ -5,7 +5,8 @@ Leaflet-Geoman under a name made of their hashes; pages and the editor API's ans
 offline, from what was seen online. Vertex edits made offline wait in the page's outbox
 (``static/js/editor_outbox.js``, in ``localStorage`` per user and area) with the version each area was drawn on,
 and are saved in order when the connection returns: an area someone else changed meanwhile is refused (412) as
-any stale save, never overwritten. Signing out deletes the worker's data (``static/js/signout.js``).
+any stale save, never overwritten. Signing out deletes the worker's data (``static/js/signout.js``); copies older
+than :data:`OFFLINE_HOURS` are not shown.
 
 The worker is public (a browser fetches it without checking the page's permissions, and it holds no data);
 ``/editor/session`` is for planners.
@@ -16,8 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from flask import Blueprint, Response, render_template, url_for
-from flask_babel import gettext as _
+from flask import Blueprint, Response, current_app, render_template, url_for
 from flask_wtf.csrf import generate_csrf
 
 from web.access import allow, caller, public
@@ -37,6 +37,11 @@ VENDORED = (
     ("@geoman-io/leaflet-geoman-free", "leaflet-geoman.min.js"),
     ("@geoman-io/leaflet-geoman-free", "leaflet-geoman.css"),
 )
+#: What the worker answers for a page or data it does not hold (both languages: it is cached, whoever asked).
+OFFLINE_TEXT = "离线：此页面在联网时未在本设备上打开过。 Offline: this page was not opened here while online."
+#: How long (hours) the worker shows the pages and data it kept, counted from when the server sent them
+#: (``EDITOR_OFFLINE_HOURS``): a planner whose session ended without signing out leaves them readable that long.
+OFFLINE_HOURS = 24
 #: Where the worker's page scope starts (``/editor?area=…``).
 SCOPE = "/editor"
 
@@ -77,7 +82,8 @@ def service_worker():
         precache=json.dumps(precached_urls()),
         scope=json.dumps(SCOPE),
         session=json.dumps(url_for("editor_offline.session")),
-        offline_message=json.dumps(_("Offline: this page was not opened here while online."), ensure_ascii=False),
+        offline_message=json.dumps(OFFLINE_TEXT, ensure_ascii=False),
+        max_age_ms=int(float(current_app.config.get("EDITOR_OFFLINE_HOURS", OFFLINE_HOURS)) * 3_600_000),
     )
     return Response(source, mimetype="text/javascript", headers={"Cache-Control": "no-cache"})
 

@@ -81,15 +81,18 @@ def _strings() -> dict:
         ),
         "suggesting": _("Working out micro-grids from the buildings…"),
         "households_n": _("%(n)s households"),
-        "offline_saved": _("Offline: saved on this device; %(n)s edits will be saved when the server can be reached."),
-        "syncing": _("Back online: saving %(n)s edits made offline…"),
+        "offline_saved": _("Offline: kept on this device. Edits waiting to be saved: %(n)s."),
+        "syncing": _("Back online: saving the edits made offline (%(n)s)…"),
         "synced": _("Every edit made offline is saved."),
         "offline_stale": _(
-            "These areas were changed elsewhere while you were offline (by someone else, or by you on another "
-            "device); your offline edits were not saved over that."
+            "These areas were changed elsewhere while you were offline (by someone else, or by you in another tab "
+            "or on another device); your offline edit was not saved over that."
         ),
-        "discard_offline": _("Discard my offline edits"),
+        "skip_offline": _("Discard this edit, save the rest"),
+        "discard_offline": _("Discard all my offline edits"),
         "confirm_discard_offline": _("Discard the edits made offline that were not saved?"),
+        "offline_full": _("This browser's storage is full: the edit could not be kept offline and was undone."),
+        "offline_dropped": _("%(n)s unreadable offline edits were dropped."),
         "needs_server": _("Offline: this tool needs the server. Moving vertices works offline."),
         "rules_offline": _("The rules are checked again once your edits are saved."),
         "sign_in_again": _("Sign in again (as the same planner) to save the edits made offline."),

@@ -104,8 +104,7 @@ def test_vertex_edits_made_offline_are_saved_in_order_when_back_and_never_over_a
         screenshot(page, "editor-offline-stale")
         _, server, _ = _data(planner_api)
         assert shapely.equals_exact(server[owners[0]], last[owners[0]], 1e-12)  # not saved over the other change
-        page.once("dialog", lambda d: d.accept())
-        page.click("#status button >> nth=0")  # discard my offline edits
+        page.click("#status button >> nth=0")  # discard this edit (the rest would be saved)
         _until(page, "() => document.querySelector('#children').textContent.includes('另一台设备改名')")
         assert _queued(page) == []
         assert "weige-editor-data" in page.evaluate("caches.keys()")
@@ -121,3 +120,93 @@ def _shared_vertex(geometries, code):
         if any(g.exterior.distance(shapely.Point(x, y)) < 1e-10 for c, g in geometries.items() if c != code):
             return float(x), float(y)
     raise AssertionError("no shared vertex")
+
+
+def _moved_vertex(page, code, original) -> tuple[float, float]:
+    ((x, y),) = {tuple(p) for p in shapely.get_coordinates(_drawn(page, code).exterior)} - set(
+        map(tuple, shapely.get_coordinates(original.exterior))
+    )
+    return x, y
+
+
+def test_two_tabs_a_lost_answer_and_an_unreadable_outbox(site):
+    """Outside test: (1) two tabs of one planner editing one area offline shared the outbox, and the second tab's
+    edit, drawn without the first's, was saved over it on the server while both said all was well; (2) a save whose
+    answer was lost stayed queued and was refused (412) for good; (3) a malformed outbox kept the page loading."""
+    app, registry, client = site
+    planner_api = client("planner")
+    data, children, _ = _data(planner_api)
+    grid = shapely.geometry.shape(data["parent"]["geometry"])
+    (vx, vy), owners = _interior_vertex(children, grid)
+    code = owners[0]
+    ring = [tuple(p) for p in shapely.get_coordinates(children[code].exterior)[:-1]]
+    wx, wy = max((p for p in ring if p != (vx, vy)), key=lambda p: shapely.Point(p).distance(shapely.Point(vx, vy)))
+    with served(app) as url, chromium_context(url, viewport={"width": 1280, "height": 800}) as (context, page, log):
+        sign_in(page, url, "planner", demo_password("planner"), f"/editor?area={GRID}")
+        page.wait_for_selector("#children tbody tr")
+        _until(page, "() => navigator.serviceWorker.controller !== null", timeout=20000)
+        _open(page, url)
+        other = context.new_page()
+        _open(other, url)
+        # -- (1) two tabs, offline: each moves a vertex of the same area, neither holds the other's move ---------
+        context.set_offline(True)
+        for tab, (x, y) in ((page, (vx, vy)), (other, (wx, wy))):
+            _zoom_to(tab, children[code])
+            tab.click("[data-tool=edit]")
+            tab.wait_for_timeout(300)
+            _drag(tab, x, y, 30, 18)
+            _wait_status(tab, "离线", "Offline")
+        first, second = _drawn(page, code), _drawn(other, code)
+        assert not shapely.equals_exact(first, second, 1e-12)
+        context.set_offline(False)
+        for tab in (page, other):
+            tab.evaluate("() => window.dispatchEvent(new Event('online'))")
+        for _ in range(200):  # one tab saves (the other waits for it), and is refused the second edit
+            stale = [t for t in (page, other) if "已在别处被修改" in t.inner_text("#status")]
+            if stale:
+                break
+            page.wait_for_timeout(100)
+        assert stale, "the second tab's edit must be refused, not saved over the first"
+        _, server, _ = _data(planner_api)
+        assert shapely.equals_exact(server[code], first, 1e-12)  # the first tab's edit, not overwritten by the second
+        stale[0].once("dialog", lambda d: d.accept())
+        stale[0].click("#status button >> nth=1")  # discard all offline edits
+        _until(page, "(key) => localStorage.getItem(key) === null", OUTBOX)
+        other.close()
+
+        # -- (2) a save that goes through but whose answer is lost is recognised when sent again ----------------
+        _open(page, url)
+        lost = {"n": 0}
+
+        def lose_answer(route):
+            if route.request.method == "POST" and route.request.url.endswith("/api/v1/editor/save") and not lost["n"]:
+                lost["n"] += 1
+                route.fetch()  # the server saves it ...
+                route.abort()  # ... and the page never hears back
+            else:
+                route.continue_()
+
+        page.route("**/api/v1/editor/save", lose_answer)
+        current = _data(planner_api)[1][code]
+        _zoom_to(page, current)
+        page.click("[data-tool=edit]")
+        page.wait_for_timeout(300)
+        x, y = _shared_vertex({c: g for c, g in _data(planner_api)[1].items()}, code)
+        _drag(page, x, y, 26, 16)
+        _wait_status(page, "离线", "Offline")
+        assert lost["n"] == 1 and len(_queued(page)) == 1
+        drawn = _drawn(page, code)
+        page.unroute("**/api/v1/editor/save")
+        page.evaluate("() => window.dispatchEvent(new Event('online'))")
+        _wait_status(page, "已全部保存", "Every edit made offline is saved", timeout=20000)
+        assert _queued(page) == [] and shapely.equals_exact(_data(planner_api)[1][code], drawn, 1e-12)
+
+        # -- (3) an unreadable outbox is dropped and said, the page loads ---------------------------------------
+        page.evaluate(
+            "(key) => localStorage.setItem(key, JSON.stringify({items: [null, {id: 'x', changes: 'no'}, "
+            "{id: 'y', changes: [{code: 'A', geometry: {type: 'Polygon', coordinates: 'bad'}, version: 1}]}]}))",
+            OUTBOX,
+        )
+        _open(page, url)
+        _wait_status(page, "无法读取", "unreadable")
+        assert not log["page_errors"], log["page_errors"]

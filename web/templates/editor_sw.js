@@ -7,6 +7,7 @@ var DATA = "weige-editor-data";
 var PRECACHE = {{ precache }};
 var SCOPE = {{ scope }};
 var SESSION = {{ session }};
+var MAX_AGE_MS = {{ max_age_ms }};  // copies older than this are not shown (a session that ended without signing out)
 
 {% include "app/_sw_releases.js" %}
 
@@ -19,13 +20,16 @@ function networkFirst(request, fallback) {
   var asked = signOuts;
   return fetch(request).then(function (answer) {
     if (!answer.ok || answer.redirected || answer.type !== "basic" || asked !== signOuts) { return answer; }
-    var copy = answer.clone();
-    return caches.open(DATA).then(function (cache) { return cache.put(request, copy); }).then(function () {
+    var copy = answer.clone(), headers = new Headers(copy.headers);
+    headers.set("X-Weige-Kept", String(Date.now()));  // when it was kept: older copies are not shown
+    var kept = new Response(copy.body, { status: copy.status, statusText: copy.statusText, headers: headers });
+    return caches.open(DATA).then(function (cache) { return cache.put(request, kept); }).then(function () {
       return asked === signOuts ? answer : caches.delete(DATA).then(function () { return answer; });
     }).catch(function () { return answer; });
   }, function () {
     return caches.open(DATA).then(function (cache) { return cache.match(request, { ignoreVary: true }); }).then(function (hit) {
-      return hit || fallback();
+      var kept = hit && Number(hit.headers.get("X-Weige-Kept"));
+      return hit && kept && Date.now() - kept < MAX_AGE_MS ? hit : fallback();
     });
   });
 }

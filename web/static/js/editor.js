@@ -50,7 +50,10 @@
         var away = r.status === 503 && json && json.error && json.error.code === "offline";  // the service worker's answer
         return { ok: r.ok, status: r.status, body: json, offline: away };
       });
-    }, function () { return { ok: false, status: 0, body: null, offline: true }; });  // the server cannot be reached
+    }, function () { return { ok: false, status: 0, body: null, offline: true }; }).then(function (r) {
+      state.offline = r.offline;  // the last answer: tools that need the server say so before they are used
+      return r;
+    });  // (a rejected fetch: the server cannot be reached)
   }
   function areaUrl(template, code) { return template.replace("CODE", encodeURIComponent(code)); }
 
@@ -201,6 +204,7 @@
   var rebaseButton = document.querySelector("[data-action=rebase]");
   function changeSet() {
     var p = document.getElementById("change-set");
+    if (outbox.size()) { p.textContent = fmt(T.offline_saved, { n: outbox.size() }); return Promise.resolve(); }
     if (!state.data.change_set) {  // nothing drawn yet: the current generation
       p.textContent = T.no_change_set; rebaseButton.hidden = true; state.behind = 0;
       return Promise.resolve();
@@ -305,51 +309,79 @@
   }
 
   // -- offline: a vertex edit the server cannot take now waits in the outbox and is saved when it can ----------
+  var included = {};  // area → the last waiting edit of it that this page's drawing holds
   function queue(changes, before, record) {
-    outbox.add(changes);
+    var id = outbox.add(changes.map(function (c) {
+      return { code: c.code, geometry: c.geometry, version: c.version, after: included[c.code] || null };
+    }));
+    if (id === null) {  // the browser's storage is full: nothing is kept that could not be stored
+      Object.keys(before).forEach(function (c) { if (state.layers[c] && before[c]) { setGeometry(c, before[c].geometry); } });
+      recount();
+      status(T.offline_full, "bad");
+      return Promise.resolve(false);
+    }
+    changes.forEach(function (c) { included[c.code] = id; });
     if (record) { state.undo.push({ before: before, after: snapshot() }); state.redo = []; }
     state.shapes = snapshot();
+    waiting();
+    return Promise.resolve(true);
+  }
+  function waiting() {
     status(fmt(T.offline_saved, { n: outbox.size() }), "offline");
     document.getElementById("rules-summary").textContent = T.rules_offline;
-    return Promise.resolve(true);
+    document.getElementById("change-set").textContent = fmt(T.offline_saved, { n: outbox.size() });
   }
   function applyQueued() {  // what waits, drawn over the data (which may be older)
     var items = outbox.items();
+    included = {};
     items.forEach(function (item) {
-      item.changes.forEach(function (c) { if (state.layers[c.code]) { setGeometry(c.code, c.geometry); } });
+      item.changes.forEach(function (c) {
+        if (!state.layers[c.code]) { return; }
+        try { setGeometry(c.code, c.geometry); included[c.code] = item.id; } catch (e) { /* unreadable: the save will say */ }
+      });
     });
-    if (items.length) { state.shapes = snapshot(); recount(); status(fmt(T.offline_saved, { n: items.length }), "offline"); }
+    if (items.length) { state.shapes = snapshot(); recount(); waiting(); }
+    if (outbox.dropped) { status(fmt(T.offline_dropped, { n: outbox.dropped }), "bad"); outbox.dropped = 0; }
   }
   var flushing = false;
   function flush() {
     if (flushing || !outbox.size()) { return Promise.resolve(); }
-    flushing = true;
-    status(fmt(T.syncing, { n: outbox.size() }));
-    function stop(text, kind, buttons) { flushing = false; status(text, kind, buttons); }
-    function step() {
-      var changes = outbox.next();
-      if (!changes) { flushing = false; status(T.synced, "good"); changeSet(); rules(); return null; }
-      return api("POST", cfg.save, { changes: changes }).then(function (r) {
+    return offline.exclusively("weige-editor-flush:" + cfg.user + ":" + cfg.code, function () {
+      flushing = true;
+      status(fmt(T.syncing, { n: outbox.size() }));
+      return api("GET", cfg.session).then(function (r) {  // a page opened offline may carry an old CSRF token
         if (r.offline) { return stop(fmt(T.offline_saved, { n: outbox.size() }), "offline"); }
-        if (!r.ok) {
-          var text = r.status === 412 ? T.offline_stale : fmt(T.failed, { reason: reason(r.body, r.status) });
-          return stop(text, "bad", [
-            { label: T.discard_offline, run: function () { if (window.confirm(T.confirm_discard_offline)) { outbox.clear(); load(); } } },
-            { label: T.reload, run: function () { load(); } }
-          ]);
-        }
-        outbox.done(changes, r.body.areas);
-        saved(changes, r.body);
+        if (!r.ok || !r.body || !r.body.csrf_token) { return stop(T.sign_in_again, "bad"); }
+        if (r.body.user !== cfg.user) { return stop(T.sign_in_again, "bad"); }  // another planner signed in here
+        cfg.csrf = r.body.csrf_token;
         return step();
       });
-    }
-    return api("GET", cfg.session).then(function (r) {  // a page opened offline may carry an old CSRF token
-      if (r.offline) { return stop(fmt(T.offline_saved, { n: outbox.size() }), "offline"); }
-      if (!r.ok || !r.body || !r.body.csrf_token) { return stop(T.sign_in_again, "bad"); }
-      if (r.body.user !== cfg.user) { return stop(T.sign_in_again, "bad"); }  // another planner signed in here
-      cfg.csrf = r.body.csrf_token;
-      return step();
     });
+    function stop(text, kind, buttons) { flushing = false; status(text, kind, buttons); }
+    function step() {
+      var item = outbox.next();
+      if (!item) { flushing = false; status(T.synced, "good"); changeSet(); rules(); return null; }
+      return api("POST", cfg.save, { changes: item.changes }).then(function (r) {
+        if (r.offline) { return stop(fmt(T.offline_saved, { n: outbox.size() }), "offline"); }
+        if (r.ok) { outbox.done(item.id, r.body.areas); saved(item.changes, r.body); return step(); }
+        if (r.status !== 412) { return refused(fmt(T.failed, { reason: reason(r.body, r.status) })); }
+        // refused as stale: perhaps our own save went through and only its answer was lost
+        return api("GET", cfg.data).then(function (d) {
+          if (!d.ok || !d.body || !offline.alreadySaved(item.changes, d.body)) { return refused(T.offline_stale); }
+          var areas = d.body.children.features.map(function (f) { return { code: f.properties.code, version: f.properties.version }; });
+          outbox.done(item.id, areas);
+          saved(item.changes, { areas: areas, generation: d.body.generation });
+          return step();
+        });
+      });
+    }
+    function refused(text) {
+      return stop(text, "bad", [
+        { label: T.skip_offline, run: function () { outbox.skip(); load(); } },  // drawn again: the rest, over the server's
+        { label: T.discard_offline, run: function () { if (window.confirm(T.confirm_discard_offline)) { outbox.clear(); load(); } } },
+        { label: T.reload, run: function () { load(); } }
+      ]);
+    }
   }
   window.addEventListener("online", flush);
   window.setInterval(function () { if (outbox.size() && !state.busy) { flush(); } }, 30000);
@@ -467,6 +499,7 @@
     if (map.pm.globalCutModeEnabled()) { map.pm.disableGlobalCutMode(); }
     state.tool = state.tool === tool ? null : tool;
     Array.prototype.forEach.call(document.querySelectorAll("[data-tool]"), function (b) { b.setAttribute("aria-pressed", String(b.dataset.tool === state.tool)); });
+    if (state.offline && ["draw", "split", "reshape"].indexOf(state.tool) >= 0) { state.tool = null; setTool(null); status(T.needs_server, "bad"); return; }
     if (state.tool === "edit") { enableEdit(true); status(T.edit_hint); }
     else if (state.tool === "draw") { map.pm.enableDraw("Polygon", { snappable: true }); status(T.draw_polygon); }
     else if (state.tool === "split" || state.tool === "reshape") {
