@@ -499,7 +499,7 @@
     if (map.pm.globalCutModeEnabled()) { map.pm.disableGlobalCutMode(); }
     state.tool = state.tool === tool ? null : tool;
     Array.prototype.forEach.call(document.querySelectorAll("[data-tool]"), function (b) { b.setAttribute("aria-pressed", String(b.dataset.tool === state.tool)); });
-    if (state.offline && ["draw", "split", "reshape"].indexOf(state.tool) >= 0) { state.tool = null; setTool(null); status(T.needs_server, "bad"); return; }
+    if (state.offline && ["draw", "split", "reshape", "cut"].indexOf(state.tool) >= 0) { state.tool = null; setTool(null); status(T.needs_server, "bad"); return; }
     if (state.tool === "edit") { enableEdit(true); status(T.edit_hint); }
     else if (state.tool === "draw") { map.pm.enableDraw("Polygon", { snappable: true }); status(T.draw_polygon); }
     else if (state.tool === "split" || state.tool === "reshape") {
