@@ -113,6 +113,13 @@ def _data(client):
     return data, children, households
 
 
+def _shared_corner(planner_api):
+    """The grid's data and children, the grid, and a vertex micro-grids share inside it with those micro-grids."""
+    data, children, households = _data(planner_api)
+    grid = shapely.geometry.shape(data["parent"]["geometry"])
+    return data, children, households, grid, *_interior_vertex(children, grid)
+
+
 def _second_page(page, base_url):
     """Another signed-in browser context (its own cookies) in the same Chromium, outside hosts blocked too."""
     context = page.context.browser.new_context(viewport={"width": 1280, "height": 800})
@@ -126,9 +133,7 @@ def _second_page(page, base_url):
 def test_a_planner_draws_sees_households_fixes_an_overlap_and_publishes(site):
     app, registry, client = site
     planner_api = client("planner")
-    data, children, households = _data(planner_api)
-    grid = shapely.geometry.shape(data["parent"]["geometry"])
-    (vx, vy), owners = _interior_vertex(children, grid)
+    data, children, households, grid, (vx, vy), owners = _shared_corner(planner_api)
     target = owners[0]
     before = registry.current_generation()
     with served(app) as url, chromium_page(url) as (page, log):

@@ -15,7 +15,16 @@ import shapely
 
 from tests.conftest import demo_password
 from tests.web.browser import chromium_context, screenshot, served, sign_in
-from tests.web.test_editor_browser import GRID, _data, _drag, _interior_vertex, _until, _wait_status, _zoom_to, site
+from tests.web.test_editor_browser import (
+    GRID,
+    _data,
+    _drag,
+    _shared_corner,
+    _until,
+    _wait_status,
+    _zoom_to,
+    site,
+)
 
 __all__ = ["site"]  # the fixture, shared with the editor's other browser test
 
@@ -45,9 +54,7 @@ def _open(page, url):
 def test_vertex_edits_made_offline_are_saved_in_order_when_back_and_never_over_another_change(site):
     app, registry, client = site
     planner_api = client("planner")
-    data, children, _ = _data(planner_api)
-    grid = shapely.geometry.shape(data["parent"]["geometry"])
-    (vx, vy), owners = _interior_vertex(children, grid)
+    data, children, _, grid, (vx, vy), owners = _shared_corner(planner_api)
     with served(app) as url, chromium_context(url, viewport={"width": 1280, "height": 800}) as (context, page, log):
         sign_in(page, url, "planner", demo_password("planner"), f"/editor?area={GRID}")
         page.wait_for_selector("#children tbody tr")
@@ -135,9 +142,7 @@ def test_two_tabs_a_lost_answer_and_an_unreadable_outbox(site):
     answer was lost stayed queued and was refused (412) for good; (3) a malformed outbox kept the page loading."""
     app, registry, client = site
     planner_api = client("planner")
-    data, children, _ = _data(planner_api)
-    grid = shapely.geometry.shape(data["parent"]["geometry"])
-    (vx, vy), owners = _interior_vertex(children, grid)
+    data, children, _, grid, (vx, vy), owners = _shared_corner(planner_api)
     code = owners[0]
     ring = [tuple(p) for p in shapely.get_coordinates(children[code].exterior)[:-1]]
     wx, wy = max((p for p in ring if p != (vx, vy)), key=lambda p: shapely.Point(p).distance(shapely.Point(vx, vy)))

@@ -41,11 +41,6 @@ function offlinePage() {
   return new Response(body, { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } });
 }
 
-function offlineAnswer() {
-  var body = JSON.stringify({ error: { code: "offline", message: {{ offline_message }} } });
-  return new Response(body, { status: 503, headers: { "Content-Type": "application/json" } });
-}
-
 self.addEventListener("fetch", function (event) {
   var request = event.request;
   var url = new URL(request.url);

@@ -29,12 +29,6 @@ function networkFirst(request, fallback) {
   });
 }
 
-// data never seen online: a JSON error the pages show as "could not load" (and map tiles as empty)
-function offlineAnswer() {
-  var body = JSON.stringify({ error: { code: "offline", message: {{ offline_message }} } });
-  return new Response(body, { status: 503, headers: { "Content-Type": "application/json" } });
-}
-
 self.addEventListener("fetch", function (event) {
   var request = event.request;
   var url = new URL(request.url);
