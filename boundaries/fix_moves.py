@@ -53,7 +53,8 @@ def _moved(code, source, target, plane, towards_target: bool) -> list[Move]:
     far = np.flatnonzero(shapely.distance(points, outline) > EPSILON_M / 2)  # the plane is within 1 % of the ground
     nearest = shapely.get_coordinates(shapely.shortest_line(points[far], outline))[1::2]
     distance = plane.ground(*(nearest - coords[far]).T, coords[far, 1])
-    far, nearest, distance = far[distance > EPSILON_M], nearest[distance > EPSILON_M], distance[distance > EPSILON_M]
+    moved = distance > EPSILON_M
+    far, nearest, distance = far[moved], nearest[moved], distance[moved]
     if not len(far):
         return []
     here = coords[far]
